@@ -1,0 +1,238 @@
+package features
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"go.yaml.in/yaml/v3"
+)
+
+// Kind is what a feature is computed from and what it becomes.
+type Kind string
+
+// The kinds of feature. Numeric features become columns of the dense input;
+// every other kind becomes one int32 index into its own table of
+// Cardinality() entries, index 0 meaning "missing or unknown".
+const (
+	Numeric     Kind = "numeric"
+	Categorical Kind = "categorical"
+	Cross       Kind = "cross"
+	Timestamp   Kind = "timestamp"
+)
+
+// Timestamp parts.
+const (
+	HourOfDay = "hour_of_day" // 1..24 for hours 0..23 (UTC)
+	DayOfWeek = "day_of_week" // 1..7 for Monday..Sunday (ISO, UTC)
+)
+
+// Spec is the declarative feature spec: the one description of the model's
+// inputs that training and scoring share. It is stored in the model bundle,
+// so a model is always scored with the features it was trained on.
+type Spec struct {
+	// IDColumns are copied from input to output unchanged (strings). Each
+	// must be present and non-empty in every row.
+	IDColumns []string `yaml:"id_columns" json:"id_columns"`
+	// Label is the 0/1 click column; read by training only.
+	Label string `yaml:"label,omitempty" json:"label,omitempty"`
+	// Features in model input order.
+	Features []Feature `yaml:"features" json:"features"`
+}
+
+// Feature is one entry of the spec.
+type Feature struct {
+	Name string `yaml:"name" json:"name"`
+	Kind Kind   `yaml:"kind" json:"kind"`
+	// Column is the input column (numeric, categorical, timestamp). Default:
+	// Name.
+	Column string `yaml:"column,omitempty" json:"column,omitempty"`
+
+	// Numeric: Fill replaces a missing value (default 0); then Clip bounds
+	// the value to [min, max]; then Log1p applies sign(x)*log(1+|x|); then
+	// Standardize subtracts the training mean and divides by the training
+	// standard deviation.
+	Fill        *float64    `yaml:"fill,omitempty" json:"fill,omitempty"`
+	Clip        *[2]float64 `yaml:"clip,omitempty" json:"clip,omitempty"`
+	Log1p       bool        `yaml:"log1p,omitempty" json:"log1p,omitempty"`
+	Standardize bool        `yaml:"standardize,omitempty" json:"standardize,omitempty"`
+
+	// Categorical and Cross: HashBuckets > 0 hashes the value into
+	// 1..HashBuckets (see Hash). Categorical only: Vocabulary learns the
+	// most frequent values at training instead.
+	HashBuckets int        `yaml:"hash_buckets,omitempty" json:"hash_buckets,omitempty"`
+	Vocabulary  *VocabSpec `yaml:"vocabulary,omitempty" json:"vocabulary,omitempty"`
+	// Cross: the names of the two categorical features to cross.
+	Cross []string `yaml:"cross,omitempty" json:"cross,omitempty"`
+
+	// Timestamp: which part (hour_of_day, day_of_week).
+	Part string `yaml:"part,omitempty" json:"part,omitempty"`
+}
+
+// VocabSpec says how a vocabulary is learned at training: the MaxSize most
+// frequent values seen at least MinCount times.
+type VocabSpec struct {
+	MaxSize  int `yaml:"max_size" json:"max_size"`
+	MinCount int `yaml:"min_count,omitempty" json:"min_count,omitempty"`
+}
+
+// Stats are what training learned for the spec: per numeric feature the mean
+// and standard deviation, per vocabulary feature its values. They are stored
+// in the model bundle beside the spec.
+type Stats struct {
+	Numeric map[string]NumericStats `yaml:"numeric,omitempty" json:"numeric,omitempty"`
+	Vocab   map[string][]string     `yaml:"vocab,omitempty" json:"vocab,omitempty"`
+}
+
+// NumericStats of one numeric feature after fill, clip and log1p.
+type NumericStats struct {
+	Mean float64 `yaml:"mean" json:"mean"`
+	Std  float64 `yaml:"std" json:"std"`
+}
+
+// ErrSpec marks an invalid spec.
+var ErrSpec = errors.New("invalid feature spec")
+
+// LoadSpec reads and validates a YAML spec file.
+func LoadSpec(path string) (Spec, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Spec{}, fmt.Errorf("read feature spec: %w", err)
+	}
+	s, err := ParseSpec(data)
+	if err != nil {
+		return Spec{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+// ParseSpec decodes YAML strictly (unknown keys are errors) and validates.
+func ParseSpec(data []byte) (Spec, error) {
+	var s Spec
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&s); err != nil {
+		return Spec{}, fmt.Errorf("%w: %w", ErrSpec, err)
+	}
+	s.setDefaults()
+	return s, s.Validate()
+}
+
+func (s *Spec) setDefaults() {
+	for i := range s.Features {
+		f := &s.Features[i]
+		if f.Column == "" && f.Kind != Cross {
+			f.Column = f.Name
+		}
+	}
+}
+
+// Validate checks the spec on its own (not against any data).
+func (s Spec) Validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrSpec, fmt.Sprintf(format, a...))
+	}
+	if len(s.Features) == 0 {
+		return bad("no features")
+	}
+	names := map[string]Kind{}
+	for i, f := range s.Features {
+		if f.Name == "" {
+			return bad("feature %d has no name", i+1)
+		}
+		if _, dup := names[f.Name]; dup {
+			return bad("feature %q is declared twice", f.Name)
+		}
+		names[f.Name] = f.Kind
+		switch f.Kind {
+		case Numeric:
+			if f.Clip != nil && f.Clip[0] > f.Clip[1] {
+				return bad("feature %q: clip min %g > max %g", f.Name, f.Clip[0], f.Clip[1])
+			}
+		case Categorical:
+			if (f.HashBuckets > 0) == (f.Vocabulary != nil) {
+				return bad("feature %q: a categorical needs exactly one of hash_buckets or vocabulary", f.Name)
+			}
+			if f.Vocabulary != nil && f.Vocabulary.MaxSize <= 0 {
+				return bad("feature %q: vocabulary.max_size must be > 0", f.Name)
+			}
+		case Cross:
+			if len(f.Cross) != 2 {
+				return bad("feature %q: cross needs two categorical feature names", f.Name)
+			}
+			for _, c := range f.Cross {
+				if names[c] != Categorical {
+					return bad("feature %q: %q is not a categorical feature declared before it", f.Name, c)
+				}
+			}
+			if f.HashBuckets <= 0 {
+				return bad("feature %q: cross needs hash_buckets > 0", f.Name)
+			}
+		case Timestamp:
+			if f.Part != HourOfDay && f.Part != DayOfWeek {
+				return bad("feature %q: part must be %s or %s, not %q", f.Name, HourOfDay, DayOfWeek, f.Part)
+			}
+		default:
+			return bad("feature %q: unknown kind %q (numeric, categorical, cross, timestamp)", f.Name, f.Kind)
+		}
+	}
+	for _, id := range s.IDColumns {
+		if id == s.Label && id != "" {
+			return bad("id column %q is also the label", id)
+		}
+	}
+	return nil
+}
+
+// InputSchema is the Arrow schema the readers must produce for this spec:
+// the id columns (utf8), every input column the features read (float64 for
+// numeric, utf8 for categorical, timestamp[us, UTC] for timestamp), and, if
+// withLabel, the label (float64). Columns read by several features appear once.
+func (s Spec) InputSchema(withLabel bool) *arrow.Schema {
+	var fields []arrow.Field
+	seen := map[string]bool{}
+	add := func(name string, t arrow.DataType, nullable bool) {
+		if seen[name] {
+			return
+		}
+		seen[name] = true
+		fields = append(fields, arrow.Field{Name: name, Type: t, Nullable: nullable})
+	}
+	for _, id := range s.IDColumns {
+		add(id, arrow.BinaryTypes.String, false)
+	}
+	for _, f := range s.Features {
+		switch f.Kind {
+		case Numeric:
+			add(f.Column, arrow.PrimitiveTypes.Float64, true)
+		case Categorical:
+			add(f.Column, arrow.BinaryTypes.String, true)
+		case Timestamp:
+			add(f.Column, arrow.FixedWidthTypes.Timestamp_us, true)
+		}
+	}
+	if withLabel && s.Label != "" {
+		add(s.Label, arrow.PrimitiveTypes.Float64, false)
+	}
+	return arrow.NewSchema(fields, nil)
+}
+
+// Batch holds the model's input tensors for N rows, row-major:
+// Dense is N×D float32 (the numeric features in spec order) and Cat is N×K
+// int32 (the other features in spec order, each an index below its
+// cardinality). The buffers are reused from batch to batch.
+type Batch struct {
+	N, D, K int
+	Dense   []float32
+	Cat     []int32
+}
+
+// Reset sizes the batch for n rows, reusing its buffers.
+func (b *Batch) Reset(n, d, k int) {
+	b.N, b.D, b.K = n, d, k
+	b.Dense = slices.Grow(b.Dense[:0], n*d)[:n*d]
+	b.Cat = slices.Grow(b.Cat[:0], n*k)[:n*k]
+}

@@ -1,0 +1,295 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// fileBucket is a Bucket over a local folder. Objects are files; a write goes
+// to a hidden temporary file beside its target (".name.tmp-XXXX", skipped by
+// List) and is published by rename, or by link for IfAbsent, so a reader never
+// sees half a file and a crash leaves at most a temporary file behind.
+type fileBucket struct {
+	root string
+	// mu serialises conditional writes within this process; across processes
+	// IfAbsent is atomic (link fails on an existing name) and IfGeneration
+	// is checked just before the rename.
+	mu sync.Mutex
+}
+
+func openFile(_ context.Context, u *url.URL) (Bucket, error) {
+	root := u.Path
+	if u.Host != "" && u.Host != "localhost" {
+		root = filepath.Join(u.Host, u.Path)
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", root, err)
+	}
+	return &fileBucket{root: abs}, nil
+}
+
+// NewFileBucket returns a Bucket rooted at a local folder; the folder is
+// created on the first write.
+func NewFileBucket(root string) Bucket {
+	b, _ := openFile(context.Background(), &url.URL{Scheme: "file", Path: root})
+	return b
+}
+
+func (b *fileBucket) path(key string) string { return filepath.Join(b.root, filepath.FromSlash(key)) }
+
+func (b *fileBucket) URI(key string) string { return b.path(key) }
+
+func isTemp(name string) bool { return strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-") }
+
+func info(key string, fi fs.FileInfo) ObjectInfo {
+	return ObjectInfo{Key: key, Size: fi.Size(), Generation: fi.ModTime().UnixNano(), Updated: fi.ModTime().UTC()}
+}
+
+func (b *fileBucket) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
+	// Walk from the deepest folder the prefix names, then filter by prefix.
+	dir := prefix
+	if i := strings.LastIndex(dir, "/"); i >= 0 {
+		dir = dir[:i]
+	} else {
+		dir = ""
+	}
+	var out []ObjectInfo
+	err := filepath.WalkDir(b.path(dir), func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if d.IsDir() || isTemp(d.Name()) {
+			return nil
+		}
+		rel, err := filepath.Rel(b.root, p)
+		if err != nil {
+			return err
+		}
+		key := filepath.ToSlash(rel)
+		if !strings.HasPrefix(key, prefix) {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) { // deleted while listing
+				return nil
+			}
+			return err
+		}
+		out = append(out, info(key, fi))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", b.URI(prefix), err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
+}
+
+func (b *fileBucket) Stat(_ context.Context, key string) (ObjectInfo, error) {
+	fi, err := os.Stat(b.path(key))
+	if err != nil {
+		return ObjectInfo{}, b.wrap("stat", key, err)
+	}
+	if fi.IsDir() {
+		return ObjectInfo{}, fmt.Errorf("stat %s: %w", b.URI(key), ErrNotExist)
+	}
+	return info(key, fi), nil
+}
+
+func (b *fileBucket) wrap(op, key string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s %s: %w", op, b.URI(key), ErrNotExist)
+	}
+	return fmt.Errorf("%s %s: %w", op, b.URI(key), err)
+}
+
+func (b *fileBucket) NewReader(_ context.Context, key string, generation int64) (io.ReadCloser, error) {
+	f, err := os.Open(b.path(key))
+	if err != nil {
+		return nil, b.wrap("open", key, err)
+	}
+	if generation != 0 {
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil, b.wrap("open", key, err)
+		}
+		if fi.ModTime().UnixNano() != generation {
+			f.Close()
+			return nil, fmt.Errorf("open %s generation %d: %w (replaced since it was listed)", b.URI(key), generation, ErrNotExist)
+		}
+	}
+	return f, nil
+}
+
+type fileWriter struct {
+	b    *fileBucket
+	key  string
+	tmp  *os.File
+	opts WriteOptions
+	done bool
+}
+
+func (b *fileBucket) tempFor(key string) (*os.File, error) {
+	final := b.path(key)
+	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+		return nil, b.wrap("create", key, err)
+	}
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := filepath.Join(filepath.Dir(final), "."+filepath.Base(final)+".tmp-"+hex.EncodeToString(rnd[:]))
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, b.wrap("create", key, err)
+	}
+	return f, nil
+}
+
+func (b *fileBucket) NewWriter(_ context.Context, key string, opts WriteOptions) (Writer, error) {
+	f, err := b.tempFor(key)
+	if err != nil {
+		return nil, err
+	}
+	return &fileWriter{b: b, key: key, tmp: f, opts: opts}, nil
+}
+
+func (w *fileWriter) Write(p []byte) (int, error) { return w.tmp.Write(p) }
+
+func (w *fileWriter) Abort() {
+	if w.done {
+		return
+	}
+	w.done = true
+	w.tmp.Close()
+	os.Remove(w.tmp.Name())
+}
+
+func (w *fileWriter) Close() error {
+	if w.done {
+		return fmt.Errorf("close %s: writer already closed", w.b.URI(w.key))
+	}
+	if err := w.tmp.Sync(); err != nil {
+		w.Abort()
+		return w.b.wrap("sync", w.key, err)
+	}
+	if err := w.tmp.Close(); err != nil {
+		w.Abort()
+		return w.b.wrap("close", w.key, err)
+	}
+	w.done = true
+	err := w.b.publish(w.tmp.Name(), w.key, w.opts)
+	os.Remove(w.tmp.Name()) // after a link, or a failed rename
+	return err
+}
+
+// publish moves a finished temporary file to key under the write conditions.
+func (b *fileBucket) publish(tmp, key string, opts WriteOptions) error {
+	final := b.path(key)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if opts.IfAbsent {
+		if err := os.Link(tmp, final); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				return fmt.Errorf("create %s: %w (object exists)", b.URI(key), ErrPrecondition)
+			}
+			return b.wrap("create", key, err)
+		}
+		return syncDir(filepath.Dir(final))
+	}
+	if opts.IfGeneration != 0 {
+		fi, err := os.Stat(final)
+		if err != nil || fi.ModTime().UnixNano() != opts.IfGeneration {
+			return fmt.Errorf("replace %s if generation %d: %w", b.URI(key), opts.IfGeneration, ErrPrecondition)
+		}
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return b.wrap("rename", key, err)
+	}
+	return syncDir(filepath.Dir(final))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	_ = d.Sync() // best effort: not every file system supports it
+	return nil
+}
+
+func (b *fileBucket) Copy(_ context.Context, src, dst string, opts WriteOptions) error {
+	// A hard link is a copy that costs nothing: objects are never modified
+	// in place, only replaced by rename.
+	f, err := b.tempFor(dst)
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	f.Close()
+	os.Remove(tmp)
+	if err := os.Link(b.path(src), tmp); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("copy %s: %w", b.URI(src), ErrNotExist)
+		}
+		if err := copyFile(b.path(src), tmp); err != nil {
+			os.Remove(tmp)
+			return b.wrap("copy", src, err)
+		}
+	}
+	err = b.publish(tmp, dst, opts)
+	os.Remove(tmp)
+	return err
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func (b *fileBucket) Delete(_ context.Context, key string) error {
+	if err := os.Remove(b.path(key)); err != nil {
+		return b.wrap("delete", key, err)
+	}
+	// Remove folders left empty, up to the root, so that a replaced
+	// partition leaves no empty folder behind. Errors mean "not empty".
+	dir := filepath.Dir(b.path(key))
+	for dir != b.root && strings.HasPrefix(dir, b.root) {
+		if os.Remove(dir) != nil {
+			break
+		}
+		dir = filepath.Dir(dir)
+	}
+	return nil
+}

@@ -1,0 +1,147 @@
+// Package store is the storage seam: a small object-store interface that the
+// readers, the writers and the run ledger use, with one implementation per URI
+// scheme. A local folder (a plain path or file://) is the first; gs:// is the
+// second. Keys are slash-separated paths relative to the store's root.
+//
+// The contract is the one object stores give (and GCS in particular): objects
+// are written whole or not at all, writes may be conditional, there is no
+// rename. Everything above this package is written against that contract, so a
+// publish protocol that is safe here is safe on GCS.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+)
+
+// Sentinel errors. Implementations wrap them with the key, so callers test
+// with errors.Is.
+var (
+	// ErrNotExist: the object does not exist.
+	ErrNotExist = errors.New("object does not exist")
+	// ErrPrecondition: a conditional write found the object in another state
+	// (it exists for IfAbsent, or has another generation for IfGeneration).
+	ErrPrecondition = errors.New("precondition failed")
+)
+
+// ObjectInfo describes one object.
+type ObjectInfo struct {
+	Key  string // path relative to the store root, slash-separated
+	Size int64
+	// Generation changes every time the object is written. Local files use
+	// their modification time in nanoseconds.
+	Generation int64
+	Updated    time.Time
+}
+
+// WriteOptions make a write conditional. The zero value overwrites.
+type WriteOptions struct {
+	// IfAbsent: fail with ErrPrecondition if the object exists.
+	IfAbsent bool
+	// IfGeneration, when non-zero: fail with ErrPrecondition unless the
+	// object exists with this generation.
+	IfGeneration int64
+	// ContentType is recorded where the store keeps it.
+	ContentType string
+}
+
+// Writer writes one object. Nothing is visible under the key until Close
+// returns nil; Abort discards what was written. Exactly one of Close or Abort
+// must be called.
+type Writer interface {
+	io.Writer
+	Close() error
+	Abort()
+}
+
+// Bucket is a store rooted at a URI. Implementations are safe for concurrent
+// use by several goroutines.
+type Bucket interface {
+	// List returns every object whose key starts with prefix, sorted by key.
+	List(ctx context.Context, prefix string) ([]ObjectInfo, error)
+	// Stat returns one object's info, or an error wrapping ErrNotExist.
+	Stat(ctx context.Context, key string) (ObjectInfo, error)
+	// NewReader opens an object for reading. If generation is non-zero the
+	// read is pinned to it and fails with ErrNotExist once the object has
+	// been replaced.
+	NewReader(ctx context.Context, key string, generation int64) (io.ReadCloser, error)
+	// NewWriter starts writing an object; see Writer.
+	NewWriter(ctx context.Context, key string, opts WriteOptions) (Writer, error)
+	// Copy copies src to dst inside the bucket, with dst's write conditions.
+	Copy(ctx context.Context, src, dst string, opts WriteOptions) error
+	// Delete removes an object. Deleting an absent object returns an error
+	// wrapping ErrNotExist.
+	Delete(ctx context.Context, key string) error
+	// URI names a key for people: logs, errors, manifests.
+	URI(key string) string
+}
+
+// Opener opens a bucket for a URI of its scheme.
+type Opener func(ctx context.Context, u *url.URL) (Bucket, error)
+
+var openers = map[string]Opener{
+	"file": openFile,
+}
+
+// Register adds an Opener for a URI scheme. It is called from init functions.
+func Register(scheme string, o Opener) { openers[scheme] = o }
+
+// Open returns the bucket for a URI: a local path, file:///path or a
+// registered scheme such as gs://bucket/prefix.
+func Open(ctx context.Context, uri string) (Bucket, error) {
+	if uri == "" {
+		return nil, errors.New("open store: empty URI")
+	}
+	scheme, _, ok := strings.Cut(uri, "://")
+	if !ok {
+		return openFile(ctx, &url.URL{Scheme: "file", Path: uri})
+	}
+	u, err := url.Parse(uri)
+	if err != nil {
+		return nil, fmt.Errorf("open store %q: %w", uri, err)
+	}
+	o, ok := openers[scheme]
+	if !ok {
+		return nil, fmt.Errorf("open store %q: unsupported scheme %q", uri, scheme)
+	}
+	return o(ctx, u)
+}
+
+// Join joins key elements with slashes, like path.Join, without a leading
+// slash.
+func Join(elem ...string) string {
+	return strings.TrimPrefix(path.Join(elem...), "/")
+}
+
+// ReadAll reads a whole object.
+func ReadAll(ctx context.Context, b Bucket, key string) ([]byte, error) {
+	r, err := b.NewReader(ctx, key, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", b.URI(key), err)
+	}
+	return data, nil
+}
+
+// WriteAll writes a whole object with the given conditions.
+func WriteAll(ctx context.Context, b Bucket, key string, data []byte, opts WriteOptions) error {
+	w, err := b.NewWriter(ctx, key, opts)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(data); err != nil {
+		w.Abort()
+		return fmt.Errorf("write %s: %w", b.URI(key), err)
+	}
+	return w.Close()
+}
