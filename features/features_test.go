@@ -1,0 +1,251 @@
+package features
+
+import (
+	"hash/fnv"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+)
+
+const testSpec = `
+id_columns: [ad_id]
+label: clicked
+features:
+  - {name: price, kind: numeric, fill: 1, clip: [0, 100], log1p: true, standardize: true}
+  - {name: age, kind: numeric}
+  - {name: site, kind: categorical, hash_buckets: 50}
+  - {name: device, kind: categorical, vocabulary: {max_size: 2, min_count: 2}}
+  - {name: site_x_device, kind: cross, cross: [site, device], hash_buckets: 7}
+  - {name: hour, kind: timestamp, column: served_at, part: hour_of_day}
+  - {name: dow, kind: timestamp, column: served_at, part: day_of_week}
+`
+
+type row struct {
+	id      string
+	price   *float64
+	age     *float64
+	site    *string
+	device  *string
+	served  *time.Time
+	clicked float64
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func buildRecord(t *testing.T, mem memory.Allocator, spec Spec, rows []row) arrow.Record {
+	t.Helper()
+	b := array.NewRecordBuilder(mem, spec.InputSchema(true))
+	defer b.Release()
+	for _, r := range rows {
+		b.Field(0).(*array.StringBuilder).Append(r.id)
+		appendF := func(i int, v *float64) {
+			if v == nil {
+				b.Field(i).AppendNull()
+			} else {
+				b.Field(i).(*array.Float64Builder).Append(*v)
+			}
+		}
+		appendS := func(i int, v *string) {
+			if v == nil {
+				b.Field(i).AppendNull()
+			} else {
+				b.Field(i).(*array.StringBuilder).Append(*v)
+			}
+		}
+		appendF(1, r.price)
+		appendF(2, r.age)
+		appendS(3, r.site)
+		appendS(4, r.device)
+		if r.served == nil {
+			b.Field(5).AppendNull()
+		} else {
+			b.Field(5).(*array.TimestampBuilder).Append(arrow.Timestamp(r.served.UnixMicro()))
+		}
+		b.Field(6).(*array.Float64Builder).Append(r.clicked)
+	}
+	return b.NewRecord()
+}
+
+func TestHashIsFNV1a(t *testing.T) {
+	for _, s := range []string{"", "a", "example.com", "ünïcode", strings.Repeat("x", 1000)} {
+		h := fnv.New64a()
+		h.Write([]byte(s))
+		if got, want := Hash(s), h.Sum64(); got != want {
+			t.Errorf("Hash(%q) = %d, want FNV-1a %d", s, got, want)
+		}
+		h.Reset()
+		h.Write([]byte(s + "\x1f" + "tail"))
+		if got, want := hashCross(s, "tail"), h.Sum64(); got != want {
+			t.Errorf("hashCross(%q, tail) = %d, want %d", s, got, want)
+		}
+	}
+}
+
+func TestSpecValidation(t *testing.T) {
+	tests := []struct {
+		name, yaml, wantErr string
+	}{
+		{"ok", testSpec, ""},
+		{"unknown key", "features:\n  - {name: a, kind: numeric, bukets: 3}\n", "bukets"},
+		{"unknown kind", "features:\n  - {name: a, kind: text}\n", `unknown kind "text"`},
+		{"no features", "id_columns: [x]\n", "no features"},
+		{"both hash and vocab", "features:\n  - {name: a, kind: categorical, hash_buckets: 3, vocabulary: {max_size: 3}}\n", "exactly one"},
+		{"cross of unknown", "features:\n  - {name: a, kind: cross, cross: [b, c], hash_buckets: 3}\n", `"b" is not a categorical`},
+		{"bad part", "features:\n  - {name: a, kind: timestamp, part: minute}\n", "part must be"},
+		{"duplicate", "features:\n  - {name: a, kind: numeric}\n  - {name: a, kind: numeric}\n", "declared twice"},
+		{"bad clip", "features:\n  - {name: a, kind: numeric, clip: [3, 1]}\n", "clip min"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseSpec([]byte(tt.yaml))
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error = %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestFitAndTransform(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	spec, err := ParseSpec([]byte(testSpec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mon := time.Date(2020, 9, 7, 13, 30, 0, 0, time.UTC) // a Monday
+	rows := []row{
+		{id: "a", price: ptr(3.0), age: ptr(30.0), site: ptr("x.com"), device: ptr("mobile"), served: &mon},
+		{id: "b", price: nil, age: nil, site: nil, device: ptr("mobile"), served: ptr(mon.Add(-14 * time.Hour))},
+		{id: "c", price: ptr(500.0), age: ptr(-2.0), site: ptr("y.com"), device: ptr("desktop"), served: nil},
+		{id: "d", price: ptr(-5.0), age: ptr(40.0), site: ptr("x.com"), device: ptr("desktop"), served: ptr(time.Date(1969, 12, 31, 23, 0, 0, 0, time.UTC))},
+		{id: "e", price: ptr(math.NaN()), age: ptr(1.0), site: ptr("z.com"), device: ptr("tablet"), served: &mon},
+	}
+	rec := buildRecord(t, mem, spec, rows)
+	defer rec.Release()
+
+	fit, err := NewFitter(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fit.Observe(rec); err != nil {
+		t.Fatal(err)
+	}
+	stats := fit.Stats()
+
+	// Independent reference for price: fill 1 (missing and NaN), clip [0,100], log1p.
+	raw := []float64{3, 1, 100, 0, 1}
+	var sum, sq float64
+	for i := range raw {
+		raw[i] = math.Log1p(raw[i])
+		sum += raw[i]
+	}
+	mean := sum / 5
+	for _, v := range raw {
+		sq += (v - mean) * (v - mean)
+	}
+	std := math.Sqrt(sq / 5)
+	if got := stats.Numeric["price"]; math.Abs(got.Mean-mean) > 1e-12 || math.Abs(got.Std-std) > 1e-12 {
+		t.Fatalf("price stats = %+v, want mean %g std %g", got, mean, std)
+	}
+	// mobile and desktop seen twice, tablet once (below min_count).
+	if got := strings.Join(stats.Vocab["device"], ","); got != "desktop,mobile" {
+		t.Fatalf("device vocab = %q, want desktop,mobile (ties by value)", got)
+	}
+
+	p, err := NewPipeline(spec, stats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Dense() != 2 {
+		t.Fatalf("Dense() = %d", p.Dense())
+	}
+	wantCards := []int{51, 3, 8, 25, 8}
+	for i, c := range p.Cardinalities() {
+		if c != wantCards[i] {
+			t.Fatalf("Cardinalities() = %v, want %v", p.Cardinalities(), wantCards)
+		}
+	}
+	var b Batch
+	if err := p.Transform(rec, &b); err != nil {
+		t.Fatal(err)
+	}
+	if b.N != 5 || b.D != 2 || b.K != 5 {
+		t.Fatalf("batch shape N=%d D=%d K=%d", b.N, b.D, b.K)
+	}
+	site := func(s string) int32 { return int32(1 + Hash(s)%50) }
+	cross := func(a, d string) int32 { return int32(1 + hashCross(a, d)%7) }
+	wantDense := [][2]float64{
+		{(raw[0] - mean) / std, 30}, {(raw[1] - mean) / std, 0}, {(raw[2] - mean) / std, -2},
+		{(raw[3] - mean) / std, 40}, {(raw[4] - mean) / std, 1},
+	}
+	wantCat := [][5]int32{
+		{site("x.com"), 2, cross("x.com", "mobile"), 14, 1},
+		{0, 2, 0, 24, 7}, // 23:30 on Sunday
+		{site("y.com"), 1, cross("y.com", "desktop"), 0, 0},
+		{site("x.com"), 1, cross("x.com", "desktop"), 24, 3}, // 1969-12-31 was a Wednesday
+		{site("z.com"), 0, cross("z.com", "tablet"), 14, 1},
+	}
+	for i := range rows {
+		for j := 0; j < 2; j++ {
+			if got := float64(b.Dense[i*2+j]); math.Abs(got-wantDense[i][j]) > 1e-6 {
+				t.Errorf("row %d dense %d = %g, want %g", i, j, got, wantDense[i][j])
+			}
+		}
+		for j := 0; j < 5; j++ {
+			if got := b.Cat[i*5+j]; got != wantCat[i][j] {
+				t.Errorf("row %d %s = %d, want %d", i, p.CatNames()[j], got, wantCat[i][j])
+			}
+		}
+	}
+}
+
+func TestTimePartMatchesTimePackage(t *testing.T) {
+	start := time.Date(1969, 12, 25, 0, 0, 0, 0, time.UTC)
+	for h := 0; h < 24*30; h += 5 {
+		ts := start.Add(time.Duration(h)*time.Hour + 17*time.Minute)
+		if got, want := timePart(ts.UnixMicro(), HourOfDay), int32(1+ts.Hour()); got != want {
+			t.Fatalf("%v hour index = %d, want %d", ts, got, want)
+		}
+		wd := int32(ts.Weekday()) // Sunday = 0
+		if wd == 0 {
+			wd = 7
+		}
+		if got := timePart(ts.UnixMicro(), DayOfWeek); got != wd {
+			t.Fatalf("%v weekday index = %d, want %d", ts, got, wd)
+		}
+	}
+}
+
+func TestTransformMissingColumn(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	spec, err := ParseSpec([]byte("features:\n  - {name: a, kind: numeric}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPipeline(spec, Stats{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := array.NewRecordBuilder(mem, arrow.NewSchema([]arrow.Field{{Name: "b", Type: arrow.PrimitiveTypes.Float64}}, nil))
+	defer b.Release()
+	b.Field(0).(*array.Float64Builder).Append(1)
+	rec := b.NewRecord()
+	defer rec.Release()
+	var batch Batch
+	err = p.Transform(rec, &batch)
+	if err == nil || !strings.Contains(err.Error(), `no column "a"`) {
+		t.Fatalf("error = %v, want missing column a", err)
+	}
+}

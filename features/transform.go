@@ -1,0 +1,294 @@
+package features
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+)
+
+// Hash is the stable hash behind hash_buckets: 64-bit FNV-1a over the UTF-8
+// bytes of the value. A hashed categorical value v maps to
+// 1 + Hash(v) % buckets; a cross of values a and b hashes a + "\x1f" + b.
+// Index 0 is kept for a missing value. The function is part of the bundle
+// format: changing it changes every model's inputs.
+func Hash(s string) uint64 {
+	const (
+		offset64 = 14695981039346656037
+		prime64  = 1099511628211
+	)
+	h := uint64(offset64)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= prime64
+	}
+	return h
+}
+
+func hashCross(a, b string) uint64 {
+	const prime64 = 1099511628211
+	h := Hash(a)
+	h ^= 0x1f
+	h *= prime64
+	for i := 0; i < len(b); i++ {
+		h ^= uint64(b[i])
+		h *= prime64
+	}
+	return h
+}
+
+// Pipeline is a spec with the statistics fitted at training: everything
+// needed to turn input records into model tensors. It is read-only after
+// NewPipeline and safe for concurrent use.
+type Pipeline struct {
+	spec  Spec
+	stats Stats
+	dense []denseOp
+	cat   []catOp
+}
+
+type denseOp struct {
+	name, column string
+	fill, lo, hi float64
+	log1p        bool
+	mean, invStd float64
+}
+
+type catOp struct {
+	name, column string
+	kind         Kind
+	card         int
+	buckets      uint64
+	vocab        map[string]int32
+	part         string
+	cross        [2]string // input columns of the crossed features
+}
+
+// NewPipeline checks that stats cover the spec and prepares the transform.
+func NewPipeline(spec Spec, stats Stats) (*Pipeline, error) {
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	p := &Pipeline{spec: spec, stats: stats}
+	byName := map[string]Feature{}
+	for _, f := range spec.Features {
+		byName[f.Name] = f
+		switch f.Kind {
+		case Numeric:
+			op := denseOp{name: f.Name, column: f.Column, lo: math.Inf(-1), hi: math.Inf(1), log1p: f.Log1p, invStd: 1}
+			if f.Fill != nil {
+				op.fill = *f.Fill
+			}
+			if f.Clip != nil {
+				op.lo, op.hi = f.Clip[0], f.Clip[1]
+			}
+			if f.Standardize {
+				st, ok := stats.Numeric[f.Name]
+				if !ok {
+					return nil, fmt.Errorf("%w: feature %q: no training statistics for standardize", ErrSpec, f.Name)
+				}
+				op.mean = st.Mean
+				if st.Std > 0 {
+					op.invStd = 1 / st.Std
+				}
+			}
+			p.dense = append(p.dense, op)
+		case Categorical:
+			op := catOp{name: f.Name, column: f.Column, kind: f.Kind}
+			if f.Vocabulary != nil {
+				values, ok := stats.Vocab[f.Name]
+				if !ok {
+					return nil, fmt.Errorf("%w: feature %q: no training vocabulary", ErrSpec, f.Name)
+				}
+				op.vocab = make(map[string]int32, len(values))
+				for i, v := range values {
+					op.vocab[v] = int32(i + 1)
+				}
+				op.card = len(values) + 1
+			} else {
+				op.buckets = uint64(f.HashBuckets)
+				op.card = f.HashBuckets + 1
+			}
+			p.cat = append(p.cat, op)
+		case Cross:
+			op := catOp{name: f.Name, kind: f.Kind, buckets: uint64(f.HashBuckets), card: f.HashBuckets + 1}
+			op.cross = [2]string{byName[f.Cross[0]].Column, byName[f.Cross[1]].Column}
+			p.cat = append(p.cat, op)
+		case Timestamp:
+			op := catOp{name: f.Name, column: f.Column, kind: f.Kind, part: f.Part, card: 25}
+			if f.Part == DayOfWeek {
+				op.card = 8
+			}
+			p.cat = append(p.cat, op)
+		}
+	}
+	return p, nil
+}
+
+// Spec returns the pipeline's spec.
+func (p *Pipeline) Spec() Spec { return p.spec }
+
+// Stats returns the pipeline's fitted statistics.
+func (p *Pipeline) Stats() Stats { return p.stats }
+
+// Dense is the number of dense inputs (D).
+func (p *Pipeline) Dense() int { return len(p.dense) }
+
+// Cardinalities are the table sizes of the K index inputs, in order.
+func (p *Pipeline) Cardinalities() []int {
+	out := make([]int, len(p.cat))
+	for i, c := range p.cat {
+		out[i] = c.card
+	}
+	return out
+}
+
+// DenseNames and CatNames name the model inputs, for diagnostics.
+func (p *Pipeline) DenseNames() []string {
+	out := make([]string, len(p.dense))
+	for i, d := range p.dense {
+		out[i] = d.name
+	}
+	return out
+}
+
+// CatNames names the index inputs in order.
+func (p *Pipeline) CatNames() []string {
+	out := make([]string, len(p.cat))
+	for i, c := range p.cat {
+		out[i] = c.name
+	}
+	return out
+}
+
+// column finds a column by name with the expected type.
+func column[T arrow.Array](rec arrow.Record, name string) (T, error) {
+	var zero T
+	idx := rec.Schema().FieldIndices(name)
+	if len(idx) == 0 {
+		return zero, fmt.Errorf("%w: input has no column %q", ErrSpec, name)
+	}
+	col, ok := rec.Column(idx[0]).(T)
+	if !ok {
+		return zero, fmt.Errorf("%w: column %q is %s, not the type the spec needs", ErrSpec, name, rec.Column(idx[0]).DataType())
+	}
+	return col, nil
+}
+
+// Transform computes the model inputs of every row of rec into dst, reusing
+// dst's buffers. rec must carry the spec's InputSchema columns (extra columns
+// are ignored). Each feature is computed column by column.
+func (p *Pipeline) Transform(rec arrow.Record, dst *Batch) error {
+	n := int(rec.NumRows())
+	d, k := len(p.dense), len(p.cat)
+	dst.Reset(n, d, k)
+	for j, op := range p.dense {
+		col, err := column[*array.Float64](rec, op.column)
+		if err != nil {
+			return fmt.Errorf("feature %q: %w", op.name, err)
+		}
+		values := col.Float64Values()
+		for i := 0; i < n; i++ {
+			v := op.fill
+			if col.IsValid(i) && !math.IsNaN(values[i]) {
+				v = values[i]
+			}
+			dst.Dense[i*d+j] = float32(op.apply(v))
+		}
+	}
+	for j := range p.cat {
+		if err := p.cat[j].fill(rec, dst.Cat, j, k, n); err != nil {
+			return fmt.Errorf("feature %q: %w", p.cat[j].name, err)
+		}
+	}
+	return nil
+}
+
+// apply runs clip, log1p and standardize on one filled value.
+func (op *denseOp) apply(v float64) float64 {
+	v = min(max(v, op.lo), op.hi)
+	if op.log1p {
+		if v >= 0 {
+			v = math.Log1p(v)
+		} else {
+			v = -math.Log1p(-v)
+		}
+	}
+	return (v - op.mean) * op.invStd
+}
+
+// fill writes column j of the N×K index matrix out.
+func (op *catOp) fill(rec arrow.Record, out []int32, j, k, n int) error {
+	switch op.kind {
+	case Categorical:
+		col, err := column[*array.String](rec, op.column)
+		if err != nil {
+			return err
+		}
+		for i := 0; i < n; i++ {
+			var idx int32
+			if col.IsValid(i) {
+				v := col.Value(i)
+				if op.vocab != nil {
+					idx = op.vocab[v] // 0 when out of vocabulary
+				} else {
+					idx = int32(1 + Hash(v)%op.buckets)
+				}
+			}
+			out[i*k+j] = idx
+		}
+	case Cross:
+		a, err := column[*array.String](rec, op.cross[0])
+		if err != nil {
+			return err
+		}
+		b, err := column[*array.String](rec, op.cross[1])
+		if err != nil {
+			return err
+		}
+		for i := 0; i < n; i++ {
+			var idx int32
+			if a.IsValid(i) && b.IsValid(i) {
+				idx = int32(1 + hashCross(a.Value(i), b.Value(i))%op.buckets)
+			}
+			out[i*k+j] = idx
+		}
+	case Timestamp:
+		col, err := column[*array.Timestamp](rec, op.column)
+		if err != nil {
+			return err
+		}
+		values := col.TimestampValues()
+		for i := 0; i < n; i++ {
+			var idx int32
+			if col.IsValid(i) {
+				idx = timePart(int64(values[i]), op.part)
+			}
+			out[i*k+j] = idx
+		}
+	}
+	return nil
+}
+
+// timePart maps a UTC timestamp in microseconds to 1 + hour (0..23) or
+// 1 + ISO weekday index (Monday = 1 ... Sunday = 7).
+func timePart(us int64, part string) int32 {
+	const usPerHour, usPerDay = int64(3_600_000_000), int64(86_400_000_000)
+	if part == HourOfDay {
+		h := us % usPerDay
+		if h < 0 {
+			h += usPerDay
+		}
+		return int32(1 + h/usPerHour)
+	}
+	days := us / usPerDay
+	if us%usPerDay < 0 {
+		days--
+	}
+	dow := (days + 3) % 7 // 1970-01-01 was a Thursday (Monday = 0)
+	if dow < 0 {
+		dow += 7
+	}
+	return int32(1 + dow)
+}
