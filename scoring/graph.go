@@ -1,0 +1,177 @@
+package scoring
+
+import (
+	"fmt"
+
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// network is the model compiled into a Gorgonia graph for a fixed batch
+// size. The same builder serves scoring (forward only) and training (where
+// the parameter nodes are differentiated).
+type network struct {
+	g     *gorgonia.ExprGraph
+	batch int
+
+	// Inputs, bound once to the tensors below; callers fill the tensors'
+	// data in place before each run. Nil where the model has no such input.
+	dense        *gorgonia.Node // (B, D) float32
+	cat          *gorgonia.Node // (B, K) int32, indices into the concatenated tables
+	denseT, catT *tensor.Dense
+
+	// params are the learnable nodes, in a fixed order.
+	params []*gorgonia.Node
+
+	logit *gorgonia.Node // (B, 1)
+}
+
+// buildNetwork builds the graph for the architecture over the given weights.
+// The parameter nodes' tensors share the weights' data, so running a solver
+// on them updates the weights in place. The weights must have been checked
+// (Bundle.Validate).
+func buildNetwork(a Architecture, in Inputs, weights map[string]*Param, batch int) (*network, error) {
+	if batch < 1 {
+		return nil, fmt.Errorf("build graph: batch size %d, want >= 1", batch)
+	}
+	g := gorgonia.NewGraph()
+	n := &network{g: g, batch: batch}
+	k, d := in.K(), in.Dense
+
+	if d > 0 {
+		n.denseT = tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(batch, d))
+		n.dense = gorgonia.NewMatrix(g, tensor.Float32, gorgonia.WithShape(batch, d), gorgonia.WithName("input.dense"), gorgonia.WithValue(n.denseT))
+	}
+	if k > 0 {
+		n.catT = tensor.New(tensor.Of(tensor.Int32), tensor.WithShape(batch, k))
+		n.cat = gorgonia.NewMatrix(g, tensor.Int32, gorgonia.WithShape(batch, k), gorgonia.WithName("input.cat"), gorgonia.WithValue(n.catT))
+	}
+
+	// param makes a node over rows [from, from+rows) of a weight, seen as a
+	// (rows, cols) matrix; biases of shape (h) become (1, h).
+	param := func(name, node string, from, rows, cols int) *gorgonia.Node {
+		w := weights[name]
+		t := tensor.New(tensor.WithShape(rows, cols), tensor.WithBacking(w.Data[from*cols:(from+rows)*cols]))
+		p := gorgonia.NewMatrix(g, tensor.Float32, gorgonia.WithShape(rows, cols), gorgonia.WithName(node), gorgonia.WithValue(t))
+		n.params = append(n.params, p)
+		return p
+	}
+	var logit *gorgonia.Node
+	add := func(x *gorgonia.Node, err error) error {
+		if err != nil {
+			return err
+		}
+		if logit == nil {
+			logit = x
+			return nil
+		}
+		logit, err = gorgonia.Add(logit, x)
+		return err
+	}
+
+	if a.hasWide() {
+		if k > 0 {
+			// Sum of the K looked-up scalars, as a product with ones.
+			emb, err := embed(param("wide.emb", "wide.emb", 0, in.TotalCardinality(), 1), n.cat)
+			if err != nil {
+				return nil, fmt.Errorf("build graph: %w", err)
+			}
+			ones := tensor.New(tensor.WithShape(k, 1), tensor.WithBacking(onesF32(k)))
+			one := gorgonia.NewMatrix(g, tensor.Float32, gorgonia.WithShape(k, 1), gorgonia.WithName("wide.ones"), gorgonia.WithValue(ones))
+			if err := add(gorgonia.Mul(emb, one)); err != nil {
+				return nil, fmt.Errorf("build graph: wide: %w", err)
+			}
+		}
+		if d > 0 {
+			if err := add(gorgonia.Mul(n.dense, param("wide.dense", "wide.dense", 0, d, 1))); err != nil {
+				return nil, fmt.Errorf("build graph: wide: %w", err)
+			}
+		}
+		var err error
+		if n.logit, err = gorgonia.BroadcastAdd(logit, param("wide.bias", "wide.bias", 0, 1, 1), nil, []byte{0}); err != nil {
+			return nil, fmt.Errorf("build graph: wide: %w", err)
+		}
+	}
+
+	if a.hasDeep() {
+		e := a.EmbeddingDim
+		var emb *gorgonia.Node
+		if k > 0 {
+			var err error
+			if emb, err = embed(param("deep.emb", "deep.emb", 0, in.TotalCardinality(), e), n.cat); err != nil {
+				return nil, fmt.Errorf("build graph: %w", err)
+			}
+		}
+		// Layers: the hidden ones (ReLU) and the output one. The first
+		// layer's weight is two nodes, its embedding rows and its dense rows,
+		// instead of a concatenation of the inputs.
+		widths := append(append([]int(nil), a.Hidden...), 1)
+		var h *gorgonia.Node
+		for i, out := range widths {
+			wName, bName := fmt.Sprintf("deep.l%d.w", i), fmt.Sprintf("deep.l%d.b", i)
+			if i == len(widths)-1 {
+				wName, bName = "deep.out.w", "deep.out.b"
+			}
+			var z *gorgonia.Node
+			mul := func(x, w *gorgonia.Node) error {
+				m, err := gorgonia.Mul(x, w)
+				if err != nil {
+					return err
+				}
+				if z == nil {
+					z = m
+					return nil
+				}
+				z, err = gorgonia.Add(z, m)
+				return err
+			}
+			if i == 0 {
+				if emb != nil {
+					if err := mul(emb, param(wName, wName+"/emb", 0, k*e, out)); err != nil {
+						return nil, fmt.Errorf("build graph: %s: %w", wName, err)
+					}
+				}
+				if d > 0 {
+					if err := mul(n.dense, param(wName, wName+"/dense", k*e, d, out)); err != nil {
+						return nil, fmt.Errorf("build graph: %s: %w", wName, err)
+					}
+				}
+			} else {
+				if err := mul(h, param(wName, wName, 0, widths[i-1], out)); err != nil {
+					return nil, fmt.Errorf("build graph: %s: %w", wName, err)
+				}
+			}
+			z, err := gorgonia.BroadcastAdd(z, param(bName, bName, 0, 1, out), nil, []byte{0})
+			if err != nil {
+				return nil, fmt.Errorf("build graph: %s: %w", bName, err)
+			}
+			if i == len(widths)-1 {
+				h = z
+				break
+			}
+			if h, err = gorgonia.Rectify(z); err != nil {
+				return nil, fmt.Errorf("build graph: layer %d: %w", i, err)
+			}
+		}
+		if n.logit == nil {
+			n.logit = h
+		} else {
+			var err error
+			if n.logit, err = gorgonia.Add(n.logit, h); err != nil {
+				return nil, fmt.Errorf("build graph: wide+deep: %w", err)
+			}
+		}
+	}
+	if n.logit == nil {
+		return nil, fmt.Errorf("build graph: %w: unknown architecture kind %q", ErrInvalidBundle, a.Kind)
+	}
+	return n, nil
+}
+
+func onesF32(n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = 1
+	}
+	return s
+}

@@ -1,0 +1,441 @@
+package scoring
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/adtech/scorer/features"
+)
+
+// Training defaults, used for zero fields of TrainConfig.
+const (
+	DefaultEpochs       = 10
+	DefaultBatchSize    = 256
+	DefaultLearningRate = 0.001
+)
+
+// evalBatchSize is the batch size of the model that scores the training and
+// validation data for the metrics.
+const evalBatchSize = 1024
+
+// TrainConfig says what to train and how. Zero Epochs, BatchSize and
+// LearningRate take the defaults.
+type TrainConfig struct {
+	Arch Architecture
+	// Inputs: Dense must equal the data's D, and Cardinalities has one entry
+	// per categorical column (K of them).
+	Inputs Inputs
+
+	Epochs       int     // passes over the training data
+	BatchSize    int     // rows per optimiser step
+	LearningRate float64 // Adam step size
+	// L2, if positive, adds L2*w to the gradient of every weight, biases
+	// and embeddings included.
+	L2 float64
+	// Seed makes training deterministic: the initial weights and the order
+	// of the rows in each epoch depend on it alone.
+	Seed int64
+
+	// Now stamps Training.TrainedAt; nil means time.Now.
+	Now func() time.Time
+	// Progress, if set, is called after every epoch.
+	Progress func(EpochStats)
+}
+
+// EpochStats reports one finished epoch to TrainConfig.Progress.
+type EpochStats struct {
+	Epoch      int     // 1-based
+	Loss       float64 // mean of the epoch's minibatch log losses
+	ValLogLoss float64 // NaN without validation data
+	ValAUC     float64 // NaN without validation data or with one class
+	Elapsed    time.Duration
+}
+
+// DefaultTrainConfig returns a config with the default training settings
+// and no architecture or inputs.
+func DefaultTrainConfig() TrainConfig {
+	return TrainConfig{Epochs: DefaultEpochs, BatchSize: DefaultBatchSize, LearningRate: DefaultLearningRate}
+}
+
+func (c TrainConfig) withDefaults() TrainConfig {
+	if c.Epochs == 0 {
+		c.Epochs = DefaultEpochs
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	if c.LearningRate == 0 {
+		c.LearningRate = DefaultLearningRate
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Validate checks the config on its own: the architecture and inputs (as
+// Bundle.Validate would) and the training settings (zero meaning default).
+func (c TrainConfig) Validate() error {
+	c = c.withDefaults()
+	switch {
+	case c.Epochs < 0:
+		return fmt.Errorf("invalid train config: epochs %d", c.Epochs)
+	case c.BatchSize < 0:
+		return fmt.Errorf("invalid train config: batch size %d", c.BatchSize)
+	case !(c.LearningRate > 0) || math.IsInf(c.LearningRate, 0):
+		return fmt.Errorf("invalid train config: learning rate %g", c.LearningRate)
+	case !(c.L2 >= 0) || math.IsInf(c.L2, 0):
+		return fmt.Errorf("invalid train config: l2 %g", c.L2)
+	}
+	if err := validateArch(c.Arch, c.Inputs); err != nil {
+		return fmt.Errorf("invalid train config: %w", err)
+	}
+	return nil
+}
+
+// Dataset is labelled model input: Batch holds all N rows and Labels their
+// N clicks (0 or 1; values in between are soft labels).
+type Dataset struct {
+	Batch  features.Batch
+	Labels []float32
+}
+
+func (ds *Dataset) check(in Inputs) error {
+	b := &ds.Batch
+	switch {
+	case b.N < 0:
+		return fmt.Errorf("%w: %d rows", ErrInput, b.N)
+	case b.D != in.Dense:
+		return fmt.Errorf("%w: %d dense features, config has %d", ErrInput, b.D, in.Dense)
+	case b.K != in.K():
+		return fmt.Errorf("%w: %d categorical features, config has %d", ErrInput, b.K, in.K())
+	case len(b.Dense) != b.N*b.D:
+		return fmt.Errorf("%w: %d dense values, want %d rows × %d", ErrInput, len(b.Dense), b.N, b.D)
+	case len(b.Cat) != b.N*b.K:
+		return fmt.Errorf("%w: %d categorical values, want %d rows × %d", ErrInput, len(b.Cat), b.N, b.K)
+	case len(ds.Labels) != b.N:
+		return fmt.Errorf("%w: %d labels for %d rows", ErrInput, len(ds.Labels), b.N)
+	}
+	for i, y := range ds.Labels {
+		if !(y >= 0 && y <= 1) {
+			return fmt.Errorf("%w: row %d: label %g is not in [0, 1]", ErrInput, i, y)
+		}
+	}
+	for i, x := range b.Dense {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return fmt.Errorf("%w: row %d: dense feature %d is %g", ErrInput, i/b.D, i%b.D, x)
+		}
+	}
+	for i, v := range b.Cat {
+		if c := in.Cardinalities[i%b.K]; v < 0 || int(v) >= c {
+			return fmt.Errorf("%w: row %d: categorical feature %d: index %d out of range [0, %d)", ErrInput, i/b.K, i%b.K, v, c)
+		}
+	}
+	return nil
+}
+
+// Train fits a model to the training data with Adam on the mean binary
+// cross-entropy (val, used for metrics only, may be the zero Dataset), and
+// returns it as a bundle with Arch, Inputs, Weights,
+// Metrics (auc, logloss and rows on the training data; val_auc,
+// val_logloss and val_rows if val has rows) and Training filled in. The
+// caller sets Name, Version, Features, Stats, Training.Data and
+// Training.Command before saving it.
+//
+// Initial weights: wide weights zero and the output bias at the logit of
+// the training click rate; deep embeddings normal with standard deviation
+// 0.05; hidden layers He-normal, the output layer Xavier-uniform, their
+// biases zero. Each epoch visits the rows in a fresh seeded random order;
+// a final short minibatch is padded with rows of weight zero.
+func Train(ctx context.Context, cfg TrainConfig, train, val Dataset) (*Bundle, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	cfg = cfg.withDefaults()
+	if err := train.check(cfg.Inputs); err != nil {
+		return nil, fmt.Errorf("train: training data: %w", err)
+	}
+	if train.Batch.N == 0 {
+		return nil, fmt.Errorf("train: training data: %w: no rows", ErrInput)
+	}
+	if val.Batch.N > 0 || len(val.Labels) > 0 {
+		if err := val.check(cfg.Inputs); err != nil {
+			return nil, fmt.Errorf("train: validation data: %w", err)
+		}
+	}
+
+	var clicks float64
+	for _, y := range train.Labels {
+		clicks += float64(y)
+	}
+	bu, err := initBundle(cfg, clicks/float64(train.Batch.N))
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	tr, err := newTrainer(cfg, bu)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	defer tr.close()
+	// The evaluation model shares the weights being trained.
+	eval, err := NewModel(bu, evalBatchSize)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	defer eval.Close()
+
+	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5ca1ab1e))
+	start := cfg.Now()
+	began := time.Now()
+	perm := make([]int, train.Batch.N)
+	for i := range perm {
+		perm[i] = i
+	}
+	for epoch := 1; epoch <= cfg.Epochs; epoch++ {
+		rng.Shuffle(len(perm), func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
+		var sum float64
+		steps := 0
+		for lo := 0; lo < len(perm); lo += cfg.BatchSize {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("train: %w", err)
+			}
+			loss, err := tr.step(&train, perm[lo:min(lo+cfg.BatchSize, len(perm))])
+			if err != nil {
+				return nil, fmt.Errorf("train: epoch %d: %w", epoch, err)
+			}
+			sum += loss
+			steps++
+		}
+		if math.IsNaN(sum) || math.IsInf(sum, 0) {
+			return nil, fmt.Errorf("train: epoch %d: loss diverged (%g); lower the learning rate", epoch, sum)
+		}
+		if cfg.Progress != nil {
+			st := EpochStats{Epoch: epoch, Loss: sum / float64(steps), ValLogLoss: math.NaN(), ValAUC: math.NaN(), Elapsed: time.Since(began)}
+			if val.Batch.N > 0 {
+				p, err := scoreAll(eval, &val.Batch)
+				if err != nil {
+					return nil, fmt.Errorf("train: epoch %d: validation: %w", epoch, err)
+				}
+				st.ValLogLoss, st.ValAUC = LogLoss(p, val.Labels), AUC(p, val.Labels)
+			}
+			cfg.Progress(st)
+		}
+	}
+
+	bu.Metrics = map[string]float64{}
+	for _, ds := range []struct {
+		prefix string
+		data   *Dataset
+	}{{"", &train}, {"val_", &val}} {
+		if ds.data.Batch.N == 0 {
+			continue
+		}
+		p, err := scoreAll(eval, &ds.data.Batch)
+		if err != nil {
+			return nil, fmt.Errorf("train: metrics: %w", err)
+		}
+		for name, v := range map[string]float64{
+			"auc":     AUC(p, ds.data.Labels),
+			"logloss": LogLoss(p, ds.data.Labels),
+			"rows":    float64(ds.data.Batch.N),
+		} {
+			if !math.IsNaN(v) {
+				bu.Metrics[ds.prefix+name] = v
+			}
+		}
+	}
+	bu.Training = TrainingInfo{
+		Rows:         train.Batch.N,
+		Seed:         cfg.Seed,
+		Epochs:       cfg.Epochs,
+		BatchSize:    cfg.BatchSize,
+		LearningRate: cfg.LearningRate,
+		L2:           cfg.L2,
+		TrainedAt:    start.UTC().Truncate(time.Second),
+	}
+	return bu, nil
+}
+
+func scoreAll(m *Model, b *features.Batch) ([]float32, error) {
+	p := make([]float32, b.N)
+	return p, m.Score(b, p)
+}
+
+// initBundle returns a bundle with the config's architecture and freshly
+// initialised weights, for a training click rate of rate.
+func initBundle(cfg TrainConfig, rate float64) (*Bundle, error) {
+	bu := &Bundle{Arch: cfg.Arch, Inputs: cfg.Inputs, Weights: map[string]*Param{}}
+	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x1417))
+	rate = min(max(rate, 1e-4), 1-1e-4)
+	baseLogit := float32(math.Log(rate / (1 - rate)))
+	names, shapes := weightShapes(cfg.Arch, cfg.Inputs)
+	for _, name := range names {
+		p := newParam(shapes[name]...)
+		bu.Weights[name] = p
+		switch name {
+		case "wide.emb", "wide.dense":
+			// zero: the wide part is a logistic regression.
+		case "wide.bias":
+			p.Data[0] = baseLogit
+		case "deep.emb":
+			for i := range p.Data {
+				p.Data[i] = float32(0.05 * rng.NormFloat64())
+			}
+		case "deep.out.w":
+			limit := math.Sqrt(6 / float64(p.Shape[0]+p.Shape[1]))
+			for i := range p.Data {
+				p.Data[i] = float32(limit * (2*rng.Float64() - 1))
+			}
+		case "deep.out.b":
+			if !cfg.Arch.hasWide() {
+				p.Data[0] = baseLogit
+			}
+		default:
+			if len(p.Shape) == 2 { // deep.l{i}.w; biases stay zero
+				std := math.Sqrt(2 / float64(p.Shape[0]))
+				for i := range p.Data {
+					p.Data[i] = float32(std * rng.NormFloat64())
+				}
+			}
+		}
+	}
+	if err := bu.Validate(); err != nil {
+		return nil, err
+	}
+	return bu, nil
+}
+
+// trainer is the training graph: the network, the loss and its gradient.
+type trainer struct {
+	net        *network
+	label      *tensor.Dense // (B, 1)
+	weight     *tensor.Dense // (B, 1): 1/n for the n real rows, 0 for padding
+	loss       *gorgonia.Node
+	vm         gorgonia.VM
+	solver     gorgonia.Solver
+	valueGrads []gorgonia.ValueGrad
+	offsets    []int32
+}
+
+func newTrainer(cfg TrainConfig, bu *Bundle) (*trainer, error) {
+	net, err := buildNetwork(bu.Arch, bu.Inputs, bu.Weights, cfg.BatchSize)
+	if err != nil {
+		return nil, err
+	}
+	g, b := net.g, cfg.BatchSize
+	tr := &trainer{
+		net:    net,
+		label:  tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(b, 1)),
+		weight: tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(b, 1)),
+	}
+	for _, o := range bu.Inputs.Offsets() {
+		tr.offsets = append(tr.offsets, int32(o))
+	}
+	y := gorgonia.NewMatrix(g, tensor.Float32, gorgonia.WithShape(b, 1), gorgonia.WithName("input.label"), gorgonia.WithValue(tr.label))
+	w := gorgonia.NewMatrix(g, tensor.Float32, gorgonia.WithShape(b, 1), gorgonia.WithName("input.weight"), gorgonia.WithValue(tr.weight))
+
+	// Per row, softplus(z) - y·z is the cross-entropy of sigmoid(z) against
+	// y, computed stably from the logit z.
+	z := net.logit
+	sp, err := gorgonia.Softplus(z)
+	if err != nil {
+		return nil, fmt.Errorf("build loss: %w", err)
+	}
+	yz, err := gorgonia.HadamardProd(y, z)
+	if err != nil {
+		return nil, fmt.Errorf("build loss: %w", err)
+	}
+	rowLoss, err := gorgonia.Sub(sp, yz)
+	if err != nil {
+		return nil, fmt.Errorf("build loss: %w", err)
+	}
+	weighted, err := gorgonia.HadamardProd(w, rowLoss)
+	if err != nil {
+		return nil, fmt.Errorf("build loss: %w", err)
+	}
+	if tr.loss, err = gorgonia.Sum(weighted); err != nil {
+		return nil, fmt.Errorf("build loss: %w", err)
+	}
+	if _, err := gorgonia.Grad(tr.loss, net.params...); err != nil {
+		return nil, fmt.Errorf("build gradient: %w", err)
+	}
+	tr.vm = gorgonia.NewTapeMachine(g, gorgonia.BindDualValues(net.params...))
+	opts := []gorgonia.SolverOpt{gorgonia.WithLearnRate(cfg.LearningRate)}
+	if cfg.L2 > 0 {
+		opts = append(opts, gorgonia.WithL2Reg(cfg.L2))
+	}
+	tr.solver = gorgonia.NewAdamSolver(opts...)
+	tr.valueGrads = gorgonia.NodesToValueGrads(net.params)
+	return tr, nil
+}
+
+// step runs one minibatch of the given rows and updates the weights. It
+// returns the minibatch's mean log loss.
+func (tr *trainer) step(ds *Dataset, rows []int) (float64, error) {
+	b := &ds.Batch
+	n, d, k := len(rows), b.D, b.K
+	if tr.net.denseT != nil {
+		dst := tr.net.denseT.Float32s()
+		for r, i := range rows {
+			copy(dst[r*d:(r+1)*d], b.Dense[i*d:(i+1)*d])
+		}
+		clear(dst[n*d:])
+	}
+	if tr.net.catT != nil {
+		dst := tr.net.catT.Int32s()
+		for r, i := range rows {
+			for c, v := range b.Cat[i*k : (i+1)*k] {
+				dst[r*k+c] = tr.offsets[c] + v
+			}
+		}
+		for i := n * k; i < len(dst); i++ {
+			dst[i] = tr.offsets[i%k]
+		}
+	}
+	label, weight := tr.label.Float32s(), tr.weight.Float32s()
+	for r, i := range rows {
+		label[r] = ds.Labels[i]
+		weight[r] = 1 / float32(n)
+	}
+	clear(label[n:])
+	clear(weight[n:])
+
+	defer tr.vm.Reset()
+	if err := tr.vm.RunAll(); err != nil {
+		return 0, fmt.Errorf("run graph: %w", err)
+	}
+	loss, err := scalarOf(tr.loss.Value())
+	if err != nil {
+		return 0, fmt.Errorf("loss: %w", err)
+	}
+	if err := tr.solver.Step(tr.valueGrads); err != nil {
+		return 0, fmt.Errorf("solver step: %w", err)
+	}
+	return loss, nil
+}
+
+func (tr *trainer) close() { _ = tr.vm.Close() }
+
+func scalarOf(v gorgonia.Value) (float64, error) {
+	if v == nil {
+		return 0, errors.New("no value")
+	}
+	switch x := v.Data().(type) {
+	case float32:
+		return float64(x), nil
+	case float64:
+		return x, nil
+	case []float32:
+		if len(x) == 1 {
+			return float64(x[0]), nil
+		}
+	}
+	return 0, fmt.Errorf("value %v is not a scalar", v)
+}

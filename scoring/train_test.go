@@ -1,0 +1,195 @@
+package scoring
+
+import (
+	"context"
+	"errors"
+	"math"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestTrainLearnsClickFunction(t *testing.T) {
+	in := Inputs{Dense: 3, Cardinalities: []int{10, 20, 30, 5}}
+	f := newClickFunc(in, 1)
+	train, _ := f.sample(20000, 2)
+	val, trueProbs := f.sample(5000, 3)
+	best := AUC(trueProbs, val.Labels)
+
+	cfg := DefaultTrainConfig()
+	cfg.Arch = Architecture{Kind: WideDeep, EmbeddingDim: 4, Hidden: []int{16, 8}}
+	cfg.Inputs = in
+	cfg.Epochs = 4
+	cfg.LearningRate = 0.005
+	cfg.Seed = 42
+	at := time.Date(2020, 8, 1, 12, 0, 0, 0, time.UTC)
+	cfg.Now = func() time.Time { return at }
+	var epochs []EpochStats
+	cfg.Progress = func(s EpochStats) { epochs = append(epochs, s) }
+
+	bu, err := Train(context.Background(), cfg, train, val)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := bu.Metrics["val_auc"]
+	t.Logf("val AUC %.4f, true probabilities' AUC %.4f", got, best)
+	if math.Abs(got-best) > 0.02 {
+		t.Errorf("val AUC %.4f, want within 0.02 of the true probabilities' %.4f", got, best)
+	}
+	if ll, trueLL := bu.Metrics["val_logloss"], LogLoss(trueProbs, val.Labels); ll > trueLL+0.02 {
+		t.Errorf("val log loss %.4f, true probabilities' %.4f", ll, trueLL)
+	}
+	for _, k := range []string{"auc", "logloss", "rows", "val_auc", "val_logloss", "val_rows"} {
+		if _, ok := bu.Metrics[k]; !ok {
+			t.Errorf("metric %q missing from %v", k, bu.Metrics)
+		}
+	}
+	if bu.Metrics["rows"] != 20000 || bu.Metrics["val_rows"] != 5000 {
+		t.Errorf("rows metrics %v", bu.Metrics)
+	}
+	wantInfo := TrainingInfo{Rows: 20000, Seed: 42, Epochs: 4, BatchSize: DefaultBatchSize, LearningRate: 0.005, TrainedAt: at}
+	if !trainingInfoEqual(bu.Training, wantInfo) {
+		t.Errorf("Training = %+v, want %+v", bu.Training, wantInfo)
+	}
+	if len(epochs) != 4 || epochs[3].Epoch != 4 || math.IsNaN(epochs[3].ValAUC) || epochs[3].Loss <= 0 {
+		t.Errorf("progress reports %+v", epochs)
+	}
+	// The trained bundle scores as the training metrics say.
+	m, err := NewModel(bu, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	p := make([]float32, val.Batch.N)
+	if err := m.Score(&val.Batch, p); err != nil {
+		t.Fatal(err)
+	}
+	if a := AUC(p, val.Labels); math.Abs(a-got) > 1e-9 {
+		t.Errorf("rescored val AUC %g, metrics say %g", a, got)
+	}
+}
+
+func trainingInfoEqual(a, b TrainingInfo) bool {
+	eq := a.TrainedAt.Equal(b.TrainedAt)
+	a.TrainedAt, b.TrainedAt = time.Time{}, time.Time{}
+	return eq && a == b
+}
+
+func TestTrainDeterministic(t *testing.T) {
+	in := Inputs{Dense: 2, Cardinalities: []int{5, 8}}
+	f := newClickFunc(in, 4)
+	train, _ := f.sample(1000, 5)
+	train.Batch.N, train.Labels = 999, train.Labels[:999] // a short last minibatch
+	train.Batch.Dense, train.Batch.Cat = train.Batch.Dense[:999*2], train.Batch.Cat[:999*2]
+	run := func(t *testing.T, kind Kind, seed int64) *Bundle {
+		cfg := TrainConfig{Arch: Architecture{Kind: kind, EmbeddingDim: 3, Hidden: []int{4}}, Inputs: in, Epochs: 2, BatchSize: 100, Seed: seed}
+		if kind == Wide {
+			cfg.Arch = Architecture{Kind: Wide}
+		}
+		bu, err := Train(context.Background(), cfg, train, Dataset{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bu
+	}
+	same := func(a, b *Bundle) bool {
+		for name, p := range a.Weights {
+			if !slices.Equal(p.Data, b.Weights[name].Data) {
+				return false
+			}
+		}
+		return true
+	}
+	for _, kind := range []Kind{Wide, Deep, WideDeep} {
+		t.Run(string(kind), func(t *testing.T) {
+			a, b, c := run(t, kind, 1), run(t, kind, 1), run(t, kind, 2)
+			if !same(a, b) {
+				t.Error("two runs with one seed differ")
+			}
+			if same(a, c) {
+				t.Error("runs with different seeds agree")
+			}
+			if _, ok := a.Metrics["val_auc"]; ok {
+				t.Errorf("val metrics without validation data: %v", a.Metrics)
+			}
+			initial, err := initBundle(TrainConfig{Arch: a.Arch, Inputs: in, Seed: 1}, 0.5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if same(a, initial) {
+				t.Error("training did not change the weights")
+			}
+		})
+	}
+}
+
+func TestTrainErrors(t *testing.T) {
+	in := Inputs{Dense: 2, Cardinalities: []int{3}}
+	f := newClickFunc(in, 1)
+	good, _ := f.sample(50, 2)
+	cfg := TrainConfig{Arch: Architecture{Kind: Wide}, Inputs: in, Epochs: 1, BatchSize: 16}
+	tests := []struct {
+		name   string
+		cfg    func(c *TrainConfig)
+		data   func(d *Dataset)
+		val    func(d *Dataset)
+		ctx    func() context.Context
+		want   string
+		target error
+	}{
+		{name: "negative epochs", cfg: func(c *TrainConfig) { c.Epochs = -1 }, want: "epochs -1"},
+		{name: "negative batch", cfg: func(c *TrainConfig) { c.BatchSize = -2 }, want: "batch size -2"},
+		{name: "bad learning rate", cfg: func(c *TrainConfig) { c.LearningRate = math.NaN() }, want: "learning rate NaN"},
+		{name: "negative l2", cfg: func(c *TrainConfig) { c.L2 = -1 }, want: "l2 -1"},
+		{name: "bad arch", cfg: func(c *TrainConfig) { c.Arch.Kind = "linear" }, want: `unknown architecture kind "linear"`, target: ErrInvalidBundle},
+		{name: "no rows", data: func(d *Dataset) {
+			*d = Dataset{Batch: d.Batch, Labels: nil}
+			d.Batch.N = 0
+			d.Batch.Dense, d.Batch.Cat = nil, nil
+		}, want: "no rows", target: ErrInput},
+		{name: "dense width", cfg: func(c *TrainConfig) { c.Inputs.Dense = 3 }, want: "2 dense features, config has 3", target: ErrInput},
+		{name: "labels", data: func(d *Dataset) { d.Labels = d.Labels[:10] }, want: "10 labels for 50 rows", target: ErrInput},
+		{name: "label range", data: func(d *Dataset) { d.Labels[7] = 2 }, want: "row 7: label 2 is not in [0, 1]", target: ErrInput},
+		{name: "nan feature", data: func(d *Dataset) { d.Batch.Dense[5] = float32(math.NaN()) }, want: "row 2: dense feature 1 is NaN", target: ErrInput},
+		{name: "index range", data: func(d *Dataset) { d.Batch.Cat[9] = 3 }, want: "row 9: categorical feature 0: index 3 out of range [0, 3)", target: ErrInput},
+		{name: "validation data", val: func(d *Dataset) { d.Batch.Cat[0] = -1 }, want: "validation data", target: ErrInput},
+		{name: "cancelled", ctx: func() context.Context {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			return ctx
+		}, want: "context canceled", target: context.Canceled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := cfg
+			c.Inputs.Cardinalities = slices.Clone(in.Cardinalities)
+			if tt.cfg != nil {
+				tt.cfg(&c)
+			}
+			clone := func(d Dataset) Dataset {
+				d.Labels = slices.Clone(d.Labels)
+				d.Batch.Dense, d.Batch.Cat = slices.Clone(d.Batch.Dense), slices.Clone(d.Batch.Cat)
+				return d
+			}
+			data, val := clone(good), clone(good)
+			if tt.data != nil {
+				tt.data(&data)
+			}
+			if tt.val != nil {
+				tt.val(&val)
+			}
+			ctx := context.Background()
+			if tt.ctx != nil {
+				ctx = tt.ctx()
+			}
+			_, err := Train(ctx, c, data, val)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Train: %v, want an error containing %q", err, tt.want)
+			}
+			if tt.target != nil && !errors.Is(err, tt.target) {
+				t.Errorf("errors.Is(%v, %v) = false", err, tt.target)
+			}
+		})
+	}
+}
