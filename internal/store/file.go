@@ -14,12 +14,14 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 // fileBucket is a Bucket over a local folder. Objects are files; a write goes
-// to a hidden temporary file beside its target (".name.tmp-XXXX", skipped by
-// List) and is published by rename, or by link for IfAbsent, so a reader never
-// sees half a file and a crash leaves at most a temporary file behind.
+// to a temporary file in the root's hidden ".tmp" folder (skipped by List,
+// outside every table) and is published by rename, or by link for IfAbsent,
+// so a reader never sees half a file. A crash leaves at most a temporary
+// file behind, which a later open of the bucket deletes once it is a day old.
 type fileBucket struct {
 	root string
 	// mu serialises conditional writes within this process; across processes
@@ -37,7 +39,27 @@ func openFile(_ context.Context, u *url.URL) (Bucket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", root, err)
 	}
-	return &fileBucket{root: abs}, nil
+	b := &fileBucket{root: abs}
+	b.collectTemp(24 * time.Hour)
+	return b, nil
+}
+
+// tempDir holds writes in progress, under the root so that rename and link
+// stay on one file system.
+const tempDir = ".tmp"
+
+// collectTemp deletes temporary files older than age: left by a process
+// that died while writing. Younger ones may belong to a live writer.
+func (b *fileBucket) collectTemp(age time.Duration) {
+	entries, err := os.ReadDir(filepath.Join(b.root, tempDir))
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > age {
+			os.Remove(filepath.Join(b.root, tempDir, e.Name()))
+		}
+	}
 }
 
 // NewFileBucket returns a Bucket rooted at a local folder; the folder is
@@ -50,8 +72,6 @@ func NewFileBucket(root string) Bucket {
 func (b *fileBucket) path(key string) string { return filepath.Join(b.root, filepath.FromSlash(key)) }
 
 func (b *fileBucket) URI(key string) string { return b.path(key) }
-
-func isTemp(name string) bool { return strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-") }
 
 func info(key string, fi fs.FileInfo) ObjectInfo {
 	return ObjectInfo{Key: key, Size: fi.Size(), Generation: fi.ModTime().UnixNano(), Updated: fi.ModTime().UTC()}
@@ -76,7 +96,10 @@ func (b *fileBucket) List(ctx context.Context, prefix string) ([]ObjectInfo, err
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if d.IsDir() || isTemp(d.Name()) {
+		if d.IsDir() {
+			if p == filepath.Join(b.root, tempDir) {
+				return filepath.SkipDir
+			}
 			return nil
 		}
 		rel, err := filepath.Rel(b.root, p)
@@ -150,13 +173,13 @@ type fileWriter struct {
 }
 
 func (b *fileBucket) tempFor(key string) (*os.File, error) {
-	final := b.path(key)
-	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+	dir := filepath.Join(b.root, tempDir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, b.wrap("create", key, err)
 	}
-	var rnd [6]byte
+	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
-	tmp := filepath.Join(filepath.Dir(final), "."+filepath.Base(final)+".tmp-"+hex.EncodeToString(rnd[:]))
+	tmp := filepath.Join(dir, filepath.Base(key)+"."+hex.EncodeToString(rnd[:]))
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, b.wrap("create", key, err)
@@ -204,6 +227,9 @@ func (w *fileWriter) Close() error {
 // publish moves a finished temporary file to key under the write conditions.
 func (b *fileBucket) publish(tmp, key string, opts WriteOptions) error {
 	final := b.path(key)
+	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+		return b.wrap("create", key, err)
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if opts.IfAbsent {

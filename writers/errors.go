@@ -1,0 +1,32 @@
+package writers
+
+import "errors"
+
+// Sentinel errors. Functions wrap them with context; test with errors.Is.
+var (
+	// ErrUnsupportedType: an Arrow column type has no Parquet mapping here.
+	ErrUnsupportedType = errors.New("unsupported column type")
+	// ErrSchemaMismatch: a record's schema differs from the writer's.
+	ErrSchemaMismatch = errors.New("schema mismatch")
+	// ErrNullInRequired: a non-nullable Arrow field holds a null.
+	ErrNullInRequired = errors.New("null in non-nullable column")
+	// ErrInvalidName: a table, partition, run id or column name is not
+	// allowed.
+	ErrInvalidName = errors.New("invalid name")
+	// ErrDuplicateOutput: a run opened the same (table, partition) twice.
+	ErrDuplicateOutput = errors.New("duplicate output")
+	// ErrClosed: the writer or run was already closed, committed or aborted.
+	ErrClosed = errors.New("already closed")
+	// ErrRunExists: a commit record for this run id already exists with
+	// different content (run ids must be unique).
+	ErrRunExists = errors.New("run already committed")
+	// ErrCommitted: Abort was called on a run whose commit record exists; the
+	// run will be rolled forward, not discarded.
+	ErrCommitted = errors.New("run is committed")
+	// ErrConflict: a published object is not what the commit record says
+	// (another writer touched the table, or the bucket was edited by hand).
+	ErrConflict = errors.New("publish conflict")
+	// ErrCorrupt: a commit record or manifest cannot be decoded, or a staged
+	// part needed for roll forward is gone.
+	ErrCorrupt = errors.New("corrupt run state")
+)
