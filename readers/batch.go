@@ -1,0 +1,121 @@
+package readers
+
+import (
+	"context"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+)
+
+// batcher turns converted rows of one file into records of BatchSize rows
+// and hands them on. Every format decoder writes rows through one.
+type batcher struct {
+	src  *Reader
+	file *fileState
+	bld  *array.RecordBuilder
+	str  []*array.StringBuilder
+	flt  []*array.Float64Builder
+	ts   []*array.TimestampBuilder
+	n    int // rows in the builder
+}
+
+func newBatcher(src *Reader, fs *fileState) *batcher {
+	md := src.cfg.Schema.Metadata()
+	keys := append(append([]string(nil), md.Keys()...), MetadataFileKey)
+	vals := append(append([]string(nil), md.Values()...), fs.task.info.Key)
+	if i := md.FindKey(MetadataFileKey); i >= 0 { // replace, do not repeat
+		keys, vals = keys[:len(keys)-1], vals[:len(vals)-1]
+		vals[i] = fs.task.info.Key
+	}
+	meta := arrow.NewMetadata(keys, vals)
+	schema := arrow.NewSchema(src.cfg.Schema.Fields(), &meta)
+	b := &batcher{
+		src:  src,
+		file: fs,
+		bld:  array.NewRecordBuilder(src.cfg.Mem, schema),
+	}
+	n := len(src.cfg.cols)
+	b.str = make([]*array.StringBuilder, n)
+	b.flt = make([]*array.Float64Builder, n)
+	b.ts = make([]*array.TimestampBuilder, n)
+	for i, c := range src.cfg.cols {
+		switch c.typ {
+		case tString:
+			b.str[i] = b.bld.Field(i).(*array.StringBuilder)
+		case tFloat:
+			b.flt[i] = b.bld.Field(i).(*array.Float64Builder)
+		default:
+			b.ts[i] = b.bld.Field(i).(*array.TimestampBuilder)
+		}
+	}
+	return b
+}
+
+// release frees what is being built. The batcher is unusable afterwards.
+func (b *batcher) release() { b.bld.Release() }
+
+// appendRow adds one good row (one value per target column) and sends a
+// record once BatchSize rows are in.
+func (b *batcher) appendRow(ctx context.Context, vals []value) error {
+	for i, v := range vals {
+		switch {
+		case b.str[i] != nil:
+			if v.null {
+				b.str[i].AppendNull()
+			} else {
+				b.str[i].Append(v.s)
+			}
+		case b.flt[i] != nil:
+			if v.null {
+				b.flt[i].AppendNull()
+			} else {
+				b.flt[i].Append(v.f)
+			}
+		default:
+			if v.null {
+				b.ts[i].AppendNull()
+			} else {
+				b.ts[i].Append(arrow.Timestamp(v.i))
+			}
+		}
+	}
+	b.n++
+	if b.n >= b.src.cfg.BatchSize {
+		return b.flush(ctx)
+	}
+	return nil
+}
+
+// flush sends the rows built so far, if any.
+func (b *batcher) flush(ctx context.Context) error {
+	if b.n == 0 {
+		return nil
+	}
+	rec := b.bld.NewRecord()
+	n := b.n
+	b.n = 0
+	if err := b.src.emit(ctx, rec); err != nil {
+		return err
+	}
+	b.file.stat.Rows += int64(n) // rows delivered, not merely decoded
+	return nil
+}
+
+// badRow reports a row that cannot be converted. It returns nil when the
+// row is dropped and reading goes on.
+func (b *batcher) badRow(e RowError) error {
+	e.File = b.file.task.info.Key
+	e.Value = shorten(e.Value)
+	if err := b.src.onBadRow(e); err != nil {
+		return stopError{err}
+	}
+	b.file.stat.BadRows++
+	return nil
+}
+
+// stopError marks an error that must reach Read unchanged: a fatal
+// RowError or what OnBadRow returned.
+type stopError struct{ err error }
+
+func (e stopError) Error() string { return e.err.Error() }
+func (e stopError) Unwrap() error { return e.err }

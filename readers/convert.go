@@ -1,0 +1,237 @@
+package readers
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/apache/arrow/go/v17/arrow"
+)
+
+// colType is one of the target types a reader produces.
+type colType uint8
+
+const (
+	tString colType = iota
+	tFloat
+	tTimestamp
+)
+
+func (t colType) String() string {
+	switch t {
+	case tString:
+		return "utf8"
+	case tFloat:
+		return "float64"
+	default:
+		return "timestamp[us]"
+	}
+}
+
+// colSpec is one target field.
+type colSpec struct {
+	name     string
+	typ      colType
+	nullable bool
+}
+
+func compileSchema(s *arrow.Schema) ([]colSpec, error) {
+	cols := make([]colSpec, s.NumFields())
+	seen := make(map[string]bool, len(cols))
+	for i, f := range s.Fields() {
+		if seen[f.Name] {
+			return nil, fmt.Errorf("open readers: %w: field %q appears twice", ErrInvalidOptions, f.Name)
+		}
+		seen[f.Name] = true
+		c := colSpec{name: f.Name, nullable: f.Nullable}
+		switch dt := f.Type.(type) {
+		case *arrow.StringType:
+			c.typ = tString
+		case *arrow.Float64Type:
+			c.typ = tFloat
+		case *arrow.TimestampType:
+			if dt.Unit != arrow.Microsecond || (dt.TimeZone != "UTC" && dt.TimeZone != "") {
+				return nil, fmt.Errorf("open readers: %w: field %q: type %s, want timestamp[us, tz=UTC]", ErrInvalidOptions, f.Name, f.Type)
+			}
+			c.typ = tTimestamp
+		default:
+			return nil, fmt.Errorf("open readers: %w: field %q: type %s is not supported (utf8, float64, timestamp[us, tz=UTC])", ErrInvalidOptions, f.Name, f.Type)
+		}
+		cols[i] = c
+	}
+	return cols, nil
+}
+
+// value is one converted cell: s for utf8, f for float64, i (microseconds
+// since the Unix epoch) for timestamps.
+type value struct {
+	null bool
+	s    string
+	f    float64
+	i    int64
+}
+
+// Reasons for bad values.
+const (
+	reasonMissing     = "missing required value"
+	reasonNotNumber   = "not a number"
+	reasonNotFinite   = "not a finite number"
+	reasonNotTime     = "not a timestamp"
+	reasonTimeRange   = "timestamp out of range"
+	reasonBadUTF8     = "invalid UTF-8"
+	reasonNotString   = "not a string or number"
+	reasonMalformedJS = "malformed JSON"
+)
+
+// maxValueInError bounds RowError.Value.
+const maxValueInError = 120
+
+func shorten(s string) string {
+	if len(s) <= maxValueInError {
+		return s
+	}
+	cut := maxValueInError
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
+}
+
+// nullOrMissing is the value for a null cell of c, or a reason when c
+// rejects nulls.
+func nullOrMissing(c *colSpec) (value, string) {
+	if !c.nullable {
+		return value{}, reasonMissing
+	}
+	return value{null: true}, ""
+}
+
+// fromText converts a text cell (CSV field, JSON string, Parquet byte
+// array) that is not null.
+func fromText(c *colSpec, s string) (value, string) {
+	if s == "" && !c.nullable {
+		return value{}, reasonMissing
+	}
+	switch c.typ {
+	case tString:
+		if !utf8.ValidString(s) {
+			return value{}, reasonBadUTF8
+		}
+		return value{s: s}, ""
+	case tFloat:
+		return parseFloat(s)
+	default:
+		us, reason := parseTimestamp(s)
+		return value{i: us}, reason
+	}
+}
+
+// fromNumber converts a JSON number given as its literal text.
+func fromNumber(c *colSpec, lit string) (value, string) {
+	switch c.typ {
+	case tString:
+		return value{s: lit}, ""
+	case tFloat:
+		return parseFloat(lit)
+	default:
+		us, reason := secondsText(lit)
+		return value{i: us}, reason
+	}
+}
+
+func parseFloat(s string) (value, string) {
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil {
+		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+			return value{}, reasonNotFinite
+		}
+		return value{}, reasonNotNumber
+	}
+	return floatValue(f)
+}
+
+func floatValue(f float64) (value, string) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return value{}, reasonNotFinite
+	}
+	return value{f: f}, ""
+}
+
+// timeLayouts are tried in order for text timestamps. Layouts without a
+// zone are read as UTC. time.Parse also accepts fractional seconds after
+// the seconds field.
+var timeLayouts = []string{
+	time.RFC3339,
+	"2006-01-02 15:04:05Z07:00",
+	"2006-01-02 15:04:05",
+	"2006-01-02T15:04:05",
+}
+
+// parseTimestamp reads RFC 3339, "2006-01-02 15:04:05" or
+// "2006-01-02T15:04:05" (UTC), or a plain number of Unix seconds, into
+// microseconds since the epoch.
+func parseTimestamp(s string) (int64, string) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, reasonNotTime
+	}
+	if looksNumeric(s) { // no layout matches these
+		return secondsText(s)
+	}
+	for _, layout := range timeLayouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UnixMicro(), ""
+		}
+	}
+	return 0, reasonNotTime
+}
+
+// looksNumeric reports whether s has only the characters of a decimal
+// number, so that "2020-09-02" is not taken for an arithmetic attempt.
+func looksNumeric(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9', c == '.', c == 'e', c == 'E':
+		case (c == '-' || c == '+') && (i == 0 || s[i-1] == 'e' || s[i-1] == 'E'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// maxSeconds keeps seconds*1e6 inside int64.
+const maxSeconds = math.MaxInt64 / 1_000_000
+
+// secondsText converts Unix seconds written as a decimal number.
+func secondsText(s string) (int64, string) {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return secondsToMicros(n)
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return 0, reasonNotTime
+	}
+	return floatSecondsToMicros(f)
+}
+
+func secondsToMicros(n int64) (int64, string) {
+	if n > maxSeconds || n < -maxSeconds {
+		return 0, reasonTimeRange
+	}
+	return n * 1_000_000, ""
+}
+
+func floatSecondsToMicros(f float64) (int64, string) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, reasonNotTime
+	}
+	if f > maxSeconds || f < -maxSeconds {
+		return 0, reasonTimeRange
+	}
+	return int64(math.Round(f * 1e6)), ""
+}

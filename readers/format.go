@@ -1,0 +1,128 @@
+package readers
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+)
+
+type formatKind uint8
+
+const (
+	kindCSV formatKind = iota
+	kindTSV
+	kindJSONL
+	kindParquet
+)
+
+// format is how a file is decoded, known from its name.
+type format struct {
+	kind formatKind
+	gzip bool
+}
+
+// formatOf maps a key's extension to its format: .csv, .tsv, .jsonl,
+// .ndjson, .json (one object per line), .parquet, and .gz after a text one.
+// Case is ignored.
+func formatOf(key string) (format, error) {
+	name := strings.ToLower(path.Base(key))
+	var f format
+	if strings.HasSuffix(name, ".gz") {
+		f.gzip = true
+		name = strings.TrimSuffix(name, ".gz")
+	}
+	switch path.Ext(name) {
+	case ".csv":
+		f.kind = kindCSV
+	case ".tsv":
+		f.kind = kindTSV
+	case ".jsonl", ".ndjson", ".json":
+		f.kind = kindJSONL
+	case ".parquet":
+		if f.gzip {
+			return f, badInput("unsupported format %q (Parquet compresses inside the file; gzip around it is not supported)", path.Base(key))
+		}
+		f.kind = kindParquet
+	default:
+		return f, badInput("unknown format of %q (want .csv, .tsv, .jsonl, .ndjson, .json, .parquet, or a text one with .gz)", path.Base(key))
+	}
+	return f, nil
+}
+
+// maxLineBytes bounds one line of a text file, so that a file without line
+// breaks cannot make a decoder hold it whole.
+const maxLineBytes = 64 << 20
+
+var errLineTooLong = errors.New("line too long")
+
+// readText decodes a CSV, TSV or JSON Lines file, gunzipping it first if
+// its name says so. Nothing is held beyond one line and one batch.
+func (r *Reader) readText(ctx context.Context, fs *fileState, raw io.Reader, b *batcher) error {
+	in := raw
+	if fs.task.format.gzip {
+		zr, err := gzip.NewReader(raw)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF // not even a header
+			}
+			return badInput("truncated or corrupt gzip: %w", err)
+		}
+		defer zr.Close()
+		in = gzipErrors{zr}
+	}
+	br := bufio.NewReaderSize(in, 64<<10)
+	// A UTF-8 byte order mark is not part of the first column name or line.
+	if bom, err := br.Peek(3); err == nil && bytes.Equal(bom, []byte("\xef\xbb\xbf")) {
+		_, _ = br.Discard(3)
+	}
+	switch fs.task.format.kind {
+	case kindJSONL:
+		return r.decodeJSONL(ctx, br, b)
+	default:
+		delim := r.cfg.CSV.Delimiter
+		if delim == 0 {
+			delim = ','
+			if fs.task.format.kind == kindTSV {
+				delim = '\t'
+			}
+		}
+		return r.decodeCSV(ctx, &lineGuard{r: br, max: int64(r.cfg.lineLimit)}, delim, b)
+	}
+}
+
+// gzipErrors names errors of the gzip stream as such.
+type gzipErrors struct{ r io.Reader }
+
+func (g gzipErrors) Read(p []byte) (int, error) {
+	n, err := g.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("truncated or corrupt gzip: %w", err)
+	}
+	return n, err
+}
+
+// lineGuard fails once more than max bytes pass without a line break.
+type lineGuard struct {
+	r   io.Reader
+	max int64
+	run int64 // bytes since the last '\n'
+}
+
+func (g *lineGuard) Read(p []byte) (int, error) {
+	n, err := g.r.Read(p)
+	if i := bytes.LastIndexByte(p[:n], '\n'); i >= 0 {
+		g.run = int64(n - i - 1)
+	} else {
+		g.run += int64(n)
+	}
+	if g.run > g.max {
+		return n, errLineTooLong
+	}
+	return n, err
+}

@@ -1,0 +1,469 @@
+package readers
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/parquet-go/parquet-go"
+	pqformat "github.com/parquet-go/parquet-go/format"
+)
+
+// readParquet decodes a Parquet file.
+//
+// Parquet needs random access (the footer is at the end, then column chunks
+// are read where the footer says), and a store.Bucket has only whole-object
+// streaming reads for now, so the object is first spooled to a temporary
+// file in os.TempDir (streamed, checksummed on the way, removed when done)
+// and opened through its io.ReaderAt. Memory stays bounded: parquet-go reads
+// the footer and then one page per column at a time, and we convert
+// BatchSize rows at a time. Once buckets grow ranged reads, an io.ReaderAt
+// over ranges can replace the spool.
+func (r *Reader) readParquet(ctx context.Context, fs *fileState, raw io.Reader, b *batcher) (err error) {
+	tmp, err := os.CreateTemp("", "scorer-readers-*.parquet")
+	if err != nil {
+		return fmt.Errorf("spool parquet: %w", err)
+	}
+	defer func() {
+		tmp.Close()
+		os.Remove(tmp.Name())
+	}()
+	size, err := spool(ctx, tmp, raw)
+	if err != nil {
+		return err
+	}
+	// parquet-go panics on some corrupt files (e.g. impossible schema
+	// elements); a file must never take the process down.
+	defer func() {
+		if p := recover(); p != nil {
+			err = badInput("corrupt parquet: decoder panic: %v", p)
+		}
+	}()
+	return r.decodeParquet(ctx, tmp, size, b)
+}
+
+// spool copies raw to w, checking ctx between chunks.
+func spool(ctx context.Context, w io.Writer, raw io.Reader) (int64, error) {
+	buf := make([]byte, 256<<10)
+	var n int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		k, err := raw.Read(buf)
+		if k > 0 {
+			if _, werr := w.Write(buf[:k]); werr != nil {
+				return n, fmt.Errorf("spool parquet: %w", werr)
+			}
+			n += int64(k)
+		}
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+// pqConvert converts one Parquet value; it returns the value, the text to
+// show in an error and a reason when the value is bad.
+type pqConvert func(v parquet.Value) (value, string, string)
+
+// checkFooter rejects files whose footer length does not fit in the file.
+// parquet-go allocates whatever length the footer claims (up to 4 GiB)
+// before reading it, so one flipped byte would cost gigabytes.
+func checkFooter(f io.ReaderAt, size int64) error {
+	const minSize = 4 + 4 + 4 // "PAR1", footer length, "PAR1"
+	if size < minSize {
+		return badInput("corrupt parquet: %d bytes is too short for a parquet file", size)
+	}
+	var tail [8]byte
+	if _, err := f.ReadAt(tail[:], size-8); err != nil {
+		return fmt.Errorf("read spooled parquet: %w", err)
+	}
+	if m := string(tail[4:]); m != "PAR1" {
+		if m == "PARE" {
+			return badInput("encrypted parquet files are not supported")
+		}
+		return badInput("corrupt parquet: no magic footer (%q)", m)
+	}
+	if n := int64(binary.LittleEndian.Uint32(tail[:4])); n > size-minSize {
+		return badInput("corrupt parquet: footer of %d bytes in a file of %d", n, size)
+	}
+	return nil
+}
+
+func (r *Reader) decodeParquet(ctx context.Context, f io.ReaderAt, size int64, b *batcher) error {
+	if err := checkFooter(f, size); err != nil {
+		return err
+	}
+	pf, err := parquet.OpenFile(f, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
+	if err != nil {
+		return badInput("corrupt parquet: %w", err)
+	}
+	cols := r.cfg.cols
+	leafIndex := make([]int, len(cols))
+	convs := make([]pqConvert, len(cols))
+	fields := pf.Schema().Fields()
+	for j := range cols {
+		c := &cols[j]
+		var field parquet.Field
+		for _, fl := range fields {
+			if fl.Name() == c.name {
+				field = fl
+				break
+			}
+		}
+		if field == nil {
+			return badInput("column %q missing from parquet schema", c.name)
+		}
+		if !field.Leaf() || field.Repeated() {
+			return badInput("column %q: nested or repeated parquet columns are not supported", c.name)
+		}
+		leaf, ok := pf.Schema().Lookup(c.name)
+		if !ok {
+			return badInput("column %q missing from parquet schema", c.name)
+		}
+		conv, err := pqConverter(c, field.Type())
+		if err != nil {
+			return badInput("column %q: %w", c.name, err)
+		}
+		leafIndex[j], convs[j] = leaf.ColumnIndex, conv
+	}
+
+	chunk := r.cfg.BatchSize
+	stage := make([][]value, len(cols)) // stage[column][row in chunk]
+	for j := range stage {
+		stage[j] = make([]value, chunk)
+	}
+	rowErr := make([]*RowError, chunk)
+	buf := make([]parquet.Value, min(chunk, 4096))
+	vals := make([]value, len(cols))
+	var row int64 // rows before this chunk
+
+	for _, rg := range pf.RowGroups() {
+		nrows := rg.NumRows()
+		chunks := rg.ColumnChunks()
+		cursors := make([]pqCursor, len(cols))
+		for j := range cols {
+			if leafIndex[j] >= len(chunks) {
+				return badInput("corrupt parquet: row group has %d column chunks, want at least %d", len(chunks), leafIndex[j]+1)
+			}
+			cursors[j].pages = chunks[leafIndex[j]].Pages()
+		}
+		err := func() error {
+			defer func() {
+				for j := range cursors {
+					cursors[j].pages.Close()
+				}
+			}()
+			for done := int64(0); done < nrows; {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				m := int(min(int64(chunk), nrows-done))
+				for j := range cols {
+					for got := 0; got < m; {
+						vs, err := cursors[j].next(buf[:min(len(buf), m-got)])
+						if errors.Is(err, io.EOF) {
+							return badInput("corrupt parquet: column %q has fewer values than its row group's %d rows", cols[j].name, nrows)
+						}
+						if err != nil {
+							return badInput("corrupt parquet: column %q: %w", cols[j].name, err)
+						}
+						// Convert now: values may point into the page, which
+						// the next read may replace.
+						for k, v := range vs {
+							i := got + k
+							var shown, reason string
+							stage[j][i], shown, reason = convs[j](v)
+							if reason != "" && rowErr[i] == nil {
+								rowErr[i] = &RowError{Row: row + int64(i) + 1, Column: cols[j].name, Value: shown, Reason: reason}
+							}
+						}
+						got += len(vs)
+					}
+				}
+				for i := 0; i < m; i++ {
+					if e := rowErr[i]; e != nil {
+						rowErr[i] = nil
+						if err := b.badRow(*e); err != nil {
+							return err
+						}
+						continue
+					}
+					for j := range vals {
+						vals[j] = stage[j][i]
+					}
+					if err := b.appendRow(ctx, vals); err != nil {
+						return err
+					}
+				}
+				done += int64(m)
+				row += int64(m)
+			}
+			return nil
+		}()
+		if err != nil {
+			return err
+		}
+	}
+	return b.flush(ctx)
+}
+
+// pqCursor reads the values of one column chunk, page after page.
+type pqCursor struct {
+	pages  parquet.Pages
+	values parquet.ValueReader
+}
+
+// next reads up to len(buf) values, all from one page. They are valid until
+// the next call. It returns io.EOF after the last page.
+func (c *pqCursor) next(buf []parquet.Value) ([]parquet.Value, error) {
+	for stalls := 0; ; {
+		if c.values == nil {
+			p, err := c.pages.ReadPage()
+			if err != nil {
+				return nil, err
+			}
+			c.values = p.Values()
+		}
+		n, err := c.values.ReadValues(buf)
+		if n > 0 {
+			return buf[:n], nil
+		}
+		switch {
+		case errors.Is(err, io.EOF):
+			c.values = nil
+		case err != nil:
+			return nil, err
+		default:
+			if stalls++; stalls > 100 {
+				return nil, errors.New("page reader makes no progress")
+			}
+		}
+	}
+}
+
+// pqConverter picks the conversion of a Parquet column type to a target
+// column, or says why there is none.
+func pqConverter(c *colSpec, t parquet.Type) (pqConvert, error) {
+	var (
+		tsUnit    int64 // units per microsecond scale: see below
+		isTS      bool
+		isDate    bool
+		decScale  int32
+		isDecimal bool
+		unsigned  bool
+		other     string
+	)
+	if lt := t.LogicalType(); lt != nil {
+		switch v := lt.Value.(type) {
+		case *pqformat.TimestampType:
+			isTS = true
+			switch v.Unit.Value.(type) {
+			case *pqformat.MilliSeconds:
+				tsUnit = 1_000
+			case *pqformat.MicroSeconds:
+				tsUnit = 1
+			case *pqformat.NanoSeconds:
+				tsUnit = -1_000
+			default:
+				return nil, fmt.Errorf("timestamp with unknown unit %s", &v.Unit)
+			}
+		case *pqformat.DateType:
+			isDate = true
+		case *pqformat.DecimalType:
+			isDecimal, decScale = true, v.Scale
+		case *pqformat.IntType:
+			unsigned = !v.IsSigned
+		case *pqformat.StringType, *pqformat.EnumType, *pqformat.JsonType, *pqformat.NullType, nil:
+		default:
+			other = lt.String()
+		}
+	}
+	kind := t.Kind()
+	cannot := func() (pqConvert, error) {
+		name := kind.String()
+		if lt := t.LogicalType(); lt != nil && lt.Value != nil {
+			name += " (" + lt.String() + ")"
+		}
+		return nil, fmt.Errorf("parquet type %s cannot be read as %s", name, c.typ)
+	}
+	if other != "" || (isDecimal && kind != parquet.Int32 && kind != parquet.Int64) {
+		return cannot()
+	}
+	wrap := func(f func(v parquet.Value) (value, string, string)) pqConvert {
+		return func(v parquet.Value) (value, string, string) {
+			if v.IsNull() {
+				val, reason := nullOrMissing(c)
+				return val, "", reason
+			}
+			return f(v)
+		}
+	}
+	// Integers, with their logical reading.
+	intOf := func(v parquet.Value) int64 {
+		if kind == parquet.Int32 {
+			if unsigned {
+				return int64(uint32(v.Int32()))
+			}
+			return int64(v.Int32())
+		}
+		return v.Int64()
+	}
+	intText := func(v parquet.Value) string {
+		if unsigned && kind == parquet.Int64 {
+			return strconv.FormatUint(uint64(v.Int64()), 10)
+		}
+		return strconv.FormatInt(intOf(v), 10)
+	}
+	numeric := func(v parquet.Value) float64 {
+		switch {
+		case unsigned && kind == parquet.Int64:
+			return float64(uint64(v.Int64()))
+		case isDecimal:
+			return float64(intOf(v)) / math.Pow10(int(decScale))
+		}
+		return float64(intOf(v))
+	}
+
+	switch c.typ {
+	case tString:
+		if isTS || isDate || isDecimal {
+			return cannot()
+		}
+		switch kind {
+		case parquet.ByteArray, parquet.FixedLenByteArray:
+			return wrap(func(v parquet.Value) (value, string, string) {
+				bs := v.ByteArray()
+				if !utf8.Valid(bs) {
+					return value{}, fmt.Sprintf("%x", bs[:min(len(bs), 32)]), reasonBadUTF8
+				}
+				val, reason := fromText(c, string(bs))
+				return val, string(bs), reason
+			}), nil
+		case parquet.Int32, parquet.Int64:
+			return wrap(func(v parquet.Value) (value, string, string) { return value{s: intText(v)}, "", "" }), nil
+		case parquet.Float:
+			return wrap(func(v parquet.Value) (value, string, string) {
+				return value{s: strconv.FormatFloat(float64(v.Float()), 'g', -1, 32)}, "", ""
+			}), nil
+		case parquet.Double:
+			return wrap(func(v parquet.Value) (value, string, string) {
+				return value{s: strconv.FormatFloat(v.Double(), 'g', -1, 64)}, "", ""
+			}), nil
+		case parquet.Boolean:
+			return wrap(func(v parquet.Value) (value, string, string) { return value{s: strconv.FormatBool(v.Boolean())}, "", "" }), nil
+		}
+	case tFloat:
+		if isTS || isDate {
+			return cannot()
+		}
+		switch kind {
+		case parquet.Int32, parquet.Int64:
+			return wrap(func(v parquet.Value) (value, string, string) { return value{f: numeric(v)}, "", "" }), nil
+		case parquet.Float:
+			return wrap(func(v parquet.Value) (value, string, string) {
+				val, reason := floatValue(float64(v.Float()))
+				return val, fmt.Sprint(v.Float()), reason
+			}), nil
+		case parquet.Double:
+			return wrap(func(v parquet.Value) (value, string, string) {
+				val, reason := floatValue(v.Double())
+				return val, fmt.Sprint(v.Double()), reason
+			}), nil
+		case parquet.Boolean:
+			return wrap(func(v parquet.Value) (value, string, string) {
+				if v.Boolean() {
+					return value{f: 1}, "", ""
+				}
+				return value{}, "", ""
+			}), nil
+		case parquet.ByteArray, parquet.FixedLenByteArray:
+			return wrap(func(v parquet.Value) (value, string, string) {
+				s := string(v.ByteArray())
+				val, reason := fromText(c, s)
+				return val, s, reason
+			}), nil
+		}
+	case tTimestamp:
+		if isDecimal {
+			return cannot()
+		}
+		switch kind {
+		case parquet.Int32, parquet.Int64:
+			switch {
+			case isDate:
+				return wrap(func(v parquet.Value) (value, string, string) {
+					us, reason := secondsToMicros(intOf(v) * 86400)
+					return value{i: us}, intText(v), reason
+				}), nil
+			case isTS && tsUnit < 0: // nanoseconds
+				return wrap(func(v parquet.Value) (value, string, string) {
+					n := intOf(v)
+					return value{i: floorDiv(n, -tsUnit)}, "", ""
+				}), nil
+			case isTS:
+				return wrap(func(v parquet.Value) (value, string, string) {
+					n := intOf(v)
+					if n > math.MaxInt64/tsUnit || n < math.MinInt64/tsUnit {
+						return value{}, intText(v), reasonTimeRange
+					}
+					return value{i: n * tsUnit}, "", ""
+				}), nil
+			}
+			return wrap(func(v parquet.Value) (value, string, string) {
+				if unsigned && kind == parquet.Int64 && v.Int64() < 0 {
+					return value{}, intText(v), reasonTimeRange
+				}
+				us, reason := secondsToMicros(intOf(v))
+				return value{i: us}, intText(v), reason
+			}), nil
+		case parquet.Float, parquet.Double:
+			return wrap(func(v parquet.Value) (value, string, string) {
+				f := v.Double()
+				if kind == parquet.Float {
+					f = float64(v.Float())
+				}
+				us, reason := floatSecondsToMicros(f)
+				return value{i: us}, fmt.Sprint(f), reason
+			}), nil
+		case parquet.Int96:
+			// Legacy Impala/Spark timestamps: nanoseconds of the day, then
+			// the Julian day number.
+			return wrap(func(v parquet.Value) (value, string, string) {
+				x := v.Int96()
+				nanos := int64(uint64(x[1])<<32 | uint64(x[0]))
+				days := int64(x[2]) - 2440588 // Julian day of 1970-01-01
+				us, reason := secondsToMicros(days * 86400)
+				if reason != "" {
+					return value{}, x.String(), reason
+				}
+				return value{i: us + nanos/1000}, "", ""
+			}), nil
+		case parquet.ByteArray, parquet.FixedLenByteArray:
+			return wrap(func(v parquet.Value) (value, string, string) {
+				s := string(v.ByteArray())
+				val, reason := fromText(c, s)
+				return val, s, reason
+			}), nil
+		}
+	}
+	return cannot()
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if (a%b != 0) && ((a < 0) != (b < 0)) {
+		q--
+	}
+	return q
+}

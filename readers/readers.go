@@ -1,0 +1,239 @@
+package readers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+
+	"github.com/adtech/scorer/internal/store"
+)
+
+// Source streams records.
+//
+// Read returns the next record, or io.EOF once every record has been read;
+// the caller owns each record it gets and must Release it. After Read has
+// returned an error other than the cancellation of its own ctx, it returns
+// that error again. Close stops any background work and frees what the
+// source holds; records already returned stay valid.
+//
+// A Source is not safe for concurrent use: call Read and Close from one
+// goroutine.
+type Source interface {
+	Schema() *arrow.Schema
+	Read(ctx context.Context) (arrow.Record, error)
+	Close() error
+}
+
+// Sentinel errors. Test for them with errors.Is.
+var (
+	// ErrBadInput: a file's bytes cannot be turned into the target schema
+	// (unknown format, corrupt or truncated data, a required column missing
+	// from its header or schema, a bad row when Options.OnBadRow is nil).
+	// Retrying will not help. Errors from the store itself never wrap it.
+	ErrBadInput = errors.New("bad input")
+	// ErrInvalidOptions: Options cannot be used (no schema, a field type
+	// that no reader produces, a bad delimiter, ...).
+	ErrInvalidOptions = errors.New("invalid options")
+)
+
+// MetadataFileKey is the schema metadata key under which each record names
+// the store key of the file it came from. See SourceFile.
+const MetadataFileKey = "scorer.file"
+
+// Defaults for Options.
+const (
+	DefaultBatchSize   = 8192
+	DefaultConcurrency = 2
+)
+
+// DefaultNullValues are the CSV/TSV fields read as null when
+// CSVOptions.NullValues is nil.
+var DefaultNullValues = []string{"", "NA", "null", "?"}
+
+// Options say what to produce and how. The zero value of every field but
+// Schema is usable.
+type Options struct {
+	// Schema is the target: exactly these fields, in this order, are
+	// produced. Field types may be utf8, float64 and timestamp[us] (time
+	// zone "UTC" or none). A field with Nullable false rejects null and
+	// empty values (the row is bad).
+	Schema *arrow.Schema
+	// BatchSize is the number of rows per record (default 8192). The last
+	// record of each file may be shorter.
+	BatchSize int
+	// Concurrency is the number of files decoded at once (default 2).
+	Concurrency int
+	// Mem allocates record memory (default memory.DefaultAllocator).
+	Mem memory.Allocator
+	// OnBadRow is called for each row that cannot be converted. Returning
+	// nil drops the row (it is counted in FileStat.BadRows) and reading goes
+	// on; returning an error stops reading and Read returns that error. If
+	// OnBadRow is nil every bad row is fatal: Read returns the RowError.
+	// Calls are serialised (never concurrent) but come from background
+	// goroutines, possibly for several files in turn.
+	OnBadRow func(RowError) error
+	// CSV configures .csv and .tsv files.
+	CSV CSVOptions
+
+	// lineLimit bounds the length of one line of a text file (tests lower
+	// it); 0 means maxLineBytes.
+	lineLimit int
+}
+
+// CSVOptions configure delimited text files.
+type CSVOptions struct {
+	// Delimiter separates fields. Zero means ',' for .csv and '\t' for .tsv;
+	// a non-zero value is used for both.
+	Delimiter rune
+	// Header says the first line names the columns. It is effectively true
+	// whenever ColumnNames is empty (there is no other way to name columns);
+	// set ColumnNames and leave Header false for headerless files. With both
+	// set, the header line is skipped and ColumnNames are used instead.
+	Header bool
+	// ColumnNames name the columns of every line, in order; e.g. for Criteo
+	// TSV: label, I1..I13, C1..C26.
+	ColumnNames []string
+	// NullValues are the field values read as null, compared exactly
+	// (before trimming). nil means DefaultNullValues; a non-nil empty slice
+	// means no value is null.
+	NullValues []string
+}
+
+// RowError describes one row that cannot be converted. It wraps ErrBadInput.
+type RowError struct {
+	File   string // store key of the file
+	Row    int64  // 1-based data row number; a header line is not a row
+	Line   int64  // 1-based line where the row starts in a text file; 0 if not known
+	Column string // the offending column; empty when the row as a whole is bad
+	Value  string // the offending value as read, shortened; may be empty
+	Reason string // what is wrong, e.g. "not a number"
+}
+
+// Error formats the error as
+//
+//	queue/2020-09-02.jsonl: row 17: column "price": not a number ("abc")
+//
+// adding "(line N)" after the row when the line differs from the row number.
+func (e RowError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	b.WriteString(": row ")
+	b.WriteString(strconv.FormatInt(e.Row, 10))
+	if e.Line > 0 && e.Line != e.Row {
+		fmt.Fprintf(&b, " (line %d)", e.Line)
+	}
+	if e.Column != "" {
+		fmt.Fprintf(&b, ": column %q", e.Column)
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Reason)
+	if e.Value != "" {
+		fmt.Fprintf(&b, " (%q)", e.Value)
+	}
+	return b.String()
+}
+
+// Unwrap makes errors.Is(rowErr, ErrBadInput) true.
+func (e RowError) Unwrap() error { return ErrBadInput }
+
+// FileStat accounts for one file, for the run ledger.
+type FileStat struct {
+	Key        string
+	Generation int64
+	// Size is the number of stored (raw, possibly compressed) bytes read.
+	Size int64
+	// CRC32C is the Castagnoli CRC-32 of the raw stored bytes, computed
+	// while streaming; it equals the crc32c that GCS reports for the object.
+	CRC32C uint32
+	// Rows is the number of rows produced; BadRows the number dropped by
+	// OnBadRow.
+	Rows    int64
+	BadRows int64
+}
+
+// SourceFile returns the store key of the file a record came from, or "" if
+// the record does not say.
+func SourceFile(rec arrow.Record) string {
+	if rec == nil {
+		return ""
+	}
+	md := rec.Schema().Metadata()
+	if i := md.FindKey(MetadataFileKey); i >= 0 {
+		return md.Values()[i]
+	}
+	return ""
+}
+
+// Open starts reading files from b into records of opts.Schema.
+//
+// Every file's format is known from its extension; Open fails with
+// ErrBadInput naming the first file whose extension is not supported, and
+// with ErrInvalidOptions if opts cannot be used. Nothing is read before Open
+// returns.
+//
+// Decoding runs in background goroutines, at most opts.Concurrency files at
+// once, under ctx: cancelling ctx stops them, and Read then returns the
+// cancellation error. Records from different files interleave; records of
+// one file come in file order. Close must be called.
+func Open(ctx context.Context, b store.Bucket, files []store.ObjectInfo, opts Options) (*Reader, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	tasks := make([]task, len(files))
+	for i, f := range files {
+		fm, err := formatOf(f.Key)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", b.URI(f.Key), err)
+		}
+		tasks[i] = task{info: f, format: fm, uri: b.URI(f.Key)}
+	}
+	return start(ctx, b, tasks, cfg), nil
+}
+
+// config is Options with defaults applied and the schema compiled.
+type config struct {
+	Options
+	cols  []colSpec
+	nulls map[string]bool
+}
+
+func newConfig(o Options) (*config, error) {
+	if o.Schema == nil || o.Schema.NumFields() == 0 {
+		return nil, fmt.Errorf("open readers: %w: a schema with at least one field is needed", ErrInvalidOptions)
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = DefaultBatchSize
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.Mem == nil {
+		o.Mem = memory.DefaultAllocator
+	}
+	if o.lineLimit <= 0 {
+		o.lineLimit = maxLineBytes
+	}
+	if d := o.CSV.Delimiter; d != 0 && (d == '"' || d == '\r' || d == '\n' || d == utf8.RuneError || !utf8.ValidRune(d)) {
+		return nil, fmt.Errorf("open readers: %w: delimiter %q", ErrInvalidOptions, d)
+	}
+	cols, err := compileSchema(o.Schema)
+	if err != nil {
+		return nil, err
+	}
+	nullValues := o.CSV.NullValues
+	if nullValues == nil {
+		nullValues = DefaultNullValues
+	}
+	nulls := make(map[string]bool, len(nullValues))
+	for _, v := range nullValues {
+		nulls[v] = true
+	}
+	return &config{Options: o, cols: cols, nulls: nulls}, nil
+}
