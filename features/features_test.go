@@ -13,7 +13,6 @@ import (
 )
 
 const testSpec = `
-id_columns: [ad_id]
 label: clicked
 features:
   - {name: price, kind: numeric, fill: 1, clip: [0, 100], log1p: true, standardize: true}
@@ -39,7 +38,7 @@ func ptr[T any](v T) *T { return &v }
 
 func buildRecord(t *testing.T, mem memory.Allocator, spec Spec, rows []row) arrow.Record {
 	t.Helper()
-	b := array.NewRecordBuilder(mem, spec.InputSchema(true))
+	b := array.NewRecordBuilder(mem, spec.InputSchema([]string{"ad_id"}, true))
 	defer b.Release()
 	for _, r := range rows {
 		b.Field(0).(*array.StringBuilder).Append(r.id)
@@ -93,7 +92,7 @@ func TestSpecValidation(t *testing.T) {
 		{"ok", testSpec, ""},
 		{"unknown key", "features:\n  - {name: a, kind: numeric, bukets: 3}\n", "bukets"},
 		{"unknown kind", "features:\n  - {name: a, kind: text}\n", `unknown kind "text"`},
-		{"no features", "id_columns: [x]\n", "no features"},
+		{"no features", "label: x\n", "no features"},
 		{"both hash and vocab", "features:\n  - {name: a, kind: categorical, hash_buckets: 3, vocabulary: {max_size: 3}}\n", "exactly one"},
 		{"cross of unknown", "features:\n  - {name: a, kind: cross, cross: [b, c], hash_buckets: 3}\n", `"b" is not a categorical`},
 		{"bad part", "features:\n  - {name: a, kind: timestamp, part: minute}\n", "part must be"},
@@ -247,5 +246,15 @@ func TestTransformMissingColumn(t *testing.T) {
 	err = p.Transform(rec, &batch)
 	if err == nil || !strings.Contains(err.Error(), `no column "a"`) {
 		t.Fatalf("error = %v, want missing column a", err)
+	}
+}
+
+func TestDemoSpecParses(t *testing.T) {
+	s, err := LoadSpec("../testdata/features.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Label != "clicked" || len(s.Features) != 11 {
+		t.Fatalf("demo spec: label %q, %d features", s.Label, len(s.Features))
 	}
 }

@@ -34,9 +34,6 @@ const (
 // inputs that training and scoring share. It is stored in the model bundle,
 // so a model is always scored with the features it was trained on.
 type Spec struct {
-	// IDColumns are copied from input to output unchanged (strings). Each
-	// must be present and non-empty in every row.
-	IDColumns []string `yaml:"id_columns" json:"id_columns"`
 	// Label is the 0/1 click column; read by training only.
 	Label string `yaml:"label,omitempty" json:"label,omitempty"`
 	// Features in model input order.
@@ -179,19 +176,14 @@ func (s Spec) Validate() error {
 			return bad("feature %q: unknown kind %q (numeric, categorical, cross, timestamp)", f.Name, f.Kind)
 		}
 	}
-	for _, id := range s.IDColumns {
-		if id == s.Label && id != "" {
-			return bad("id column %q is also the label", id)
-		}
-	}
 	return nil
 }
 
 // InputSchema is the Arrow schema the readers must produce for this spec:
-// the id columns (utf8), every input column the features read (float64 for
+// the passthrough id columns (utf8, required), every input column the features read (float64 for
 // numeric, utf8 for categorical, timestamp[us, UTC] for timestamp), and, if
 // withLabel, the label (float64). Columns read by several features appear once.
-func (s Spec) InputSchema(withLabel bool) *arrow.Schema {
+func (s Spec) InputSchema(ids []string, withLabel bool) *arrow.Schema {
 	var fields []arrow.Field
 	seen := map[string]bool{}
 	add := func(name string, t arrow.DataType, nullable bool) {
@@ -201,7 +193,7 @@ func (s Spec) InputSchema(withLabel bool) *arrow.Schema {
 		seen[name] = true
 		fields = append(fields, arrow.Field{Name: name, Type: t, Nullable: nullable})
 	}
-	for _, id := range s.IDColumns {
+	for _, id := range ids {
 		add(id, arrow.BinaryTypes.String, false)
 	}
 	for _, f := range s.Features {

@@ -1,0 +1,281 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/adtech/scorer/internal/jobs"
+)
+
+// Config is the scorer configuration file. Every key is optional; the
+// defaults (see defaultConfig) run the embedded demo from the repository
+// root. Precedence: flags over environment (SCORER_<KEY>, nested keys joined
+// by "_", e.g. SCORER_BACKFILL_TABLE) over the file over the defaults.
+// docs/config.md documents every key; keep the two in step.
+type Config struct {
+	// Input is the URI of the input store: dumps/YYYY-MM/ and queue/.
+	Input string `yaml:"input"`
+	// Output is the URI of the output store: the tables and _scorer/.
+	Output string `yaml:"output"`
+	// Model is the URI of the model bundle folder.
+	Model string `yaml:"model"`
+	// Workers scoring in parallel; 0 means one per core.
+	Workers int `yaml:"workers"`
+	// BatchSize is the number of rows per record batch and per model call.
+	BatchSize int `yaml:"batch_size"`
+	// ReadConcurrency is the number of input files decoded at once.
+	ReadConcurrency int `yaml:"read_concurrency"`
+	// MaxBadRows is how many bad input rows a run tolerates, sending them to
+	// the rejects table: a count ("100") or a fraction of the rows read
+	// ("0.5%" or "0.005"). "0" fails the run on the first bad row.
+	MaxBadRows string `yaml:"max_bad_rows"`
+
+	Backfill TableConfig   `yaml:"backfill"`
+	Queue    TableConfig   `yaml:"queue"`
+	CSV      CSVConfig     `yaml:"csv"`
+	Parquet  ParquetConfig `yaml:"parquet"`
+	Log      LogConfig     `yaml:"log"`
+	// Progress shows a progress bar: auto (on a terminal), on, off.
+	Progress string      `yaml:"progress"`
+	Train    TrainConfig `yaml:"train"`
+}
+
+// TableConfig says where one job reads and what it writes.
+type TableConfig struct {
+	// Dir is the folder of the input store the job reads (dumps, queue).
+	Dir string `yaml:"dir"`
+	// Table is the output table name.
+	Table string `yaml:"table"`
+	// IDColumns are copied from each input row to its output row.
+	IDColumns []string `yaml:"id_columns"`
+}
+
+// CSVConfig describes the CSV dumps.
+type CSVConfig struct {
+	// Delimiter is one character; "\t" for tab. Empty: "," (tab for .tsv).
+	Delimiter string `yaml:"delimiter"`
+	// Header says the first line names the columns.
+	Header bool `yaml:"header"`
+	// Columns names the columns of headerless files.
+	Columns []string `yaml:"columns"`
+}
+
+// ParquetConfig sizes the output files.
+type ParquetConfig struct {
+	RowGroupRows int `yaml:"row_group_rows"`
+	PartRows     int `yaml:"part_rows"`
+}
+
+// LogConfig sets up log/slog.
+type LogConfig struct {
+	// Format: auto (text on a terminal, JSON otherwise), text, json.
+	Format string `yaml:"format"`
+	// Level: debug, info, warn, error.
+	Level string `yaml:"level"`
+}
+
+// TrainConfig is read by scorer train.
+type TrainConfig struct {
+	// Spec is the feature spec file (YAML).
+	Spec string `yaml:"spec"`
+	// Name and Version of the bundle; version defaults to the month.
+	Name    string `yaml:"name"`
+	Version string `yaml:"version"`
+	// Arch: wide, deep or wide_deep.
+	Arch         string  `yaml:"arch"`
+	EmbeddingDim int     `yaml:"embedding_dim"`
+	Hidden       []int   `yaml:"hidden"`
+	Epochs       int     `yaml:"epochs"`
+	BatchSize    int     `yaml:"batch_size"`
+	LearningRate float64 `yaml:"learning_rate"`
+	L2           float64 `yaml:"l2"`
+	// ValidationFraction of the rows is held out to measure AUC and log loss.
+	ValidationFraction float64 `yaml:"validation_fraction"`
+	Seed               int64   `yaml:"seed"`
+}
+
+func defaultConfig() Config {
+	return Config{
+		Input:           "testdata/store",
+		Output:          "out",
+		Model:           "testdata/models/ctr-demo",
+		BatchSize:       4096,
+		ReadConcurrency: 2,
+		MaxBadRows:      "0",
+		Backfill:        TableConfig{Dir: "dumps", Table: "ad_scores", IDColumns: []string{"ad_id"}},
+		Queue:           TableConfig{Dir: "queue", Table: "request_scores", IDColumns: []string{"request_id"}},
+		CSV:             CSVConfig{Header: true},
+		Parquet:         ParquetConfig{RowGroupRows: 128 * 1024, PartRows: 1 << 20},
+		Log:             LogConfig{Format: "auto", Level: "info"},
+		Progress:        "auto",
+		Train: TrainConfig{
+			Spec: "testdata/features.yaml", Name: "ctr-demo", Arch: "wide_deep", EmbeddingDim: 8,
+			Hidden: []int{32, 16}, Epochs: 8, BatchSize: 256, LearningRate: 0.001,
+			ValidationFraction: 0.2, Seed: 1,
+		},
+	}
+}
+
+// loadConfig applies the file (if any) and then the environment to the
+// defaults.
+func loadConfig(path string, env func(string) (string, bool)) (Config, error) {
+	cfg := defaultConfig()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("read config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		// An empty file (io.EOF) means "all defaults".
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+			return cfg, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := applyEnv(reflect.ValueOf(&cfg).Elem(), "SCORER", env); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// applyEnv sets each scalar (and list) field from PREFIX_<YAML KEY>.
+func applyEnv(v reflect.Value, prefix string, env func(string) (string, bool)) error {
+	t := v.Type()
+	for i := range t.NumField() {
+		tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+		if tag == "" || tag == "-" {
+			continue
+		}
+		name := prefix + "_" + strings.ToUpper(tag)
+		f := v.Field(i)
+		if f.Kind() == reflect.Struct {
+			if err := applyEnv(f, name, env); err != nil {
+				return err
+			}
+			continue
+		}
+		s, ok := env(name)
+		if !ok {
+			continue
+		}
+		if err := setScalar(f, s); err != nil {
+			return fmt.Errorf("environment %s=%q: %w", name, s, err)
+		}
+	}
+	return nil
+}
+
+func setScalar(f reflect.Value, s string) error {
+	switch f.Kind() {
+	case reflect.String:
+		f.SetString(s)
+	case reflect.Int, reflect.Int64:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return err
+		}
+		f.SetInt(n)
+	case reflect.Float64:
+		x, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return err
+		}
+		f.SetFloat(x)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return err
+		}
+		f.SetBool(b)
+	case reflect.Slice:
+		parts := strings.Split(s, ",")
+		sl := reflect.MakeSlice(f.Type(), len(parts), len(parts))
+		for i, p := range parts {
+			if err := setScalar(sl.Index(i), strings.TrimSpace(p)); err != nil {
+				return err
+			}
+		}
+		f.Set(sl)
+	default:
+		return fmt.Errorf("unsupported kind %s", f.Kind())
+	}
+	return nil
+}
+
+// Validate checks the configuration without touching any store.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if c.Input == "" {
+		bad("input: must be set")
+	}
+	if c.Output == "" {
+		bad("output: must be set")
+	}
+	if c.Model == "" {
+		bad("model: must be set")
+	}
+	if c.Workers < 0 {
+		bad("workers: must be >= 0, got %d", c.Workers)
+	}
+	if c.BatchSize < 1 || c.BatchSize > 1<<20 {
+		bad("batch_size: must be in 1..1048576, got %d", c.BatchSize)
+	}
+	if c.ReadConcurrency < 1 {
+		bad("read_concurrency: must be >= 1, got %d", c.ReadConcurrency)
+	}
+	if _, err := jobs.ParseBadRowLimit(c.MaxBadRows); err != nil {
+		bad("max_bad_rows: %v", err)
+	}
+	for name, t := range map[string]TableConfig{"backfill": c.Backfill, "queue": c.Queue} {
+		if t.Table == "" || strings.ContainsAny(t.Table, "/=") || strings.HasPrefix(t.Table, "_") {
+			bad("%s.table: %q is not a valid table name", name, t.Table)
+		}
+		if t.Dir == "" {
+			bad("%s.dir: must be set", name)
+		}
+		if len(t.IDColumns) == 0 {
+			bad("%s.id_columns: at least one id column is needed", name)
+		}
+	}
+	if c.Backfill.Table == c.Queue.Table {
+		bad("backfill.table and queue.table must differ (their partitions have different keys)")
+	}
+	if d := []rune(unescapeDelim(c.CSV.Delimiter)); len(d) > 1 {
+		bad("csv.delimiter: must be one character, got %q", c.CSV.Delimiter)
+	}
+	if c.Parquet.RowGroupRows < 1 || c.Parquet.PartRows < c.Parquet.RowGroupRows {
+		bad("parquet: need 1 <= row_group_rows <= part_rows, got %d and %d", c.Parquet.RowGroupRows, c.Parquet.PartRows)
+	}
+	switch c.Log.Format {
+	case "auto", "text", "json":
+	default:
+		bad("log.format: auto, text or json, not %q", c.Log.Format)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level: debug, info, warn or error, not %q", c.Log.Level)
+	}
+	switch c.Progress {
+	case "auto", "on", "off":
+	default:
+		bad("progress: auto, on or off, not %q", c.Progress)
+	}
+	return errors.Join(errs...)
+}
+
+func unescapeDelim(s string) string {
+	if s == `\t` {
+		return "\t"
+	}
+	return s
+}

@@ -1,0 +1,211 @@
+// Package demodata generates the embedded demo data: ad dumps and queued
+// prediction requests whose clicks are drawn from a known click function, so
+// that tests can compare a trained model against the truth. It is seeded and
+// deterministic: the same seed gives the same click function and, with the
+// same month and count, the same rows.
+package demodata
+
+import (
+	"compress/gzip"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"time"
+)
+
+// Row is one served ad (or one prediction request, without Clicked).
+type Row struct {
+	ID       string
+	ServedAt time.Time
+	Site     string
+	Category string
+	Device   string
+	Country  string
+	Width    int
+	Height   int
+	BidPrice float64 // NaN when missing
+	Position int
+	Clicked  int
+	TrueProb float64 // the click probability the row's click was drawn from
+}
+
+// Columns of the CSV dumps, in order. Clicked is the label.
+var Columns = []string{"ad_id", "served_at", "site_domain", "ad_category", "device", "country", "ad_width", "ad_height", "bid_price", "position", "clicked"}
+
+var (
+	devices   = []string{"mobile", "desktop", "tablet"}
+	devWeight = []float64{0.6, 0.3, 0.1}
+	sizes     = [][2]int{{300, 250}, {728, 90}, {160, 600}, {320, 50}, {300, 600}, {970, 250}}
+)
+
+// Generator holds one click function.
+type Generator struct {
+	seed                    uint64
+	sites, categories, ctry []string
+	siteEff, catEff         []float64
+	ctryEff, devEff         []float64
+	crossEff                [][]float64 // device × category
+	zipf                    []float64   // cumulative site popularity
+}
+
+// New returns the generator of a seed's click function.
+func New(seed uint64) *Generator {
+	r := rand.New(rand.NewPCG(seed, 0x5eed))
+	g := &Generator{seed: seed}
+	for i := range 200 {
+		g.sites = append(g.sites, fmt.Sprintf("site%03d.example", i))
+		g.siteEff = append(g.siteEff, r.NormFloat64()*0.7)
+	}
+	for i := range 12 {
+		g.categories = append(g.categories, fmt.Sprintf("cat%02d", i))
+		g.catEff = append(g.catEff, r.NormFloat64()*0.4)
+	}
+	for _, c := range []string{"US", "GB", "DE", "FR", "JP", "BR", "IN", "CA", "AU", "NL"} {
+		g.ctry = append(g.ctry, c)
+		g.ctryEff = append(g.ctryEff, r.NormFloat64()*0.2)
+	}
+	g.devEff = []float64{0.3, -0.2, 0.1}
+	for range devices {
+		row := make([]float64, len(g.categories))
+		for j := range row {
+			row[j] = r.NormFloat64() * 0.5
+		}
+		g.crossEff = append(g.crossEff, row)
+	}
+	total := 0.0
+	for i := range g.sites {
+		total += 1 / math.Pow(float64(i+1), 1.1)
+		g.zipf = append(g.zipf, total)
+	}
+	for i := range g.zipf {
+		g.zipf[i] /= total
+	}
+	return g
+}
+
+func pick(r *rand.Rand, cum []float64) int {
+	u := r.Float64()
+	for i, c := range cum {
+		if u < c {
+			return i
+		}
+	}
+	return len(cum) - 1
+}
+
+// Rows generates n rows served in [from, to), ids prefixed with prefix. The
+// rows depend only on the generator's seed and the arguments.
+func (g *Generator) Rows(prefix string, n int, from, to time.Time) []Row {
+	r := rand.New(rand.NewPCG(g.seed, Hash64(prefix)))
+	devCum := []float64{devWeight[0], devWeight[0] + devWeight[1], 1}
+	span := to.Sub(from)
+	out := make([]Row, n)
+	for i := range out {
+		site := pick(r, g.zipf)
+		cat := r.IntN(len(g.categories))
+		dev := pick(r, devCum)
+		ctry := r.IntN(len(g.ctry))
+		size := sizes[r.IntN(len(sizes))]
+		bid := math.Exp(r.NormFloat64()*0.8 + 0.5)
+		if r.Float64() < 0.05 {
+			bid = math.NaN()
+		}
+		pos := 1 + r.IntN(6)
+		at := from.Add(time.Duration(r.Int64N(int64(span)))).Truncate(time.Second).UTC()
+
+		logit := -1.6 + g.siteEff[site] + g.catEff[cat] + g.devEff[dev] + g.ctryEff[ctry] + g.crossEff[dev][cat]
+		logit += 0.5 * math.Sin(2*math.Pi*float64(at.Hour())/24)
+		if !math.IsNaN(bid) {
+			logit += 0.4 * math.Log1p(bid)
+		}
+		logit -= 0.15 * float64(pos)
+		if size[1] >= 250 {
+			logit += 0.25
+		}
+		p := 1 / (1 + math.Exp(-logit))
+		clicked := 0
+		if r.Float64() < p {
+			clicked = 1
+		}
+		out[i] = Row{
+			ID: fmt.Sprintf("%s-%06d", prefix, i+1), ServedAt: at,
+			Site: g.sites[site], Category: g.categories[cat], Device: devices[dev], Country: g.ctry[ctry],
+			Width: size[0], Height: size[1], BidPrice: bid, Position: pos, Clicked: clicked, TrueProb: p,
+		}
+	}
+	return out
+}
+
+// Hash64 is FNV-1a, used to derive per-file seeds.
+func Hash64(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
+func (r Row) fields(withLabel bool) []string {
+	bid := ""
+	if !math.IsNaN(r.BidPrice) {
+		bid = strconv.FormatFloat(r.BidPrice, 'f', 4, 64)
+	}
+	f := []string{r.ID, r.ServedAt.Format(time.RFC3339), r.Site, r.Category, r.Device, r.Country,
+		strconv.Itoa(r.Width), strconv.Itoa(r.Height), bid, strconv.Itoa(r.Position)}
+	if withLabel {
+		f = append(f, strconv.Itoa(r.Clicked))
+	}
+	return f
+}
+
+// WriteCSV writes rows as a CSV dump with a header; gzip-compressed if gz.
+func WriteCSV(w io.Writer, rows []Row, gz bool) error {
+	var zw *gzip.Writer
+	if gz {
+		zw = gzip.NewWriter(w)
+		zw.ModTime = time.Unix(0, 0) // reproducible bytes
+		w = zw
+	}
+	cw := csv.NewWriter(w)
+	if err := cw.Write(Columns); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if err := cw.Write(r.fields(true)); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return err
+	}
+	if zw != nil {
+		return zw.Close()
+	}
+	return nil
+}
+
+// WriteJSONL writes rows as queued prediction requests, one JSON object per
+// line, with request_id instead of ad_id and no label.
+func WriteJSONL(w io.Writer, rows []Row) error {
+	enc := json.NewEncoder(w)
+	for _, r := range rows {
+		req := map[string]any{
+			"request_id": r.ID, "served_at": r.ServedAt.Format(time.RFC3339), "site_domain": r.Site,
+			"ad_category": r.Category, "device": r.Device, "country": r.Country,
+			"ad_width": r.Width, "ad_height": r.Height, "position": r.Position,
+		}
+		if !math.IsNaN(r.BidPrice) {
+			req["bid_price"] = math.Round(r.BidPrice*1e4) / 1e4
+		}
+		if err := enc.Encode(req); err != nil {
+			return err
+		}
+	}
+	return nil
+}

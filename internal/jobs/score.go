@@ -1,0 +1,383 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+
+	"github.com/adtech/scorer/features"
+	"github.com/adtech/scorer/internal/failpoint"
+	"github.com/adtech/scorer/internal/store"
+	"github.com/adtech/scorer/readers"
+	"github.com/adtech/scorer/scoring"
+	"github.com/adtech/scorer/writers"
+)
+
+// Job names, which are also the ledger names in the commit records.
+const (
+	JobBackfill = "backfill"
+	JobQueue    = "queue"
+)
+
+// Progress receives a run's progress: total input bytes at the start, then
+// bytes read and rows scored so far. Called from one goroutine.
+type Progress interface {
+	Start(totalBytes int64)
+	Update(bytesRead, rows int64)
+	Finish()
+}
+
+// ScoreJob describes one scoring run: which inputs, which model, which
+// output partition.
+type ScoreJob struct {
+	Job    string // JobBackfill or JobQueue: the ledger the inputs go to
+	Input  store.Bucket
+	Output store.Bucket
+	Bundle *scoring.Bundle
+	// Dir is the input folder, e.g. "dumps/2020-09" or "queue".
+	Dir       string
+	Table     string
+	Partition string // e.g. "month=2020-09", "date=2020-09-02"
+	Mode      writers.Mode
+	IDColumns []string
+	// SkipConsumed leaves out the input files that a committed run of the
+	// same Job consumed (same key and generation): the queue's exactly-once.
+	SkipConsumed bool
+	// RequireRows makes an empty input (no file, or no row) an error, as
+	// for a month; otherwise an empty queue is "nothing to do".
+	RequireRows bool
+
+	Workers, BatchSize, ReadConcurrency int
+	CSV                                 readers.CSVOptions
+	BadRows                             BadRowLimit
+	RowGroupRows, PartRows              int64
+
+	RunID    string // default: a new one
+	Now      func() time.Time
+	Progress Progress // may be nil
+	Log      *slog.Logger
+}
+
+// Summary is what a run did.
+type Summary struct {
+	RunID        string
+	Job          string
+	Table        string
+	Partition    string
+	ModelName    string
+	ModelVersion string
+	InputFiles   []string
+	InputBytes   int64
+	RowsRead     int64 // good rows read (and scored)
+	RowsRejected int64
+	OutputFiles  []string // published, relative to the output store
+	Started      time.Time
+	Duration     time.Duration
+	// NothingToDo: no input was waiting (an empty queue); nothing written.
+	NothingToDo bool
+	// Recovered: earlier runs that this run rolled forward first.
+	Recovered []string
+}
+
+// RejectsTable is the table that holds the bad rows of table.
+func RejectsTable(table string) string { return table + "_rejects" }
+
+// Score runs a scoring job: recover earlier runs, pick the inputs, read,
+// compute features, score, stage the output, commit. It publishes complete
+// output or nothing.
+func Score(ctx context.Context, j ScoreJob) (sum *Summary, err error) {
+	if j.Now == nil {
+		j.Now = time.Now
+	}
+	if j.Log == nil {
+		j.Log = slog.New(slog.DiscardHandler)
+	}
+	start := j.Now().UTC()
+	if j.RunID == "" {
+		j.RunID = writers.NewRunID(start)
+	}
+	sum = &Summary{RunID: j.RunID, Job: j.Job, Table: j.Table, Partition: j.Partition,
+		ModelName: j.Bundle.Name, ModelVersion: j.Bundle.Version, Started: start}
+	defer func() { sum.Duration = j.Now().Sub(start) }()
+
+	fx, err := features.NewPipeline(j.Bundle.Features, j.Bundle.Stats)
+	if err != nil {
+		return sum, fmt.Errorf("%w: model %s %s: %w", ErrConfig, j.Bundle.Name, j.Bundle.Version, err)
+	}
+	pub, err := writers.NewPublisher(j.Output, writers.Options{
+		RowGroupRows: j.RowGroupRows, PartRows: j.PartRows, Now: j.Now,
+		Failpoint: func(point string) error { failpoint.Hit("publish." + point); return nil },
+	})
+	if err != nil {
+		return sum, err
+	}
+
+	// Finish (or clean up after) any earlier run that crashed, so that the
+	// ledger below is complete.
+	rep, err := pub.Recover(ctx)
+	if err != nil {
+		return sum, err
+	}
+	sum.Recovered = rep.RolledForward
+	if len(rep.RolledForward) > 0 || len(rep.StagingDeleted) > 0 {
+		j.Log.Warn("recovered earlier runs", "rolled_forward", rep.RolledForward, "staging_deleted", rep.StagingDeleted)
+	}
+
+	files, err := j.pickInputs(ctx, pub)
+	if err != nil {
+		return sum, err
+	}
+	if len(files) == 0 {
+		if j.RequireRows {
+			return sum, fmt.Errorf("%w: no input files under %s", ErrBadInput, j.Input.URI(j.Dir+"/"))
+		}
+		sum.NothingToDo = true
+		j.Log.Info("nothing to score", "dir", j.Input.URI(j.Dir+"/"))
+		return sum, nil
+	}
+	var total int64
+	for _, f := range files {
+		sum.InputFiles = append(sum.InputFiles, f.Key)
+		total += f.Size
+	}
+	j.Log.Info("scoring", "run_id", j.RunID, "files", len(files), "bytes", total,
+		"model", j.Bundle.Name, "model_version", j.Bundle.Version, "table", j.Table, "partition", j.Partition)
+
+	run, err := pub.Begin(ctx, writers.RunSpec{
+		RunID: j.RunID, Job: j.Job,
+		Model: writers.Model{Name: j.Bundle.Name, Version: j.Bundle.Version},
+	})
+	if err != nil {
+		return sum, err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			if aerr := run.Abort(context.WithoutCancel(ctx)); aerr != nil && !errors.Is(aerr, writers.ErrCommitted) {
+				j.Log.Warn("discard staged output", "run_id", j.RunID, "err", aerr)
+			}
+		}
+	}()
+
+	scoreSchema := scoreSchema(j.IDColumns)
+	scores, err := run.Output(writers.OutputSpec{
+		Table: j.Table, Partition: j.Partition, Mode: j.Mode, Schema: scoreSchema,
+		Constants: []writers.Constant{
+			{Name: "model_name", Value: j.Bundle.Name},
+			{Name: "model_version", Value: j.Bundle.Version},
+			{Name: "scored_at", Value: start},
+			{Name: "run_id", Value: j.RunID},
+		},
+	})
+	if err != nil {
+		return sum, err
+	}
+	rej := &rejects{run: run, table: RejectsTable(j.Table), partition: j.Partition, mode: j.Mode, runID: j.RunID, at: start}
+	if j.Mode == writers.Replace {
+		// A replaced partition's rejects are replaced too, even by none.
+		if err := rej.open(); err != nil {
+			return sum, err
+		}
+	}
+	br := &badRows{limit: j.BadRows, reject: func(e readers.RowError) error { return rej.add(ctx, e) }}
+
+	src, err := readers.Open(ctx, j.Input, files, readers.Options{
+		Schema:      j.Bundle.Features.InputSchema(j.IDColumns, false),
+		BatchSize:   j.BatchSize,
+		Concurrency: j.ReadConcurrency,
+		CSV:         j.CSV,
+		OnBadRow:    br.onBadRow,
+	})
+	if err != nil {
+		return sum, err
+	}
+	defer src.Close()
+
+	if j.Progress != nil {
+		j.Progress.Start(total)
+		defer j.Progress.Finish()
+	}
+	sink := &progressSink{next: scores, src: src, progress: j.Progress}
+	if _, err := scoring.Run(ctx, src, j.Bundle, fx, sink, scoring.PoolOptions{
+		Workers: j.Workers, BatchSize: j.BatchSize, IDColumns: j.IDColumns,
+	}); err != nil {
+		return sum, fmt.Errorf("score %s: %w", j.Partition, err)
+	}
+
+	stats := src.Files()
+	var inputs []writers.InputFile
+	for _, f := range stats {
+		sum.RowsRead += f.Rows
+		sum.RowsRejected += f.BadRows
+		sum.InputBytes += f.Size
+		inputs = append(inputs, writers.InputFile{Key: f.Key, Generation: f.Generation, Size: f.Size, CRC32C: f.CRC32C, Rows: f.Rows})
+	}
+	if j.RequireRows && sum.RowsRead == 0 {
+		return sum, fmt.Errorf("%w: no rows in %d input files under %s (%d bad rows)", ErrBadInput, len(files), j.Input.URI(j.Dir+"/"), sum.RowsRejected)
+	}
+	if j.BadRows.Exceeded(sum.RowsRejected, sum.RowsRead+sum.RowsRejected, true) {
+		return sum, fmt.Errorf("%w: %d of %d rows are bad, more than max_bad_rows %s; see the log for the first ones",
+			ErrBadInput, sum.RowsRejected, sum.RowsRead+sum.RowsRejected, j.BadRows)
+	}
+	if err := rej.flush(ctx); err != nil {
+		return sum, err
+	}
+	run.AddInputs(inputs...)
+
+	failpoint.Hit("before-commit")
+	rec, err := run.Commit(ctx)
+	if rec != nil {
+		committed = true // from here on the run is rolled forward, never discarded
+	}
+	if err != nil {
+		return sum, err
+	}
+	for _, o := range rec.Outputs {
+		for _, f := range o.Files {
+			sum.OutputFiles = append(sum.OutputFiles, path.Join(o.Table, o.Partition, f.Name))
+		}
+	}
+	return sum, nil
+}
+
+// pickInputs lists the job's input files, leaving out those already
+// consumed when the job asks for it.
+func (j *ScoreJob) pickInputs(ctx context.Context, pub *writers.Publisher) ([]store.ObjectInfo, error) {
+	files, skipped, err := ListInputs(ctx, j.Input, j.Dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range skipped {
+		j.Log.Debug("skipping file of unknown format", "key", k)
+	}
+	if !j.SkipConsumed {
+		return files, nil
+	}
+	consumed, err := pub.Consumed(ctx, j.Job)
+	if err != nil {
+		return nil, fmt.Errorf("read the ledger: %w", err)
+	}
+	var todo []store.ObjectInfo
+	for _, f := range files {
+		if c, ok := consumed[f.Key]; ok && c.Generation == f.Generation {
+			continue
+		}
+		todo = append(todo, f)
+	}
+	if n := len(files) - len(todo); n > 0 {
+		j.Log.Info("skipping files already scored", "files", n)
+	}
+	return todo, nil
+}
+
+func scoreSchema(ids []string) *arrow.Schema {
+	fields := make([]arrow.Field, 0, len(ids)+1)
+	for _, id := range ids {
+		fields = append(fields, arrow.Field{Name: id, Type: arrow.BinaryTypes.String})
+	}
+	fields = append(fields, arrow.Field{Name: scoring.ScoreColumn, Type: arrow.PrimitiveTypes.Float32})
+	return arrow.NewSchema(fields, nil)
+}
+
+// progressSink forwards scored records and reports progress.
+type progressSink struct {
+	next     scoring.Sink
+	src      *readers.Reader
+	progress Progress
+	rows     int64
+}
+
+func (s *progressSink) Write(ctx context.Context, rec arrow.Record) error {
+	if err := s.next.Write(ctx, rec); err != nil {
+		return err
+	}
+	s.rows += rec.NumRows()
+	if s.progress != nil {
+		s.progress.Update(s.src.BytesRead(), s.rows)
+	}
+	failpoint.Hit("score.batch")
+	return nil
+}
+
+// rejects buffers tolerated bad rows and writes them to the rejects table.
+type rejects struct {
+	run              *writers.Run
+	table, partition string
+	mode             writers.Mode
+	runID            string
+	at               time.Time
+
+	mu  sync.Mutex
+	out *writers.TableWriter
+	b   *array.RecordBuilder
+}
+
+var rejectsSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "file", Type: arrow.BinaryTypes.String},
+	{Name: "row", Type: arrow.PrimitiveTypes.Int64},
+	{Name: "line", Type: arrow.PrimitiveTypes.Int64},
+	{Name: "column", Type: arrow.BinaryTypes.String},
+	{Name: "value", Type: arrow.BinaryTypes.String},
+	{Name: "reason", Type: arrow.BinaryTypes.String},
+}, nil)
+
+const rejectsFlushRows = 4096
+
+func (r *rejects) open() error {
+	if r.out != nil {
+		return nil
+	}
+	out, err := r.run.Output(writers.OutputSpec{
+		Table: r.table, Partition: r.partition, Mode: r.mode, Schema: rejectsSchema,
+		Constants: []writers.Constant{{Name: "run_id", Value: r.runID}, {Name: "rejected_at", Value: r.at}},
+	})
+	if err != nil {
+		return err
+	}
+	r.out = out
+	return nil
+}
+
+func (r *rejects) add(ctx context.Context, e readers.RowError) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.open(); err != nil {
+		return err
+	}
+	if r.b == nil {
+		r.b = array.NewRecordBuilder(memory.DefaultAllocator, rejectsSchema)
+	}
+	r.b.Field(0).(*array.StringBuilder).Append(e.File)
+	r.b.Field(1).(*array.Int64Builder).Append(e.Row)
+	r.b.Field(2).(*array.Int64Builder).Append(e.Line)
+	r.b.Field(3).(*array.StringBuilder).Append(e.Column)
+	r.b.Field(4).(*array.StringBuilder).Append(e.Value)
+	r.b.Field(5).(*array.StringBuilder).Append(e.Reason)
+	if r.b.Field(0).Len() >= rejectsFlushRows {
+		return r.flushLocked(ctx)
+	}
+	return nil
+}
+
+func (r *rejects) flush(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.flushLocked(ctx)
+}
+
+func (r *rejects) flushLocked(ctx context.Context) error {
+	if r.b == nil || r.b.Field(0).Len() == 0 {
+		return nil
+	}
+	rec := r.b.NewRecord()
+	defer rec.Release()
+	return r.out.Write(ctx, rec)
+}
