@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -59,6 +60,24 @@ func scorer(t *testing.T, env map[string]string, args ...string) result {
 	}
 	code := run(context.Background(), e, args)
 	return result{code, stdout.String(), stderr.String()}
+}
+
+// scorerProc runs the built scorer binary, as a user or a scheduler would.
+func scorerProc(t *testing.T, env map[string]string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(scorerBin, args...)
+	cmd.Env = os.Environ()
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("run %s: %v", scorerBin, err)
+	}
+	return result{cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()}
 }
 
 // demoArgs point a command at the demo data and a fresh output store.
@@ -120,7 +139,7 @@ func countDemoRows(t *testing.T, month string) int64 {
 
 func TestBackfillAndQueueEndToEnd(t *testing.T) {
 	out := t.TempDir()
-	mustSucceed(t, scorer(t, nil, append([]string{"backfill", "--month", "2020-09"}, demoArgs(out)...)...))
+	mustSucceed(t, scorerProc(t, nil, append([]string{"backfill", "--month", "2020-09"}, demoArgs(out)...)...))
 
 	want := countDemoRows(t, "2020-09")
 	s := readTable(t, filepath.Join(out, "ad_scores"), "ad_id", "month")
@@ -144,7 +163,7 @@ func TestBackfillAndQueueEndToEnd(t *testing.T) {
 
 	// The queue: every request once, and once only across reruns.
 	for i := range 2 {
-		r := scorer(t, nil, append([]string{"run", "--date", "2020-09-02"}, demoArgs(out)...)...)
+		r := scorerProc(t, nil, append([]string{"run", "--date", "2020-09-02"}, demoArgs(out)...)...)
 		mustSucceed(t, r)
 		if i == 1 && !strings.Contains(r.stdout, "nothing to score") {
 			t.Errorf("second run scored again:\n%s", r.stdout)

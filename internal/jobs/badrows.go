@@ -25,7 +25,7 @@ func ParseBadRowLimit(s string) (BadRowLimit, error) {
 	}
 	if pct, ok := strings.CutSuffix(s, "%"); ok {
 		f, err := strconv.ParseFloat(strings.TrimSpace(pct), 64)
-		if err != nil || f < 0 || f >= 100 {
+		if err != nil || !(f >= 0 && f < 100) { // also refuses NaN
 			return BadRowLimit{}, fmt.Errorf("%q: want a percentage in [0, 100)", s)
 		}
 		return BadRowLimit{Fraction: f / 100}, nil
@@ -37,7 +37,7 @@ func ParseBadRowLimit(s string) (BadRowLimit, error) {
 		return BadRowLimit{Count: n}, nil
 	}
 	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f <= 0 || f >= 1 {
+	if err != nil || !(f > 0 && f < 1) { // also refuses NaN
 		return BadRowLimit{}, fmt.Errorf("%q: want a count (100), a fraction in (0, 1) (0.005) or a percentage (0.5%%)", s)
 	}
 	return BadRowLimit{Fraction: f}, nil
