@@ -120,7 +120,23 @@ type RunSpec struct {
 	// Constants are appended to every row of every output, before the
 	// output's own constants.
 	Constants []Constant
+	// Fence, if set, is called with the exact bytes of the commit record
+	// just before it is written; an error stops the commit. A lease uses it
+	// to make the commit conditional on still holding the lease (see
+	// internal/lease). After a Fence call the run's staging is kept even if
+	// the commit fails, since the fenced record may still be adopted.
+	Fence func(ctx context.Context, commit []byte) error
 }
+
+// runMarker is written at Begin as <staging>/_run.json, so that Recover can
+// tell which job a staged, uncommitted run belongs to.
+type runMarker struct {
+	RunID     string    `json:"run_id"`
+	Job       string    `json:"job"`
+	StartedAt time.Time `json:"started_at"`
+}
+
+const runMarkerName = "_run.json"
 
 // Begin starts a run. Nothing is visible in any table until Commit.
 func (p *Publisher) Begin(ctx context.Context, spec RunSpec) (*Run, error) {
@@ -134,6 +150,13 @@ func (p *Publisher) Begin(ctx context.Context, spec RunSpec) (*Run, error) {
 	if _, err := p.bucket.Stat(ctx, key); err == nil {
 		return nil, fmt.Errorf("begin run %s: %w", spec.RunID, ErrRunExists)
 	} else if !errors.Is(err, store.ErrNotExist) {
+		return nil, fmt.Errorf("begin run %s: %w", spec.RunID, err)
+	}
+	marker, err := json.Marshal(runMarker{RunID: spec.RunID, Job: spec.Job, StartedAt: p.now()})
+	if err != nil {
+		return nil, err
+	}
+	if err := store.WriteAll(ctx, p.bucket, StagingPrefix(spec.RunID)+runMarkerName, marker, store.WriteOptions{IfAbsent: true}); err != nil {
 		return nil, fmt.Errorf("begin run %s: %w", spec.RunID, err)
 	}
 	return &Run{p: p, spec: spec, inputs: slices.Clone(spec.Inputs)}, nil
@@ -157,6 +180,7 @@ type Run struct {
 
 	mu      sync.Mutex
 	state   runState
+	fenced  bool // Fence was called: the commit may have been decided
 	inputs  []InputFile
 	outputs []*TableWriter
 }
@@ -342,6 +366,12 @@ func (r *Run) Commit(ctx context.Context) (*CommitRecord, error) {
 	if err != nil {
 		return nil, fmt.Errorf("commit run %s: %w", id, err)
 	}
+	if r.spec.Fence != nil {
+		r.fenced = true
+		if err := r.spec.Fence(ctx, data); err != nil {
+			return nil, fmt.Errorf("commit run %s: %w", id, err)
+		}
+	}
 	key := CommitKey(id)
 	err = store.WriteAll(ctx, r.p.bucket, key, data, store.WriteOptions{IfAbsent: true, ContentType: "application/json"})
 	if errors.Is(err, store.ErrPrecondition) {
@@ -392,10 +422,45 @@ func (r *Run) Abort(ctx context.Context) error {
 	} else if !errors.Is(err, store.ErrNotExist) {
 		return fmt.Errorf("abort run %s: %w", id, err)
 	}
+	if r.fenced {
+		// The fenced record may yet be adopted by the next lease holder,
+		// which needs the staged parts; Recover deletes them otherwise.
+		r.state = runAborted
+		return nil
+	}
 	if err := r.p.deleteStaging(ctx, id); err != nil {
 		return fmt.Errorf("abort run %s: %w", id, err)
 	}
 	r.state = runAborted
+	return nil
+}
+
+// Adopt writes a commit record that a run fenced but may not have written
+// (create-if-absent; the same bytes already there are fine). Recover then
+// rolls it forward.
+func (p *Publisher) Adopt(ctx context.Context, commit []byte) error {
+	var rec CommitRecord
+	if err := json.Unmarshal(commit, &rec); err != nil {
+		return fmt.Errorf("adopt commit: %w: %w", ErrCorrupt, err)
+	}
+	if err := ValidateRunID(rec.RunID); err != nil {
+		return fmt.Errorf("adopt commit: %w", err)
+	}
+	key := CommitKey(rec.RunID)
+	err := store.WriteAll(ctx, p.bucket, key, commit, store.WriteOptions{IfAbsent: true, ContentType: "application/json"})
+	if errors.Is(err, store.ErrPrecondition) {
+		have, rerr := store.ReadAll(ctx, p.bucket, key)
+		if rerr != nil {
+			return fmt.Errorf("adopt commit %s: %w", rec.RunID, rerr)
+		}
+		if !bytes.Equal(have, commit) {
+			return fmt.Errorf("adopt commit %s: %w", rec.RunID, ErrRunExists)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("adopt commit %s: %w", rec.RunID, err)
+	}
 	return nil
 }
 
@@ -455,6 +520,11 @@ func (p *Publisher) readCommit(ctx context.Context, id string) (*CommitRecord, e
 // rollForwardPending rolls forward every committed run without a done
 // marker, oldest first, and returns their ids.
 func (p *Publisher) rollForwardPending(ctx context.Context) ([]string, error) {
+	return p.rollForwardJob(ctx, "")
+}
+
+// rollForwardJob rolls forward the pending runs of one job ("" = all).
+func (p *Publisher) rollForwardJob(ctx context.Context, job string) ([]string, error) {
 	commits, err := p.listCommits(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("roll forward: %w", err)
@@ -467,6 +537,9 @@ func (p *Publisher) rollForwardPending(ctx context.Context) ([]string, error) {
 		rec, err := p.readCommit(ctx, c.id)
 		if err != nil {
 			return rolled, fmt.Errorf("roll forward: %w", err)
+		}
+		if job != "" && rec.Job != job {
+			continue
 		}
 		if err := p.rollForward(ctx, rec); err != nil {
 			return rolled, fmt.Errorf("roll forward run %s: %w", c.id, err)
@@ -742,10 +815,21 @@ type RecoverReport struct {
 // Recover rolls forward every committed run that is not done, oldest first,
 // then deletes the staging of runs that never committed. The caller
 // guarantees that no run of this bucket is active meanwhile: a run that is
-// still staging would lose its parts.
+// still staging would lose its parts. RecoverJob is the same for one job's
+// runs, for callers that hold that job's lease while other jobs may run.
 func (p *Publisher) Recover(ctx context.Context) (RecoverReport, error) {
+	return p.RecoverJob(ctx, "")
+}
+
+// staleUnmarked is how old the staging of a run with no marker (a run that
+// died inside Begin) must be before a job-scoped Recover deletes it.
+const staleUnmarked = 24 * time.Hour
+
+// RecoverJob is Recover for the runs of one job ("" = every job). Staging of
+// another job's runs is left alone (they may be running).
+func (p *Publisher) RecoverJob(ctx context.Context, job string) (RecoverReport, error) {
 	var rep RecoverReport
-	rolled, err := p.rollForwardPending(ctx)
+	rolled, err := p.rollForwardJob(ctx, job)
 	rep.RolledForward = rolled
 	if err != nil {
 		return rep, fmt.Errorf("recover: %w", err)
@@ -769,8 +853,18 @@ func (p *Publisher) Recover(ctx context.Context) (RecoverReport, error) {
 		}
 		if pending[id] {
 			// Committed after rollForwardPending listed (another run is
-			// active, which the caller ruled out): its staging is needed.
+			// active, which the caller ruled out), or another job's
+			// pending run: its staging is needed.
 			continue
+		}
+		if job != "" {
+			mine, err := p.stagedByJob(ctx, id, job, o)
+			if err != nil {
+				return rep, fmt.Errorf("recover: %w", err)
+			}
+			if !mine {
+				continue
+			}
 		}
 		if err := p.deleteStaging(ctx, id); err != nil {
 			return rep, fmt.Errorf("recover: %w", err)
@@ -778,6 +872,23 @@ func (p *Publisher) Recover(ctx context.Context) (RecoverReport, error) {
 		rep.StagingDeleted = append(rep.StagingDeleted, id)
 	}
 	return rep, nil
+}
+
+// stagedByJob reports whether staged run id belongs to job (by its marker),
+// or has no marker and is old enough to be garbage whoever left it.
+func (p *Publisher) stagedByJob(ctx context.Context, id, job string, first store.ObjectInfo) (bool, error) {
+	data, err := store.ReadAll(ctx, p.bucket, StagingPrefix(id)+runMarkerName)
+	if errors.Is(err, store.ErrNotExist) {
+		return p.now().Sub(first.Updated) > staleUnmarked, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	var m runMarker
+	if err := json.Unmarshal(data, &m); err != nil {
+		return false, fmt.Errorf("read %s: %w: %w", p.bucket.URI(StagingPrefix(id)+runMarkerName), ErrCorrupt, err)
+	}
+	return m.Job == job, nil
 }
 
 // CommitStatus is a commit record with its roll-forward state.

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -44,8 +45,12 @@ type Config struct {
 	Parquet  ParquetConfig `yaml:"parquet"`
 	Log      LogConfig     `yaml:"log"`
 	// Progress shows a progress bar: auto (on a terminal), on, off.
-	Progress string      `yaml:"progress"`
-	Train    TrainConfig `yaml:"train"`
+	Progress string `yaml:"progress"`
+	// LeaseTTL is how long a job's lease lives without renewal: a run that
+	// stalls longer loses it and cannot commit; a crashed run's lease frees
+	// the job after this long.
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
+	Train    TrainConfig   `yaml:"train"`
 }
 
 // TableConfig says where one job reads and what it writes.
@@ -116,6 +121,7 @@ func defaultConfig() Config {
 		Parquet:         ParquetConfig{RowGroupRows: 128 * 1024, PartRows: 1 << 20},
 		Log:             LogConfig{Format: "auto", Level: "info"},
 		Progress:        "auto",
+		LeaseTTL:        time.Minute,
 		Train: TrainConfig{
 			Spec: "testdata/features.yaml", Name: "ctr-demo", Arch: "wide_deep", EmbeddingDim: 8,
 			Hidden: []int{32, 16}, Epochs: 8, BatchSize: 256, LearningRate: 0.001,
@@ -174,6 +180,14 @@ func applyEnv(v reflect.Value, prefix string, env func(string) (string, bool)) e
 }
 
 func setScalar(f reflect.Value, s string) error {
+	if f.Type() == reflect.TypeFor[time.Duration]() {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		f.SetInt(int64(d))
+		return nil
+	}
 	switch f.Kind() {
 	case reflect.String:
 		f.SetString(s)
@@ -264,6 +278,9 @@ func (c Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		bad("log.level: debug, info, warn or error, not %q", c.Log.Level)
+	}
+	if c.LeaseTTL < 2*time.Second {
+		bad("lease_ttl: must be at least 2s (leases are renewed at most once a second), got %s", c.LeaseTTL)
 	}
 	switch c.Progress {
 	case "auto", "on", "off":

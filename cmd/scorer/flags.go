@@ -23,7 +23,7 @@ func newFlags(name, synopsis, description string, stderr io.Writer) *flags {
 	f.fs.Usage = func() {
 		fmt.Fprintf(f.fs.Output(), "Usage: scorer %s %s\n\n%s\n\nFlags:\n", name, synopsis, strings.TrimSpace(description))
 		f.fs.PrintDefaults()
-		fmt.Fprint(f.fs.Output(), "\nExit codes: 0 ok, 1 failed (safe to rerun), 2 usage or config error, 3 bad input.\n")
+		fmt.Fprint(f.fs.Output(), "\nExit codes: 0 ok, 1 failed (safe to rerun), 2 usage or config error, 3 bad input,\n4 another run of the job is active (retry later).\n")
 	}
 	f.fs.StringVar(&f.configPath, "config", "", "config file (YAML); default $SCORER_CONFIG, else built-in defaults")
 	return f

@@ -28,6 +28,7 @@ const (
 	exitRetry    = 1 // failed, nothing partial published: safe to rerun as is
 	exitUsage    = 2 // bad flags, config, feature spec or model bundle: fix before rerunning
 	exitBadInput = 3 // input data breaks the spec: fix the data (or max_bad_rows) before rerunning
+	exitBusy     = 4 // another run of the job holds its lease: nothing done, retry later
 )
 
 type command struct {
@@ -77,7 +78,8 @@ Commands:
 Run "scorer <command> --help" for a command's flags. Every command reads the
 config file named by --config or $SCORER_CONFIG (defaults run the demo from
 the repository root). Exit codes: 0 ok, 1 failed and safe to rerun, 2 usage or
-configuration error, 3 bad input data. See README.md and docs/.
+configuration error, 3 bad input data, 4 another run of the job is active.
+See README.md and docs/.
 `)
 }
 
@@ -127,6 +129,8 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.Is(err, jobs.ErrBadInput):
 		return exitBadInput
+	case errors.Is(err, jobs.ErrBusy):
+		return exitBusy
 	default:
 		return exitRetry
 	}

@@ -68,7 +68,7 @@ func scoreJob(cfg Config, o *opened, env *environment) jobs.ScoreJob {
 		Workers: cfg.Workers, BatchSize: cfg.BatchSize, ReadConcurrency: cfg.ReadConcurrency,
 		CSV: csvOptions(cfg.CSV), BadRows: limit,
 		RowGroupRows: int64(cfg.Parquet.RowGroupRows), PartRows: int64(cfg.Parquet.PartRows),
-		Progress: newProgress(cfg, env), Log: env.log,
+		LeaseTTL: cfg.LeaseTTL, Progress: newProgress(cfg, env), Log: env.log,
 	}
 }
 

@@ -3,8 +3,9 @@
 // errors. It does nothing unless SCORER_FAILPOINT is set.
 //
 // SCORER_FAILPOINT=name kills the process (SIGKILL) the first time Hit(name)
-// is called; name:N kills it on the Nth call. Names are listed where Hit is
-// called (grep "failpoint.Hit").
+// is called; name:N kills it on the Nth call; name:N:stop stops it instead
+// (SIGSTOP, as a stalled VM or a long GC pause would) until a SIGCONT. Names
+// are listed where Hit is called (grep "failpoint.Hit").
 package failpoint
 
 import (
@@ -18,6 +19,7 @@ import (
 var (
 	target string
 	after  int64 = 1
+	signal       = syscall.SIGKILL
 	hits   atomic.Int64
 )
 
@@ -26,12 +28,15 @@ func init() {
 	if spec == "" {
 		return
 	}
-	name, n, ok := strings.Cut(spec, ":")
-	target = name
-	if ok {
-		if v, err := strconv.ParseInt(n, 10, 64); err == nil && v > 0 {
+	parts := strings.Split(spec, ":")
+	target = parts[0]
+	if len(parts) > 1 {
+		if v, err := strconv.ParseInt(parts[1], 10, 64); err == nil && v > 0 {
 			after = v
 		}
+	}
+	if len(parts) > 2 && parts[2] == "stop" {
+		signal = syscall.SIGSTOP
 	}
 }
 
@@ -40,8 +45,11 @@ func Hit(name string) {
 	if target == "" || name != target {
 		return
 	}
-	if hits.Add(1) == after {
-		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	if hits.Add(1) != after {
+		return
+	}
+	_ = syscall.Kill(os.Getpid(), signal)
+	if signal == syscall.SIGKILL {
 		select {} // the signal is on its way
 	}
 }

@@ -3,6 +3,7 @@ package jobs
 import (
 	"errors"
 
+	"github.com/adtech/scorer/internal/lease"
 	"github.com/adtech/scorer/readers"
 )
 
@@ -14,4 +15,7 @@ var (
 	// ErrBadInput: the input data breaks the spec. It is the readers'
 	// sentinel, so a reader's error needs no rewrapping.
 	ErrBadInput = readers.ErrBadInput
+	// ErrBusy: another run of the same job holds its lease; this run did
+	// nothing. Retry later.
+	ErrBusy = lease.ErrHeld
 )

@@ -15,6 +15,7 @@ import (
 
 	"github.com/adtech/scorer/features"
 	"github.com/adtech/scorer/internal/failpoint"
+	"github.com/adtech/scorer/internal/lease"
 	"github.com/adtech/scorer/internal/store"
 	"github.com/adtech/scorer/readers"
 	"github.com/adtech/scorer/scoring"
@@ -59,6 +60,10 @@ type ScoreJob struct {
 	CSV                                 readers.CSVOptions
 	BadRows                             BadRowLimit
 	RowGroupRows, PartRows              int64
+
+	// LeaseTTL is how long the job's lease lives without renewal (default
+	// 60 s): a run that stalls longer loses the lease and cannot commit.
+	LeaseTTL time.Duration
 
 	RunID    string // default: a new one
 	Now      func() time.Time
@@ -120,9 +125,40 @@ func Score(ctx context.Context, j ScoreJob) (sum *Summary, err error) {
 		return sum, err
 	}
 
-	// Finish (or clean up after) any earlier run that crashed, so that the
-	// ledger below is complete.
-	rep, err := pub.Recover(ctx)
+	// One active run per job: everything below happens under the job's
+	// lease, and the commit is fenced by it.
+	lse, err := lease.Acquire(ctx, j.Output, j.Job, j.RunID, lease.Options{TTL: j.LeaseTTL, Now: j.Now})
+	if err != nil {
+		return sum, err
+	}
+	committed := false
+	defer func() {
+		if rerr := lse.Release(context.WithoutCancel(ctx), committed); rerr != nil {
+			j.Log.Warn("release lease", "job", j.Job, "err", rerr)
+		}
+	}()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go lse.Keep(ctx, func(err error) {
+		j.Log.Error("lease lost: stopping the run", "job", j.Job, "err", err)
+		cancel(err)
+	})
+	defer func() {
+		// A run stopped because its lease was lost says so, not "canceled".
+		if cause := context.Cause(ctx); err != nil && errors.Is(cause, lease.ErrLost) && !errors.Is(err, lease.ErrLost) {
+			err = fmt.Errorf("%w (%w)", cause, err)
+		}
+	}()
+	if inherited := lse.Inherited(); inherited != nil {
+		// The previous holder fenced a commit and died: make it durable.
+		if err := pub.Adopt(ctx, inherited); err != nil {
+			return sum, err
+		}
+	}
+
+	// Finish (or clean up after) this job's earlier runs that crashed, so
+	// that the ledger below is complete.
+	rep, err := pub.RecoverJob(ctx, j.Job)
 	if err != nil {
 		return sum, err
 	}
@@ -154,11 +190,11 @@ func Score(ctx context.Context, j ScoreJob) (sum *Summary, err error) {
 	run, err := pub.Begin(ctx, writers.RunSpec{
 		RunID: j.RunID, Job: j.Job,
 		Model: writers.Model{Name: j.Bundle.Name, Version: j.Bundle.Version},
+		Fence: lse.Fence,
 	})
 	if err != nil {
 		return sum, err
 	}
-	committed := false
 	defer func() {
 		if !committed {
 			if aerr := run.Abort(context.WithoutCancel(ctx)); aerr != nil && !errors.Is(aerr, writers.ErrCommitted) {

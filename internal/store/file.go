@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -74,7 +75,19 @@ func (b *fileBucket) path(key string) string { return filepath.Join(b.root, file
 func (b *fileBucket) URI(key string) string { return b.path(key) }
 
 func info(key string, fi fs.FileInfo) ObjectInfo {
-	return ObjectInfo{Key: key, Size: fi.Size(), Generation: fi.ModTime().UnixNano(), Updated: fi.ModTime().UTC()}
+	return ObjectInfo{Key: key, Size: fi.Size(), Generation: generation(fi), Updated: fi.ModTime().UTC()}
+}
+
+// generation identifies one version of a file: its modification time mixed
+// with its inode. Every write makes a new file (a new inode while the old
+// version still exists), so consecutive versions differ even within one tick
+// of the file system's clock.
+func generation(fi fs.FileInfo) int64 {
+	g := uint64(fi.ModTime().UnixNano())
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		g ^= uint64(st.Ino) * 0x9E3779B97F4A7C15
+	}
+	return int64(g>>1) | 1 // positive and non-zero
 }
 
 func (b *fileBucket) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
@@ -145,31 +158,32 @@ func (b *fileBucket) wrap(op, key string, err error) error {
 	return fmt.Errorf("%s %s: %w", op, b.URI(key), err)
 }
 
-func (b *fileBucket) NewReader(_ context.Context, key string, generation int64) (io.ReadCloser, error) {
+func (b *fileBucket) NewReader(_ context.Context, key string, gen int64) (io.ReadCloser, error) {
 	f, err := os.Open(b.path(key))
 	if err != nil {
 		return nil, b.wrap("open", key, err)
 	}
-	if generation != 0 {
+	if gen != 0 {
 		fi, err := f.Stat()
 		if err != nil {
 			f.Close()
 			return nil, b.wrap("open", key, err)
 		}
-		if fi.ModTime().UnixNano() != generation {
+		if generation(fi) != gen {
 			f.Close()
-			return nil, fmt.Errorf("open %s generation %d: %w (replaced since it was listed)", b.URI(key), generation, ErrNotExist)
+			return nil, fmt.Errorf("open %s generation %d: %w (replaced since it was listed)", b.URI(key), gen, ErrNotExist)
 		}
 	}
 	return f, nil
 }
 
 type fileWriter struct {
-	b    *fileBucket
-	key  string
-	tmp  *os.File
-	opts WriteOptions
-	done bool
+	b     *fileBucket
+	key   string
+	tmp   *os.File
+	opts  WriteOptions
+	done  bool
+	attrs ObjectInfo
 }
 
 func (b *fileBucket) tempFor(key string) (*os.File, error) {
@@ -219,10 +233,20 @@ func (w *fileWriter) Close() error {
 		return w.b.wrap("close", w.key, err)
 	}
 	w.done = true
-	err := w.b.publish(w.tmp.Name(), w.key, w.opts)
+	// The published file is this inode (rename and link keep it), so its
+	// generation is known before it is published.
+	fi, err := os.Stat(w.tmp.Name())
+	if err != nil {
+		os.Remove(w.tmp.Name())
+		return w.b.wrap("stat", w.key, err)
+	}
+	w.attrs = info(w.key, fi)
+	err = w.b.publish(w.tmp.Name(), w.key, w.opts)
 	os.Remove(w.tmp.Name()) // after a link, or a failed rename
 	return err
 }
+
+func (w *fileWriter) Attrs() ObjectInfo { return w.attrs }
 
 // publish moves a finished temporary file to key under the write conditions.
 func (b *fileBucket) publish(tmp, key string, opts WriteOptions) error {
@@ -232,6 +256,15 @@ func (b *fileBucket) publish(tmp, key string, opts WriteOptions) error {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if opts.IfGeneration != 0 {
+		// Check and rename under an exclusive lock shared by every process
+		// using this folder, so that compare-and-swap is atomic.
+		unlock, err := b.lockFolder()
+		if err != nil {
+			return b.wrap("lock", key, err)
+		}
+		defer unlock()
+	}
 	if opts.IfAbsent {
 		if err := os.Link(tmp, final); err != nil {
 			if errors.Is(err, fs.ErrExist) {
@@ -243,7 +276,7 @@ func (b *fileBucket) publish(tmp, key string, opts WriteOptions) error {
 	}
 	if opts.IfGeneration != 0 {
 		fi, err := os.Stat(final)
-		if err != nil || fi.ModTime().UnixNano() != opts.IfGeneration {
+		if err != nil || generation(fi) != opts.IfGeneration {
 			return fmt.Errorf("replace %s if generation %d: %w", b.URI(key), opts.IfGeneration, ErrPrecondition)
 		}
 	}
@@ -251,6 +284,19 @@ func (b *fileBucket) publish(tmp, key string, opts WriteOptions) error {
 		return b.wrap("rename", key, err)
 	}
 	return syncDir(filepath.Dir(final))
+}
+
+// lockFolder takes an exclusive flock on <root>/.tmp/.lock.
+func (b *fileBucket) lockFolder() (func(), error) {
+	f, err := os.OpenFile(filepath.Join(b.root, tempDir, ".lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
 }
 
 func syncDir(dir string) error {

@@ -53,11 +53,14 @@ type WriteOptions struct {
 
 // Writer writes one object. Nothing is visible under the key until Close
 // returns nil; Abort discards what was written. Exactly one of Close or Abort
-// must be called.
+// must be called. After Close returned nil, Attrs describes the object
+// written (its generation in particular: the one a later IfGeneration write
+// must name).
 type Writer interface {
 	io.Writer
 	Close() error
 	Abort()
+	Attrs() ObjectInfo
 }
 
 // Bucket is a store rooted at a URI. Implementations are safe for concurrent
@@ -135,13 +138,23 @@ func ReadAll(ctx context.Context, b Bucket, key string) ([]byte, error) {
 
 // WriteAll writes a whole object with the given conditions.
 func WriteAll(ctx context.Context, b Bucket, key string, data []byte, opts WriteOptions) error {
+	_, err := Put(ctx, b, key, data, opts)
+	return err
+}
+
+// Put writes a whole object with the given conditions and returns what was
+// written, generation included.
+func Put(ctx context.Context, b Bucket, key string, data []byte, opts WriteOptions) (ObjectInfo, error) {
 	w, err := b.NewWriter(ctx, key, opts)
 	if err != nil {
-		return err
+		return ObjectInfo{}, err
 	}
 	if _, err := w.Write(data); err != nil {
 		w.Abort()
-		return fmt.Errorf("write %s: %w", b.URI(key), err)
+		return ObjectInfo{}, fmt.Errorf("write %s: %w", b.URI(key), err)
 	}
-	return w.Close()
+	if err := w.Close(); err != nil {
+		return ObjectInfo{}, err
+	}
+	return w.Attrs(), nil
 }

@@ -106,6 +106,31 @@ func Run(t *testing.T, newBucket func(t *testing.T) store.Bucket) {
 		}
 	})
 
+	t.Run("generations", func(t *testing.T) {
+		b := newBucket(t)
+		seen := map[int64]bool{}
+		var last store.ObjectInfo
+		for i := range 20 {
+			opts := store.WriteOptions{IfAbsent: i == 0, IfGeneration: last.Generation}
+			info, err := store.Put(ctx, b, "g", []byte{byte(i)}, opts)
+			if err != nil {
+				t.Fatalf("write %d conditional on the previous generation: %v", i, err)
+			}
+			st, err := b.Stat(ctx, "g")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Generation != st.Generation || info.Generation == 0 {
+				t.Fatalf("write %d: Put says generation %d, Stat %d", i, info.Generation, st.Generation)
+			}
+			if seen[info.Generation] {
+				t.Fatalf("write %d reused generation %d: back-to-back writes must differ", i, info.Generation)
+			}
+			seen[info.Generation] = true
+			last = info
+		}
+	})
+
 	t.Run("abort leaves nothing", func(t *testing.T) {
 		b := newBucket(t)
 		w, err := b.NewWriter(ctx, "a/b", store.WriteOptions{})

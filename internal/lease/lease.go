@@ -1,0 +1,268 @@
+// Package lease keeps one active run per job with a lease object in the
+// output store, built only on what every store gives: create-if-absent and
+// write-if-generation-matches.
+//
+// A lease is a small JSON object (_scorer/leases/<job>.json). Acquire creates
+// it, or takes over one whose holder let it expire, with a conditional write;
+// Keep renews it (at most once a second) while the run works and cancels the
+// run's context the moment a renewal finds the lease taken. Fence is the
+// fencing write: it stores the run's commit record in the lease object,
+// conditional on the generation the holder last wrote, so a run that stalled
+// and lost its lease can never commit (its fence fails); the commit record is
+// then written to its own key by the holder, or, if the holder dies first, by
+// the next holder (Inherited).
+//
+// A lease held by a process of this host that no longer exists is free at
+// once. Expiry compares the holder's clock (ExpiresAt, written by the holder) with
+// the next acquirer's clock, so clocks must agree to well within the TTL.
+package lease
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/adtech/scorer/internal/store"
+)
+
+// Errors.
+var (
+	// ErrHeld: another run holds the lease and it has not expired.
+	ErrHeld = errors.New("lease held by another run")
+	// ErrLost: the lease was taken over (after it expired) or deleted.
+	ErrLost = errors.New("lease lost")
+)
+
+// MinRenew is the shortest renewal interval: a lease object is written at
+// most once a second (GCS allows about one write per second per object).
+const MinRenew = time.Second
+
+// Key is the lease object's key for a job.
+func Key(job string) string { return "_scorer/leases/" + job + ".json" }
+
+// Info is the content of a lease object.
+type Info struct {
+	Holder     string    `json:"holder"` // host and pid
+	RunID      string    `json:"run_id"`
+	AcquiredAt time.Time `json:"acquired_at"`
+	RenewedAt  time.Time `json:"renewed_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	Released   bool      `json:"released,omitempty"`
+	// Pending is a commit record fenced by the holder (see Fence) whose own
+	// object may not be written yet: the exact bytes (base64 in the JSON).
+	Pending []byte `json:"pending,omitempty"`
+}
+
+// Lease is a held lease. Its methods are safe for concurrent use.
+type Lease struct {
+	b     store.Bucket
+	key   string
+	ttl   time.Duration
+	now   func() time.Time
+	mu    sync.Mutex
+	info  Info
+	gen   int64
+	lost  error
+	inher []byte
+}
+
+// Options configure Acquire.
+type Options struct {
+	TTL time.Duration    // how long a lease lives without renewal (default 60 s)
+	Now func() time.Time // clock (default time.Now)
+}
+
+// Acquire takes the lease for job on behalf of runID, or returns an error
+// wrapping ErrHeld with the holder named.
+func Acquire(ctx context.Context, b store.Bucket, job, runID string, opts Options) (*Lease, error) {
+	if opts.TTL <= 0 {
+		opts.TTL = time.Minute
+	}
+	if opts.TTL < 2*MinRenew {
+		return nil, fmt.Errorf("lease %s: ttl %s is shorter than twice the minimum renewal interval", job, opts.TTL)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	host, _ := os.Hostname()
+	l := &Lease{b: b, key: Key(job), ttl: opts.TTL, now: opts.Now}
+	now := l.now().UTC()
+	l.info = Info{Holder: fmt.Sprintf("%s/%d", host, os.Getpid()), RunID: runID, AcquiredAt: now, RenewedAt: now, ExpiresAt: now.Add(l.ttl)}
+
+	cur, gen, err := read(ctx, b, l.key)
+	switch {
+	case errors.Is(err, store.ErrNotExist):
+		err = l.write(ctx, store.WriteOptions{IfAbsent: true})
+	case err != nil:
+		return nil, fmt.Errorf("acquire lease %s: %w", job, err)
+	case !cur.Released && now.Before(cur.ExpiresAt) && !holderDead(cur.Holder):
+		return nil, fmt.Errorf("acquire lease %s: %w: run %s (%s) until %s", job, ErrHeld, cur.RunID, cur.Holder, cur.ExpiresAt.Format(time.RFC3339))
+	default: // expired or released: take over, inheriting a fenced commit
+		l.inher = cur.Pending
+		l.info.Pending = cur.Pending
+		err = l.write(ctx, store.WriteOptions{IfGeneration: gen})
+	}
+	if errors.Is(err, store.ErrPrecondition) {
+		return nil, fmt.Errorf("acquire lease %s: %w (taken while acquiring)", job, ErrHeld)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("acquire lease %s: %w", job, err)
+	}
+	return l, nil
+}
+
+func read(ctx context.Context, b store.Bucket, key string) (Info, int64, error) {
+	st, err := b.Stat(ctx, key)
+	if err != nil {
+		return Info{}, 0, err
+	}
+	r, err := b.NewReader(ctx, key, st.Generation)
+	if err != nil {
+		return Info{}, 0, err
+	}
+	defer r.Close()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return Info{}, 0, err
+	}
+	var info Info
+	if err := json.Unmarshal(data, &info); err != nil {
+		return Info{}, 0, fmt.Errorf("decode lease %s: %w", b.URI(key), err)
+	}
+	return info, st.Generation, nil
+}
+
+// write stores l.info under the conditions and records the new generation.
+// Called with l.mu held (or before l is shared).
+func (l *Lease) write(ctx context.Context, opts store.WriteOptions) error {
+	data, err := json.Marshal(l.info)
+	if err != nil {
+		return err
+	}
+	st, err := store.Put(ctx, l.b, l.key, data, opts)
+	if err != nil {
+		return err
+	}
+	l.gen = st.Generation
+	return nil
+}
+
+// holderDead reports whether a lease's holder is a process of this host
+// that no longer exists: a run that crashed on this machine (cron on one
+// box) frees its job at once instead of after the TTL. A holder on another
+// host is judged by expiry alone.
+func holderDead(holder string) bool {
+	host, pidText, ok := strings.Cut(holder, "/")
+	me, _ := os.Hostname()
+	if !ok || host != me {
+		return false
+	}
+	pid, err := strconv.Atoi(pidText)
+	if err != nil || pid <= 0 {
+		return false
+	}
+	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+}
+
+// Inherited returns the commit record a previous holder fenced but may not
+// have written, or nil. The new holder writes it (create-if-absent) before
+// anything else, so a fenced commit is never lost.
+func (l *Lease) Inherited() []byte { return l.inher }
+
+// Renew extends the lease, conditional on the generation last written. An
+// error wrapping ErrLost means another run holds it now.
+func (l *Lease) Renew(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.renewLocked(ctx)
+}
+
+func (l *Lease) renewLocked(ctx context.Context) error {
+	if l.lost != nil {
+		return l.lost
+	}
+	now := l.now().UTC()
+	l.info.RenewedAt, l.info.ExpiresAt = now, now.Add(l.ttl)
+	err := l.write(ctx, store.WriteOptions{IfGeneration: l.gen})
+	if errors.Is(err, store.ErrPrecondition) || errors.Is(err, store.ErrNotExist) {
+		l.lost = fmt.Errorf("renew lease %s: %w", l.key, ErrLost)
+		return l.lost
+	}
+	if err != nil {
+		return fmt.Errorf("renew lease %s: %w", l.key, err)
+	}
+	return nil
+}
+
+// Fence records a commit record in the lease object, conditional on the
+// lease still being ours. Once it returns nil the commit is decided: the
+// record will be written and rolled forward by this run or the next holder.
+func (l *Lease) Fence(ctx context.Context, commit []byte) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.info.Pending = commit
+	if err := l.renewLocked(ctx); err != nil {
+		l.info.Pending = nil
+		return fmt.Errorf("fence commit: %w", err)
+	}
+	return nil
+}
+
+// Keep renews the lease every interval (ttl/4, at least MinRenew) until ctx
+// is done, and calls lost if a renewal finds the lease gone or cannot renew
+// before the lease would expire. Run it in its own goroutine.
+func (l *Lease) Keep(ctx context.Context, lost func(error)) {
+	every := max(l.ttl/4, MinRenew)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	lastOK := l.now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := l.Renew(ctx)
+		switch {
+		case err == nil:
+			lastOK = l.now()
+		case errors.Is(err, ErrLost):
+			lost(err)
+			return
+		case ctx.Err() != nil:
+			return
+		case l.now().Sub(lastOK) > l.ttl-every:
+			// Renewals keep failing (store unreachable): stop before the
+			// lease can expire under us.
+			lost(fmt.Errorf("%w: cannot renew: %w", ErrLost, err))
+			return
+		}
+	}
+}
+
+// Release gives the lease up, keeping a fenced commit for the next holder
+// unless the caller wrote it (committed). A lost lease is left alone.
+func (l *Lease) Release(ctx context.Context, committed bool) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.lost != nil {
+		return nil
+	}
+	if committed {
+		l.info.Pending = nil
+	}
+	l.info.Released = true
+	l.info.ExpiresAt = l.now().UTC()
+	if err := l.write(ctx, store.WriteOptions{IfGeneration: l.gen}); err != nil {
+		return fmt.Errorf("release lease %s: %w", l.key, err)
+	}
+	return nil
+}
