@@ -1,6 +1,7 @@
 package readers
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -145,7 +146,7 @@ func fromNumber(c *colSpec, lit string) (value, string) {
 func parseFloat(s string) (value, string) {
 	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
 	if err != nil {
-		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+		if errors.Is(err, strconv.ErrRange) {
 			return value{}, reasonNotFinite
 		}
 		return value{}, reasonNotNumber

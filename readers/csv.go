@@ -69,20 +69,42 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 	nulls := r.cfg.nulls
 	vals := make([]value, len(cols))
 	var row, line int64
+	// A record read ahead after a quoting error; see below.
+	var (
+		ahead    bool
+		aheadRec []string
+		aheadErr error
+	)
 	for {
 		if row%1024 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
-		rec, err := cr.Read()
+		var rec []string
+		var err error
+		if ahead {
+			rec, err, ahead = aheadRec, aheadErr, false
+		} else {
+			rec, err = cr.Read()
+		}
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) && (errors.Is(pe.Err, csv.ErrBareQuote) || errors.Is(pe.Err, csv.ErrQuote)) {
-				// encoding/csv goes on with the next line: one bad row.
+				// encoding/csv goes on after the line in error, so this is
+				// one bad row; but a quoted field still open at the end of
+				// the file has swallowed every line after it, which must
+				// not pass for a single dropped row.
+				if errors.Is(pe.Err, csv.ErrQuote) {
+					aheadRec, aheadErr = cr.Read()
+					if errors.Is(aheadErr, io.EOF) {
+						return badInput("line %d: quoted field not closed before the end of the file (or a stray quote on the last line)", pe.StartLine)
+					}
+					ahead = true
+				}
 				row++
 				reason := fmt.Sprintf("malformed CSV at line %d, column %d: %v", pe.Line, pe.Column, pe.Err)
 				if err := b.badRow(RowError{Row: row, Line: int64(pe.StartLine), Reason: reason}); err != nil {

@@ -77,7 +77,8 @@
 //
 // Problems with a file as a whole (unknown format, truncated or corrupt
 // gzip, corrupt Parquet, a target column missing from the CSV header or the
-// Parquet schema, an empty CSV file, a line over 64 MiB) stop reading with
+// Parquet schema, an empty CSV file, a quoted CSV field still open at the
+// end of the file, a line over 64 MiB) stop reading with
 // an error that wraps ErrBadInput and names the file ("read <uri>: bad
 // input: ..."), with the line or column where known. Retrying those will not
 // help.

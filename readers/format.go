@@ -73,7 +73,7 @@ func (r *Reader) readText(ctx context.Context, fs *fileState, raw io.Reader, b *
 			}
 			return badInput("truncated or corrupt gzip: %w", err)
 		}
-		defer zr.Close()
+		defer func() { _ = zr.Close() }()
 		in = gzipErrors{zr}
 	}
 	br := bufio.NewReaderSize(in, 64<<10)
@@ -101,7 +101,7 @@ type gzipErrors struct{ r io.Reader }
 
 func (g gzipErrors) Read(p []byte) (int, error) {
 	n, err := g.r.Read(p)
-	if err != nil && err != io.EOF {
+	if err != nil && !errors.Is(err, io.EOF) {
 		err = fmt.Errorf("truncated or corrupt gzip: %w", err)
 	}
 	return n, err

@@ -51,7 +51,7 @@ func fuzzRead(t *testing.T, key string, data []byte, schema *arrow.Schema, csv C
 				if !errors.Is(err, io.EOF) && !errors.Is(err, ErrBadInput) {
 					t.Fatalf("error %v does not wrap ErrBadInput", err)
 				}
-				if errors.Is(err, io.EOF) && err != io.EOF {
+				if errors.Is(err, io.EOF) && err != io.EOF { //nolint:errorlint // only io.EOF itself ends the stream
 					t.Fatalf("error %v reads as the end of the stream", err)
 				}
 				break
@@ -62,7 +62,7 @@ func fuzzRead(t *testing.T, key string, data []byte, schema *arrow.Schema, csv C
 			rows += rec.NumRows()
 			rec.Release()
 		}
-		src.Close()
+		_ = src.Close()
 		if st := src.Files()[0]; st.Rows != rows || st.Size != int64(len(data)) {
 			t.Fatalf("Files() = %+v after %d rows of %d bytes", st, rows, len(data))
 		}

@@ -228,8 +228,8 @@ func writeParquet[T any](t testing.TB, rows []T, opts ...parquet.WriterOption) [
 func gzipBytes(data []byte) []byte {
 	var b bytes.Buffer
 	zw := gzip.NewWriter(&b)
-	zw.Write(data)
-	zw.Close()
+	_, _ = zw.Write(data)
+	_ = zw.Close()
 	return b.Bytes()
 }
 
@@ -358,6 +358,6 @@ func mustOpen(t testing.TB, b store.Bucket, files []store.ObjectInfo, opts Optio
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { src.Close() })
+	t.Cleanup(func() { _ = src.Close() })
 	return src
 }

@@ -25,14 +25,14 @@ import (
 // the footer and then one page per column at a time, and we convert
 // BatchSize rows at a time. Once buckets grow ranged reads, an io.ReaderAt
 // over ranges can replace the spool.
-func (r *Reader) readParquet(ctx context.Context, fs *fileState, raw io.Reader, b *batcher) (err error) {
+func (r *Reader) readParquet(ctx context.Context, raw io.Reader, b *batcher) (err error) {
 	tmp, err := os.CreateTemp("", "scorer-readers-*.parquet")
 	if err != nil {
 		return fmt.Errorf("spool parquet: %w", err)
 	}
 	defer func() {
-		tmp.Close()
-		os.Remove(tmp.Name())
+		_ = tmp.Close()
+		_ = os.Remove(tmp.Name())
 	}()
 	size, err := spool(ctx, tmp, raw)
 	if err != nil {
@@ -138,7 +138,12 @@ func (r *Reader) decodeParquet(ctx context.Context, f io.ReaderAt, size int64, b
 		leafIndex[j], convs[j] = leaf.ColumnIndex, conv
 	}
 
-	chunk := r.cfg.BatchSize
+	// Rows are converted chunk by chunk: at most BatchSize, and no more
+	// than the largest row group needs.
+	chunk := 1
+	for _, rg := range pf.RowGroups() {
+		chunk = int(max(int64(chunk), min(int64(r.cfg.BatchSize), rg.NumRows())))
+	}
 	stage := make([][]value, len(cols)) // stage[column][row in chunk]
 	for j := range stage {
 		stage[j] = make([]value, chunk)
@@ -151,19 +156,21 @@ func (r *Reader) decodeParquet(ctx context.Context, f io.ReaderAt, size int64, b
 	for _, rg := range pf.RowGroups() {
 		nrows := rg.NumRows()
 		chunks := rg.ColumnChunks()
-		cursors := make([]pqCursor, len(cols))
-		for j := range cols {
-			if leafIndex[j] >= len(chunks) {
-				return badInput("corrupt parquet: row group has %d column chunks, want at least %d", len(chunks), leafIndex[j]+1)
-			}
-			cursors[j].pages = chunks[leafIndex[j]].Pages()
-		}
 		err := func() error {
+			cursors := make([]pqCursor, len(cols))
 			defer func() {
 				for j := range cursors {
-					cursors[j].pages.Close()
+					if cursors[j].pages != nil {
+						_ = cursors[j].pages.Close()
+					}
 				}
 			}()
+			for j := range cols {
+				if leafIndex[j] >= len(chunks) {
+					return badInput("corrupt parquet: row group has %d column chunks, want at least %d", len(chunks), leafIndex[j]+1)
+				}
+				cursors[j].pages = chunks[leafIndex[j]].Pages()
+			}
 			for done := int64(0); done < nrows; {
 				if err := ctx.Err(); err != nil {
 					return err
@@ -361,7 +368,9 @@ func pqConverter(c *colSpec, t parquet.Type) (pqConvert, error) {
 				return value{s: strconv.FormatFloat(v.Double(), 'g', -1, 64)}, "", ""
 			}), nil
 		case parquet.Boolean:
-			return wrap(func(v parquet.Value) (value, string, string) { return value{s: strconv.FormatBool(v.Boolean())}, "", "" }), nil
+			return wrap(func(v parquet.Value) (value, string, string) {
+				return value{s: strconv.FormatBool(v.Boolean())}, "", ""
+			}), nil
 		}
 	case tFloat:
 		if isTS || isDate {

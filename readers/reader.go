@@ -194,7 +194,7 @@ func (r *Reader) readFile(ctx context.Context, i int) (err error) {
 	b := newBatcher(r, fs)
 	defer func() {
 		b.release()
-		rc.Close()
+		_ = rc.Close()
 		fs.stat.Size, fs.stat.CRC32C = raw.n, raw.crc
 		r.mu.Lock()
 		r.stats[i] = fs.stat
@@ -202,7 +202,7 @@ func (r *Reader) readFile(ctx context.Context, i int) (err error) {
 	}()
 
 	if fs.task.format.kind == kindParquet {
-		err = r.readParquet(ctx, fs, raw, b)
+		err = r.readParquet(ctx, raw, b)
 	} else {
 		err = r.readText(ctx, fs, raw, b)
 	}
@@ -273,7 +273,7 @@ func (r *rawReader) Read(p []byte) (int, error) {
 		r.n += int64(n)
 		r.total.Add(int64(n))
 	}
-	if err != nil && err != io.EOF && r.err == nil {
+	if err != nil && !errors.Is(err, io.EOF) && r.err == nil {
 		r.err = err
 	}
 	return n, err

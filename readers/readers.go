@@ -52,9 +52,9 @@ const (
 	DefaultConcurrency = 2
 )
 
-// DefaultNullValues are the CSV/TSV fields read as null when
+// defaultNullValues are the CSV/TSV fields read as null when
 // CSVOptions.NullValues is nil.
-var DefaultNullValues = []string{"", "NA", "null", "?"}
+var defaultNullValues = []string{"", "NA", "null", "?"}
 
 // Options say what to produce and how. The zero value of every field but
 // Schema is usable.
@@ -100,8 +100,8 @@ type CSVOptions struct {
 	// TSV: label, I1..I13, C1..C26.
 	ColumnNames []string
 	// NullValues are the field values read as null, compared exactly
-	// (before trimming). nil means DefaultNullValues; a non-nil empty slice
-	// means no value is null.
+	// (before trimming). nil means "", "NA", "null" and "?"; a non-nil empty
+	// slice means no value is null.
 	NullValues []string
 }
 
@@ -151,8 +151,8 @@ type FileStat struct {
 	// CRC32C is the Castagnoli CRC-32 of the raw stored bytes, computed
 	// while streaming; it equals the crc32c that GCS reports for the object.
 	CRC32C uint32
-	// Rows is the number of rows produced; BadRows the number dropped by
-	// OnBadRow.
+	// Rows is the number of rows delivered in records; BadRows the number
+	// dropped through OnBadRow.
 	Rows    int64
 	BadRows int64
 }
@@ -174,8 +174,8 @@ func SourceFile(rec arrow.Record) string {
 //
 // Every file's format is known from its extension; Open fails with
 // ErrBadInput naming the first file whose extension is not supported, and
-// with ErrInvalidOptions if opts cannot be used. Nothing is read before Open
-// returns.
+// with ErrInvalidOptions if opts cannot be used. Open does not wait for any
+// read: decoding starts in the background.
 //
 // Decoding runs in background goroutines, at most opts.Concurrency files at
 // once, under ctx: cancelling ctx stops them, and Read then returns the
@@ -229,7 +229,7 @@ func newConfig(o Options) (*config, error) {
 	}
 	nullValues := o.CSV.NullValues
 	if nullValues == nil {
-		nullValues = DefaultNullValues
+		nullValues = defaultNullValues
 	}
 	nulls := make(map[string]bool, len(nullValues))
 	for _, v := range nullValues {

@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/deprecated"
+	"go.uber.org/goleak"
 
 	"github.com/adtech/scorer/internal/store"
 )
@@ -249,6 +250,11 @@ func badRowCases(t *testing.T) []badRowCase {
 			want: RowError{Row: 2, Line: 3, Reason: `malformed CSV at line 3, column 4: bare " in non-quoted-field`}, good: 2,
 		},
 		{
+			name: "csv stray quote in a quoted field", key: "a.csv",
+			data: []byte(hdr + "1,\"x\"y,1,\n2,x,1,\n"),
+			want: RowError{Row: 1, Line: 2, Reason: `malformed CSV at line 2, column 5: extraneous or missing " in quoted-field`}, good: 1,
+		},
+		{
 			name: "jsonl string that is not a number", key: "queue/2020-09-02.jsonl",
 			data: []byte(strings.Repeat(`{"id":"a","price":1}`+"\n", 16) + `{"id":"b","price":"abc"}` + "\n" + `{"id":"c"}` + "\n"),
 			want: RowError{Row: 17, Line: 17, Column: "price", Value: "abc", Reason: "not a number"}, good: 17,
@@ -339,7 +345,7 @@ func TestBadRows(t *testing.T) {
 				if !errors.Is(res.err, ErrBadInput) {
 					t.Errorf("%v does not wrap ErrBadInput", res.err)
 				}
-				if _, err := src.Read(context.Background()); err != res.err {
+				if _, err := src.Read(context.Background()); !errors.Is(err, res.err) {
 					t.Errorf("Read after error = %v, want the same error", err)
 				}
 			})
@@ -412,6 +418,8 @@ func TestFileErrors(t *testing.T) {
 		{name: "empty parquet", key: "t/a.parquet", data: nil, want: "corrupt parquet"},
 		{name: "truncated parquet", key: "t/a.parquet", data: pq[:len(pq)-20], want: "corrupt parquet"},
 		{name: "parquet without its first half", key: "t/a.parquet", data: append([]byte("PAR1"), pq[len(pq)/2:]...), want: "parquet"},
+		{name: "parquet footer longer than the file", key: "t/a.parquet", data: append(append([]byte(nil), pq[:len(pq)-8]...), 0xff, 0xff, 0xff, 0x7f, 'P', 'A', 'R', '1'), want: "corrupt parquet: footer of 2147483647 bytes"},
+		{name: "csv quote never closed", key: "a.csv", data: []byte("id,cat,price,ts\n1,x,1,\n2,\"open,1,\n3,x,1,\n4,x,1,\n"), want: "line 3: quoted field not closed"},
 		{name: "missing column in header", key: "a.csv", data: []byte("id,cat,ts\n1,2,\n"), want: `column "price" missing from header`},
 		{name: "missing column in names", key: "a.tsv", data: []byte("1\t2\n"), opts: func(o *Options) {
 			o.CSV.ColumnNames = []string{"id", "cat", "ts"}
@@ -459,10 +467,21 @@ func flipByte(b []byte, i int) []byte {
 	return b
 }
 
+func TestSupported(t *testing.T) {
+	for _, key := range []string{"a.csv", "d/A.CSV.GZ", "a.tsv", "a.tsv.gz", "a.jsonl", "a.ndjson.gz", "a.json", "a.parquet"} {
+		if err := Supported(key); err != nil {
+			t.Errorf("Supported(%q) = %v", key, err)
+		}
+	}
+}
+
 func TestUnknownFormat(t *testing.T) {
 	f := newFixture(t)
 	for _, key := range []string{"a.txt", "a.gz", "a.parquet.gz", "noext", "a.csv.zip"} {
 		t.Run(key, func(t *testing.T) {
+			if err := Supported(key); !errors.Is(err, ErrBadInput) {
+				t.Errorf("Supported(%q) = %v, want ErrBadInput", key, err)
+			}
 			info := f.put(key, []byte("id\n1\n"))
 			_, err := Open(context.Background(), f.b, []store.ObjectInfo{info}, Options{Schema: adSchema})
 			if !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), key) {
@@ -557,6 +576,7 @@ func TestCloseAndCancel(t *testing.T) {
 	}
 
 	t.Run("close before the end", func(t *testing.T) {
+		defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 		src, err := Open(context.Background(), f.b, files, Options{Schema: adSchema, BatchSize: 10, Concurrency: 4, Mem: newMem(t)})
 		if err != nil {
 			t.Fatal(err)
@@ -578,6 +598,7 @@ func TestCloseAndCancel(t *testing.T) {
 	})
 
 	t.Run("close without reading", func(t *testing.T) {
+		defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 		src, err := Open(context.Background(), f.b, files, Options{Schema: adSchema, Mem: newMem(t)})
 		if err != nil {
 			t.Fatal(err)
@@ -588,13 +609,14 @@ func TestCloseAndCancel(t *testing.T) {
 	})
 
 	t.Run("cancel the open context", func(t *testing.T) {
+		defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		src2, err := Open(ctx, f.b, files, Options{Schema: adSchema, BatchSize: 10, Mem: newMem(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer src2.Close()
+		defer func() { _ = src2.Close() }()
 		rec, err := src2.Read(context.Background())
 		if err != nil {
 			t.Fatal(err)
@@ -641,17 +663,27 @@ func TestCSVOptions(t *testing.T) {
 		csv             CSVOptions
 		want            string // rows as "label|I1|C1", nulls as <nil>
 	}{
-		{name: "headerless tsv", key: "a.tsv", data: "1\t\t68fd1e64\n0\t-1\t\n",
-			csv: CSVOptions{ColumnNames: []string{"label", "I1", "C1"}}, want: "1|<nil>|68fd1e64 0|-1|<nil>"},
-		{name: "header replaced by names", key: "a.csv", data: "a,b,c\n1,2,x\n",
-			csv: CSVOptions{Header: true, ColumnNames: []string{"label", "I1", "C1"}}, want: "1|2|x"},
+		{
+			name: "headerless tsv", key: "a.tsv", data: "1\t\t68fd1e64\n0\t-1\t\n",
+			csv: CSVOptions{ColumnNames: []string{"label", "I1", "C1"}}, want: "1|<nil>|68fd1e64 0|-1|<nil>",
+		},
+		{
+			name: "header replaced by names", key: "a.csv", data: "a,b,c\n1,2,x\n",
+			csv: CSVOptions{Header: true, ColumnNames: []string{"label", "I1", "C1"}}, want: "1|2|x",
+		},
 		{name: "delimiter", key: "a.csv", data: "label;I1;C1\n1;2.5;x\n", csv: CSVOptions{Delimiter: ';'}, want: "1|2.5|x"},
-		{name: "custom nulls", key: "a.csv", data: "label,I1,C1\n1,-,\n0,-,NA\n",
-			csv: CSVOptions{NullValues: []string{"-"}}, want: "1|<nil>| 0|<nil>|NA"},
-		{name: "no nulls: empty stays a string", key: "a.csv", data: "label,I1,C1\n1,3,\n",
-			csv: CSVOptions{NullValues: []string{}}, want: "1|3|"},
-		{name: "bom, crlf, spaces in header and numbers", key: "a.csv", data: "\ufefflabel , I1,C1\r\n 1 ,2 ,x\r\n",
-			want: "1|2|x"},
+		{
+			name: "custom nulls", key: "a.csv", data: "label,I1,C1\n1,-,\n0,-,NA\n",
+			csv: CSVOptions{NullValues: []string{"-"}}, want: "1|<nil>| 0|<nil>|NA",
+		},
+		{
+			name: "no nulls: empty stays a string", key: "a.csv", data: "label,I1,C1\n1,3,\n",
+			csv: CSVOptions{NullValues: []string{}}, want: "1|3|",
+		},
+		{
+			name: "bom, crlf, spaces in header and numbers", key: "a.csv", data: "\ufefflabel , I1,C1\r\n 1 ,2 ,x\r\n",
+			want: "1|2|x",
+		},
 		{name: "quoted fields", key: "a.csv", data: "label,I1,C1\n\"1\",\"2\",\"a,\"\"b\"\"\nc\"\n", want: "1|2|a,\"b\"\nc"},
 	}
 	for _, tc := range tests {
@@ -728,11 +760,22 @@ func TestParquetTypes(t *testing.T) {
 	data := writeParquet(t, rows)
 	f, s := arrow.PrimitiveTypes.Float64, arrow.BinaryTypes.String
 	schema := arrow.NewSchema([]arrow.Field{
-		{Name: "i32", Type: f}, {Name: "i64", Type: s}, {Name: "f32", Type: f}, {Name: "f64", Type: s},
-		{Name: "s", Type: f}, {Name: "b", Type: f}, {Name: "u32", Type: f}, {Name: "dec", Type: f},
-		{Name: "ts_ms", Type: tsType}, {Name: "ts_ns", Type: tsType}, {Name: "date", Type: tsType},
-		{Name: "secs", Type: tsType}, {Name: "ts_str", Type: tsType}, {Name: "i96", Type: tsType},
-		{Name: "enum", Type: s}, {Name: "opt", Type: f, Nullable: true},
+		{Name: "i32", Type: f},
+		{Name: "i64", Type: s},
+		{Name: "f32", Type: f},
+		{Name: "f64", Type: s},
+		{Name: "s", Type: f},
+		{Name: "b", Type: f},
+		{Name: "u32", Type: f},
+		{Name: "dec", Type: f},
+		{Name: "ts_ms", Type: tsType},
+		{Name: "ts_ns", Type: tsType},
+		{Name: "date", Type: tsType},
+		{Name: "secs", Type: tsType},
+		{Name: "ts_str", Type: tsType},
+		{Name: "i96", Type: tsType},
+		{Name: "enum", Type: s},
+		{Name: "opt", Type: f, Nullable: true},
 	}, nil)
 	fx := newFixture(t)
 	src := mustOpen(t, fx.b, []store.ObjectInfo{fx.put("t.parquet", data)}, Options{Schema: schema, Mem: newMem(t)})
@@ -863,9 +906,16 @@ func TestParseFloat(t *testing.T) {
 		want float64
 		bad  string
 	}{
-		{in: "260.0", want: 260}, {in: "-1", want: -1}, {in: " 3 ", want: 3}, {in: "1e3", want: 1000},
-		{in: "abc", bad: reasonNotNumber}, {in: "", bad: reasonNotNumber}, {in: "1,5", bad: reasonNotNumber},
-		{in: "Inf", bad: reasonNotFinite}, {in: "nan", bad: reasonNotFinite}, {in: "1e400", bad: reasonNotFinite},
+		{in: "260.0", want: 260},
+		{in: "-1", want: -1},
+		{in: " 3 ", want: 3},
+		{in: "1e3", want: 1000},
+		{in: "abc", bad: reasonNotNumber},
+		{in: "", bad: reasonNotNumber},
+		{in: "1,5", bad: reasonNotNumber},
+		{in: "Inf", bad: reasonNotFinite},
+		{in: "nan", bad: reasonNotFinite},
+		{in: "1e400", bad: reasonNotFinite},
 	}
 	for _, tc := range tests {
 		v, reason := parseFloat(tc.in)
@@ -880,8 +930,10 @@ func TestRowErrorMessage(t *testing.T) {
 		e    RowError
 		want string
 	}{
-		{RowError{File: "queue/2020-09-02.jsonl", Row: 17, Line: 17, Column: "price", Value: "abc", Reason: "not a number"},
-			`queue/2020-09-02.jsonl: row 17: column "price": not a number ("abc")`},
+		{
+			RowError{File: "queue/2020-09-02.jsonl", Row: 17, Line: 17, Column: "price", Value: "abc", Reason: "not a number"},
+			`queue/2020-09-02.jsonl: row 17: column "price": not a number ("abc")`,
+		},
 		{RowError{File: "a.csv", Row: 3, Line: 4, Reason: "3 fields, want 40"}, `a.csv: row 3 (line 4): 3 fields, want 40`},
 		{RowError{File: "a.parquet", Row: 9, Column: "id", Reason: "missing required value"}, `a.parquet: row 9: column "id": missing required value`},
 	}
