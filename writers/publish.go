@@ -1,7 +1,6 @@
 package writers
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -11,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -126,6 +126,11 @@ type RunSpec struct {
 	// internal/lease). After a Fence call the run's staging is kept even if
 	// the commit fails, since the fenced record may still be adopted.
 	Fence func(ctx context.Context, commit []byte) error
+	// StagingRunID, when set, makes the run a shard of the run with that
+	// id: its parts are staged under that run's staging (named after this
+	// run's id, so shards never collide), and the run is sealed (Seal) rather
+	// than committed; see Publisher.CommitSharded.
+	StagingRunID string
 }
 
 // runMarker is written at Begin as <staging>/_run.json, so that Recover can
@@ -156,7 +161,15 @@ func (p *Publisher) Begin(ctx context.Context, spec RunSpec) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := store.WriteAll(ctx, p.bucket, StagingPrefix(spec.RunID)+runMarkerName, marker, store.WriteOptions{IfAbsent: true}); err != nil {
+	staging := spec.RunID
+	if spec.StagingRunID != "" {
+		if err := ValidateRunID(spec.StagingRunID); err != nil {
+			return nil, fmt.Errorf("begin run %s: %w", spec.RunID, err)
+		}
+		staging = spec.StagingRunID
+	}
+	err = store.WriteAll(ctx, p.bucket, StagingPrefix(staging)+runMarkerName, marker, store.WriteOptions{IfAbsent: true})
+	if err != nil && !(spec.StagingRunID != "" && errors.Is(err, store.ErrPrecondition)) { // shards share one marker
 		return nil, fmt.Errorf("begin run %s: %w", spec.RunID, err)
 	}
 	return &Run{p: p, spec: spec, inputs: slices.Clone(spec.Inputs)}, nil
@@ -183,6 +196,14 @@ type Run struct {
 	fenced  bool // Fence was called: the commit may have been decided
 	inputs  []InputFile
 	outputs []*TableWriter
+}
+
+// stagingID is the run whose staging prefix holds this run's parts.
+func (r *Run) stagingID() string {
+	if r.spec.StagingRunID != "" {
+		return r.spec.StagingRunID
+	}
+	return r.spec.RunID
 }
 
 // ID is the run id.
@@ -238,7 +259,7 @@ func (r *Run) Output(spec OutputSpec) (*TableWriter, error) {
 		OnPart:             func(PartFile) error { return r.p.hook(PointAfterPartStaged) },
 	}
 	pw, err := NewPartWriter(r.p.bucket, spec.Schema,
-		func(n int) string { return stagedKey(id, spec.Table, spec.Partition, PartName(id, n)) }, cfg)
+		func(n int) string { return stagedKey(r.stagingID(), spec.Table, spec.Partition, PartName(id, n)) }, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("output %s/%s: %w", spec.Table, spec.Partition, err)
 	}
@@ -327,17 +348,63 @@ func (r *Run) Commit(ctx context.Context) (*CommitRecord, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	id := r.spec.RunID
+	if r.spec.StagingRunID != "" {
+		return nil, fmt.Errorf("commit run %s: a shard is sealed, not committed", id)
+	}
+	rec, err := r.sealLocked(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("commit run %s: %w", id, err)
+	}
+	data, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("commit run %s: %w", id, err)
+	}
+	if r.spec.Fence != nil {
+		r.fenced = true
+		if err := r.spec.Fence(ctx, data); err != nil {
+			return nil, fmt.Errorf("commit run %s: %w", id, err)
+		}
+	}
+	if err := r.p.writeCommit(ctx, id, data); err != nil {
+		return nil, fmt.Errorf("commit run %s: %w", id, err)
+	}
+	r.state = runCommitted
+	if err := r.p.hook(PointAfterCommitRecord); err != nil {
+		return rec, fmt.Errorf("commit run %s: %w", id, err)
+	}
+	if _, err := r.p.rollForwardPending(ctx); err != nil {
+		return rec, fmt.Errorf("commit run %s: %w", id, err)
+	}
+	return rec, nil
+}
+
+// Seal closes every output and returns the record of what the run staged,
+// without committing anything. A shard (RunSpec.StagingRunID set) is sealed,
+// and the sharded run is committed once from all its shards' records with
+// Publisher.CommitSharded. After Seal only Abort may be called.
+func (r *Run) Seal(ctx context.Context) (*CommitRecord, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rec, err := r.sealLocked(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("seal run %s: %w", r.spec.RunID, err)
+	}
+	return rec, nil
+}
+
+func (r *Run) sealLocked(ctx context.Context) (*CommitRecord, error) {
+	id := r.spec.RunID
 	if r.state != runOpen {
-		return nil, fmt.Errorf("commit run %s: %w", id, ErrClosed)
+		return nil, ErrClosed
 	}
 	r.state = runFailed // until the commit record is known to exist
 	for _, o := range r.outputs {
 		if err := o.Close(ctx); err != nil {
-			return nil, fmt.Errorf("commit run %s: %w", id, err)
+			return nil, err
 		}
 	}
 	if err := r.p.hook(PointAfterStage); err != nil {
-		return nil, fmt.Errorf("commit run %s: %w", id, err)
+		return nil, err
 	}
 	rec := &CommitRecord{
 		FormatVersion: FormatVersion,
@@ -362,41 +429,80 @@ func (r *Run) Commit(ctx context.Context) (*CommitRecord, error) {
 	slices.SortFunc(rec.Outputs, func(a, b OutputRecord) int {
 		return cmp.Or(strings.Compare(a.Table, b.Table), strings.Compare(a.Partition, b.Partition))
 	})
+	return rec, nil
+}
+
+// writeCommit writes a commit record, create-if-absent; the same bytes
+// already there are a retried write of ours that the store had applied.
+func (p *Publisher) writeCommit(ctx context.Context, id string, data []byte) error {
+	err := store.CreateOrSame(ctx, p.bucket, CommitKey(id), data)
+	if errors.Is(err, store.ErrPrecondition) {
+		return ErrRunExists
+	}
+	return err
+}
+
+// CommitSharded commits a sharded run from its shards' sealed records: one
+// commit record (run id = the sharded run's id, whose staging the shards
+// used) with every shard's files and inputs, fenced like Commit, then
+// rolled forward. Repeating it with the same shards is harmless.
+func (p *Publisher) CommitSharded(ctx context.Context, runID, job string, shards []*CommitRecord, fence func(context.Context, []byte) error) (*CommitRecord, error) {
+	if len(shards) == 0 {
+		return nil, fmt.Errorf("commit sharded run %s: no shards", runID)
+	}
+	slices.SortFunc(shards, func(a, b *CommitRecord) int { return strings.Compare(a.RunID, b.RunID) })
+	rec := &CommitRecord{FormatVersion: FormatVersion, RunID: runID, Job: job, Model: shards[0].Model,
+		Inputs: []InputFile{}, Outputs: []OutputRecord{}}
+	byOut := map[[2]string]int{}
+	for _, sh := range shards {
+		if sh.Model != rec.Model {
+			return nil, fmt.Errorf("commit sharded run %s: shard %s used model %s %s, others %s %s",
+				runID, sh.RunID, sh.Model.Name, sh.Model.Version, rec.Model.Name, rec.Model.Version)
+		}
+		rec.CommittedAt = maxTime(rec.CommittedAt, sh.CommittedAt)
+		rec.Inputs = append(rec.Inputs, sh.Inputs...)
+		for _, o := range sh.Outputs {
+			k := [2]string{o.Table, o.Partition}
+			i, ok := byOut[k]
+			if !ok {
+				i = len(rec.Outputs)
+				byOut[k] = i
+				rec.Outputs = append(rec.Outputs, OutputRecord{Table: o.Table, Partition: o.Partition, Mode: o.Mode, Files: []FileEntry{}})
+			}
+			rec.Outputs[i].Files = append(rec.Outputs[i].Files, o.Files...)
+			rec.Outputs[i].Rows += o.Rows
+		}
+	}
+	slices.SortFunc(rec.Inputs, func(a, b InputFile) int { return strings.Compare(a.Key, b.Key) })
+	slices.SortFunc(rec.Outputs, func(a, b OutputRecord) int {
+		return cmp.Or(strings.Compare(a.Table, b.Table), strings.Compare(a.Partition, b.Partition))
+	})
 	data, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
-		return nil, fmt.Errorf("commit run %s: %w", id, err)
+		return nil, err
 	}
-	if r.spec.Fence != nil {
-		r.fenced = true
-		if err := r.spec.Fence(ctx, data); err != nil {
-			return nil, fmt.Errorf("commit run %s: %w", id, err)
+	if fence != nil {
+		if err := fence(ctx, data); err != nil {
+			return nil, fmt.Errorf("commit sharded run %s: %w", runID, err)
 		}
 	}
-	key := CommitKey(id)
-	err = store.WriteAll(ctx, r.p.bucket, key, data, store.WriteOptions{IfAbsent: true, ContentType: "application/json"})
-	if errors.Is(err, store.ErrPrecondition) {
-		// Either a retried write of ours that the store had applied, or
-		// another run with the same id.
-		have, rerr := store.ReadAll(ctx, r.p.bucket, key)
-		if rerr != nil {
-			return nil, fmt.Errorf("commit run %s: %w", id, rerr)
-		}
-		if !bytes.Equal(have, data) {
-			return nil, fmt.Errorf("commit run %s: %w", id, ErrRunExists)
-		}
-		err = nil
+	if err := p.writeCommit(ctx, runID, data); err != nil {
+		return nil, fmt.Errorf("commit sharded run %s: %w", runID, err)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("commit run %s: %w", id, err)
+	if err := p.hook(PointAfterCommitRecord); err != nil {
+		return rec, fmt.Errorf("commit sharded run %s: %w", runID, err)
 	}
-	r.state = runCommitted
-	if err := r.p.hook(PointAfterCommitRecord); err != nil {
-		return rec, fmt.Errorf("commit run %s: %w", id, err)
-	}
-	if _, err := r.p.rollForwardPending(ctx); err != nil {
-		return rec, fmt.Errorf("commit run %s: %w", id, err)
+	if _, err := p.rollForwardJob(ctx, job); err != nil {
+		return rec, fmt.Errorf("commit sharded run %s: %w", runID, err)
 	}
 	return rec, nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // Abort discards an uncommitted run: open outputs are abandoned and the
@@ -428,6 +534,15 @@ func (r *Run) Abort(ctx context.Context) error {
 		r.state = runAborted
 		return nil
 	}
+	if r.spec.StagingRunID != "" {
+		// A shard shares its staging with the other shards: delete only
+		// its own parts.
+		if err := r.p.deleteShardParts(ctx, r.spec.StagingRunID, id); err != nil {
+			return fmt.Errorf("abort run %s: %w", id, err)
+		}
+		r.state = runAborted
+		return nil
+	}
 	if err := r.p.deleteStaging(ctx, id); err != nil {
 		return fmt.Errorf("abort run %s: %w", id, err)
 	}
@@ -446,19 +561,7 @@ func (p *Publisher) Adopt(ctx context.Context, commit []byte) error {
 	if err := ValidateRunID(rec.RunID); err != nil {
 		return fmt.Errorf("adopt commit: %w", err)
 	}
-	key := CommitKey(rec.RunID)
-	err := store.WriteAll(ctx, p.bucket, key, commit, store.WriteOptions{IfAbsent: true, ContentType: "application/json"})
-	if errors.Is(err, store.ErrPrecondition) {
-		have, rerr := store.ReadAll(ctx, p.bucket, key)
-		if rerr != nil {
-			return fmt.Errorf("adopt commit %s: %w", rec.RunID, rerr)
-		}
-		if !bytes.Equal(have, commit) {
-			return fmt.Errorf("adopt commit %s: %w", rec.RunID, ErrRunExists)
-		}
-		return nil
-	}
-	if err != nil {
+	if err := p.writeCommit(ctx, rec.RunID, commit); err != nil {
 		return fmt.Errorf("adopt commit %s: %w", rec.RunID, err)
 	}
 	return nil
@@ -798,6 +901,32 @@ func (p *Publisher) deleteStaging(ctx context.Context, id string) error {
 		if err := p.deleteIfExists(ctx, o.Key); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// deleteShardParts deletes the parts a shard run staged under the sharded
+// run's staging.
+func (p *Publisher) deleteShardParts(ctx context.Context, staging, shardRunID string) error {
+	objs, err := p.bucket.List(ctx, StagingPrefix(staging))
+	if err != nil {
+		return err
+	}
+	for _, o := range objs {
+		if strings.HasPrefix(path.Base(o.Key), "part-"+shardRunID+"-") {
+			if err := p.deleteIfExists(ctx, o.Key); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// DeleteStaging deletes everything staged under a run id: for a sharded
+// run that is abandoned.
+func (p *Publisher) DeleteStaging(ctx context.Context, runID string) error {
+	if err := p.deleteStaging(ctx, runID); err != nil {
+		return fmt.Errorf("delete staging of %s: %w", runID, err)
 	}
 	return nil
 }

@@ -78,6 +78,8 @@ Score one month of ad dumps (<input>/<backfill.dir>/YYYY-MM/) and replace the
 month's partition of the backfill table (<output>/<backfill.table>/month=YYYY-MM/)
 as a whole. The previous partition stays as it was unless the run succeeds.`, env.stderr)
 	month := f.fs.String("month", "", "month to score, YYYY-MM (required)")
+	shardFlag := f.fs.String("shard", "", "score shard i of N (\"i/N\", 0-based) of the month; default from\n$JOB_COMPLETION_INDEX and $SCORER_SHARD_COUNT (Kubernetes Indexed Job)\nor $CLOUD_RUN_TASK_INDEX and $CLOUD_RUN_TASK_COUNT (Cloud Run Jobs)")
+	abandon := f.fs.Bool("abandon-shards", false, "delete the month's sharded backfill in progress (plan, shard records, staged parts) and exit")
 	f.storeFlags().runFlags().logFlags()
 	cfg, err := f.parse(args, env)
 	if err != nil {
@@ -89,20 +91,62 @@ as a whole. The previous partition stays as it was unless the run succeeds.`, en
 	if _, _, err := jobs.ParseMonth(*month); err != nil {
 		return usageError{err}
 	}
+	shard, err := shardFromEnv(*shardFlag, env.getenv)
+	if err != nil {
+		return usageError{err}
+	}
 	o, err := open(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	j := scoreJob(cfg, o, env)
-	j.Job, j.Dir = jobs.JobBackfill, path.Join(cfg.Backfill.Dir, *month)
+	j.Job, j.Dir = jobs.BackfillJob(*month), path.Join(cfg.Backfill.Dir, *month)
 	j.Table, j.Partition, j.Mode = cfg.Backfill.Table, "month="+*month, writers.Replace
-	j.IDColumns, j.RequireRows = cfg.Backfill.IDColumns, true
+	j.IDColumns, j.RequireRows, j.Shard = cfg.Backfill.IDColumns, true, shard
+	if *abandon {
+		if err := jobs.AbandonShards(ctx, j); err != nil {
+			return fmt.Errorf("abandon shards of %s: %w", *month, err)
+		}
+		fmt.Fprintf(env.stdout, "sharded backfill of %s abandoned (if there was one)\n", *month)
+		return nil
+	}
 	sum, err := jobs.Score(ctx, j)
 	if err != nil {
 		return fmt.Errorf("backfill %s: %w", *month, err)
 	}
 	printSummary(env.stdout, cfg, sum)
 	return nil
+}
+
+// shardFromEnv returns the shard of a sharded backfill from the flag, or
+// from the variables Kubernetes Indexed Jobs and Cloud Run Jobs set; nil
+// when the run is not sharded.
+func shardFromEnv(flag string, getenv func(string) (string, bool)) (*jobs.Shard, error) {
+	spec := flag
+	if spec == "" {
+		for _, pair := range [][2]string{{"JOB_COMPLETION_INDEX", "SCORER_SHARD_COUNT"}, {"CLOUD_RUN_TASK_INDEX", "CLOUD_RUN_TASK_COUNT"}} {
+			i, okI := getenv(pair[0])
+			n, okN := getenv(pair[1])
+			if okI && okN {
+				spec = i + "/" + n
+				break
+			}
+			if okI && pair[0] == "JOB_COMPLETION_INDEX" {
+				return nil, fmt.Errorf("JOB_COMPLETION_INDEX is set but SCORER_SHARD_COUNT is not: set it to the Job's completions")
+			}
+		}
+	}
+	if spec == "" {
+		return nil, nil
+	}
+	sh, err := jobs.ParseShard(spec)
+	if err != nil {
+		return nil, err
+	}
+	if sh.Count == 1 {
+		return nil, nil
+	}
+	return &sh, nil
 }
 
 func runQueue(ctx context.Context, env *environment, args []string) error {

@@ -28,7 +28,7 @@ func BenchmarkBackfillDemo(b *testing.B) {
 		out := store.NewFileBucket(b.TempDir())
 		b.StartTimer()
 		sum, err := Score(ctx, ScoreJob{
-			Job: JobBackfill, Input: in, Output: out, Bundle: bu,
+			Job: BackfillJob("2020-09"), Input: in, Output: out, Bundle: bu,
 			Dir: "dumps/2020-09", Table: "ad_scores", Partition: "month=2020-09", Mode: writers.Replace,
 			IDColumns: []string{"ad_id"}, RequireRows: true,
 			BatchSize: 4096, ReadConcurrency: 2, CSV: readers.CSVOptions{Header: true},

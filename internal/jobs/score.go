@@ -22,11 +22,13 @@ import (
 	"github.com/adtech/scorer/writers"
 )
 
-// Job names, which are also the ledger names in the commit records.
-const (
-	JobBackfill = "backfill"
-	JobQueue    = "queue"
-)
+// JobQueue is the queue job's name: its lease and its ledger (the commit
+// records that list which queued files were consumed).
+const JobQueue = "queue"
+
+// BackfillJob names the backfill of one month: months are backfilled
+// independently, each under its own lease.
+func BackfillJob(month string) string { return "backfill.month=" + month }
 
 // Progress receives a run's progress: total input bytes at the start, then
 // bytes read and rows scored so far. Called from one goroutine.
@@ -39,7 +41,7 @@ type Progress interface {
 // ScoreJob describes one scoring run: which inputs, which model, which
 // output partition.
 type ScoreJob struct {
-	Job    string // JobBackfill or JobQueue: the ledger the inputs go to
+	Job    string // BackfillJob(month) or JobQueue: names the lease and the ledger
 	Input  store.Bucket
 	Output store.Bucket
 	Bundle *scoring.Bundle
@@ -55,6 +57,9 @@ type ScoreJob struct {
 	// RequireRows makes an empty input (no file, or no row) an error, as
 	// for a month; otherwise an empty queue is "nothing to do".
 	RequireRows bool
+	// Shard, if set, makes the run one shard of a sharded backfill: see
+	// shard.go. Job must then name one partition (it names the plan).
+	Shard *Shard
 
 	Workers, BatchSize, ReadConcurrency int
 	CSV                                 readers.CSVOptions
@@ -95,10 +100,11 @@ type Summary struct {
 // RejectsTable is the table that holds the bad rows of table.
 func RejectsTable(table string) string { return table + "_rejects" }
 
-// Score runs a scoring job: recover earlier runs, pick the inputs, read,
-// compute features, score, stage the output, commit. It publishes complete
-// output or nothing.
-func Score(ctx context.Context, j ScoreJob) (sum *Summary, err error) {
+// Score runs a scoring job: take the job's lease, recover the job's earlier
+// runs, pick the inputs, read, compute features, score, stage the output,
+// commit. It publishes complete output or nothing. A job with a Shard set is
+// one shard of a sharded backfill (see scoreShard).
+func Score(ctx context.Context, j ScoreJob) (*Summary, error) {
 	if j.Now == nil {
 		j.Now = time.Now
 	}
@@ -109,7 +115,7 @@ func Score(ctx context.Context, j ScoreJob) (sum *Summary, err error) {
 	if j.RunID == "" {
 		j.RunID = writers.NewRunID(start)
 	}
-	sum = &Summary{RunID: j.RunID, Job: j.Job, Table: j.Table, Partition: j.Partition,
+	sum := &Summary{RunID: j.RunID, Job: j.Job, Table: j.Table, Partition: j.Partition,
 		ModelName: j.Bundle.Name, ModelVersion: j.Bundle.Version, Started: start}
 	defer func() { sum.Duration = j.Now().Sub(start) }()
 
@@ -124,103 +130,190 @@ func Score(ctx context.Context, j ScoreJob) (sum *Summary, err error) {
 	if err != nil {
 		return sum, err
 	}
+	if j.Shard != nil {
+		return sum, j.scoreShard(ctx, pub, fx, sum)
+	}
+	return sum, j.scoreAll(ctx, pub, fx, sum)
+}
 
-	// One active run per job: everything below happens under the job's
-	// lease, and the commit is fenced by it.
-	lse, err := lease.Acquire(ctx, j.Output, j.Job, j.RunID, lease.Options{TTL: j.LeaseTTL, Now: j.Now})
+// scoreAll is an unsharded run: the whole job under the job's lease.
+func (j *ScoreJob) scoreAll(ctx context.Context, pub *writers.Publisher, fx *features.Pipeline, sum *Summary) error {
+	h, ctx, err := j.hold(ctx, pub, j.Job, false)
 	if err != nil {
-		return sum, err
+		return err
 	}
-	committed := false
-	defer func() {
-		if rerr := lse.Release(context.WithoutCancel(ctx), committed); rerr != nil {
-			j.Log.Warn("release lease", "job", j.Job, "err", rerr)
-		}
-	}()
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	go lse.Keep(ctx, func(err error) {
-		j.Log.Error("lease lost: stopping the run", "job", j.Job, "err", err)
-		cancel(err)
-	})
-	defer func() {
-		// A run stopped because its lease was lost says so, not "canceled".
-		if cause := context.Cause(ctx); err != nil && errors.Is(cause, lease.ErrLost) && !errors.Is(err, lease.ErrLost) {
-			err = fmt.Errorf("%w (%w)", cause, err)
-		}
-	}()
-	if inherited := lse.Inherited(); inherited != nil {
-		// The previous holder fenced a commit and died: make it durable.
-		if err := pub.Adopt(ctx, inherited); err != nil {
-			return sum, err
-		}
+	defer h.release(ctx)
+	if err := j.refuseOtherShardCount(ctx, pub, 1); err != nil {
+		return h.explain(err)
 	}
-
 	// Finish (or clean up after) this job's earlier runs that crashed, so
 	// that the ledger below is complete.
-	rep, err := pub.RecoverJob(ctx, j.Job)
-	if err != nil {
-		return sum, err
+	if err := j.recover(ctx, pub, sum); err != nil {
+		return h.explain(err)
 	}
-	sum.Recovered = rep.RolledForward
-	if len(rep.RolledForward) > 0 || len(rep.StagingDeleted) > 0 {
-		j.Log.Warn("recovered earlier runs", "rolled_forward", rep.RolledForward, "staging_deleted", rep.StagingDeleted)
-	}
-
 	files, err := j.pickInputs(ctx, pub)
 	if err != nil {
-		return sum, err
+		return h.explain(err)
 	}
 	if len(files) == 0 {
 		if j.RequireRows {
-			return sum, fmt.Errorf("%w: no input files under %s", ErrBadInput, j.Input.URI(j.Dir+"/"))
+			return fmt.Errorf("%w: no input files under %s", ErrBadInput, j.Input.URI(j.Dir+"/"))
 		}
 		sum.NothingToDo = true
 		j.Log.Info("nothing to score", "dir", j.Input.URI(j.Dir+"/"))
-		return sum, nil
+		return nil
 	}
+	run, err := j.stage(ctx, pub, fx, writers.RunSpec{
+		RunID: j.RunID, Job: j.Job,
+		Model: writers.Model{Name: j.Bundle.Name, Version: j.Bundle.Version},
+		Fence: h.fence(writers.CommitKey(j.RunID)),
+	}, files, sum)
+	if err != nil {
+		return h.explain(err)
+	}
+	failpoint.Hit("before-commit")
+	rec, err := run.Commit(ctx)
+	if rec != nil {
+		h.committed = true // from here on the run is rolled forward, never discarded
+	}
+	if err != nil {
+		return h.explain(err)
+	}
+	sum.addOutputs(rec)
+	return nil
+}
+
+func (s *Summary) addOutputs(rec *writers.CommitRecord) {
+	for _, o := range rec.Outputs {
+		for _, f := range o.Files {
+			s.OutputFiles = append(s.OutputFiles, path.Join(o.Table, o.Partition, f.Name))
+		}
+	}
+}
+
+// recover rolls forward this job's committed runs and deletes the staging
+// of its runs that never committed.
+func (j *ScoreJob) recover(ctx context.Context, pub *writers.Publisher, sum *Summary) error {
+	rep, err := pub.RecoverJob(ctx, j.Job)
+	if err != nil {
+		return err
+	}
+	sum.Recovered = append(sum.Recovered, rep.RolledForward...)
+	if len(rep.RolledForward) > 0 || len(rep.StagingDeleted) > 0 {
+		j.Log.Warn("recovered earlier runs", "job", j.Job, "rolled_forward", rep.RolledForward, "staging_deleted", rep.StagingDeleted)
+	}
+	return nil
+}
+
+// held is a lease held for the length of a run.
+type held struct {
+	j         *ScoreJob
+	lse       *lease.Lease
+	name      string
+	ctx       context.Context
+	cancel    context.CancelCauseFunc
+	committed bool
+}
+
+// hold takes the lease name (waiting for it up to twice the TTL if wait),
+// writes what a previous holder fenced, and keeps renewing it; the returned
+// context is cancelled if the lease is lost.
+func (j *ScoreJob) hold(ctx context.Context, pub *writers.Publisher, name string, wait bool) (*held, context.Context, error) {
+	deadline := j.Now().Add(2 * max(j.LeaseTTL, time.Minute))
+	var lse *lease.Lease
+	for {
+		var err error
+		lse, err = lease.Acquire(ctx, j.Output, name, j.RunID, lease.Options{TTL: j.LeaseTTL, Now: j.Now})
+		if err == nil {
+			break
+		}
+		if !wait || !errors.Is(err, lease.ErrHeld) || j.Now().After(deadline) {
+			return nil, ctx, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+	h := &held{j: j, lse: lse, name: name}
+	h.ctx, h.cancel = context.WithCancelCause(ctx)
+	go lse.Keep(h.ctx, func(err error) {
+		j.Log.Error("lease lost: stopping the run", "lease", name, "err", err)
+		h.cancel(err)
+	})
+	if key, data := lse.Inherited(); data != nil {
+		// The previous holder fenced a commit and died: make it durable.
+		if err := store.CreateOrSame(h.ctx, j.Output, key, data); err != nil {
+			h.release(ctx)
+			return nil, ctx, fmt.Errorf("write the commit fenced by the previous holder of %s: %w", name, err)
+		}
+	}
+	return h, h.ctx, nil
+}
+
+func (h *held) fence(key string) func(context.Context, []byte) error {
+	return func(ctx context.Context, data []byte) error { return h.lse.Fence(ctx, key, data) }
+}
+
+// release stops renewing and gives the lease up.
+func (h *held) release(ctx context.Context) {
+	h.cancel(nil)
+	if err := h.lse.Release(context.WithoutCancel(ctx), h.committed); err != nil {
+		h.j.Log.Warn("release lease", "lease", h.name, "err", err)
+	}
+}
+
+// explain says that a run stopped because its lease was lost, rather than
+// "context canceled".
+func (h *held) explain(err error) error {
+	if cause := context.Cause(h.ctx); err != nil && errors.Is(cause, lease.ErrLost) && !errors.Is(err, lease.ErrLost) {
+		return fmt.Errorf("%w (%w)", cause, err)
+	}
+	return err
+}
+
+// stage begins a run, scores files into its outputs and checks the bad-row
+// limit; the caller commits (or seals) the returned run. On error the run
+// is aborted.
+func (j *ScoreJob) stage(ctx context.Context, pub *writers.Publisher, fx *features.Pipeline, spec writers.RunSpec, files []store.ObjectInfo, sum *Summary) (_ *writers.Run, err error) {
 	var total int64
 	for _, f := range files {
 		sum.InputFiles = append(sum.InputFiles, f.Key)
 		total += f.Size
 	}
-	j.Log.Info("scoring", "run_id", j.RunID, "files", len(files), "bytes", total,
+	j.Log.Info("scoring", "run_id", spec.RunID, "files", len(files), "bytes", total,
 		"model", j.Bundle.Name, "model_version", j.Bundle.Version, "table", j.Table, "partition", j.Partition)
 
-	run, err := pub.Begin(ctx, writers.RunSpec{
-		RunID: j.RunID, Job: j.Job,
-		Model: writers.Model{Name: j.Bundle.Name, Version: j.Bundle.Version},
-		Fence: lse.Fence,
-	})
+	run, err := pub.Begin(ctx, spec)
 	if err != nil {
-		return sum, err
+		return nil, err
 	}
 	defer func() {
-		if !committed {
+		if err != nil {
 			if aerr := run.Abort(context.WithoutCancel(ctx)); aerr != nil && !errors.Is(aerr, writers.ErrCommitted) {
-				j.Log.Warn("discard staged output", "run_id", j.RunID, "err", aerr)
+				j.Log.Warn("discard staged output", "run_id", spec.RunID, "err", aerr)
 			}
 		}
 	}()
 
-	scoreSchema := scoreSchema(j.IDColumns)
 	scores, err := run.Output(writers.OutputSpec{
-		Table: j.Table, Partition: j.Partition, Mode: j.Mode, Schema: scoreSchema,
+		Table: j.Table, Partition: j.Partition, Mode: j.Mode, Schema: scoreSchema(j.IDColumns),
 		Constants: []writers.Constant{
 			{Name: "model_name", Value: j.Bundle.Name},
 			{Name: "model_version", Value: j.Bundle.Version},
-			{Name: "scored_at", Value: start},
+			{Name: "scored_at", Value: sum.Started},
 			{Name: "run_id", Value: j.RunID},
 		},
 	})
 	if err != nil {
-		return sum, err
+		return nil, err
 	}
-	rej := &rejects{run: run, table: RejectsTable(j.Table), partition: j.Partition, mode: j.Mode, runID: j.RunID, at: start}
+	rej := &rejects{run: run, table: RejectsTable(j.Table), partition: j.Partition, mode: j.Mode, runID: j.RunID, at: sum.Started}
 	if j.Mode == writers.Replace {
 		// A replaced partition's rejects are replaced too, even by none.
 		if err := rej.open(); err != nil {
-			return sum, err
+			return nil, err
 		}
 	}
 	br := &badRows{limit: j.BadRows, reject: func(e readers.RowError) error { return rej.add(ctx, e) }}
@@ -233,7 +326,7 @@ func Score(ctx context.Context, j ScoreJob) (sum *Summary, err error) {
 		OnBadRow:    br.onBadRow,
 	})
 	if err != nil {
-		return sum, err
+		return nil, err
 	}
 	defer src.Close()
 
@@ -245,43 +338,28 @@ func Score(ctx context.Context, j ScoreJob) (sum *Summary, err error) {
 	if _, err := scoring.Run(ctx, src, j.Bundle, fx, sink, scoring.PoolOptions{
 		Workers: j.Workers, BatchSize: j.BatchSize, IDColumns: j.IDColumns,
 	}); err != nil {
-		return sum, fmt.Errorf("score %s: %w", j.Partition, err)
+		return nil, fmt.Errorf("score %s: %w", j.Partition, err)
 	}
 
-	stats := src.Files()
 	var inputs []writers.InputFile
-	for _, f := range stats {
+	for _, f := range src.Files() {
 		sum.RowsRead += f.Rows
 		sum.RowsRejected += f.BadRows
 		sum.InputBytes += f.Size
 		inputs = append(inputs, writers.InputFile{Key: f.Key, Generation: f.Generation, Size: f.Size, CRC32C: f.CRC32C, Rows: f.Rows})
 	}
 	if j.RequireRows && sum.RowsRead == 0 {
-		return sum, fmt.Errorf("%w: no rows in %d input files under %s (%d bad rows)", ErrBadInput, len(files), j.Input.URI(j.Dir+"/"), sum.RowsRejected)
+		return nil, fmt.Errorf("%w: no rows in %d input files under %s (%d bad rows)", ErrBadInput, len(files), j.Input.URI(j.Dir+"/"), sum.RowsRejected)
 	}
 	if j.BadRows.Exceeded(sum.RowsRejected, sum.RowsRead+sum.RowsRejected, true) {
-		return sum, fmt.Errorf("%w: %d of %d rows are bad, more than max_bad_rows %s; see the log for the first ones",
+		return nil, fmt.Errorf("%w: %d of %d rows are bad, more than max_bad_rows %s; see the log for the first ones",
 			ErrBadInput, sum.RowsRejected, sum.RowsRead+sum.RowsRejected, j.BadRows)
 	}
 	if err := rej.flush(ctx); err != nil {
-		return sum, err
+		return nil, err
 	}
 	run.AddInputs(inputs...)
-
-	failpoint.Hit("before-commit")
-	rec, err := run.Commit(ctx)
-	if rec != nil {
-		committed = true // from here on the run is rolled forward, never discarded
-	}
-	if err != nil {
-		return sum, err
-	}
-	for _, o := range rec.Outputs {
-		for _, f := range o.Files {
-			sum.OutputFiles = append(sum.OutputFiles, path.Join(o.Table, o.Partition, f.Name))
-		}
-	}
-	return sum, nil
+	return run, nil
 }
 
 // pickInputs lists the job's input files, leaving out those already

@@ -56,22 +56,24 @@ type Info struct {
 	RenewedAt  time.Time `json:"renewed_at"`
 	ExpiresAt  time.Time `json:"expires_at"`
 	Released   bool      `json:"released,omitempty"`
-	// Pending is a commit record fenced by the holder (see Fence) whose own
-	// object may not be written yet: the exact bytes (base64 in the JSON).
-	Pending []byte `json:"pending,omitempty"`
+	// Pending is an object fenced by the holder (see Fence) that may not
+	// be written yet: its key and exact bytes (base64 in the JSON).
+	PendingKey string `json:"pending_key,omitempty"`
+	Pending    []byte `json:"pending,omitempty"`
 }
 
 // Lease is a held lease. Its methods are safe for concurrent use.
 type Lease struct {
-	b     store.Bucket
-	key   string
-	ttl   time.Duration
-	now   func() time.Time
-	mu    sync.Mutex
-	info  Info
-	gen   int64
-	lost  error
-	inher []byte
+	b        store.Bucket
+	key      string
+	ttl      time.Duration
+	now      func() time.Time
+	mu       sync.Mutex
+	info     Info
+	gen      int64
+	lost     error
+	inherKey string
+	inher    []byte
 }
 
 // Options configure Acquire.
@@ -106,8 +108,8 @@ func Acquire(ctx context.Context, b store.Bucket, job, runID string, opts Option
 	case !cur.Released && now.Before(cur.ExpiresAt) && !holderDead(cur.Holder):
 		return nil, fmt.Errorf("acquire lease %s: %w: run %s (%s) until %s", job, ErrHeld, cur.RunID, cur.Holder, cur.ExpiresAt.Format(time.RFC3339))
 	default: // expired or released: take over, inheriting a fenced commit
-		l.inher = cur.Pending
-		l.info.Pending = cur.Pending
+		l.inherKey, l.inher = cur.PendingKey, cur.Pending
+		l.info.PendingKey, l.info.Pending = cur.PendingKey, cur.Pending
 		err = l.write(ctx, store.WriteOptions{IfGeneration: gen})
 	}
 	if errors.Is(err, store.ErrPrecondition) {
@@ -172,10 +174,11 @@ func holderDead(holder string) bool {
 	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
 }
 
-// Inherited returns the commit record a previous holder fenced but may not
-// have written, or nil. The new holder writes it (create-if-absent) before
-// anything else, so a fenced commit is never lost.
-func (l *Lease) Inherited() []byte { return l.inher }
+// Inherited returns the object (key and bytes) a previous holder fenced but
+// may not have written, or "" and nil. The new holder writes it
+// (store.CreateOrSame) before anything else, so a fenced commit is never
+// lost.
+func (l *Lease) Inherited() (key string, data []byte) { return l.inherKey, l.inher }
 
 // Renew extends the lease, conditional on the generation last written. An
 // error wrapping ErrLost means another run holds it now.
@@ -202,16 +205,17 @@ func (l *Lease) renewLocked(ctx context.Context) error {
 	return nil
 }
 
-// Fence records a commit record in the lease object, conditional on the
-// lease still being ours. Once it returns nil the commit is decided: the
-// record will be written and rolled forward by this run or the next holder.
-func (l *Lease) Fence(ctx context.Context, commit []byte) error {
+// Fence records an object to be written (a commit record) in the lease
+// object, conditional on the lease still being ours. Once it returns nil
+// the commit is decided: the object will be written, by this run or by the
+// next holder of the lease (Inherited).
+func (l *Lease) Fence(ctx context.Context, key string, data []byte) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.info.Pending = commit
+	l.info.PendingKey, l.info.Pending = key, data
 	if err := l.renewLocked(ctx); err != nil {
-		l.info.Pending = nil
-		return fmt.Errorf("fence commit: %w", err)
+		l.info.PendingKey, l.info.Pending = "", nil
+		return fmt.Errorf("fence %s: %w", key, err)
 	}
 	return nil
 }
@@ -257,7 +261,7 @@ func (l *Lease) Release(ctx context.Context, committed bool) error {
 		return nil
 	}
 	if committed {
-		l.info.Pending = nil
+		l.info.PendingKey, l.info.Pending = "", nil
 	}
 	l.info.Released = true
 	l.info.ExpiresAt = l.now().UTC()

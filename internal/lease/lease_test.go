@@ -63,7 +63,7 @@ func TestLeaseLifecycle(t *testing.T) {
 	if err := a.Renew(ctx); !errors.Is(err, ErrLost) {
 		t.Fatalf("stalled holder renewed: %v, want ErrLost", err)
 	}
-	if err := a.Fence(ctx, []byte(`{"run_id":"run-a"}`)); !errors.Is(err, ErrLost) {
+	if err := a.Fence(ctx, "commits/run-a.json", []byte(`{"run_id":"run-a"}`)); !errors.Is(err, ErrLost) {
 		t.Fatalf("stalled holder fenced a commit: %v, want ErrLost", err)
 	}
 	if err := a.Release(ctx, false); err != nil {
@@ -74,7 +74,7 @@ func TestLeaseLifecycle(t *testing.T) {
 	}
 
 	// B fences a commit and dies before writing it: the next holder inherits it.
-	if err := bl.Fence(ctx, []byte(`{"run_id":"run-b"}`)); err != nil {
+	if err := bl.Fence(ctx, "commits/run-b.json", []byte(`{"run_id":"run-b"}`)); err != nil {
 		t.Fatal(err)
 	}
 	clk.add(11 * time.Second)
@@ -82,8 +82,8 @@ func TestLeaseLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := string(c.Inherited()); got != `{"run_id":"run-b"}` {
-		t.Fatalf("inherited %q, want B's fenced commit", got)
+	if key, data := c.Inherited(); key != "commits/run-b.json" || string(data) != `{"run_id":"run-b"}` {
+		t.Fatalf("inherited %s %q, want B's fenced commit", key, data)
 	}
 	// C writes the inherited commit, then releases: the next run inherits nothing.
 	if err := c.Release(ctx, true); err != nil {
@@ -93,8 +93,8 @@ func TestLeaseLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatalf("acquire a released lease: %v", err)
 	}
-	if d.Inherited() != nil {
-		t.Fatalf("inherited %q after a committed release", d.Inherited())
+	if key, data := d.Inherited(); key != "" || data != nil {
+		t.Fatalf("inherited %s %q after a committed release", key, data)
 	}
 }
 

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/adtech/scorer/internal/demodata"
+)
+
+// shardStore writes a month of n small dump files and returns the input
+// store and the number of rows.
+func shardStore(t *testing.T, n, rows int) (string, int64) {
+	t.Helper()
+	in := t.TempDir()
+	g := demodata.New(11)
+	from := time.Date(2020, 9, 1, 0, 0, 0, 0, time.UTC)
+	for i := range n {
+		name := fmt.Sprintf("ads-%02d", i)
+		f, err := os.Create(filepath.Join(mkdir(t, filepath.Join(in, "dumps", "2020-09")), name+".csv"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := demodata.WriteCSV(f, g.Rows(name, rows, from, from.AddDate(0, 1, 0)), false); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	return in, int64(n * rows)
+}
+
+func mkdir(t *testing.T, dir string) string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestShardedBackfill(t *testing.T) {
+	in, total := shardStore(t, 9, 300)
+	out := t.TempDir()
+	args := func(shard string) []string {
+		a := []string{"backfill", "--month", "2020-09", "--input", in, "--model", demoModel, "--output", out, "--log-format", "json", "--batch-size", "100"}
+		if shard != "" {
+			a = append(a, "--shard", shard)
+		}
+		return a
+	}
+	published := func() bool {
+		_, err := os.Stat(filepath.Join(out, "ad_scores", "month=2020-09", "_SUCCESS"))
+		return err == nil
+	}
+
+	mustSucceed(t, scorerProc(t, nil, args("0/4")...))
+	scorerKilled(t, "score.batch:2", args("1/4")...) // shard 1 dies mid-way
+	mustSucceed(t, scorerProc(t, nil, args("2/4")...))
+	// Shard 2 again, twice at once: duplicates are harmless.
+	var wg sync.WaitGroup
+	codes := make([]int, 2)
+	for i := range codes {
+		wg.Add(1)
+		go func() { defer wg.Done(); codes[i] = scorerProc(t, nil, args("2/4")...).code }()
+	}
+	wg.Wait()
+	for _, c := range codes {
+		if c != exitOK && c != exitBusy {
+			t.Fatalf("duplicate shard exited %d, want 0 or 4", c)
+		}
+	}
+	// Kubernetes Indexed Job variables instead of the flag.
+	mustSucceed(t, scorerProc(t, map[string]string{"JOB_COMPLETION_INDEX": "3", "SCORER_SHARD_COUNT": "4"}, args("")...))
+	if published() {
+		t.Fatal("the month was published before every shard finished")
+	}
+
+	// Another shard count, or an unsharded run, is refused while the plan is open.
+	for _, a := range [][]string{args("0/3"), args("")} {
+		if r := scorerProc(t, nil, a...); r.code != exitUsage || !strings.Contains(r.stderr, "in 4 shards is in progress") {
+			t.Fatalf("%v: exit %d, want %d refusing the other shard count\n%s", a, r.code, exitUsage, r.stderr)
+		}
+	}
+
+	mustSucceed(t, scorerProc(t, nil, args("1/4")...)) // the killed shard, rerun: the last one commits
+	if !published() {
+		t.Fatal("the month was not published after every shard finished")
+	}
+	s := readTable(t, filepath.Join(out, "ad_scores"), "ad_id", "month")
+	if s.rows != total || s.distinctIDs != total {
+		t.Fatalf("sharded backfill: %d rows, %d distinct ids; want %d of each", s.rows, s.distinctIDs, total)
+	}
+	checkPublished(t, out, "ad_scores", "month=2020-09")
+	if left := listTree(t, filepath.Join(out, "_scorer", "shards")); len(left) > 0 {
+		t.Errorf("shard plan left behind: %v", left)
+	}
+
+	// A finished plan does not block the next backfill of the month.
+	mustSucceed(t, scorerProc(t, nil, args("")...))
+	if s := readTable(t, filepath.Join(out, "ad_scores"), "ad_id", "month"); s.rows != total || s.runs != 1 {
+		t.Fatalf("re-backfill after a sharded one: %+v", s)
+	}
+}
+
+func TestAbandonShards(t *testing.T) {
+	in, total := shardStore(t, 4, 100)
+	out := t.TempDir()
+	base := []string{"backfill", "--month", "2020-09", "--input", in, "--model", demoModel, "--output", out}
+	mustSucceed(t, scorerProc(t, nil, append(base, "--shard", "0/3")...))
+	if r := scorerProc(t, nil, append(base, "--shard", "0/2")...); r.code != exitUsage {
+		t.Fatalf("other shard count: exit %d\n%s", r.code, r.stderr)
+	}
+	mustSucceed(t, scorerProc(t, nil, append(base, "--abandon-shards")...))
+	if left := listTree(t, filepath.Join(out, "_scorer", "staging")); len(left) > 0 {
+		t.Errorf("abandoned shards left staging: %v", left)
+	}
+	for _, sh := range []string{"0/2", "1/2"} {
+		mustSucceed(t, scorerProc(t, nil, append(base, "--shard", sh)...))
+	}
+	if s := readTable(t, filepath.Join(out, "ad_scores"), "ad_id", "month"); s.rows != total || s.distinctIDs != total {
+		t.Fatalf("after abandoning 3 shards and running 2: %+v, want %d rows", s, total)
+	}
+}

@@ -1,0 +1,305 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/adtech/scorer/features"
+	"github.com/adtech/scorer/internal/failpoint"
+	"github.com/adtech/scorer/internal/store"
+	"github.com/adtech/scorer/writers"
+)
+
+// Shard says which part of a sharded backfill a run scores: shard Index of
+// Count, 0-based.
+type Shard struct {
+	Index, Count int
+}
+
+// ParseShard reads "i/N" (0 <= i < N).
+func ParseShard(s string) (Shard, error) {
+	a, b, ok := strings.Cut(s, "/")
+	i, err1 := strconv.Atoi(a)
+	n, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
+		return Shard{}, fmt.Errorf("%w: shard %q: want i/N with 0 <= i < N", ErrConfig, s)
+	}
+	return Shard{Index: i, Count: n}, nil
+}
+
+// A sharded backfill works from a plan, written once by whichever shard
+// starts first: the month's files (as listed then) and the shard count.
+// Shard i scores the files whose position in the plan is i modulo the
+// count, stages its parts under the plan's staging, and records them in a
+// shard record (create-if-absent: a duplicated or retried shard finds it
+// and does nothing). The shard that finds all records commits the month
+// once, under the job's lease, from all of them.
+type plan struct {
+	ID        string             `json:"id"` // the sharded run's id: its staging and commit record
+	Job       string             `json:"job"`
+	Partition string             `json:"partition"`
+	Count     int                `json:"count"`
+	Files     []store.ObjectInfo `json:"files"`
+	CreatedAt time.Time          `json:"created_at"`
+}
+
+func planPrefix(job string) string { return "_scorer/shards/" + job + "/" }
+
+func planKey(job string) string { return planPrefix(job) + "plan.json" }
+
+func shardKey(job, planID string, i int) string {
+	return fmt.Sprintf("%s%s/shard-%05d.json", planPrefix(job), planID, i)
+}
+
+// readPlan returns the job's plan in progress, or nil. A plan whose run is
+// committed and done is finished: its leftovers are cleaned up and nil is
+// returned.
+func (j *ScoreJob) readPlan(ctx context.Context, pub *writers.Publisher) (*plan, error) {
+	data, err := store.ReadAll(ctx, j.Output, planKey(j.Job))
+	if errors.Is(err, store.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read shard plan: %w", err)
+	}
+	var p plan
+	if err := json.Unmarshal(data, &p); err != nil {
+		return nil, fmt.Errorf("read shard plan %s: %w", j.Output.URI(planKey(j.Job)), err)
+	}
+	done, err := j.planDone(ctx, pub, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	if done {
+		return nil, j.cleanPlan(ctx, &p)
+	}
+	return &p, nil
+}
+
+func (j *ScoreJob) planDone(ctx context.Context, pub *writers.Publisher, id string) (bool, error) {
+	commits, err := pub.Commits(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, c := range commits {
+		if c.RunID == id {
+			return c.Done, nil
+		}
+	}
+	return false, nil
+}
+
+// cleanPlan deletes a finished plan's shard records and the plan itself.
+func (j *ScoreJob) cleanPlan(ctx context.Context, p *plan) error {
+	objs, err := j.Output.List(ctx, planPrefix(j.Job)+p.ID+"/")
+	if err != nil {
+		return err
+	}
+	for _, o := range append(objs, store.ObjectInfo{Key: planKey(j.Job)}) {
+		if err := j.Output.Delete(ctx, o.Key); err != nil && !errors.Is(err, store.ErrNotExist) {
+			return fmt.Errorf("clean shard plan: %w", err)
+		}
+	}
+	return nil
+}
+
+// refuseOtherShardCount fails if a sharded run of the job with another
+// shard count is in progress (count 1: an unsharded run).
+func (j *ScoreJob) refuseOtherShardCount(ctx context.Context, pub *writers.Publisher, count int) error {
+	p, err := j.readPlan(ctx, pub)
+	if err != nil || p == nil || p.Count == count {
+		return err
+	}
+	return fmt.Errorf("%w: a backfill of %s in %d shards is in progress (plan %s); this run has %d: finish it with the same count, or abandon it with --abandon-shards",
+		ErrConfig, j.Partition, p.Count, p.ID, count)
+}
+
+// scoreShard runs one shard of a sharded backfill, then commits the month
+// if every shard is done.
+func (j *ScoreJob) scoreShard(ctx context.Context, pub *writers.Publisher, fx *features.Pipeline, sum *Summary) error {
+	sh := *j.Shard
+	name := fmt.Sprintf("%s.shard-%d-of-%d", j.Job, sh.Index, sh.Count)
+	h, sctx, err := j.hold(ctx, pub, name, false)
+	if err != nil {
+		return err
+	}
+	err = j.runShard(sctx, h, pub, fx, sum, name)
+	h.release(ctx)
+	if err != nil {
+		return h.explain(err)
+	}
+	failpoint.Hit("shard.before-finish")
+	return j.finishShards(ctx, pub, sum)
+}
+
+func (j *ScoreJob) runShard(ctx context.Context, h *held, pub *writers.Publisher, fx *features.Pipeline, sum *Summary, name string) error {
+	sh := *j.Shard
+	p, err := j.readPlan(ctx, pub)
+	if err != nil {
+		return err
+	}
+	if p == nil {
+		// No sharded run of this month in progress: plan one.
+		files, err := j.pickInputs(ctx, pub)
+		if err != nil {
+			return err
+		}
+		if len(files) == 0 {
+			return fmt.Errorf("%w: no input files under %s", ErrBadInput, j.Input.URI(j.Dir+"/"))
+		}
+		p = &plan{ID: writers.NewRunID(j.Now()), Job: j.Job, Partition: j.Partition, Count: sh.Count, Files: files, CreatedAt: j.Now().UTC()}
+		data, err := json.MarshalIndent(p, "", "  ")
+		if err != nil {
+			return err
+		}
+		err = store.WriteAll(ctx, j.Output, planKey(j.Job), data, store.WriteOptions{IfAbsent: true})
+		if errors.Is(err, store.ErrPrecondition) { // another shard planned first
+			if p, err = j.readPlan(ctx, pub); err == nil && p == nil {
+				err = fmt.Errorf("shard plan of %s vanished while planning", j.Partition)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("plan shards: %w", err)
+		}
+	}
+	if p.Count != sh.Count {
+		return j.refuseOtherShardCount(ctx, pub, sh.Count)
+	}
+	sum.RunID = p.ID
+	key := shardKey(j.Job, p.ID, sh.Index)
+	if _, err := j.Output.Stat(ctx, key); err == nil {
+		j.Log.Info("shard already done", "shard", name, "plan", p.ID)
+		return nil
+	} else if !errors.Is(err, store.ErrNotExist) {
+		return err
+	}
+
+	var files []store.ObjectInfo
+	for k, f := range p.Files {
+		if k%sh.Count == sh.Index {
+			files = append(files, f)
+		}
+	}
+	rec := &writers.CommitRecord{RunID: j.RunID, Job: name, Model: writers.Model{Name: j.Bundle.Name, Version: j.Bundle.Version}}
+	if len(files) > 0 {
+		run, err := j.stage(ctx, pub, fx, writers.RunSpec{
+			RunID: j.RunID, Job: j.Job + ".shards", StagingRunID: p.ID,
+			Model: writers.Model{Name: j.Bundle.Name, Version: j.Bundle.Version},
+		}, files, sum)
+		if err != nil {
+			return err
+		}
+		if rec, err = run.Seal(ctx); err != nil {
+			_ = run.Abort(context.WithoutCancel(ctx))
+			return err
+		}
+	}
+	data, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return err
+	}
+	// The shard record is this shard's commit: fenced by the shard's lease.
+	if err := h.fence(key)(ctx, data); err != nil {
+		return err
+	}
+	err = store.CreateOrSame(ctx, j.Output, key, data)
+	if errors.Is(err, store.ErrPrecondition) {
+		// A duplicate of this shard recorded first: its parts count, ours
+		// are left for the plan's clean-up with its staging.
+		j.Log.Warn("a duplicate of this shard finished first; its output is used", "shard", name)
+		err = nil
+	}
+	if err != nil {
+		return err
+	}
+	h.committed = true
+	j.Log.Info("shard staged", "shard", name, "plan", p.ID, "rows", sum.RowsRead)
+	return nil
+}
+
+// finishShards commits the month if every shard of the plan has recorded
+// its parts: under the job's lease (waiting for it), from the shard
+// records. Any shard may do it, and doing it twice is harmless.
+func (j *ScoreJob) finishShards(ctx context.Context, pub *writers.Publisher, sum *Summary) error {
+	p, err := j.readPlan(ctx, pub)
+	if err != nil || p == nil {
+		return err // nil: finished by another shard
+	}
+	records, err := j.Output.List(ctx, planPrefix(j.Job)+p.ID+"/")
+	if err != nil {
+		return err
+	}
+	if len(records) < p.Count {
+		j.Log.Info("waiting for the other shards", "plan", p.ID, "done", len(records), "of", p.Count)
+		return nil
+	}
+	h, ctx, err := j.hold(ctx, pub, j.Job, true)
+	if err != nil {
+		return err
+	}
+	defer h.release(ctx)
+	if err := j.recover(ctx, pub, sum); err != nil { // a crashed finisher's commit
+		return h.explain(err)
+	}
+	if p, err = j.readPlan(ctx, pub); err != nil || p == nil {
+		return h.explain(err)
+	}
+	var shards []*writers.CommitRecord
+	for _, o := range records {
+		data, err := store.ReadAll(ctx, j.Output, o.Key)
+		if err != nil {
+			return h.explain(err)
+		}
+		var rec writers.CommitRecord
+		if err := json.Unmarshal(data, &rec); err != nil {
+			return fmt.Errorf("read shard record %s: %w", j.Output.URI(o.Key), err)
+		}
+		if len(rec.Outputs) > 0 {
+			shards = append(shards, &rec)
+		}
+	}
+	rec, err := pub.CommitSharded(ctx, p.ID, j.Job, shards, h.fence(writers.CommitKey(p.ID)))
+	if rec != nil {
+		h.committed = true
+	}
+	if err != nil {
+		return h.explain(err)
+	}
+	sum.addOutputs(rec)
+	j.Log.Info("sharded backfill committed", "plan", p.ID, "shards", p.Count, "partition", j.Partition)
+	return h.explain(j.cleanPlan(ctx, p))
+}
+
+// AbandonShards deletes a sharded backfill in progress (its plan, shard
+// records and staged parts) under the job's lease, so that the month can be
+// backfilled again with another shard count.
+func AbandonShards(ctx context.Context, j ScoreJob) error {
+	if j.Now == nil {
+		j.Now = time.Now
+	}
+	if j.RunID == "" {
+		j.RunID = writers.NewRunID(j.Now())
+	}
+	pub, err := writers.NewPublisher(j.Output, writers.Options{Now: j.Now})
+	if err != nil {
+		return err
+	}
+	h, ctx, err := j.hold(ctx, pub, j.Job, false)
+	if err != nil {
+		return err
+	}
+	defer h.release(ctx)
+	p, err := j.readPlan(ctx, pub)
+	if err != nil || p == nil {
+		return err
+	}
+	if err := pub.DeleteStaging(ctx, p.ID); err != nil {
+		return err
+	}
+	return j.cleanPlan(ctx, p)
+}
