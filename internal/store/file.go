@@ -23,6 +23,7 @@ import (
 // outside every table) and is published by rename, or by link for IfAbsent,
 // so a reader never sees half a file. A crash leaves at most a temporary
 // file behind, which a later open of the bucket deletes once it is a day old.
+// Custom metadata (WriteOptions.Metadata) is not kept.
 type fileBucket struct {
 	root string
 	// mu serialises conditional writes within this process; across processes
@@ -319,6 +320,14 @@ func (b *fileBucket) Copy(_ context.Context, src, dst string, opts WriteOptions)
 	tmp := f.Name()
 	f.Close()
 	os.Remove(tmp)
+	stale := func() error {
+		return fmt.Errorf("copy %s generation %d: %w (replaced since it was listed)", b.URI(src), opts.SourceGeneration, ErrNotExist)
+	}
+	if opts.SourceGeneration != 0 {
+		if fi, err := os.Stat(b.path(src)); err == nil && generation(fi) != opts.SourceGeneration {
+			return stale()
+		}
+	}
 	if err := os.Link(b.path(src), tmp); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("copy %s: %w", b.URI(src), ErrNotExist)
@@ -326,6 +335,13 @@ func (b *fileBucket) Copy(_ context.Context, src, dst string, opts WriteOptions)
 		if err := copyFile(b.path(src), tmp); err != nil {
 			os.Remove(tmp)
 			return b.wrap("copy", src, err)
+		}
+	} else if opts.SourceGeneration != 0 {
+		// The link shares the source's inode: check again that it is of
+		// the pinned generation, now that no rename can swap it.
+		if fi, err := os.Stat(tmp); err != nil || generation(fi) != opts.SourceGeneration {
+			os.Remove(tmp)
+			return stale()
 		}
 	}
 	err = b.publish(tmp, dst, opts)

@@ -10,6 +10,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -38,6 +39,9 @@ type ObjectInfo struct {
 	// their modification time in nanoseconds.
 	Generation int64
 	Updated    time.Time
+	// Metadata is the object's custom metadata, where the store keeps it
+	// (GCS); nil on the local file store, which does not keep it.
+	Metadata map[string]string
 }
 
 // WriteOptions make a write conditional. The zero value overwrites.
@@ -49,6 +53,18 @@ type WriteOptions struct {
 	IfGeneration int64
 	// ContentType is recorded where the store keeps it.
 	ContentType string
+	// Metadata is custom metadata recorded with the object where the store
+	// keeps it (GCS; the local file store ignores it). Besides telling
+	// people who wrote an object, it lets a store recognise its own write:
+	// a conditional write that was applied but whose answer was lost is
+	// retried and fails its condition, and the store then compares the
+	// object with what it wrote (size, CRC32C and this metadata, e.g. a run
+	// id) before calling it a conflict.
+	Metadata map[string]string
+	// SourceGeneration, for Copy only and when non-zero, copies that
+	// generation of the source and fails with ErrNotExist if the source
+	// has been replaced since.
+	SourceGeneration int64
 }
 
 // Writer writes one object. Nothing is visible under the key until Close
@@ -140,6 +156,24 @@ func ReadAll(ctx context.Context, b Bucket, key string) ([]byte, error) {
 func WriteAll(ctx context.Context, b Bucket, key string, data []byte, opts WriteOptions) error {
 	_, err := Put(ctx, b, key, data, opts)
 	return err
+}
+
+// CreateOrSame writes an object only if it is absent; an existing object
+// with exactly these bytes (a retried or repeated write of the same record)
+// is success, anything else an error wrapping ErrPrecondition.
+func CreateOrSame(ctx context.Context, b Bucket, key string, data []byte) error {
+	err := WriteAll(ctx, b, key, data, WriteOptions{IfAbsent: true, ContentType: "application/json"})
+	if !errors.Is(err, ErrPrecondition) {
+		return err
+	}
+	have, rerr := ReadAll(ctx, b, key)
+	if rerr != nil {
+		return rerr
+	}
+	if !bytes.Equal(have, data) {
+		return fmt.Errorf("create %s: %w (exists with other content)", b.URI(key), ErrPrecondition)
+	}
+	return nil
 }
 
 // Put writes a whole object with the given conditions and returns what was

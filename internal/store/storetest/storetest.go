@@ -8,14 +8,31 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
 	"github.com/adtech/scorer/internal/store"
 )
 
+// Option tells the suite what a store keeps beyond the common contract.
+type Option func(*config)
+
+type config struct {
+	metadata bool
+}
+
+// KeepsMetadata says the store keeps WriteOptions.Metadata and returns it in
+// ObjectInfo (from Stat and List); the suite then checks the round trip.
+func KeepsMetadata() Option { return func(c *config) { c.metadata = true } }
+
 // Run runs the suite against fresh, empty buckets made by newBucket.
-func Run(t *testing.T, newBucket func(t *testing.T) store.Bucket) {
+func Run(t *testing.T, newBucket func(t *testing.T) store.Bucket, opts ...Option) {
+	var cfg config
+	for _, o := range opts {
+		o(&cfg)
+	}
 	ctx := context.Background()
 	read := func(t *testing.T, b store.Bucket, key string, gen int64) ([]byte, error) {
 		t.Helper()
@@ -167,4 +184,113 @@ func Run(t *testing.T, newBucket func(t *testing.T) store.Bucket) {
 			t.Fatalf("copy after deleting the source = %q, %v", got, err)
 		}
 	})
+
+	t.Run("conditional write on an absent object", func(t *testing.T) {
+		b := newBucket(t)
+		err := store.WriteAll(ctx, b, "k", []byte("x"), store.WriteOptions{IfGeneration: 12345})
+		if !errors.Is(err, store.ErrPrecondition) {
+			t.Fatalf("IfGeneration write of an absent object: %v, want ErrPrecondition", err)
+		}
+		if _, err := b.Stat(ctx, "k"); !errors.Is(err, store.ErrNotExist) {
+			t.Fatalf("the failed write left an object: %v", err)
+		}
+	})
+
+	t.Run("empty and large objects", func(t *testing.T) {
+		b := newBucket(t)
+		rng := rand.New(rand.NewPCG(1, 2))
+		large := make([]byte, 3<<20+12345)
+		for i := range large {
+			large[i] = byte(rng.Uint32())
+		}
+		for _, tc := range []struct {
+			key  string
+			data []byte
+		}{{"empty", nil}, {"large", large}} {
+			w, err := b.NewWriter(ctx, tc.key, store.WriteOptions{IfAbsent: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Uneven writes, as an encoder makes them.
+			for rest := tc.data; len(rest) > 0; {
+				n := min(len(rest), 1+rng.IntN(200<<10))
+				if _, err := w.Write(rest[:n]); err != nil {
+					w.Abort()
+					t.Fatalf("write %s: %v", tc.key, err)
+				}
+				rest = rest[n:]
+			}
+			if err := w.Close(); err != nil {
+				t.Fatalf("close %s: %v", tc.key, err)
+			}
+			info, err := b.Stat(ctx, tc.key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Size != int64(len(tc.data)) {
+				t.Errorf("%s: size %d, want %d", tc.key, info.Size, len(tc.data))
+			}
+			got, err := read(t, b, tc.key, info.Generation)
+			if err != nil {
+				t.Fatalf("read %s: %v", tc.key, err)
+			}
+			if !bytes.Equal(got, tc.data) {
+				t.Fatalf("%s: read back %d bytes that differ from the %d written", tc.key, len(got), len(tc.data))
+			}
+		}
+	})
+
+	t.Run("copy pinned to a source generation", func(t *testing.T) {
+		b := newBucket(t)
+		if err := store.WriteAll(ctx, b, "src", []byte("old"), store.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		old, err := b.Stat(ctx, "src")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := store.WriteAll(ctx, b, "src", []byte("new"), store.WriteOptions{IfGeneration: old.Generation}); err != nil {
+			t.Fatal(err)
+		}
+		cur, err := b.Stat(ctx, "src")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = b.Copy(ctx, "src", "dst", store.WriteOptions{SourceGeneration: old.Generation})
+		if !errors.Is(err, store.ErrNotExist) {
+			t.Fatalf("copy of a replaced source generation: %v, want ErrNotExist", err)
+		}
+		if err := b.Copy(ctx, "src", "dst", store.WriteOptions{SourceGeneration: cur.Generation, IfAbsent: true}); err != nil {
+			t.Fatalf("copy of the current source generation: %v", err)
+		}
+		if got, err := read(t, b, "dst", 0); err != nil || string(got) != "new" {
+			t.Fatalf("dst = %q, %v; want new", got, err)
+		}
+	})
+
+	t.Run("metadata", func(t *testing.T) {
+		if !cfg.metadata {
+			t.Skip("the store does not keep custom metadata")
+		}
+		b := newBucket(t)
+		md := map[string]string{"run_id": "20260101T000000Z-abc", "rows": "42"}
+		if err := store.WriteAll(ctx, b, "m/k", []byte("x"), store.WriteOptions{IfAbsent: true, Metadata: md}); err != nil {
+			t.Fatal(err)
+		}
+		info, err := b.Stat(ctx, "m/k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !maps.Equal(info.Metadata, md) {
+			t.Errorf("Stat metadata = %v, want %v", info.Metadata, md)
+		}
+		objs, err := b.List(ctx, "m/")
+		if err != nil || len(objs) != 1 {
+			t.Fatalf("List = %v, %v", objs, err)
+		}
+		if !maps.Equal(objs[0].Metadata, md) {
+			t.Errorf("List metadata = %v, want %v", objs[0].Metadata, md)
+		}
+	})
+
 }
