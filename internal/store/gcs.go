@@ -1,73 +1,5 @@
 package store
 
-// The gs:// store: Bucket on Google Cloud Storage.
-//
-// # Addressing and client
-//
-// gs://bucket/prefix opens the bucket with keys relative to prefix (an empty
-// prefix is the bucket's root). Open builds one cloud.google.com/go/storage
-// client per store: when STORAGE_EMULATOR_HOST is set (host:port or a URL,
-// e.g. a fake-gcs-server container) the library sends every request there,
-// without authentication, and reads go through the JSON API (which emulators
-// serve; the library's default XML reads need the emulator's public host);
-// otherwise the client uses Application Default Credentials
-// (GOOGLE_APPLICATION_CREDENTIALS, gcloud's user credentials, or the metadata
-// server of the VM or pod). Tests and wiring that want their own client,
-// transport or options call NewGCSBucket.
-//
-// # Retries and deadlines
-//
-// Every call to GCS is made by attempts. Each attempt has its own deadline,
-// GCSOptions.CallTimeout, below the caller's context: a request that hangs is
-// cut and tried again instead of holding the run until the caller's deadline.
-// An attempt that fails with a transient error (408, 429, 5xx, a reset or
-// refused connection, a body cut short, its own deadline) is retried after an
-// exponential backoff with jitter, InitialBackoff doubling up to MaxBackoff,
-// at most MaxAttempts attempts in all; every retry is reported to
-// GCSOptions.OnRetry. Permanent errors (400, 401, 403, 404 of a bucket, 412)
-// fail at once, naming the bucket and key. A call therefore takes at most
-// about MaxAttempts × (CallTimeout + MaxBackoff), or less if the caller's
-// context ends first.
-//
-// Calls made whole by this package (Stat, each page of List, Copy, Delete,
-// opening a read, and writes of objects up to ChunkSize) run this loop here,
-// with the library's own retries off. Writes are retried whether or not they
-// are conditional: a write sends the whole object again, and a conditional
-// one is idempotent by its precondition. When a retried conditional write or
-// copy finds its precondition failed (412), the earlier attempt may have been
-// applied with its answer lost; the object is then compared with what was
-// written (size, CRC32C and the caller's metadata) and, if it is ours, the
-// write succeeds; otherwise it is ErrPrecondition. A retried Delete that finds
-// the object gone takes it as done.
-//
-// # Writes
-//
-// A Writer keeps up to GCSOptions.ChunkSize bytes in memory. An object that
-// fits is sent at Close in one request that carries its CRC32C (computed while
-// writing; Writer.CRC32C with SendCRC32C), so GCS verifies it and rejects a
-// corrupted upload. A larger object becomes a resumable upload in chunks of
-// ChunkSize, streamed as it is written: the library retries each chunk from
-// its buffer (policy RetryAlways, this package's backoff and attempt count,
-// reset after every chunk GCS acknowledges), cuts a chunk request that makes
-// no progress for CallTimeout (ChunkTransferTimeout), and sends the CRC32C it
-// computes with the final chunk, which GCS verifies; the size and CRC32C of
-// the stored object are checked against the ones computed here as well. The
-// request that starts a resumable session is bounded by the caller's context
-// only (the library puts no per-request deadline on it). Nothing is visible
-// before Close returns nil; Abort cancels the upload, which leaves no object.
-//
-// # Reads
-//
-// A reader is pinned to one generation: the caller's, or the one its first
-// response came from; once that generation is replaced the read fails with
-// ErrNotExist rather than mixing two versions. A stream broken mid-way (body
-// cut short, connection reset, no bytes for CallTimeout) is reopened from the
-// offset reached, counted against MaxAttempts since the last progress. Objects
-// of at least ParallelReadThreshold bytes are read as ParallelReadPartSize
-// ranges, ParallelReads of them fetched at once into as many buffers, and
-// delivered in order; the whole object's CRC32C is checked at the end of
-// every read (the library checks it only for one unbroken stream).
-
 import (
 	"context"
 	"errors"
@@ -159,9 +91,70 @@ type gcsBucket struct {
 	opts   GCSOptions
 }
 
-// NewGCSBucket returns a Bucket over bucket, with keys relative to prefix.
-// The bucket makes its own retries (see the package comment): retry settings
-// made on client are not used.
+// NewGCSBucket returns a Bucket over a GCS bucket, with keys relative to
+// prefix: the gs:// store. Retry settings made on client are not used; the
+// bucket makes its own retries, as described below.
+//
+// Client. Open("gs://bucket/prefix") builds one cloud.google.com/go/storage
+// client per store. When STORAGE_EMULATOR_HOST is set (host:port or a URL,
+// e.g. a fake-gcs-server container) the library sends every request there,
+// unauthenticated, and reads go through the JSON API, which emulators serve
+// (the library's default XML reads need the emulator's public host).
+// Otherwise the client authenticates with Application Default Credentials:
+// GOOGLE_APPLICATION_CREDENTIALS, gcloud's user credentials, or the metadata
+// server of the VM or pod. Tests and wiring that want their own client,
+// transport or options call NewGCSBucket.
+//
+// Retries and deadlines. Every call to GCS is made by attempts, each under
+// its own deadline, GCSOptions.CallTimeout, below the caller's context: a
+// request that hangs is cut and tried again rather than holding the run
+// until the caller's deadline. An attempt that fails with a transient error
+// (408, 429, 5xx, a reset or refused connection, a body cut short, its own
+// deadline) is retried after an exponential backoff with jitter,
+// InitialBackoff doubling up to MaxBackoff, at most MaxAttempts attempts in
+// all; each retry is reported to GCSOptions.OnRetry. Permanent errors (400,
+// 401, 403, 404 of a bucket, 412) fail at once, with the bucket and key in
+// the message. A call thus takes at most about MaxAttempts × (CallTimeout +
+// MaxBackoff), less if the caller's context ends first.
+//
+// Stat, each page of List, Copy, Delete, opening a read and writes of
+// objects up to ChunkSize run that loop here, with the library's retries
+// off. Writes are retried whether conditional or not: the whole object is
+// sent again, and a conditional write is idempotent by its precondition.
+// When a retried conditional write or copy fails its precondition (412),
+// the earlier attempt may have been applied with its answer lost: the
+// object is compared with what was written (size, CRC32C and the caller's
+// metadata) and, if it is ours, the write succeeds; otherwise it fails with
+// ErrPrecondition. A retried Delete that finds the object gone takes it as
+// done.
+//
+// Writes. A Writer keeps up to ChunkSize bytes in memory. An object that
+// fits is sent at Close in one request declaring its CRC32C, computed while
+// writing (storage.Writer CRC32C with SendCRC32C), which GCS verifies. A
+// larger object becomes a resumable upload in chunks of ChunkSize (the
+// library rounds it up to 256 KiB), streamed as it is written: the library
+// retries each chunk from its buffer (policy RetryAlways, this bucket's
+// backoff, MaxAttempts per chunk), cuts a chunk request that has not
+// completed within CallTimeout (ChunkTransferTimeout), and sends the CRC32C
+// it computes with the final chunk, which GCS verifies; the stored object's
+// size and CRC32C are then checked against the ones computed here. The
+// request that opens a resumable session has no deadline of its own (the
+// library sets none): the caller's context bounds it. Nothing is visible
+// before Close returns nil; Abort cancels the upload's context, which
+// abandons the session and leaves no object.
+//
+// Reads. A reader is pinned to one generation, the caller's or the one its
+// first response came from: once that generation is replaced, the read fails
+// with ErrNotExist rather than mix two versions. A stream broken mid-way
+// (body cut short, connection reset, no bytes for CallTimeout) is reopened
+// at the offset reached, up to MaxAttempts failures in a row without
+// progress. (The library reopens a broken response once by itself, at the
+// same offset and generation, before this package sees a failure; that
+// reopen is not reported to OnRetry.) Objects of ParallelReadThreshold bytes
+// or more are read as ranges of ParallelReadPartSize, ParallelReads of them
+// fetched at once into as many buffers and delivered in order. The whole
+// object's CRC32C is checked at the end of every read, resumed or parallel
+// (the library checks it only for one unbroken stream).
 func NewGCSBucket(client *storage.Client, bucket, prefix string, opts GCSOptions) (Bucket, error) {
 	if bucket == "" {
 		return nil, errors.New("gcs store: empty bucket name")
@@ -176,20 +169,36 @@ func NewGCSBucket(client *storage.Client, bucket, prefix string, opts GCSOptions
 }
 
 func openGCS(ctx context.Context, u *url.URL) (Bucket, error) {
-	if u.Host == "" {
-		return nil, fmt.Errorf("open store %s: no bucket named (want gs://bucket/prefix)", u)
+	return GCSOpener(DefaultGCSOptions())(ctx, u)
+}
+
+// GCSOpener returns an Opener of gs:// URIs with the given options, for
+// wiring that configures them:
+//
+//	store.Register("gs", store.GCSOpener(opts))
+//
+// Each store opened gets its own client (emulator or Application Default
+// Credentials, as NewGCSBucket describes).
+func GCSOpener(opts GCSOptions) Opener {
+	return func(ctx context.Context, u *url.URL) (Bucket, error) {
+		if u.Host == "" {
+			return nil, fmt.Errorf("open store %s: no bucket named (want gs://bucket/prefix)", u)
+		}
+		if err := opts.Validate(); err != nil {
+			return nil, fmt.Errorf("open store %s: %w", u, err)
+		}
+		copts := []option.ClientOption{storage.WithDisabledClientMetrics()}
+		if os.Getenv("STORAGE_EMULATOR_HOST") != "" {
+			copts = append(copts, storage.WithJSONReads())
+		}
+		// The client outlives this call: its token refreshes must not be
+		// tied to ctx.
+		client, err := storage.NewClient(context.WithoutCancel(ctx), copts...)
+		if err != nil {
+			return nil, fmt.Errorf("open store %s: %w", u, err)
+		}
+		return NewGCSBucket(client, u.Host, u.Path, opts)
 	}
-	// The client outlives this call: creating it must not tie its token
-	// refreshes to ctx.
-	copts := []option.ClientOption{storage.WithDisabledClientMetrics()}
-	if os.Getenv("STORAGE_EMULATOR_HOST") != "" {
-		copts = append(copts, storage.WithJSONReads())
-	}
-	client, err := storage.NewClient(context.WithoutCancel(ctx), copts...)
-	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", u, err)
-	}
-	return NewGCSBucket(client, u.Host, u.Path, DefaultGCSOptions())
 }
 
 func (b *gcsBucket) URI(key string) string { return "gs://" + b.bucket + "/" + b.prefix + key }
@@ -241,7 +250,8 @@ func (b *gcsBucket) call(ctx context.Context, op string, fn func(ctx context.Con
 		if expired {
 			err = fmt.Errorf("no answer within %s: %w", b.opts.CallTimeout, err)
 		}
-		if !(expired || storage.ShouldRetry(err)) || out.attempts >= b.opts.MaxAttempts {
+		retryable := expired || storage.ShouldRetry(err)
+		if !retryable || out.attempts >= b.opts.MaxAttempts {
 			return out, err
 		}
 		if !notApplied(err) {
@@ -343,8 +353,8 @@ func (b *gcsBucket) fail(op, key string, out outcome, err error) error {
 	return fmt.Errorf("%s %s: %w", op, uri, err)
 }
 
-// listPageSize is GCS's largest page.
-const listPageSize = 1000
+// listPageSize is GCS's largest page (a variable for tests).
+var listPageSize = 1000
 
 func (b *gcsBucket) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
 	q := &storage.Query{Prefix: b.prefix + prefix, Projection: storage.ProjectionNoACL}

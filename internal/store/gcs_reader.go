@@ -16,11 +16,14 @@ import (
 func (b *gcsBucket) NewReader(ctx context.Context, key string, generation int64) (io.ReadCloser, error) {
 	r := b.newRangeReader(ctx, key, generation, 0, -1)
 	if err := r.begin(); err != nil {
-		r.Close()
+		_ = r.Close()
 		if generation != 0 && isNotFound(err) && !bucketMissing(err) {
 			return nil, fmt.Errorf("open %s generation %d: %w (replaced since it was listed)", b.URI(key), generation, ErrNotExist)
 		}
-		return nil, b.fail("open", key, outcome{attempts: r.failures + 1}, err)
+		return nil, b.fail("open", key, outcome{attempts: r.failures}, err)
+	}
+	if r.transcoded {
+		return r, nil
 	}
 	size, want := r.end, r.crc
 	check := want != 0 || size == 0 // no CRC32C header: nothing to check
@@ -58,13 +61,17 @@ func (r *crcReader) Close() error { return r.rc.Close() }
 // or stalled stream is reopened from the offset reached; MaxAttempts bounds
 // the failures in a row without progress.
 type rangeReader struct {
-	b    *gcsBucket
-	key  string
-	gen  int64 // 0 until the first response names it, for an unpinned read
-	off  int64
-	end  int64  // -1 until the first response gives the size
-	crc  uint32 // the object's CRC32C, from the first response (0: unknown)
-	open func(gen, off, length int64) (*readAttempt, error)
+	b   *gcsBucket
+	key string
+	gen int64 // 0 until the first response names it, for an unpinned read
+	off int64
+	end int64  // -1 until the first response gives the size
+	crc uint32 // the object's CRC32C, from the first response (0: unknown)
+	// transcoded: GCS decompresses the object as it serves it (stored with
+	// Content-Encoding gzip), so offsets and sizes do not match the bytes
+	// read. Such a read is passed through, resumed by the library only.
+	transcoded bool
+	open       func(gen, off, length int64) (*readAttempt, error)
 	// live reports the caller's context error, nil while it is live.
 	live  func() error
 	pause func(d time.Duration) error
@@ -98,9 +105,7 @@ func (b *gcsBucket) openRange(ctx context.Context, key string, gen, off, length 
 	actx, cancel := context.WithCancel(ctx)
 	a := &readAttempt{cancel: cancel}
 	a.timer = time.AfterFunc(b.opts.CallTimeout, func() { a.stalled.Store(true); cancel() })
-	// Stored bytes, never decompressed: sizes, offsets and CRC32C all refer
-	// to them.
-	o := b.object(key).ReadCompressed(true)
+	o := b.object(key)
 	if gen != 0 {
 		o = o.Generation(gen)
 	}
@@ -124,7 +129,7 @@ func (a *readAttempt) read(p []byte, timeout time.Duration) (int, error) {
 func (a *readAttempt) close() {
 	a.timer.Stop()
 	if a.r != nil {
-		a.r.Close()
+		_ = a.r.Close()
 	}
 	a.cancel()
 }
@@ -153,6 +158,7 @@ func (r *rangeReader) reopen() error {
 			if r.end < 0 {
 				r.end = a.r.Attrs.Size
 				r.crc = a.r.Attrs.CRC32C
+				r.transcoded = a.r.Attrs.Decompressed
 			}
 			r.cur = a
 			return nil
@@ -173,7 +179,8 @@ func (r *rangeReader) failed(err error, stalled bool) error {
 		err = fmt.Errorf("no bytes within %s: %w", r.b.opts.CallTimeout, err)
 	}
 	r.failures++
-	if !(stalled || storage.ShouldRetry(err)) || r.failures >= r.b.opts.MaxAttempts {
+	retryable := stalled || storage.ShouldRetry(err)
+	if !retryable || r.failures >= r.b.opts.MaxAttempts {
 		return err
 	}
 	r.b.retrying("read", err)
@@ -183,6 +190,14 @@ func (r *rangeReader) failed(err error, stalled bool) error {
 func (r *rangeReader) Read(p []byte) (int, error) {
 	if r.err != nil {
 		return 0, r.err
+	}
+	if r.transcoded {
+		n, err := r.cur.read(p, r.b.opts.CallTimeout)
+		if err != nil && !errors.Is(err, io.EOF) {
+			r.err = r.b.fail("read", r.key, outcome{attempts: 1}, err)
+			return n, r.err
+		}
+		return n, err
 	}
 	if r.off >= r.end {
 		r.release()
@@ -304,7 +319,7 @@ func (b *gcsBucket) newParallelReader(ctx context.Context, key string, first *ra
 				rp.buf = buf[:rp.n]
 				r := b.newRangeReader(ctx, key, gen, rp.off, rp.off+rp.n)
 				_, rp.err = io.ReadFull(r, rp.buf)
-				r.Close()
+				_ = r.Close()
 			}()
 		}
 	}()
@@ -319,7 +334,7 @@ func (p *parallelReader) Read(b []byte) (int, error) {
 		n, err := p.first.Read(b)
 		switch {
 		case errors.Is(err, io.EOF):
-			p.first.Close()
+			_ = p.first.Close()
 			p.first = nil
 			if n > 0 {
 				return n, nil
@@ -358,7 +373,7 @@ func (p *parallelReader) Close() error {
 	p.stop()
 	p.wg.Wait()
 	if p.first != nil {
-		p.first.Close()
+		_ = p.first.Close()
 	}
 	if p.err == nil {
 		p.err = errors.New("reader closed")

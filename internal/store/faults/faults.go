@@ -57,14 +57,21 @@ const (
 
 // Fault is what happens to a request a rule fires on.
 type Fault struct {
-	Kind   Kind
-	Status int           // KindStatus, KindForwardThenStatus
-	After  int64         // KindTruncate, KindResetBody, KindStallBody: body bytes let through
-	Stall  time.Duration // KindStall: 0 holds until the request's context is done
+	Kind    Kind
+	Status  int           // KindStatus, KindForwardThenStatus
+	Message string        // KindStatus, KindForwardThenStatus: the error message (default: "faults: injected <status text>")
+	After   int64         // KindTruncate, KindResetBody, KindStallBody: body bytes let through
+	Stall   time.Duration // KindStall: 0 holds until the request's context is done
 }
 
 // Status answers code (429, 503, ...) without reaching the server.
 func Status(code int) Fault { return Fault{Kind: KindStatus, Status: code} }
+
+// StatusMessage answers code with a GCS-style error carrying message (e.g.
+// "The specified bucket does not exist.").
+func StatusMessage(code int, message string) Fault {
+	return Fault{Kind: KindStatus, Status: code, Message: message}
+}
 
 // Truncate cuts the response body after n bytes.
 func Truncate(n int64) Fault { return Fault{Kind: KindTruncate, After: n} }
@@ -94,7 +101,8 @@ type Rule struct {
 	// query (URL.RequestURI, e.g. "/upload/storage/v1/b/x/o?uploadType=multipart");
 	// empty matches any.
 	Match string
-	// Nth, when non-zero, fires on the nth matching call only (1-based).
+	// Nth, when non-zero, fires on the nth call matching Method and Match
+	// only (1-based; calls that an earlier rule took count too).
 	Nth int
 	// Prob, when non-zero, fires on each matching call with this
 	// probability, drawn from the Transport's seeded RNG. With neither Nth
@@ -202,20 +210,19 @@ func (t *Transport) pick(req *http.Request) (Fault, bool) {
 		if (r.Method != "" && r.Method != req.Method) || (r.re != nil && !r.re.MatchString(uri)) {
 			continue
 		}
+		// Every matching call counts for Nth, also one an earlier rule
+		// took.
 		r.matched++
-		if r.Times != 0 && r.fired >= r.Times {
-			continue
-		}
 		switch {
+		case fired:
+		case r.Times != 0 && r.fired >= r.Times:
 		case r.Nth != 0 && r.matched != r.Nth:
-			continue
 		case r.Prob != 0 && t.rng.Float64() >= r.Prob:
-			continue
+		default:
+			r.fired++
+			f, fired = r.Fault, true
+			call.Fault = f.Kind
 		}
-		r.fired++
-		f, fired = r.Fault, true
-		call.Fault = f.Kind
-		break
 	}
 	t.calls = append(t.calls, call)
 	return f, fired
@@ -230,7 +237,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	switch f.Kind {
 	case KindStatus:
 		closeBody(req)
-		return statusResponse(req, f.Status), nil
+		return statusResponse(req, f.Status, f.Message), nil
 	case KindReset:
 		closeBody(req)
 		return nil, resetErr("write")
@@ -255,8 +262,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		_, _ = io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-		return statusResponse(req, f.Status), nil
+		_ = res.Body.Close()
+		return statusResponse(req, f.Status, f.Message), nil
 	case KindTruncate, KindResetBody, KindStallBody:
 		res, err := t.base.RoundTrip(req)
 		if err != nil {
@@ -272,7 +279,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 func closeBody(req *http.Request) {
 	if req.Body != nil {
-		req.Body.Close()
+		_ = req.Body.Close()
 	}
 }
 
@@ -284,10 +291,13 @@ func resetErr(op string) error {
 
 // statusResponse is an error response shaped like GCS's JSON errors, so that
 // clients parse it as they would a real one.
-func statusResponse(req *http.Request, code int) *http.Response {
+func statusResponse(req *http.Request, code int, message string) *http.Response {
 	text := http.StatusText(code)
+	if message == "" {
+		message = "faults: injected " + text
+	}
 	body := fmt.Sprintf(`{"error":{"code":%d,"message":%q,"errors":[{"message":%q,"reason":"injected"}]}}`,
-		code, "faults: injected "+text, "faults: injected "+text)
+		code, message, message)
 	h := make(http.Header)
 	h.Set("Content-Type", "application/json; charset=UTF-8")
 	return &http.Response{

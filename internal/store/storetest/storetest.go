@@ -40,7 +40,7 @@ func Run(t *testing.T, newBucket func(t *testing.T) store.Bucket, opts ...Option
 		if err != nil {
 			return nil, err
 		}
-		defer r.Close()
+		defer func() { _ = r.Close() }()
 		return io.ReadAll(r)
 	}
 
@@ -292,5 +292,4 @@ func Run(t *testing.T, newBucket func(t *testing.T) store.Bucket, opts ...Option
 			t.Errorf("List metadata = %v, want %v", objs[0].Metadata, md)
 		}
 	})
-
 }
