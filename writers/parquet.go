@@ -393,7 +393,10 @@ func (w *PartWriter) fail(err error) error {
 
 func (w *PartWriter) open(ctx context.Context) error {
 	key := w.key(len(w.parts))
-	obj, err := w.bucket.NewWriter(ctx, key, store.WriteOptions{IfAbsent: true, ContentType: "application/vnd.apache.parquet"})
+	// A part outlives the Write call that opens it (it is finished by a
+	// later Write or by Close, each with its own context), so the upload is
+	// not tied to this call's context; Abort cancels it.
+	obj, err := w.bucket.NewWriter(context.WithoutCancel(ctx), key, store.WriteOptions{IfAbsent: true, ContentType: "application/vnd.apache.parquet"})
 	if err != nil {
 		return fmt.Errorf("write %s: %w", w.bucket.URI(key), err)
 	}

@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/adtech/scorer/internal/jobs"
+	"github.com/adtech/scorer/internal/store"
 )
 
 // Config is the scorer configuration file. Every key is optional; the
@@ -50,7 +51,28 @@ type Config struct {
 	// stalls longer loses it and cannot commit; a crashed run's lease frees
 	// the job after this long.
 	LeaseTTL time.Duration `yaml:"lease_ttl"`
+	GCS      GCSConfig     `yaml:"gcs"`
 	Train    TrainConfig   `yaml:"train"`
+}
+
+// GCSConfig tunes the gs:// store (internal/store.GCSOptions).
+type GCSConfig struct {
+	// MaxAttempts bounds the attempts of one call, the first included.
+	MaxAttempts int `yaml:"max_attempts"`
+	// InitialBackoff doubles after every retry up to MaxBackoff (jittered).
+	InitialBackoff time.Duration `yaml:"initial_backoff"`
+	MaxBackoff     time.Duration `yaml:"max_backoff"`
+	// CallTimeout is the deadline of one attempt (a request, an upload
+	// chunk, a wait for bytes of a read).
+	CallTimeout time.Duration `yaml:"call_timeout"`
+	// ChunkSize: objects up to this size are uploaded in one request,
+	// larger ones resumably in chunks of this size.
+	ChunkSize int `yaml:"chunk_size"`
+	// ParallelReadThreshold: objects at least this large are read as
+	// parallel ranges of ParallelReadPartSize, ParallelReads at once.
+	ParallelReadThreshold int64 `yaml:"parallel_read_threshold"`
+	ParallelReadPartSize  int64 `yaml:"parallel_read_part_size"`
+	ParallelReads         int   `yaml:"parallel_reads"`
 }
 
 // TableConfig says where one job reads and what it writes.
@@ -122,6 +144,7 @@ func defaultConfig() Config {
 		Log:             LogConfig{Format: "auto", Level: "info"},
 		Progress:        "auto",
 		LeaseTTL:        time.Minute,
+		GCS:             gcsDefaults(),
 		Train: TrainConfig{
 			Spec: "testdata/features.yaml", Name: "ctr-demo", Arch: "wide_deep", EmbeddingDim: 8,
 			Hidden: []int{32, 16}, Epochs: 8, BatchSize: 256, LearningRate: 0.001,
@@ -279,6 +302,9 @@ func (c Config) Validate() error {
 	default:
 		bad("log.level: debug, info, warn or error, not %q", c.Log.Level)
 	}
+	if err := c.GCS.options(nil).Validate(); err != nil {
+		bad("gcs: %v", err)
+	}
 	if c.LeaseTTL < 2*time.Second {
 		bad("lease_ttl: must be at least 2s (leases are renewed at most once a second), got %s", c.LeaseTTL)
 	}
@@ -288,6 +314,24 @@ func (c Config) Validate() error {
 		bad("progress: auto, on or off, not %q", c.Progress)
 	}
 	return errors.Join(errs...)
+}
+
+func gcsDefaults() GCSConfig {
+	d := store.DefaultGCSOptions()
+	return GCSConfig{
+		MaxAttempts: d.MaxAttempts, InitialBackoff: d.InitialBackoff, MaxBackoff: d.MaxBackoff,
+		CallTimeout: d.CallTimeout, ChunkSize: d.ChunkSize, ParallelReadThreshold: d.ParallelReadThreshold,
+		ParallelReadPartSize: d.ParallelReadPartSize, ParallelReads: d.ParallelReads,
+	}
+}
+
+// options are the store options of this config; onRetry counts retries.
+func (g GCSConfig) options(onRetry func(op string, err error)) store.GCSOptions {
+	return store.GCSOptions{
+		MaxAttempts: g.MaxAttempts, InitialBackoff: g.InitialBackoff, MaxBackoff: g.MaxBackoff,
+		CallTimeout: g.CallTimeout, ChunkSize: g.ChunkSize, ParallelReadThreshold: g.ParallelReadThreshold,
+		ParallelReadPartSize: g.ParallelReadPartSize, ParallelReads: g.ParallelReads, OnRetry: onRetry,
+	}
 }
 
 func unescapeDelim(s string) string {

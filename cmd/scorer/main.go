@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/term"
@@ -50,6 +51,7 @@ type environment struct {
 	getenv         func(string) (string, bool)
 	isTerminal     bool
 	log            *slog.Logger
+	retries        atomic.Int64 // store calls retried in this process
 }
 
 func main() {

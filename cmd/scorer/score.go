@@ -23,9 +23,10 @@ type opened struct {
 	bundle        *scoring.Bundle
 }
 
-func open(ctx context.Context, cfg Config) (*opened, error) {
+func open(ctx context.Context, cfg Config, env *environment) (*opened, error) {
 	var o opened
 	var err error
+	useGCSConfig(cfg, env)
 	if o.input, err = store.Open(ctx, cfg.Input); err != nil {
 		return nil, usageError{fmt.Errorf("input: %w", err)}
 	}
@@ -36,6 +37,15 @@ func open(ctx context.Context, cfg Config) (*opened, error) {
 		return nil, err
 	}
 	return &o, nil
+}
+
+// useGCSConfig makes gs:// URIs open with the configured options, counting
+// and logging every retry.
+func useGCSConfig(cfg Config, env *environment) {
+	store.Register("gs", store.GCSOpener(cfg.GCS.options(func(op string, err error) {
+		env.retries.Add(1)
+		env.log.Debug("retrying a GCS call", "op", op, "err", err)
+	})))
 }
 
 // loadBundle loads a model bundle from its URI. A bundle that cannot be
@@ -95,7 +105,7 @@ as a whole. The previous partition stays as it was unless the run succeeds.`, en
 	if err != nil {
 		return usageError{err}
 	}
-	o, err := open(ctx, cfg)
+	o, err := open(ctx, cfg, env)
 	if err != nil {
 		return err
 	}
@@ -114,7 +124,7 @@ as a whole. The previous partition stays as it was unless the run succeeds.`, en
 	if err != nil {
 		return fmt.Errorf("backfill %s: %w", *month, err)
 	}
-	printSummary(env.stdout, cfg, sum)
+	printSummary(env.stdout, cfg, sum, env.retries.Load())
 	return nil
 }
 
@@ -168,7 +178,7 @@ and writes nothing.`, env.stderr)
 		}
 		day = *date
 	}
-	o, err := open(ctx, cfg)
+	o, err := open(ctx, cfg, env)
 	if err != nil {
 		return err
 	}
@@ -180,12 +190,12 @@ and writes nothing.`, env.stderr)
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
-	printSummary(env.stdout, cfg, sum)
+	printSummary(env.stdout, cfg, sum, env.retries.Load())
 	return nil
 }
 
 // printSummary prints the one-screen end-of-run summary.
-func printSummary(w io.Writer, cfg Config, s *jobs.Summary) {
+func printSummary(w io.Writer, cfg Config, s *jobs.Summary, retries int64) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(k string, v any) { fmt.Fprintf(tw, "  %s\t%v\n", k, v) }
 	fmt.Fprintf(tw, "scorer %s: run %s\n", s.Job, s.RunID)
@@ -205,6 +215,7 @@ func printSummary(w io.Writer, cfg Config, s *jobs.Summary) {
 	}
 	row("table", fmt.Sprintf("%s/%s/%s", strings.TrimSuffix(cfg.Output, "/"), s.Table, s.Partition))
 	row("files written", len(s.OutputFiles))
+	row("store retries", retries)
 	if len(s.Recovered) > 0 {
 		row("recovered", strings.Join(s.Recovered, ", "))
 	}
