@@ -45,7 +45,7 @@ func newGCS(t *testing.T) *gcsEnv {
 	// upload is one request through the proxy (a resumable session would
 	// continue at the server's own address).
 	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{
-		Scheme: "http", Host: "127.0.0.1", Port: 0, Writer: &bytes.Buffer{},
+		Scheme: "http", Host: "127.0.0.1", Port: 0, Writer: io.Discard, // its request log
 	})
 	if err != nil {
 		t.Fatal(err)
