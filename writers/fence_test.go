@@ -3,8 +3,11 @@ package writers
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/adtech/scorer/internal/store"
 )
@@ -94,10 +97,11 @@ func TestFenceDecidesTheCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = run.Abort(ctx)
-		// The next lease holder adopts the fenced record, twice for good
-		// measure, and recovers: the run is published as a clean one is.
+		// The next lease holder writes the fenced record where it belongs
+		// (as internal/jobs does, twice for good measure) and recovers: the
+		// run is published as a clean one is.
 		for range 2 {
-			if err := p.Adopt(ctx, fenced); err != nil {
+			if err := store.CreateOrSame(ctx, store.NewFileBucket(dir), CommitKey(run0.runID), fenced); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -114,8 +118,86 @@ func TestFenceDecidesTheCommit(t *testing.T) {
 			t.Fatalf("adopted run's tables differ from a clean run:\n%s\nwant\n%s", got, want)
 		}
 		// A different record under the same run id is a conflict.
-		if err := p.Adopt(ctx, []byte(strings.Replace(string(fenced), `"job": "daily"`, `"job": "other"`, 1))); !errors.Is(err, ErrRunExists) {
-			t.Fatalf("adopting a different record: %v, want ErrRunExists", err)
+		other := []byte(strings.Replace(string(fenced), `"job": "daily"`, `"job": "other"`, 1))
+		if err := store.CreateOrSame(ctx, store.NewFileBucket(dir), CommitKey(run0.runID), other); !errors.Is(err, store.ErrPrecondition) {
+			t.Fatalf("writing a different record under the run's key: %v, want ErrPrecondition", err)
 		}
 	})
+}
+
+// A committed run whose process stalled in the middle of its roll forward
+// wakes up after a newer run of its job finished it and published over it:
+// carrying on must change nothing.
+func TestStalledRollForwardCannotGoBack(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	now := clock
+	crash := false
+	opts := testOptions(func(pt string) error {
+		if crash && pt == PointAfterPartCopied {
+			return errCrash
+		}
+		return nil
+	})
+	opts.Now = func() time.Time { return now }
+	p, err := NewPublisher(store.NewFileBucket(dir), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run0, run1 := baseScenarios()
+	crash = true
+	runA, err := run0.start(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recA, err := runA.Commit(ctx)
+	if recA == nil || !errors.Is(err, errCrash) {
+		t.Fatalf("commit of A: %v, %v; want a commit stopped by the crash", recA, err)
+	}
+	crash = false
+	now = now.Add(time.Minute)
+	if err := run1.run(ctx, p); err != nil { // B finishes A, then publishes itself
+		t.Fatal(err)
+	}
+	want := snapshot(t, dir)
+
+	if err := p.rollForward(ctx, recA); err != nil {
+		t.Fatalf("A carrying on: %v", err)
+	}
+	if d := diffSnapshots(want, snapshot(t, dir)); d != "" {
+		t.Fatalf("A's late roll forward changed the store:\n%s", d)
+	}
+	// Even without its done marker (B crashed just before writing it), A
+	// must not put its manifest back over B's.
+	if err := os.Remove(filepath.Join(dir, filepath.FromSlash(DoneKey(recA.RunID)))); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.rollForward(ctx, recA); err != nil {
+		t.Fatal(err)
+	}
+	if d := diffSnapshots(withPrefix(want, "ad_scores/", "request_scores/", "ad_scores_rejects/"),
+		withPrefix(snapshot(t, dir), "ad_scores/", "request_scores/", "ad_scores_rejects/")); d != "" {
+		t.Fatalf("A's replay went back over B's tables:\n%s", d)
+	}
+}
+
+func TestGuardStopsRollForward(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	errLost := errors.New("lease lost")
+	opts := testOptions(nil)
+	opts.Guard = func(context.Context) error { return errLost }
+	p, err := NewPublisher(store.NewFileBucket(dir), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run0, _ := baseScenarios()
+	if err := run0.run(ctx, p); !errors.Is(err, errLost) {
+		t.Fatalf("commit under a failing guard: %v, want the guard's error", err)
+	}
+	for k := range snapshot(t, dir) {
+		if !strings.HasPrefix(k, "_scorer/") {
+			t.Errorf("a guarded roll forward changed a table: %s", k)
+		}
+	}
 }

@@ -43,6 +43,12 @@ type Options struct {
 	DictionaryMaxBytes int64
 	// Now is the clock for committed_at and done_at; default time.Now.
 	Now func() time.Time
+	// Guard, if set, is called before every change a roll forward makes to
+	// the tables (each copy, manifest, delete, marker). An error stops the
+	// roll forward there. A lease holder passes a synchronous renewal, so
+	// that a process that stalled and lost its lease stops at its next step
+	// instead of publishing over a newer run.
+	Guard func(ctx context.Context) error
 	// Failpoint, if set, is called at each Point*. A non-nil error stops
 	// the operation there, as a crash would (nothing is cleaned up), and is
 	// returned wrapped. Tests use it to simulate crashes; it may also exit
@@ -355,27 +361,48 @@ func (r *Run) Commit(ctx context.Context) (*CommitRecord, error) {
 	if err != nil {
 		return nil, fmt.Errorf("commit run %s: %w", id, err)
 	}
-	data, err := json.MarshalIndent(rec, "", "  ")
+	fence := r.spec.Fence
+	if fence != nil {
+		fence = func(ctx context.Context, data []byte) error { r.fenced = true; return r.spec.Fence(ctx, data) }
+	}
+	committed, err := r.p.commit(ctx, rec, fence)
+	if committed {
+		r.state = runCommitted
+	}
 	if err != nil {
-		return nil, fmt.Errorf("commit run %s: %w", id, err)
-	}
-	if r.spec.Fence != nil {
-		r.fenced = true
-		if err := r.spec.Fence(ctx, data); err != nil {
-			return nil, fmt.Errorf("commit run %s: %w", id, err)
-		}
-	}
-	if err := r.p.writeCommit(ctx, id, data); err != nil {
-		return nil, fmt.Errorf("commit run %s: %w", id, err)
-	}
-	r.state = runCommitted
-	if err := r.p.hook(PointAfterCommitRecord); err != nil {
-		return rec, fmt.Errorf("commit run %s: %w", id, err)
-	}
-	if _, err := r.p.rollForwardPending(ctx); err != nil {
-		return rec, fmt.Errorf("commit run %s: %w", id, err)
+		return committedOrNil(rec, committed), fmt.Errorf("commit run %s: %w", id, err)
 	}
 	return rec, nil
+}
+
+// commit writes a commit record (after the fence, if any) and rolls the
+// record's job forward. committed says the record exists: from then on the
+// run is published by this call or by the job's next recovery.
+func (p *Publisher) commit(ctx context.Context, rec *CommitRecord, fence func(context.Context, []byte) error) (committed bool, err error) {
+	data, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return false, err
+	}
+	if fence != nil {
+		if err := fence(ctx, data); err != nil {
+			return false, err
+		}
+	}
+	if err := p.writeCommit(ctx, rec.RunID, data); err != nil {
+		return false, err
+	}
+	if err := p.hook(PointAfterCommitRecord); err != nil {
+		return true, err
+	}
+	_, err = p.rollForwardJob(ctx, rec.Job)
+	return true, err
+}
+
+func committedOrNil(rec *CommitRecord, committed bool) *CommitRecord {
+	if committed {
+		return rec
+	}
+	return nil
 }
 
 // Seal closes every output and returns the record of what the run staged,
@@ -400,6 +427,9 @@ func (r *Run) sealLocked(ctx context.Context) (*CommitRecord, error) {
 	r.state = runFailed // until the commit record is known to exist
 	for _, o := range r.outputs {
 		if err := o.Close(ctx); err != nil {
+			for _, other := range r.outputs {
+				other.abort() // no upload left running behind a failed run
+			}
 			return nil, err
 		}
 	}
@@ -477,23 +507,9 @@ func (p *Publisher) CommitSharded(ctx context.Context, runID, job string, shards
 	slices.SortFunc(rec.Outputs, func(a, b OutputRecord) int {
 		return cmp.Or(strings.Compare(a.Table, b.Table), strings.Compare(a.Partition, b.Partition))
 	})
-	data, err := json.MarshalIndent(rec, "", "  ")
+	committed, err := p.commit(ctx, rec, fence)
 	if err != nil {
-		return nil, err
-	}
-	if fence != nil {
-		if err := fence(ctx, data); err != nil {
-			return nil, fmt.Errorf("commit sharded run %s: %w", runID, err)
-		}
-	}
-	if err := p.writeCommit(ctx, runID, data); err != nil {
-		return nil, fmt.Errorf("commit sharded run %s: %w", runID, err)
-	}
-	if err := p.hook(PointAfterCommitRecord); err != nil {
-		return rec, fmt.Errorf("commit sharded run %s: %w", runID, err)
-	}
-	if _, err := p.rollForwardJob(ctx, job); err != nil {
-		return rec, fmt.Errorf("commit sharded run %s: %w", runID, err)
+		return committedOrNil(rec, committed), fmt.Errorf("commit sharded run %s: %w", runID, err)
 	}
 	return rec, nil
 }
@@ -547,23 +563,6 @@ func (r *Run) Abort(ctx context.Context) error {
 		return fmt.Errorf("abort run %s: %w", id, err)
 	}
 	r.state = runAborted
-	return nil
-}
-
-// Adopt writes a commit record that a run fenced but may not have written
-// (create-if-absent; the same bytes already there are fine). Recover then
-// rolls it forward.
-func (p *Publisher) Adopt(ctx context.Context, commit []byte) error {
-	var rec CommitRecord
-	if err := json.Unmarshal(commit, &rec); err != nil {
-		return fmt.Errorf("adopt commit: %w: %w", ErrCorrupt, err)
-	}
-	if err := ValidateRunID(rec.RunID); err != nil {
-		return fmt.Errorf("adopt commit: %w", err)
-	}
-	if err := p.writeCommit(ctx, rec.RunID, commit); err != nil {
-		return fmt.Errorf("adopt commit %s: %w", rec.RunID, err)
-	}
 	return nil
 }
 
@@ -656,17 +655,40 @@ func (p *Publisher) rollForwardJob(ctx context.Context, job string) ([]string, e
 // be repeated from any crash point; see the package doc.
 func (p *Publisher) rollForward(ctx context.Context, rec *CommitRecord) error {
 	id := rec.RunID
+	if _, err := p.bucket.Stat(ctx, DoneKey(id)); err == nil {
+		return nil // finished by another attempt (a stalled one woke up)
+	} else if !errors.Is(err, store.ErrNotExist) {
+		return err
+	}
+	// A partition whose manifest comes from a run committed after this one
+	// was replaced (or appended to, this run's files included) since: this
+	// run must not touch it, only take back any part it copied there that
+	// the newer manifest does not list.
+	var live []OutputRecord
+	for _, o := range rec.Outputs {
+		prev, _, err := p.readManifest(ctx, o.Table, o.Partition)
+		if err != nil {
+			return err
+		}
+		if prev != nil && prev.RunID != id && prev.CommittedAt.After(rec.CommittedAt) {
+			if err := p.withdrawStrays(ctx, o, prev); err != nil {
+				return err
+			}
+			continue
+		}
+		live = append(live, o)
+	}
 	// 1. Withdraw _SUCCESS: from here until step 5 the folder does not
 	// match a manifest.
-	for _, o := range rec.Outputs {
-		if err := p.deleteIfExists(ctx, PartitionPrefix(o.Table, o.Partition)+SuccessName); err != nil {
+	for _, o := range live {
+		if err := p.step(ctx, func() error { return p.deleteIfExists(ctx, PartitionPrefix(o.Table, o.Partition)+SuccessName) }); err != nil {
 			return err
 		}
 	}
 	// 2. Copy staged parts to their final names.
-	for _, o := range rec.Outputs {
+	for _, o := range live {
 		for _, f := range o.Files {
-			if err := p.copyPart(ctx, id, o, f); err != nil {
+			if err := p.step(ctx, func() error { return p.copyPart(ctx, id, o, f) }); err != nil {
 				return err
 			}
 			if err := p.hook(PointAfterPartCopied); err != nil {
@@ -675,8 +697,8 @@ func (p *Publisher) rollForward(ctx context.Context, rec *CommitRecord) error {
 		}
 	}
 	// 3. Manifests: the switch from the old file set to the new one.
-	for _, o := range rec.Outputs {
-		if err := p.writeManifest(ctx, rec, o); err != nil {
+	for _, o := range live {
+		if err := p.step(ctx, func() error { return p.writeManifest(ctx, rec, o) }); err != nil {
 			return err
 		}
 		if err := p.hook(PointAfterManifest); err != nil {
@@ -684,19 +706,21 @@ func (p *Publisher) rollForward(ctx context.Context, rec *CommitRecord) error {
 		}
 	}
 	// 4. REPLACE: delete what the manifest no longer lists.
-	for _, o := range rec.Outputs {
+	for _, o := range live {
 		if o.Mode != Replace {
 			continue
 		}
-		if err := p.deleteStale(ctx, o); err != nil {
+		if err := p.deleteStale(ctx, id, o); err != nil {
 			return err
 		}
 	}
 	// 5. _SUCCESS: the folder matches the manifest again.
-	for _, o := range rec.Outputs {
+	for _, o := range live {
 		data, _ := json.Marshal(Success{RunID: id, CommittedAt: rec.CommittedAt})
 		key := PartitionPrefix(o.Table, o.Partition) + SuccessName
-		if err := store.WriteAll(ctx, p.bucket, key, data, store.WriteOptions{ContentType: "application/json"}); err != nil {
+		if err := p.step(ctx, func() error {
+			return store.WriteAll(ctx, p.bucket, key, data, store.WriteOptions{ContentType: "application/json"})
+		}); err != nil {
 			return err
 		}
 		if err := p.hook(PointAfterSuccess); err != nil {
@@ -708,13 +732,43 @@ func (p *Publisher) rollForward(ctx context.Context, rec *CommitRecord) error {
 		return err
 	}
 	data, _ := json.Marshal(Done{RunID: id, DoneAt: p.now()})
-	if err := store.WriteAll(ctx, p.bucket, DoneKey(id), data, store.WriteOptions{ContentType: "application/json"}); err != nil {
+	if err := p.step(ctx, func() error {
+		return store.WriteAll(ctx, p.bucket, DoneKey(id), data, store.WriteOptions{ContentType: "application/json"})
+	}); err != nil {
 		return err
 	}
 	if err := p.hook(PointAfterDone); err != nil {
 		return err
 	}
 	return p.deleteStaging(ctx, id)
+}
+
+// step runs one change of a roll forward after the guard allows it.
+func (p *Publisher) step(ctx context.Context, change func() error) error {
+	if p.opts.Guard != nil {
+		if err := p.opts.Guard(ctx); err != nil {
+			return fmt.Errorf("roll forward stopped: %w", err)
+		}
+	}
+	return change()
+}
+
+// withdrawStrays deletes the parts of a superseded run's output that it
+// copied into the partition and the newer manifest does not list.
+func (p *Publisher) withdrawStrays(ctx context.Context, o OutputRecord, newer *Manifest) error {
+	listed := map[string]bool{}
+	for _, f := range newer.Files {
+		listed[f.Name] = true
+	}
+	for _, f := range o.Files {
+		if listed[f.Name] {
+			continue
+		}
+		if err := p.step(ctx, func() error { return p.deleteIfExists(ctx, finalKey(o.Table, o.Partition, f.Name)) }); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (p *Publisher) deleteIfExists(ctx context.Context, key string) error {
@@ -818,6 +872,9 @@ func (p *Publisher) writeManifest(ctx context.Context, rec *CommitRecord, o Outp
 	if prev != nil && prev.RunID == rec.RunID {
 		return nil // written by an earlier attempt of this roll forward
 	}
+	if prev != nil && prev.CommittedAt.After(rec.CommittedAt) {
+		return nil // a newer run published the partition meanwhile: never go back
+	}
 	m := Manifest{
 		FormatVersion: FormatVersion,
 		RunID:         rec.RunID,
@@ -867,8 +924,13 @@ func (p *Publisher) writeManifest(ctx context.Context, rec *CommitRecord, o Outp
 // deleteStale deletes the objects directly in a REPLACE partition's folder
 // that its manifest (this run's files) does not list. Deeper folders and the
 // _manifest.json/_SUCCESS objects are left alone.
-func (p *Publisher) deleteStale(ctx context.Context, o OutputRecord) error {
+func (p *Publisher) deleteStale(ctx context.Context, id string, o OutputRecord) error {
 	prefix := PartitionPrefix(o.Table, o.Partition)
+	if m, _, err := p.readManifest(ctx, o.Table, o.Partition); err != nil {
+		return err
+	} else if m == nil || m.RunID != id {
+		return nil // another run's manifest now: its files are not ours to judge
+	}
 	objs, err := p.bucket.List(ctx, prefix)
 	if err != nil {
 		return err
@@ -882,7 +944,7 @@ func (p *Publisher) deleteStale(ctx context.Context, o OutputRecord) error {
 		if strings.Contains(name, "/") || keep[name] {
 			continue
 		}
-		if err := p.deleteIfExists(ctx, obj.Key); err != nil {
+		if err := p.step(ctx, func() error { return p.deleteIfExists(ctx, obj.Key) }); err != nil {
 			return err
 		}
 		if err := p.hook(PointAfterStaleDeleted); err != nil {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 )
 
@@ -54,8 +55,8 @@ func (f *flags) logFlags() *flags {
 
 func intSetter(field func(*Config) *int) func(*Config, string) error {
 	return func(c *Config, v string) error {
-		var n int
-		if _, err := fmt.Sscan(v, &n); err != nil {
+		n, err := strconv.Atoi(v)
+		if err != nil {
 			return fmt.Errorf("not an integer: %q", v)
 		}
 		*field(c) = n

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 var (
@@ -52,4 +53,7 @@ func Hit(name string) {
 	if signal == syscall.SIGKILL {
 		select {} // the signal is on its way
 	}
+	// SIGSTOP reaches the process a moment later: park here meanwhile, so
+	// that it stops at this point and not a few steps further.
+	time.Sleep(100 * time.Millisecond)
 }

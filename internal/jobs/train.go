@@ -72,7 +72,7 @@ func Train(ctx context.Context, j TrainJob) (*scoring.Bundle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	if err := eachRecord(ctx, open, func(rec arrow.Record) error { return fit.Observe(rec) }); err != nil {
+	if _, err := eachRecord(ctx, open, func(rec arrow.Record) error { return fit.Observe(rec) }); err != nil {
 		return nil, fmt.Errorf("fit feature statistics: %w", err)
 	}
 	fx, err := features.NewPipeline(j.Spec, fit.Stats())
@@ -84,7 +84,7 @@ func Train(ctx context.Context, j TrainJob) (*scoring.Bundle, error) {
 	all.Batch.D, all.Batch.K = fx.Dense(), len(fx.Cardinalities())
 	var b features.Batch
 	rows := 0
-	if err := eachRecord(ctx, open, func(rec arrow.Record) error {
+	bad, err := eachRecord(ctx, open, func(rec arrow.Record) error {
 		if err := fx.Transform(rec, &b); err != nil {
 			return err
 		}
@@ -102,8 +102,12 @@ func Train(ctx context.Context, j TrainJob) (*scoring.Bundle, error) {
 		all.Batch.Cat = append(all.Batch.Cat, b.Cat...)
 		rows += b.N
 		return nil
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, fmt.Errorf("compute features: %w", err)
+	}
+	if n := bad.count.Load(); j.BadRows.Exceeded(n, int64(rows)+n, true) {
+		return nil, fmt.Errorf("%w: %d of %d rows are bad, more than max_bad_rows %s", ErrBadInput, n, int64(rows)+n, j.BadRows)
 	}
 	all.Batch.N = rows
 	if rows < 2 {
@@ -135,25 +139,26 @@ func Train(ctx context.Context, j TrainJob) (*scoring.Bundle, error) {
 	return bu, nil
 }
 
-// eachRecord reads every record of a freshly opened source.
-func eachRecord(ctx context.Context, open func() (*readers.Reader, *badRows, error), fn func(arrow.Record) error) error {
-	src, _, err := open()
+// eachRecord reads every record of a freshly opened source and returns the
+// source's bad-row count.
+func eachRecord(ctx context.Context, open func() (*readers.Reader, *badRows, error), fn func(arrow.Record) error) (*badRows, error) {
+	src, br, err := open()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer src.Close()
 	for {
 		rec, err := src.Read(ctx)
 		if errors.Is(err, io.EOF) {
-			return nil
+			return br, nil
 		}
 		if err != nil {
-			return err
+			return br, err
 		}
 		err = fn(rec)
 		rec.Release()
 		if err != nil {
-			return err
+			return br, err
 		}
 	}
 }

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -490,5 +491,44 @@ func TestBadRowLimitExceeded(t *testing.T) {
 				t.Errorf("%+v.Exceeded(%d, %d, %v) = %v, want %v", tc.limit, tc.bad, tc.total, tc.final, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestTrainBadRowFraction: a fractional max_bad_rows is judged at the end of
+// training's input too.
+func TestTrainBadRowFraction(t *testing.T) {
+	dir := t.TempDir()
+	var buf bytes.Buffer
+	from := time.Date(2020, 8, 1, 0, 0, 0, 0, time.UTC)
+	if err := demodata.WriteCSV(&buf, demodata.New(3).Rows("b", 40, from, from.AddDate(0, 1, 0)), false); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	for i := 1; i <= 4; i++ { // 4 of 40 rows: 10%
+		f := strings.Split(lines[i], ",")
+		f[8] = "not-a-price"
+		lines[i] = strings.Join(f, ",")
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "dumps", "2020-08"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "dumps", "2020-08", "a.csv"), []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		limit string
+		fails bool
+	}{{"5%", true}, {"20%", false}} {
+		j := demoTrainJob(t, dir, "2020-08")
+		j.Config.Epochs = 1
+		lim, err := ParseBadRowLimit(tt.limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j.BadRows = lim
+		_, err = Train(context.Background(), j)
+		if (tt.fails && !errors.Is(err, ErrBadInput)) || (!tt.fails && err != nil) {
+			t.Errorf("max_bad_rows %s with 10%% bad rows: err = %v, want failure %v", tt.limit, err, tt.fails)
+		}
 	}
 }

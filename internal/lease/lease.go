@@ -50,7 +50,7 @@ func Key(job string) string { return "_scorer/leases/" + job + ".json" }
 
 // Info is the content of a lease object.
 type Info struct {
-	Holder     string    `json:"holder"` // host and pid
+	Holder     string    `json:"holder"` // host, pid and pid namespace
 	RunID      string    `json:"run_id"`
 	AcquiredAt time.Time `json:"acquired_at"`
 	RenewedAt  time.Time `json:"renewed_at"`
@@ -64,14 +64,17 @@ type Info struct {
 
 // Lease is a held lease. Its methods are safe for concurrent use.
 type Lease struct {
-	b        store.Bucket
-	key      string
-	ttl      time.Duration
-	now      func() time.Time
-	mu       sync.Mutex
-	info     Info
-	gen      int64
-	lost     error
+	b    store.Bucket
+	key  string
+	ttl  time.Duration
+	now  func() time.Time
+	mu   sync.Mutex
+	info Info
+	gen  int64
+	lost error
+	// renewed is when the lease was last written, on the monotonic clock:
+	// a process that was stopped sees the gap.
+	renewed  time.Time
 	inherKey string
 	inher    []byte
 }
@@ -94,10 +97,9 @@ func Acquire(ctx context.Context, b store.Bucket, job, runID string, opts Option
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	host, _ := os.Hostname()
 	l := &Lease{b: b, key: Key(job), ttl: opts.TTL, now: opts.Now}
 	now := l.now().UTC()
-	l.info = Info{Holder: fmt.Sprintf("%s/%d", host, os.Getpid()), RunID: runID, AcquiredAt: now, RenewedAt: now, ExpiresAt: now.Add(l.ttl)}
+	l.info = Info{Holder: holderID(), RunID: runID, AcquiredAt: now, RenewedAt: now, ExpiresAt: now.Add(l.ttl)}
 
 	cur, gen, err := read(ctx, b, l.key)
 	switch {
@@ -154,20 +156,30 @@ func (l *Lease) write(ctx context.Context, opts store.WriteOptions) error {
 		return err
 	}
 	l.gen = st.Generation
+	l.renewed = time.Now()
 	return nil
 }
 
-// holderDead reports whether a lease's holder is a process of this host
-// that no longer exists: a run that crashed on this machine (cron on one
-// box) frees its job at once instead of after the TTL. A holder on another
-// host is judged by expiry alone.
+// holderID names this process: host, pid and pid namespace
+// ("host/pid/pid:[4026531836]"), so that a pid is only ever compared within
+// the namespace it belongs to (containers sharing a host name do not).
+func holderID() string {
+	host, _ := os.Hostname()
+	ns, _ := os.Readlink("/proc/self/ns/pid")
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), ns)
+}
+
+// holderDead reports whether a lease's holder is a process of this host and
+// pid namespace that no longer exists: a run that crashed on this machine
+// (cron on one box) frees its job at once instead of after the TTL. Any
+// other holder is judged by expiry alone.
 func holderDead(holder string) bool {
-	host, pidText, ok := strings.Cut(holder, "/")
-	me, _ := os.Hostname()
-	if !ok || host != me {
+	parts := strings.SplitN(holder, "/", 3)
+	me := strings.SplitN(holderID(), "/", 3)
+	if len(parts) != 3 || parts[0] != me[0] || parts[2] != me[2] || me[2] == "" {
 		return false
 	}
-	pid, err := strconv.Atoi(pidText)
+	pid, err := strconv.Atoi(parts[1])
 	if err != nil || pid <= 0 {
 		return false
 	}
@@ -205,6 +217,28 @@ func (l *Lease) renewLocked(ctx context.Context) error {
 	return nil
 }
 
+// Check makes sure the lease is still held before a change that only the
+// holder may make: it renews the lease (a conditional write) unless it was
+// written less than MinRenew ago on this process's monotonic clock, which
+// a stalled process cannot fake. An error wrapping ErrLost means stop.
+func (l *Lease) Check(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.lost == nil && time.Since(l.renewed) < MinRenew {
+		return nil
+	}
+	return l.renewLocked(ctx)
+}
+
+// ClearPending forgets an inherited object once it is written, so that the
+// next holder does not write it again.
+func (l *Lease) ClearPending(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.info.PendingKey, l.info.Pending = "", nil
+	return l.renewLocked(ctx)
+}
+
 // Fence records an object to be written (a commit record) in the lease
 // object, conditional on the lease still being ours. Once it returns nil
 // the commit is decided: the object will be written, by this run or by the
@@ -234,7 +268,11 @@ func (l *Lease) Keep(ctx context.Context, lost func(error)) {
 			return
 		case <-t.C:
 		}
-		err := l.Renew(ctx)
+		// A renewal that cannot finish before the lease would expire is as
+		// good as lost: bound it, so that the run is stopped in time.
+		rctx, cancel := context.WithDeadline(ctx, lastOK.Add(l.ttl-every))
+		err := l.Renew(rctx)
+		cancel()
 		switch {
 		case err == nil:
 			lastOK = l.now()
@@ -243,7 +281,7 @@ func (l *Lease) Keep(ctx context.Context, lost func(error)) {
 			return
 		case ctx.Err() != nil:
 			return
-		case l.now().Sub(lastOK) > l.ttl-every:
+		case l.now().Sub(lastOK) >= l.ttl-every:
 			// Renewals keep failing (store unreachable): stop before the
 			// lease can expire under us.
 			lost(fmt.Errorf("%w: cannot renew: %w", ErrLost, err))

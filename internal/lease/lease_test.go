@@ -3,6 +3,9 @@ package lease
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -126,5 +129,55 @@ func TestKeepCancelsWhenLost(t *testing.T) {
 func TestRenewalIntervalFloor(t *testing.T) {
 	if _, err := Acquire(context.Background(), store.NewFileBucket(t.TempDir()), "j", "r", Options{TTL: time.Second}); err == nil {
 		t.Fatal("a TTL under 2 s was accepted; renewals are at most once a second")
+	}
+}
+
+func TestCheckStopsAStalledHolder(t *testing.T) {
+	ctx := context.Background()
+	b := store.NewFileBucket(t.TempDir())
+	clk := &clock{t: time.Date(2020, 9, 2, 1, 0, 0, 0, time.UTC)}
+	opts := Options{TTL: 2 * time.Second, Now: clk.now}
+	a, err := Acquire(ctx, b, "queue", "run-a", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Check(ctx); err != nil {
+		t.Fatalf("check right after acquiring: %v", err)
+	}
+	// A stalls; its lease expires and B takes the job over.
+	clk.add(3 * time.Second)
+	if _, err := Acquire(ctx, b, "queue", "run-b", opts); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(MinRenew + 100*time.Millisecond) // the stall, as A's own clock sees it
+	if err := a.Check(ctx); !errors.Is(err, ErrLost) {
+		t.Fatalf("a holder that stalled past its lease passed the check: %v", err)
+	}
+}
+
+func TestHolderDead(t *testing.T) {
+	me := strings.SplitN(holderID(), "/", 3)
+	if len(me) != 3 {
+		t.Fatalf("holderID() = %q, want host/pid/pidns", holderID())
+	}
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	gone := cmd.Process.Pid // exited and reaped
+	tests := []struct {
+		holder string
+		dead   bool
+	}{
+		{holderID(), false},
+		{fmt.Sprintf("%s/%d/%s", me[0], gone, me[2]), true},
+		{fmt.Sprintf("%s/%d/pid:[1]", me[0], gone), false}, // another pid namespace
+		{fmt.Sprintf("other-host/%d/%s", gone, me[2]), false},
+		{fmt.Sprintf("%s/%d", me[0], gone), false}, // no namespace: judged by expiry
+	}
+	for _, tt := range tests {
+		if got := holderDead(tt.holder); got != tt.dead {
+			t.Errorf("holderDead(%q) = %v, want %v", tt.holder, got, tt.dead)
+		}
 	}
 }

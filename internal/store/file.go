@@ -252,11 +252,22 @@ func (w *fileWriter) Attrs() ObjectInfo { return w.attrs }
 // publish moves a finished temporary file to key under the write conditions.
 func (b *fileBucket) publish(tmp, key string, opts WriteOptions) error {
 	final := b.path(key)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	// Delete prunes folders it empties, possibly another process's between
+	// our MkdirAll and rename: make the folder again and retry then.
+	for attempt := 0; ; attempt++ {
+		err := b.publishOnce(tmp, key, final, opts)
+		if err == nil || !errors.Is(err, ErrNotExist) || attempt == 3 {
+			return err
+		}
+	}
+}
+
+func (b *fileBucket) publishOnce(tmp, key, final string, opts WriteOptions) error {
 	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
 		return b.wrap("create", key, err)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	if opts.IfGeneration != 0 {
 		// Check and rename under an exclusive lock shared by every process
 		// using this folder, so that compare-and-swap is atomic.

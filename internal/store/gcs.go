@@ -338,14 +338,14 @@ func bucketMissing(err error) bool {
 func (b *gcsBucket) fail(op, key string, out outcome, err error) error {
 	uri := b.URI(key)
 	switch code := httpCode(err); {
-	case bucketMissing(err):
-		return fmt.Errorf("%s %s: bucket %q does not exist: %w", op, uri, b.bucket, err)
+	case bucketMissing(err), op == "write" && isNotFound(err): // a write needs no object: its 404 is the bucket's
+		return fmt.Errorf("%s %s: bucket %q does not exist: %w: %w", op, uri, b.bucket, ErrAccess, err)
 	case isNotFound(err):
 		return fmt.Errorf("%s %s: %w", op, uri, ErrNotExist)
 	case code == http.StatusPreconditionFailed:
 		return fmt.Errorf("%s %s: %w", op, uri, ErrPrecondition)
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
-		return fmt.Errorf("%s %s: permission denied on bucket %q (check the credentials' roles): %w", op, uri, b.bucket, err)
+		return fmt.Errorf("%s %s: permission denied on bucket %q (check the credentials' roles): %w: %w", op, uri, b.bucket, ErrAccess, err)
 	}
 	if out.attempts > 1 {
 		return fmt.Errorf("%s %s: %w (after %d attempts)", op, uri, err, out.attempts)
@@ -379,7 +379,7 @@ func (b *gcsBucket) List(ctx context.Context, prefix string) ([]ObjectInfo, erro
 		})
 		if err != nil {
 			if isNotFound(err) { // only the bucket can be missing
-				return nil, fmt.Errorf("list %s: bucket %q does not exist: %w", b.URI(prefix), b.bucket, err)
+				return nil, fmt.Errorf("list %s: bucket %q does not exist: %w: %w", b.URI(prefix), b.bucket, ErrAccess, err)
 			}
 			return nil, b.fail("list", prefix, res, err)
 		}

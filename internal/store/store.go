@@ -26,6 +26,9 @@ import (
 var (
 	// ErrNotExist: the object does not exist.
 	ErrNotExist = errors.New("object does not exist")
+	// ErrAccess: the bucket does not exist or the credentials may not use
+	// it. Retrying will not help; the configuration must change.
+	ErrAccess = errors.New("bucket missing or access denied")
 	// ErrPrecondition: a conditional write found the object in another state
 	// (it exists for IfAbsent, or has another generation for IfGeneration).
 	ErrPrecondition = errors.New("precondition failed")
