@@ -62,9 +62,9 @@ const (
 )
 
 // listTree returns every file under dir with its size, for comparing a
-// store before and after a failed run. Leases and the local store's
-// temporary folder are left out: a failed run does renew and release its
-// job's lease.
+// store before and after a failed run. Leases, run records and the local
+// store's temporary folder are left out: a failed run does renew and release
+// its job's lease, and records how it ended.
 func listTree(t *testing.T, dir string) map[string]int64 {
 	t.Helper()
 	out := map[string]int64{}
@@ -76,7 +76,7 @@ func listTree(t *testing.T, dir string) map[string]int64 {
 			return err
 		}
 		rel, _ := filepath.Rel(dir, p)
-		if fi.IsDir() && (rel == ".tmp" || rel == filepath.Join("_scorer", "leases")) {
+		if fi.IsDir() && (rel == ".tmp" || rel == filepath.Join("_scorer", "leases") || rel == filepath.Join("_scorer", "runs")) {
 			return filepath.SkipDir
 		}
 		if !fi.IsDir() {

@@ -50,9 +50,49 @@ type Config struct {
 	// LeaseTTL is how long a job's lease lives without renewal: a run that
 	// stalls longer loses it and cannot commit; a crashed run's lease frees
 	// the job after this long.
-	LeaseTTL time.Duration `yaml:"lease_ttl"`
-	GCS      GCSConfig     `yaml:"gcs"`
-	Train    TrainConfig   `yaml:"train"`
+	LeaseTTL time.Duration  `yaml:"lease_ttl"`
+	GCS      GCSConfig      `yaml:"gcs"`
+	Train    TrainConfig    `yaml:"train"`
+	Schedule ScheduleConfig `yaml:"schedule"`
+}
+
+// ScheduleConfig is read by scorer schedule (docs/scheduler.md).
+type ScheduleConfig struct {
+	// Listen is the address of the HTTP listener serving /healthz, /readyz
+	// and /metrics; empty for none.
+	Listen string `yaml:"listen"`
+	// ShutdownTimeout is how long, after SIGTERM, a running run may take to
+	// finish before it is cancelled.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Retries of a run that failed in a way that is safe to retry (exit
+	// codes 1 and 4); bad input and configuration errors are not retried.
+	Retries int `yaml:"retries"`
+	// Backoff before the first retry, doubled before each further one up to
+	// MaxBackoff.
+	Backoff    time.Duration `yaml:"backoff"`
+	MaxBackoff time.Duration `yaml:"max_backoff"`
+	// MaxCatchUp: at start, run only the newest this many due runs of each
+	// job and skip the older ones; 0 runs them all.
+	MaxCatchUp int `yaml:"max_catch_up"`
+	// Jobs are the scheduled jobs (settable in the file only).
+	Jobs []ScheduleJob `yaml:"jobs"`
+}
+
+// ScheduleJob is one scheduled job.
+type ScheduleJob struct {
+	// Name names the job in the run records, the schedule's ledger and the
+	// logs: keep it stable (a renamed job starts afresh, with nothing due).
+	Name string `yaml:"name"`
+	// Kind: queue (scorer run, partition date = the scheduled day) or
+	// backfill (scorer backfill of Month).
+	Kind string `yaml:"kind"`
+	// Cron is a five-field cron expression or a descriptor (@daily).
+	Cron string `yaml:"cron"`
+	// TimeZone is the IANA zone Cron is read in; default UTC.
+	TimeZone string `yaml:"time_zone"`
+	// Month, for a backfill: "previous" (default: the month before the
+	// scheduled day) or a fixed YYYY-MM.
+	Month string `yaml:"month"`
 }
 
 // GCSConfig tunes the gs:// store (internal/store.GCSOptions).
@@ -145,6 +185,13 @@ func defaultConfig() Config {
 		Progress:        "auto",
 		LeaseTTL:        time.Minute,
 		GCS:             gcsDefaults(),
+		Schedule: ScheduleConfig{
+			Listen: ":8080", ShutdownTimeout: 5 * time.Minute, Retries: 3, Backoff: time.Minute, MaxBackoff: 15 * time.Minute,
+			Jobs: []ScheduleJob{
+				{Name: "nightly-queue", Kind: "queue", Cron: "30 2 * * *", TimeZone: "UTC"},
+				{Name: "monthly-backfill", Kind: "backfill", Cron: "0 4 1 * *", TimeZone: "UTC", Month: "previous"},
+			},
+		},
 		Train: TrainConfig{
 			Spec: "testdata/features.yaml", Name: "ctr-demo", Arch: "wide_deep", EmbeddingDim: 8,
 			Hidden: []int{32, 16}, Epochs: 8, BatchSize: 256, LearningRate: 0.001,
@@ -312,6 +359,9 @@ func (c Config) Validate() error {
 	case "auto", "on", "off":
 	default:
 		bad("progress: auto, on or off, not %q", c.Progress)
+	}
+	for _, err := range c.Schedule.validate() {
+		bad("schedule.%v", err)
 	}
 	return errors.Join(errs...)
 }

@@ -103,5 +103,6 @@ func (f *flags) parse(args []string, env *environment) (Config, error) {
 		return cfg, usageError{fmt.Errorf("invalid configuration:\n%w", err)}
 	}
 	env.log = newLogger(env.stderr, cfg.Log, env.isTerminal)
+	useGCSConfig(cfg, env)
 	return cfg, nil
 }

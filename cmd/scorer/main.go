@@ -21,6 +21,9 @@ import (
 	"golang.org/x/term"
 
 	"github.com/adtech/scorer/internal/jobs"
+	"github.com/adtech/scorer/internal/store"
+	"github.com/adtech/scorer/scheduler"
+	"github.com/adtech/scorer/writers"
 )
 
 // Exit codes (docs/exit-codes.md).
@@ -30,6 +33,7 @@ const (
 	exitUsage    = 2 // bad flags, config, feature spec or model bundle: fix before rerunning
 	exitBadInput = 3 // input data breaks the spec: fix the data (or max_bad_rows) before rerunning
 	exitBusy     = 4 // another run of the job holds its lease: nothing done, retry later
+	exitAborted  = 5 // scorer schedule only: stopped by a signal, cancelling a run at the shutdown deadline
 )
 
 type command struct {
@@ -41,6 +45,8 @@ var commands = []command{
 	{"backfill", "score one month of ad dumps and replace that month's partition", runBackfill},
 	{"run", "score every queued request not yet scored, exactly once", runQueue},
 	{"train", "train a model bundle from a labelled month of dumps", runTrain},
+	{"schedule", "run the scheduler daemon: the configured jobs, catch-up, /metrics", runSchedule},
+	{"history", "print the recent runs from the run records", runHistory},
 	{"validate", "check config, feature spec and model bundle without scoring", runValidate},
 	{"version", "print the version", runVersion},
 }
@@ -52,6 +58,7 @@ type environment struct {
 	isTerminal     bool
 	log            *slog.Logger
 	retries        atomic.Int64 // store calls retried in this process
+	sched  *scheduleHooks // tests only: drive scorer schedule in-process
 }
 
 func main() {
@@ -80,7 +87,8 @@ Commands:
 Run "scorer <command> --help" for a command's flags. Every command reads the
 config file named by --config or $SCORER_CONFIG (defaults run the demo from
 the repository root). Exit codes: 0 ok, 1 failed and safe to rerun, 2 usage or
-configuration error, 3 bad input data, 4 another run of the job is active.
+configuration error, 3 bad input data, 4 another run of the job is active,
+5 (schedule) a run was cancelled at the shutdown deadline.
 See README.md and docs/.
 `)
 }
@@ -127,12 +135,17 @@ func exitCode(err error) int {
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return exitOK
-	case errors.As(err, &ue), errors.Is(err, jobs.ErrConfig):
+	case errors.As(err, &ue), errors.Is(err, jobs.ErrConfig), errors.Is(err, store.ErrAccess),
+		errors.Is(err, writers.ErrCorrupt), errors.Is(err, writers.ErrConflict):
+		// Retrying cannot help: the configuration, the credentials or the
+		// damaged run state in the output store need a person.
 		return exitUsage
 	case errors.Is(err, jobs.ErrBadInput):
 		return exitBadInput
 	case errors.Is(err, jobs.ErrBusy):
 		return exitBusy
+	case errors.Is(err, scheduler.ErrAborted):
+		return exitAborted
 	default:
 		return exitRetry
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/adtech/scorer/internal/jobs"
+	"github.com/adtech/scorer/internal/runlog"
 	"github.com/adtech/scorer/internal/store"
 	"github.com/adtech/scorer/readers"
 	"github.com/adtech/scorer/scoring"
@@ -23,10 +24,9 @@ type opened struct {
 	bundle        *scoring.Bundle
 }
 
-func open(ctx context.Context, cfg Config, env *environment) (*opened, error) {
+func open(ctx context.Context, cfg Config) (*opened, error) {
 	var o opened
 	var err error
-	useGCSConfig(cfg, env)
 	if o.input, err = store.Open(ctx, cfg.Input); err != nil {
 		return nil, usageError{fmt.Errorf("input: %w", err)}
 	}
@@ -40,7 +40,8 @@ func open(ctx context.Context, cfg Config, env *environment) (*opened, error) {
 }
 
 // useGCSConfig makes gs:// URIs open with the configured options, counting
-// and logging every retry.
+// and logging every retry. It is called once per command, when the
+// configuration is parsed, before anything opens a store.
 func useGCSConfig(cfg Config, env *environment) {
 	store.Register("gs", store.GCSOpener(cfg.GCS.options(func(op string, err error) {
 		env.retries.Add(1)
@@ -89,6 +90,7 @@ month's partition of the backfill table (<output>/<backfill.table>/month=YYYY-MM
 as a whole. The previous partition stays as it was unless the run succeeds.`, env.stderr)
 	month := f.fs.String("month", "", "month to score, YYYY-MM (required)")
 	shardFlag := f.fs.String("shard", "", "score shard i of N (\"i/N\", 0-based) of the month; default from\n$JOB_COMPLETION_INDEX and $SCORER_SHARD_COUNT (Kubernetes Indexed Job)\nor $CLOUD_RUN_TASK_INDEX and $CLOUD_RUN_TASK_COUNT (Cloud Run Jobs)")
+	plan := f.fs.String("shard-plan", "", "name of the sharded backfill this shard belongs to (default $SCORER_SHARD_PLAN),\ne.g. the Kubernetes Job's name: a shard retried after the month was published then does nothing")
 	abandon := f.fs.Bool("abandon-shards", false, "delete the month's sharded backfill in progress (plan, shard records, staged parts) and exit")
 	f.storeFlags().runFlags().logFlags()
 	cfg, err := f.parse(args, env)
@@ -105,27 +107,58 @@ as a whole. The previous partition stays as it was unless the run succeeds.`, en
 	if err != nil {
 		return usageError{err}
 	}
-	o, err := open(ctx, cfg, env)
-	if err != nil {
-		return err
+	shardPlan := *plan
+	if shardPlan == "" {
+		shardPlan, _ = env.getenv("SCORER_SHARD_PLAN")
 	}
-	j := scoreJob(cfg, o, env)
-	j.Job, j.Dir = jobs.BackfillJob(*month), path.Join(cfg.Backfill.Dir, *month)
-	j.Table, j.Partition, j.Mode = cfg.Backfill.Table, "month="+*month, writers.Replace
-	j.IDColumns, j.RequireRows, j.Shard = cfg.Backfill.IDColumns, true, shard
+	if shardPlan != "" {
+		if err := jobs.ValidShardPlan(shardPlan); err != nil {
+			return usageError{err}
+		}
+	}
 	if *abandon {
-		if err := jobs.AbandonShards(ctx, j); err != nil {
+		o, err := open(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		if err := jobs.AbandonShards(ctx, backfillJob(cfg, o, env, *month, shard)); err != nil {
 			return fmt.Errorf("abandon shards of %s: %w", *month, err)
 		}
 		fmt.Fprintf(env.stdout, "sharded backfill of %s abandoned (if there was one)\n", *month)
 		return nil
 	}
-	sum, err := jobs.Score(ctx, j)
+	rec := &runlog.Record{Job: jobs.BackfillJob(*month), Kind: kindBackfill, Trigger: runlog.Manual}
+	if shard != nil {
+		rec.Shard = fmt.Sprintf("%d/%d", shard.Index, shard.Count)
+	}
+	sum, err := recordedScore(ctx, env, cfg, rec, func(o *opened) jobs.ScoreJob {
+		j := backfillJob(cfg, o, env, *month, shard)
+		j.ShardPlan = shardPlan
+		return j
+	})
 	if err != nil {
 		return fmt.Errorf("backfill %s: %w", *month, err)
 	}
 	printSummary(env.stdout, cfg, sum, env.retries.Load())
 	return nil
+}
+
+// backfillJob is the job that backfills a month.
+func backfillJob(cfg Config, o *opened, env *environment, month string, shard *jobs.Shard) jobs.ScoreJob {
+	j := scoreJob(cfg, o, env)
+	j.Job, j.Dir = jobs.BackfillJob(month), path.Join(cfg.Backfill.Dir, month)
+	j.Table, j.Partition, j.Mode = cfg.Backfill.Table, "month="+month, writers.Replace
+	j.IDColumns, j.RequireRows, j.Shard = cfg.Backfill.IDColumns, true, shard
+	return j
+}
+
+// queueJob is the job that scores the queue into a day's partition.
+func queueJob(cfg Config, o *opened, env *environment, day string) jobs.ScoreJob {
+	j := scoreJob(cfg, o, env)
+	j.Job, j.Dir = jobs.JobQueue, cfg.Queue.Dir
+	j.Table, j.Partition, j.Mode = cfg.Queue.Table, "date="+day, writers.Append
+	j.IDColumns, j.SkipConsumed = cfg.Queue.IDColumns, true
+	return j
 }
 
 // shardFromEnv returns the shard of a sharded backfill from the flag, or
@@ -178,15 +211,10 @@ and writes nothing.`, env.stderr)
 		}
 		day = *date
 	}
-	o, err := open(ctx, cfg, env)
-	if err != nil {
-		return err
-	}
-	j := scoreJob(cfg, o, env)
-	j.Job, j.Dir = jobs.JobQueue, cfg.Queue.Dir
-	j.Table, j.Partition, j.Mode = cfg.Queue.Table, "date="+day, writers.Append
-	j.IDColumns, j.SkipConsumed = cfg.Queue.IDColumns, true
-	sum, err := jobs.Score(ctx, j)
+	rec := &runlog.Record{Job: jobs.JobQueue, Kind: kindQueue, Trigger: runlog.Manual}
+	sum, err := recordedScore(ctx, env, cfg, rec, func(o *opened) jobs.ScoreJob {
+		return queueJob(cfg, o, env, day)
+	})
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}

@@ -124,3 +124,49 @@ func TestAbandonShards(t *testing.T) {
 		t.Fatalf("after abandoning 3 shards and running 2: %+v, want %d rows", s, total)
 	}
 }
+
+// A shard retried after its sharded backfill was published (a pod retried
+// by Kubernetes) does nothing when it knows its plan's name.
+func TestShardRetriedAfterPublish(t *testing.T) {
+	in, total := shardStore(t, 4, 100)
+	out := t.TempDir()
+	base := []string{"backfill", "--month", "2020-09", "--input", in, "--model", demoModel, "--output", out}
+	for _, sh := range []string{"0/2", "1/2"} {
+		mustSucceed(t, scorerProc(t, map[string]string{"SCORER_SHARD_PLAN": "bf-2020-09-a"}, append(base, "--shard", sh)...))
+	}
+	r := scorerProc(t, nil, append(base, "--shard", "1/2", "--shard-plan", "bf-2020-09-a")...)
+	mustSucceed(t, r)
+	if !strings.Contains(r.stderr, "already published") {
+		t.Errorf("the late retry does not say it had nothing to do:\n%s", r.stderr)
+	}
+	if left := listTree(t, filepath.Join(out, "_scorer", "shards")); len(left) > 0 {
+		t.Fatalf("the late retry opened a plan: %v", left)
+	}
+	mustSucceed(t, scorerProc(t, nil, base...)) // nothing blocks the month
+	if s := readTable(t, filepath.Join(out, "ad_scores"), "ad_id", "month"); s.rows != total || s.runs != 1 {
+		t.Fatalf("after the late retry and a re-backfill: %+v", s)
+	}
+}
+
+// An input replaced after the plan was made cannot be read as planned: the
+// shard says so and how to get out (exit 2), rather than failing forever
+// as if a retry could help.
+func TestShardInputReplacedAfterPlan(t *testing.T) {
+	in, _ := shardStore(t, 4, 100)
+	out := t.TempDir()
+	base := []string{"backfill", "--month", "2020-09", "--input", in, "--model", demoModel, "--output", out}
+	mustSucceed(t, scorerProc(t, nil, append(base, "--shard", "0/2")...))
+	replaced := filepath.Join(in, "dumps", "2020-09", "ads-01.csv") // shard 1's first file
+	data, err := os.ReadFile(replaced)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, replaced+".new", data)
+	if err := os.Rename(replaced+".new", replaced); err != nil {
+		t.Fatal(err)
+	}
+	r := scorerProc(t, nil, append(base, "--shard", "1/2")...)
+	if r.code != exitUsage || !strings.Contains(r.stderr, "--abandon-shards") {
+		t.Fatalf("exit %d, want %d pointing at --abandon-shards:\n%s", r.code, exitUsage, r.stderr)
+	}
+}

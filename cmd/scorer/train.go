@@ -50,7 +50,6 @@ are recorded in the bundle with the exact command line.`, env.stderr)
 	if err != nil {
 		return usageError{err}
 	}
-	useGCSConfig(cfg, env)
 	input, err := store.Open(ctx, cfg.Input)
 	if err != nil {
 		return usageError{fmt.Errorf("input: %w", err)}

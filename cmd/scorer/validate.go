@@ -22,7 +22,7 @@ configuration problem.`, env.stderr)
 		return err
 	}
 	fmt.Fprintln(env.stdout, "config: ok")
-	o, err := open(ctx, cfg, env)
+	o, err := open(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/adtech/scorer/features"
 	"github.com/adtech/scorer/internal/failpoint"
 	"github.com/adtech/scorer/internal/lease"
+	"github.com/adtech/scorer/internal/runlog"
 	"github.com/adtech/scorer/internal/store"
 	"github.com/adtech/scorer/readers"
 	"github.com/adtech/scorer/scoring"
@@ -60,6 +61,12 @@ type ScoreJob struct {
 	// Shard, if set, makes the run one shard of a sharded backfill: see
 	// shard.go. Job must then name one partition (it names the plan).
 	Shard *Shard
+	// ShardPlan names the sharded run the shard belongs to (e.g. the
+	// Kubernetes Job's name), so that a shard retried after its month was
+	// published knows it and does nothing. Empty: the first shard names it.
+	ShardPlan string
+
+	guard *leaseGuard // the lease a roll forward checks; set by Score
 
 	Workers, BatchSize, ReadConcurrency int
 	CSV                                 readers.CSVOptions
@@ -89,12 +96,15 @@ type Summary struct {
 	RowsRead     int64 // good rows read (and scored)
 	RowsRejected int64
 	OutputFiles  []string // published, relative to the output store
+	OutputBytes  int64    // bytes of the published files
 	Started      time.Time
 	Duration     time.Duration
 	// NothingToDo: no input was waiting (an empty queue); nothing written.
 	NothingToDo bool
 	// Recovered: earlier runs that this run rolled forward first.
 	Recovered []string
+	// Scores counts the scores written, for the run's report.
+	Scores runlog.ScoreHistogram
 }
 
 // RejectsTable is the table that holds the bad rows of table.
@@ -123,8 +133,10 @@ func Score(ctx context.Context, j ScoreJob) (*Summary, error) {
 	if err != nil {
 		return sum, fmt.Errorf("%w: model %s %s: %w", ErrConfig, j.Bundle.Name, j.Bundle.Version, err)
 	}
+	j.guard = &leaseGuard{}
 	pub, err := writers.NewPublisher(j.Output, writers.Options{
 		RowGroupRows: j.RowGroupRows, PartRows: j.PartRows, Now: j.Now,
+		Guard:     j.guard.check,
 		Failpoint: func(point string) error { failpoint.Hit("publish." + point); return nil },
 	})
 	if err != nil {
@@ -177,6 +189,13 @@ func (j *ScoreJob) scoreAll(ctx context.Context, pub *writers.Publisher, fx *fea
 		h.committed = true // from here on the run is rolled forward, never discarded
 	}
 	if err != nil {
+		if rec == nil {
+			// Not committed: discard the staged parts (Abort keeps them if
+			// the commit was fenced, for the next holder to publish).
+			if aerr := run.Abort(context.WithoutCancel(ctx)); aerr != nil && !errors.Is(aerr, writers.ErrCommitted) {
+				j.Log.Warn("discard staged output", "run_id", j.RunID, "err", aerr)
+			}
+		}
 		return h.explain(err)
 	}
 	sum.addOutputs(rec)
@@ -187,6 +206,7 @@ func (s *Summary) addOutputs(rec *writers.CommitRecord) {
 	for _, o := range rec.Outputs {
 		for _, f := range o.Files {
 			s.OutputFiles = append(s.OutputFiles, path.Join(o.Table, o.Partition, f.Name))
+			s.OutputBytes += f.Bytes
 		}
 	}
 }
@@ -203,6 +223,29 @@ func (j *ScoreJob) recover(ctx context.Context, pub *writers.Publisher, sum *Sum
 		j.Log.Warn("recovered earlier runs", "job", j.Job, "rolled_forward", rep.RolledForward, "staging_deleted", rep.StagingDeleted)
 	}
 	return nil
+}
+
+// leaseGuard lets the publisher check, before each change it makes to the
+// tables, that the lease the run holds is still its own (writers.Options.Guard).
+type leaseGuard struct {
+	mu  sync.Mutex
+	lse *lease.Lease
+}
+
+func (g *leaseGuard) set(l *lease.Lease) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.lse = l
+}
+
+func (g *leaseGuard) check(ctx context.Context) error {
+	g.mu.Lock()
+	l := g.lse
+	g.mu.Unlock()
+	if l == nil {
+		return errors.New("publish without a lease")
+	}
+	return l.Check(ctx)
 }
 
 // held is a lease held for the length of a run.
@@ -237,6 +280,9 @@ func (j *ScoreJob) hold(ctx context.Context, pub *writers.Publisher, name string
 		}
 	}
 	h := &held{j: j, lse: lse, name: name}
+	if j.guard != nil {
+		j.guard.set(lse)
+	}
 	h.ctx, h.cancel = context.WithCancelCause(ctx)
 	go lse.Keep(h.ctx, func(err error) {
 		j.Log.Error("lease lost: stopping the run", "lease", name, "err", err)
@@ -248,6 +294,10 @@ func (j *ScoreJob) hold(ctx context.Context, pub *writers.Publisher, name string
 			h.release(ctx)
 			return nil, ctx, fmt.Errorf("write the commit fenced by the previous holder of %s: %w", name, err)
 		}
+		if err := lse.ClearPending(h.ctx); err != nil { // written: no later holder needs it
+			h.release(ctx)
+			return nil, ctx, err
+		}
 	}
 	return h, h.ctx, nil
 }
@@ -258,6 +308,9 @@ func (h *held) fence(key string) func(context.Context, []byte) error {
 
 // release stops renewing and gives the lease up.
 func (h *held) release(ctx context.Context) {
+	if h.j.guard != nil {
+		h.j.guard.set(nil)
+	}
 	h.cancel(nil)
 	if err := h.lse.Release(context.WithoutCancel(ctx), h.committed); err != nil {
 		h.j.Log.Warn("release lease", "lease", h.name, "err", err)
@@ -334,7 +387,7 @@ func (j *ScoreJob) stage(ctx context.Context, pub *writers.Publisher, fx *featur
 		j.Progress.Start(total)
 		defer j.Progress.Finish()
 	}
-	sink := &progressSink{next: scores, src: src, progress: j.Progress}
+	sink := &progressSink{next: scores, src: src, progress: j.Progress, hist: &sum.Scores}
 	if _, err := scoring.Run(ctx, src, j.Bundle, fx, sink, scoring.PoolOptions{
 		Workers: j.Workers, BatchSize: j.BatchSize, IDColumns: j.IDColumns,
 	}); err != nil {
@@ -401,12 +454,14 @@ func scoreSchema(ids []string) *arrow.Schema {
 	return arrow.NewSchema(fields, nil)
 }
 
-// progressSink forwards scored records and reports progress.
+// progressSink forwards scored records, reports progress and counts the
+// scores in the run's histogram.
 type progressSink struct {
 	next     scoring.Sink
 	src      *readers.Reader
 	progress Progress
 	rows     int64
+	hist     *runlog.ScoreHistogram
 }
 
 func (s *progressSink) Write(ctx context.Context, rec arrow.Record) error {
@@ -414,6 +469,11 @@ func (s *progressSink) Write(ctx context.Context, rec arrow.Record) error {
 		return err
 	}
 	s.rows += rec.NumRows()
+	if i := rec.Schema().FieldIndices(scoring.ScoreColumn); len(i) == 1 {
+		if col, ok := rec.Column(i[0]).(*array.Float32); ok {
+			s.hist.Add(col.Float32Values())
+		}
+	}
 	if s.progress != nil {
 		s.progress.Update(s.src.BytesRead(), s.rows)
 	}

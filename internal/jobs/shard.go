@@ -119,6 +119,15 @@ func (j *ScoreJob) refuseOtherShardCount(ctx context.Context, pub *writers.Publi
 		ErrConfig, j.Partition, p.Count, p.ID, count)
 }
 
+// ValidShardPlan checks a plan id given by the user (--shard-plan): it names
+// the sharded run and its commit, so it follows the run id rules.
+func ValidShardPlan(id string) error {
+	if err := writers.ValidateRunID(id); err != nil {
+		return fmt.Errorf("%w: shard plan %q: %w", ErrConfig, id, err)
+	}
+	return nil
+}
+
 // scoreShard runs one shard of a sharded backfill, then commits the month
 // if every shard is done.
 func (j *ScoreJob) scoreShard(ctx context.Context, pub *writers.Publisher, fx *features.Pipeline, sum *Summary) error {
@@ -139,9 +148,23 @@ func (j *ScoreJob) scoreShard(ctx context.Context, pub *writers.Publisher, fx *f
 
 func (j *ScoreJob) runShard(ctx context.Context, h *held, pub *writers.Publisher, fx *features.Pipeline, sum *Summary, name string) error {
 	sh := *j.Shard
+	if j.ShardPlan != "" {
+		done, err := j.planDone(ctx, pub, j.ShardPlan)
+		if err != nil {
+			return err
+		}
+		if done {
+			j.Log.Info("this sharded backfill is already published", "plan", j.ShardPlan, "shard", name)
+			return nil
+		}
+	}
 	p, err := j.readPlan(ctx, pub)
 	if err != nil {
 		return err
+	}
+	if p != nil && j.ShardPlan != "" && p.ID != j.ShardPlan {
+		return fmt.Errorf("%w: another sharded backfill of %s (plan %s) is in progress; this is plan %s: let it finish, or abandon it with --abandon-shards",
+			ErrConfig, j.Partition, p.ID, j.ShardPlan)
 	}
 	if p == nil {
 		// No sharded run of this month in progress: plan one.
@@ -152,7 +175,11 @@ func (j *ScoreJob) runShard(ctx context.Context, h *held, pub *writers.Publisher
 		if len(files) == 0 {
 			return fmt.Errorf("%w: no input files under %s", ErrBadInput, j.Input.URI(j.Dir+"/"))
 		}
-		p = &plan{ID: writers.NewRunID(j.Now()), Job: j.Job, Partition: j.Partition, Count: sh.Count, Files: files, CreatedAt: j.Now().UTC()}
+		id := j.ShardPlan
+		if id == "" {
+			id = writers.NewRunID(j.Now())
+		}
+		p = &plan{ID: id, Job: j.Job, Partition: j.Partition, Count: sh.Count, Files: files, CreatedAt: j.Now().UTC()}
 		data, err := json.MarshalIndent(p, "", "  ")
 		if err != nil {
 			return err
@@ -191,6 +218,12 @@ func (j *ScoreJob) runShard(ctx context.Context, h *held, pub *writers.Publisher
 			RunID: j.RunID, Job: j.Job + ".shards", StagingRunID: p.ID,
 			Model: writers.Model{Name: j.Bundle.Name, Version: j.Bundle.Version},
 		}, files, sum)
+		if errors.Is(err, store.ErrNotExist) {
+			// The plan pinned each file's generation: a file replaced since
+			// can never be read as planned.
+			return fmt.Errorf("%w: an input of plan %s was replaced or deleted after the plan was made (%w); abandon the plan with --abandon-shards and backfill %s again",
+				ErrConfig, p.ID, err, j.Partition)
+		}
 		if err != nil {
 			return err
 		}
