@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -90,6 +91,45 @@ func TestStalledRunLosesLeaseAndCannotCommit(t *testing.T) {
 	after := readTable(t, filepath.Join(out, "ad_scores"), "ad_id", "month")
 	if after != s || after.runs != 1 {
 		t.Fatalf("the stalled run changed the table: before %+v after %+v", s, after)
+	}
+	checkPublished(t, out, "ad_scores", "month=2020-09")
+}
+
+// A run that stalls in the middle of publishing its committed month loses
+// its lease; the next run finishes it and publishes its own month; when the
+// stalled process wakes up it must stop at its next step, not publish over
+// the newer month.
+func TestRunStalledMidPublishCannotGoBack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for a 2 s lease to expire")
+	}
+	out := t.TempDir()
+	env := []string{"SCORER_LEASE_TTL=2s", "SCORER_PARQUET_ROW_GROUP_ROWS=5000", "SCORER_PARQUET_PART_ROWS=10000"}
+	args := append([]string{"backfill", "--month", "2020-09"}, demoArgs(out)...)
+	stalled, stalledErr := startStopped(t, "publish.after-part-copied:1", env, args...)
+
+	time.Sleep(2500 * time.Millisecond)
+	envMap := map[string]string{}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		envMap[k] = v
+	}
+	mustSucceed(t, scorerProc(t, envMap, args...))
+	newer := readTable(t, filepath.Join(out, "ad_scores"), "ad_id", "month")
+	before := listTree(t, filepath.Join(out, "ad_scores"))
+
+	if err := stalled.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	_ = stalled.Wait()
+	if code := stalled.ProcessState.ExitCode(); code != exitRetry || !strings.Contains(stalledErr.String(), "lease lost") {
+		t.Fatalf("the stalled publisher exited %d, want %d with \"lease lost\":\n%s", code, exitRetry, stalledErr.String())
+	}
+	if after := listTree(t, filepath.Join(out, "ad_scores")); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("the stalled publisher changed the table:\nbefore %v\nafter  %v", before, after)
+	}
+	if got := readTable(t, filepath.Join(out, "ad_scores"), "ad_id", "month"); got != newer || got.runs != 1 {
+		t.Fatalf("table after the stalled publisher woke: %+v, want %+v", got, newer)
 	}
 	checkPublished(t, out, "ad_scores", "month=2020-09")
 }
