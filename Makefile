@@ -7,7 +7,7 @@ GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 BENCH_COUNT   ?= 5
 VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build test test-short demo demo-gcs demo-bundle testdata bench lint fmt tidy-check clean
+.PHONY: all build test test-short demo demo-gcs demo-bundle testdata bench bench-data bench-openblas bench-compare rss clean-bench-data lint fmt tidy-check clean
 
 all: build
 
@@ -50,8 +50,41 @@ demo-bundle: build
 	rm -rf testdata/models/ctr-demo
 	./$(BIN) train --month 2020-08 --out testdata/models/ctr-demo --version 2020-08.1
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) ./scoring/ ./internal/jobs/
+# Performance (docs/performance.md). Generated data (reference bundles, 1M
+# and 10M rows of Criteo-like CSV) lives in BENCH_DATA, outside the
+# repository; clean-bench-data removes it.
+BENCH_DATA    ?= $(or $(TMPDIR),/tmp)/scorer-perf
+BENCH_MONTH   := $(BENCH_DATA)/store/dumps/2020-01/_complete
+
+# Go benchmarks, BENCH_COUNT runs each (benchstat-friendly; output also in
+# $(BENCH_DATA)/bench.txt): the reference models alone (rows/s; batch 1024
+# and 8192; 1 and 2 workers), the kernels, the decoders, end to end (1M CSV
+# rows -> Parquet; rows/s and CPU-s per million rows) and the demo.
+bench: bench-data
+	SCORER_BENCH_DATA=$(BENCH_DATA) $(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) -timeout 60m \
+	  ./scoring/ ./readers/ ./internal/jobs/ | tee $(BENCH_DATA)/bench.txt
+
+bench-data: $(BENCH_MONTH)
+$(BENCH_MONTH):
+	$(GO) run ./internal/perf/perfdata -out $(BENCH_DATA) -rows 1000000 -files 2
+	touch $@
+
+# The model benchmarks with OpenBLAS instead of the Go assembly kernel
+# (needs cgo and libopenblas-dev; OPENBLAS_CORETYPE is left as it is).
+bench-openblas:
+	$(GO) test -tags openblas -run '^$$' -bench 'ReferenceModel|PackedLinear' -benchmem -count $(BENCH_COUNT) ./scoring/
+
+# scorer and the peers of ../shared/peers (ONNX Runtime, numpy, pandas)
+# side by side, with ratios; without peers, scorer's side only.
+bench-compare:
+	SCORER_PERF_DATA=$(BENCH_DATA) BENCH_COUNT=$(BENCH_COUNT) internal/perf/compare.sh
+
+# Peak RSS of bin/scorer end to end on 1M and 10M rows (fails above +10%).
+rss: build
+	SCORER_PERF_DATA=$(BENCH_DATA) SCORER_BIN=$(BIN) internal/perf/rss.sh
+
+clean-bench-data:
+	rm -rf $(BENCH_DATA) $(or $(TMPDIR),/tmp)/scorer-bench-data-*
 
 lint:
 	$(GO) run $(GOLANGCI_LINT) run ./...

@@ -17,6 +17,10 @@ type batcher struct {
 	flt  []*array.Float64Builder
 	ts   []*array.TimestampBuilder
 	n    int // rows in the builder
+	// strBytes are the string columns' data sizes in the last record, to
+	// size the next one's buffers at once instead of growing them by
+	// doubling (each growth a fresh zeroed buffer and a copy).
+	strBytes []int
 }
 
 func newBatcher(src *Reader, fs *fileState) *batcher {
@@ -38,6 +42,7 @@ func newBatcher(src *Reader, fs *fileState) *batcher {
 	b.str = make([]*array.StringBuilder, n)
 	b.flt = make([]*array.Float64Builder, n)
 	b.ts = make([]*array.TimestampBuilder, n)
+	b.strBytes = make([]int, n)
 	for i, c := range src.cfg.cols {
 		switch c.typ {
 		case tString:
@@ -57,6 +62,9 @@ func (b *batcher) release() { b.bld.Release() }
 // appendRow adds one good row (one value per target column) and sends a
 // record once BatchSize rows are in.
 func (b *batcher) appendRow(ctx context.Context, vals []value) error {
+	if b.n == 0 {
+		b.reserve()
+	}
 	for i, v := range vals {
 		switch {
 		case b.str[i] != nil:
@@ -65,17 +73,18 @@ func (b *batcher) appendRow(ctx context.Context, vals []value) error {
 			} else {
 				b.str[i].Append(v.s)
 			}
+		// Fixed-width builders have room for BatchSize values (reserve).
 		case b.flt[i] != nil:
 			if v.null {
-				b.flt[i].AppendNull()
+				b.flt[i].UnsafeAppendBoolToBitmap(false)
 			} else {
-				b.flt[i].Append(v.f)
+				b.flt[i].UnsafeAppend(v.f)
 			}
 		default:
 			if v.null {
-				b.ts[i].AppendNull()
+				b.ts[i].UnsafeAppendBoolToBitmap(false)
 			} else {
-				b.ts[i].Append(arrow.Timestamp(v.i))
+				b.ts[i].UnsafeAppend(arrow.Timestamp(v.i))
 			}
 		}
 	}
@@ -86,10 +95,65 @@ func (b *batcher) appendRow(ctx context.Context, vals []value) error {
 	return nil
 }
 
+// appendText adds one good text row: column j's string is fields[idx[j]],
+// converted into t. It sends a record once BatchSize rows are in.
+func (b *batcher) appendText(ctx context.Context, fields []string, idx []int, t *textRow) error {
+	if b.n == 0 {
+		b.reserve()
+	}
+	for i, null := range t.null {
+		switch {
+		case b.str[i] != nil:
+			if null {
+				b.str[i].AppendNull()
+			} else {
+				b.str[i].Append(fields[idx[i]])
+			}
+		// Fixed-width builders have room for BatchSize values (reserve).
+		case b.flt[i] != nil:
+			if null {
+				b.flt[i].UnsafeAppendBoolToBitmap(false)
+			} else {
+				b.flt[i].UnsafeAppend(t.f[i])
+			}
+		default:
+			if null {
+				b.ts[i].UnsafeAppendBoolToBitmap(false)
+			} else {
+				b.ts[i].UnsafeAppend(arrow.Timestamp(t.i[i]))
+			}
+		}
+	}
+	b.n++
+	if b.n >= b.src.cfg.BatchSize {
+		return b.flush(ctx)
+	}
+	return nil
+}
+
+// reserve sizes the builders for a full record: BatchSize values, and for
+// string columns the data size of the last record (plus an eighth).
+func (b *batcher) reserve() {
+	size := b.src.cfg.BatchSize
+	b.bld.Reserve(size)
+	for i, sb := range b.str {
+		if sb != nil && b.strBytes[i] > 0 {
+			sb.ReserveData(b.strBytes[i] + b.strBytes[i]/8)
+		}
+	}
+}
+
 // flush sends the rows built so far, if any.
 func (b *batcher) flush(ctx context.Context) error {
 	if b.n == 0 {
 		return nil
+	}
+	if b.n == b.src.cfg.BatchSize {
+		for i, sb := range b.str {
+			if sb != nil {
+				b.strBytes[i] = sb.DataLen()
+			}
+		}
 	}
 	rec := b.bld.NewRecord()
 	n := b.n

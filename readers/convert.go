@@ -144,6 +144,9 @@ func fromNumber(c *colSpec, lit string) (value, string) {
 }
 
 func parseFloat(s string) (value, string) {
+	if f, ok := parseSmallInt(s); ok {
+		return value{f: f}, ""
+	}
 	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
 	if err != nil {
 		if errors.Is(err, strconv.ErrRange) {
@@ -152,6 +155,32 @@ func parseFloat(s string) (value, string) {
 		return value{}, reasonNotNumber
 	}
 	return floatValue(f)
+}
+
+// parseSmallInt reads an optional sign and 1 to 15 decimal digits, the
+// common case of count features, exactly as strconv.ParseFloat would (a
+// 15-digit integer is exact in a float64); ok is false for anything else.
+func parseSmallInt(s string) (f float64, ok bool) {
+	i, neg := 0, false
+	if len(s) > 0 && (s[0] == '-' || s[0] == '+') {
+		neg, i = s[0] == '-', 1
+	}
+	if len(s) == i || len(s)-i > 15 {
+		return 0, false
+	}
+	var n int64
+	for ; i < len(s); i++ {
+		d := s[i] - '0'
+		if d > 9 {
+			return 0, false
+		}
+		n = n*10 + int64(d)
+	}
+	f = float64(n)
+	if neg {
+		f = -f
+	}
+	return f, true
 }
 
 func floatValue(f float64) (value, string) {

@@ -27,7 +27,7 @@ func (r *Reader) decodeJSONL(ctx context.Context, in io.Reader, b *batcher) erro
 	sc.Buffer(make([]byte, 0, min(64<<10, r.cfg.lineLimit)), r.cfg.lineLimit)
 	cols := r.cfg.cols
 	vals := make([]value, len(cols))
-	obj := make(map[string]json.RawMessage, len(cols))
+	obj := newJSONRow(cols)
 	var row, line int64
 	for sc.Scan() {
 		line++
@@ -41,11 +41,10 @@ func (r *Reader) decodeJSONL(ctx context.Context, in io.Reader, b *batcher) erro
 			continue
 		}
 		row++
-		clear(obj)
 		reason := ""
 		if text[0] != '{' {
 			reason = "not a JSON object"
-		} else if err := json.Unmarshal(text, &obj); err != nil {
+		} else if err := obj.parse(text); err != nil {
 			reason = reasonMalformedJS + ": " + err.Error()
 		}
 		if reason != "" {
@@ -57,9 +56,8 @@ func (r *Reader) decodeJSONL(ctx context.Context, in io.Reader, b *batcher) erro
 		good := true
 		for j := range cols {
 			c := &cols[j]
-			raw, ok := obj[c.name]
 			var shown string
-			vals[j], shown, reason = fromJSON(c, raw, ok)
+			vals[j], shown, reason = fromJSON(c, obj.raw[j], obj.present[j])
 			if reason != "" {
 				if err := b.badRow(RowError{Row: row, Line: line, Column: c.name, Value: shown, Reason: reason}); err != nil {
 					return err
@@ -92,9 +90,11 @@ func fromJSON(c *colSpec, raw json.RawMessage, present bool) (value, string, str
 	}
 	switch ch := raw[0]; {
 	case ch == '"':
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return value{}, string(raw), reasonMalformedJS
+		s, ok := plainJSONString(raw)
+		if !ok {
+			if err := json.Unmarshal(raw, &s); err != nil {
+				return value{}, string(raw), reasonMalformedJS
+			}
 		}
 		v, reason := fromText(c, s)
 		return v, s, reason
@@ -112,4 +112,139 @@ func fromJSON(c *colSpec, raw json.RawMessage, present bool) (value, string, str
 	default:
 		return value{}, shown, reasonNotTime
 	}
+}
+
+// jsonRow holds the members of one JSON object that the target columns
+// name, as raw JSON. It replaces json.Unmarshal into a
+// map[string]json.RawMessage (which allocated a key and a value copy per
+// member, 180 allocations for a 40-column row) with a walk over the
+// object's bytes once json.Valid has accepted them; invalid lines still get
+// json.Unmarshal's error. As with the map, a repeated member's last value
+// counts. raw points into the line, valid until the next line.
+type jsonRow struct {
+	index   map[string]int // target column by name
+	raw     [][]byte
+	present []bool
+}
+
+func newJSONRow(cols []colSpec) *jsonRow {
+	r := &jsonRow{index: make(map[string]int, len(cols)), raw: make([][]byte, len(cols)), present: make([]bool, len(cols))}
+	for j, c := range cols {
+		r.index[c.name] = j
+	}
+	return r
+}
+
+// parse reads a line that starts with '{'.
+func (r *jsonRow) parse(text []byte) error {
+	clear(r.raw)
+	clear(r.present)
+	if !json.Valid(text) {
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(text, &obj); err != nil {
+			return err
+		}
+		return errors.New("invalid JSON") // not reached: Valid and Unmarshal agree
+	}
+	i := skipSpace(text, 1)
+	for i < len(text) && text[i] != '}' {
+		kend := skipString(text, i)
+		quoted := text[i:kend]
+		i = skipSpace(text, skipSpace(text, kend)+1) // past ':'
+		vend := skipValue(text, i)
+		if j, ok := r.column(quoted); ok {
+			r.raw[j], r.present[j] = text[i:vend], true
+		}
+		i = skipSpace(text, vend)
+		if i < len(text) && text[i] == ',' {
+			i = skipSpace(text, i+1)
+		}
+	}
+	return nil
+}
+
+// column finds the target column of a member key, given as its string
+// token.
+func (r *jsonRow) column(quoted []byte) (int, bool) {
+	if key := quoted[1 : len(quoted)-1]; bytes.IndexByte(key, '\\') < 0 && validUTF8Bytes(key) {
+		j, ok := r.index[string(key)]
+		return j, ok
+	}
+	var k string
+	if err := json.Unmarshal(quoted, &k); err != nil {
+		return 0, false
+	}
+	j, ok := r.index[k]
+	return j, ok
+}
+
+// plainJSONString is the value of a JSON string token without escapes and
+// with valid UTF-8, which is its bytes between the quotes; ok is false for
+// any other token.
+func plainJSONString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	body := raw[1 : len(raw)-1]
+	if bytes.IndexByte(body, '\\') >= 0 || !validUTF8Bytes(body) {
+		return "", false
+	}
+	return string(body), true
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string token at b[i] ('"').
+func skipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(b)
+}
+
+// skipValue returns the index after the (valid) JSON value at b[i].
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return i
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for i < len(b) {
+			switch b[i] {
+			case '"':
+				i = skipString(b, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return i
+	}
+	for i < len(b) {
+		switch b[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return i
+		}
+		i++
+	}
+	return i
 }

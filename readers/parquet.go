@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
 	pqformat "github.com/parquet-go/parquet-go/format"
@@ -111,6 +112,7 @@ func (r *Reader) decodeParquet(ctx context.Context, f io.ReaderAt, size int64, b
 	cols := r.cfg.cols
 	leafIndex := make([]int, len(cols))
 	convs := make([]pqConvert, len(cols))
+	strs := &arena{} // the chunk's strings; see arena
 	fields := pf.Schema().Fields()
 	for j := range cols {
 		c := &cols[j]
@@ -131,7 +133,7 @@ func (r *Reader) decodeParquet(ctx context.Context, f io.ReaderAt, size int64, b
 		if !ok {
 			return badInput("column %q missing from parquet schema", c.name)
 		}
-		conv, err := pqConverter(c, field.Type())
+		conv, err := pqConverter(c, field.Type(), strs)
 		if err != nil {
 			return badInput("column %q: %w", c.name, err)
 		}
@@ -176,6 +178,7 @@ func (r *Reader) decodeParquet(ctx context.Context, f io.ReaderAt, size int64, b
 					return err
 				}
 				m := int(min(int64(chunk), nrows-done))
+				strs.reset() // the previous chunk's rows are in the builders
 				for j := range cols {
 					for got := 0; got < m; {
 						vs, err := cursors[j].next(buf[:min(len(buf), m-got)])
@@ -261,7 +264,7 @@ func (c *pqCursor) next(buf []parquet.Value) ([]parquet.Value, error) {
 
 // pqConverter picks the conversion of a Parquet column type to a target
 // column, or says why there is none.
-func pqConverter(c *colSpec, t parquet.Type) (pqConvert, error) {
+func pqConverter(c *colSpec, t parquet.Type, strs *arena) (pqConvert, error) {
 	var (
 		tsUnit    int64 // units per microsecond scale: see below
 		isTS      bool
@@ -351,11 +354,16 @@ func pqConverter(c *colSpec, t parquet.Type) (pqConvert, error) {
 		case parquet.ByteArray, parquet.FixedLenByteArray:
 			return wrap(func(v parquet.Value) (value, string, string) {
 				bs := v.ByteArray()
-				if !utf8.Valid(bs) {
+				if !validUTF8Bytes(bs) {
 					return value{}, fmt.Sprintf("%x", bs[:min(len(bs), 32)]), reasonBadUTF8
 				}
-				val, reason := fromText(c, string(bs))
-				return val, string(bs), reason
+				if len(bs) == 0 && !c.nullable {
+					return value{}, "", reasonMissing
+				}
+				// Copied (values point into the page, which the next read
+				// may replace) into the chunk's arena; fromText's UTF-8
+				// check is done.
+				return value{s: strs.str(bs)}, "", ""
 			}), nil
 		case parquet.Int32, parquet.Int64:
 			return wrap(func(v parquet.Value) (value, string, string) { return value{s: intText(v)}, "", "" }), nil
@@ -382,12 +390,12 @@ func pqConverter(c *colSpec, t parquet.Type) (pqConvert, error) {
 		case parquet.Float:
 			return wrap(func(v parquet.Value) (value, string, string) {
 				val, reason := floatValue(float64(v.Float()))
-				return val, fmt.Sprint(v.Float()), reason
+				return val, shownIf(reason, func() string { return fmt.Sprint(v.Float()) }), reason
 			}), nil
 		case parquet.Double:
 			return wrap(func(v parquet.Value) (value, string, string) {
 				val, reason := floatValue(v.Double())
-				return val, fmt.Sprint(v.Double()), reason
+				return val, shownIf(reason, func() string { return fmt.Sprint(v.Double()) }), reason
 			}), nil
 		case parquet.Boolean:
 			return wrap(func(v parquet.Value) (value, string, string) {
@@ -400,7 +408,7 @@ func pqConverter(c *colSpec, t parquet.Type) (pqConvert, error) {
 			return wrap(func(v parquet.Value) (value, string, string) {
 				s := string(v.ByteArray())
 				val, reason := fromText(c, s)
-				return val, s, reason
+				return val, shownIf(reason, func() string { return s }), reason
 			}), nil
 		}
 	case tTimestamp:
@@ -413,7 +421,7 @@ func pqConverter(c *colSpec, t parquet.Type) (pqConvert, error) {
 			case isDate:
 				return wrap(func(v parquet.Value) (value, string, string) {
 					us, reason := secondsToMicros(intOf(v) * 86400)
-					return value{i: us}, intText(v), reason
+					return value{i: us}, shownIf(reason, func() string { return intText(v) }), reason
 				}), nil
 			case isTS && tsUnit < 0: // nanoseconds
 				return wrap(func(v parquet.Value) (value, string, string) {
@@ -434,7 +442,7 @@ func pqConverter(c *colSpec, t parquet.Type) (pqConvert, error) {
 					return value{}, intText(v), reasonTimeRange
 				}
 				us, reason := secondsToMicros(intOf(v))
-				return value{i: us}, intText(v), reason
+				return value{i: us}, shownIf(reason, func() string { return intText(v) }), reason
 			}), nil
 		case parquet.Float, parquet.Double:
 			return wrap(func(v parquet.Value) (value, string, string) {
@@ -443,7 +451,7 @@ func pqConverter(c *colSpec, t parquet.Type) (pqConvert, error) {
 					f = float64(v.Float())
 				}
 				us, reason := floatSecondsToMicros(f)
-				return value{i: us}, fmt.Sprint(f), reason
+				return value{i: us}, shownIf(reason, func() string { return fmt.Sprint(f) }), reason
 			}), nil
 		case parquet.Int96:
 			// Legacy Impala/Spark timestamps: nanoseconds of the day, then
@@ -462,7 +470,7 @@ func pqConverter(c *colSpec, t parquet.Type) (pqConvert, error) {
 			return wrap(func(v parquet.Value) (value, string, string) {
 				s := string(v.ByteArray())
 				val, reason := fromText(c, s)
-				return val, s, reason
+				return val, shownIf(reason, func() string { return s }), reason
 			}), nil
 		}
 	}
@@ -476,3 +484,47 @@ func floorDiv(a, b int64) int64 {
 	}
 	return q
 }
+
+// shownIf is the value to show in an error: text() when there is a reason,
+// nothing otherwise (formatting every good value cost more than converting
+// it).
+func shownIf(reason string, text func() string) string {
+	if reason == "" {
+		return ""
+	}
+	return text()
+}
+
+// validUTF8Bytes is utf8.Valid with the ASCII case inline.
+func validUTF8Bytes(b []byte) bool {
+	for i, c := range b {
+		if c >= utf8.RuneSelf {
+			return utf8.Valid(b[i:])
+		}
+	}
+	return true
+}
+
+// arena holds copies of the byte arrays of one chunk of Parquet rows, as
+// strings, until the rows are in the record builders (which copy them):
+// one buffer per chunk instead of one allocation per value. Strings that
+// outlive the chunk (error values) must not come from it.
+type arena struct{ buf []byte }
+
+// str returns a string holding a copy of b, valid until reset.
+func (a *arena) str(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(a.buf)+len(b) > cap(a.buf) {
+		// A new buffer: strings already handed out keep the old one alive.
+		a.buf = make([]byte, 0, max(2*cap(a.buf), len(b), 64<<10))
+	}
+	start := len(a.buf)
+	a.buf = append(a.buf, b...)
+	return unsafe.String(&a.buf[start], len(b))
+}
+
+// reset makes the arena's memory reusable: no string it returned may be
+// used afterwards.
+func (a *arena) reset() { a.buf = a.buf[:0] }

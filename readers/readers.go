@@ -201,7 +201,42 @@ func Open(ctx context.Context, b store.Bucket, files []store.ObjectInfo, opts Op
 type config struct {
 	Options
 	cols  []colSpec
-	nulls map[string]bool
+	nulls nullSet
+}
+
+// nullSet is CSVOptions.NullValues as a set, with a cheap test that rules
+// out most fields before the map lookup: a field longer than every null
+// value, or whose first byte starts none of them, is not null.
+type nullSet struct {
+	m      map[string]bool
+	maxLen int
+	first  [256]bool // first bytes of the non-empty null values
+	empty  bool      // "" is a null value
+}
+
+func newNullSet(values []string) nullSet {
+	ns := nullSet{m: make(map[string]bool, len(values))}
+	for _, v := range values {
+		ns.m[v] = true
+		ns.maxLen = max(ns.maxLen, len(v))
+		if v == "" {
+			ns.empty = true
+		} else {
+			ns.first[v[0]] = true
+		}
+	}
+	return ns
+}
+
+// has reports whether s is one of the null values.
+func (ns *nullSet) has(s string) bool {
+	switch {
+	case len(s) == 0:
+		return ns.empty
+	case len(s) > ns.maxLen || !ns.first[s[0]]:
+		return false
+	}
+	return ns.m[s]
 }
 
 func newConfig(o Options) (*config, error) {
@@ -231,9 +266,5 @@ func newConfig(o Options) (*config, error) {
 	if nullValues == nil {
 		nullValues = defaultNullValues
 	}
-	nulls := make(map[string]bool, len(nullValues))
-	for _, v := range nullValues {
-		nulls[v] = true
-	}
-	return &config{Options: o, cols: cols, nulls: nulls}, nil
+	return &config{Options: o, cols: cols, nulls: newNullSet(nullValues)}, nil
 }

@@ -24,6 +24,8 @@ type network struct {
 	params []*gorgonia.Node
 
 	logit *gorgonia.Node // (B, 1)
+	// prob is sigmoid(logit), (B, 1), in the scoring graph only.
+	prob *gorgonia.Node
 }
 
 // buildNetwork builds the graph for the architecture over the given weights.

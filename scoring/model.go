@@ -14,12 +14,12 @@ import (
 // errors.Is.
 var ErrInput = errors.New("input does not fit the model")
 
-// Model is a bundle compiled into a Gorgonia graph and virtual machine for a
-// fixed batch size. A Model is not safe for concurrent use: give each worker
-// its own (they may share one Bundle).
+// Model is a bundle compiled into a Gorgonia graph for a fixed batch size,
+// with the buffers of one forward pass. A Model is not safe for concurrent
+// use: give each worker its own (they may share one Bundle).
 type Model struct {
 	net     *network
-	vm      gorgonia.VM
+	plan    *plan          // nil once closed
 	prob    *gorgonia.Node // (B, 1) sigmoid of the logit
 	inputs  Inputs
 	offsets []int32
@@ -35,24 +35,22 @@ func NewModel(bu *Bundle, batchSize int) (*Model, error) {
 	if batchSize < 1 {
 		return nil, fmt.Errorf("new model: batch size %d, want >= 1", batchSize)
 	}
-	net, err := buildNetwork(bu.Arch, bu.Inputs, bu.Weights, batchSize)
+	net, err := buildScoringNetwork(bu.Arch, bu.Inputs, bu.Weights, batchSize)
 	if err != nil {
 		return nil, fmt.Errorf("new model: %w", err)
 	}
-	prob, err := gorgonia.Sigmoid(net.logit)
-	if err != nil {
-		return nil, fmt.Errorf("new model: build graph: %w", err)
-	}
 	m := &Model{
 		net:     net,
-		prob:    prob,
+		prob:    net.prob,
 		inputs:  bu.Inputs,
 		catName: categoricalNames(bu),
 	}
 	for _, o := range bu.Inputs.Offsets() {
 		m.offsets = append(m.offsets, int32(o))
 	}
-	m.vm = gorgonia.NewTapeMachine(net.g)
+	if m.plan, err = compilePlan(net.g); err != nil {
+		return nil, fmt.Errorf("new model: %w", err)
+	}
 	return m, nil
 }
 
@@ -83,7 +81,7 @@ func (m *Model) Inputs() Inputs { return m.inputs }
 // wrapping ErrInput if b does not fit the model (out's contents are then
 // unspecified).
 func (m *Model) Score(b *features.Batch, out []float32) error {
-	if m.vm == nil {
+	if m.plan == nil {
 		return errors.New("score: model is closed")
 	}
 	if err := m.check(b); err != nil {
@@ -97,11 +95,10 @@ func (m *Model) Score(b *features.Batch, out []float32) error {
 		if err := m.fill(b, start, end); err != nil {
 			return fmt.Errorf("score: %w", err)
 		}
-		err := m.vm.RunAll()
+		v, err := m.plan.run()
 		if err == nil {
-			err = m.read(out[start:end])
+			err = read(v, out[start:end])
 		}
-		m.vm.Reset()
 		if err != nil {
 			return fmt.Errorf("score: run graph: %w", err)
 		}
@@ -167,8 +164,9 @@ func (m *Model) indexError(row, col int, v int32) error {
 		ErrInput, row, col, name, v, m.inputs.Cardinalities[col])
 }
 
-func (m *Model) read(out []float32) error {
-	t, err := denseOf(m.prob.Value())
+// read copies the first len(out) probabilities of the graph's output.
+func read(v gorgonia.Value, out []float32) error {
+	t, err := denseOf(v)
 	if err != nil {
 		return fmt.Errorf("output: %w", err)
 	}
@@ -176,15 +174,8 @@ func (m *Model) read(out []float32) error {
 	return nil
 }
 
-// Close releases the virtual machine. The model cannot score afterwards.
+// Close releases the model's buffers. The model cannot score afterwards.
 func (m *Model) Close() error {
-	if m.vm == nil {
-		return nil
-	}
-	err := m.vm.Close()
-	m.vm = nil
-	if err != nil {
-		return fmt.Errorf("close model: %w", err)
-	}
+	m.plan = nil
 	return nil
 }

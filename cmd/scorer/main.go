@@ -57,8 +57,8 @@ type environment struct {
 	getenv         func(string) (string, bool)
 	isTerminal     bool
 	log            *slog.Logger
-	retries        atomic.Int64 // store calls retried in this process
-	sched  *scheduleHooks // tests only: drive scorer schedule in-process
+	retries        atomic.Int64   // store calls retried in this process
+	sched          *scheduleHooks // tests only: drive scorer schedule in-process
 }
 
 func main() {

@@ -1,0 +1,141 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/adtech/scorer/internal/perf"
+	"github.com/adtech/scorer/internal/store"
+	"github.com/adtech/scorer/readers"
+	"github.com/adtech/scorer/scoring"
+	"github.com/adtech/scorer/writers"
+)
+
+// perfDataRows is the size of the end-to-end benchmark's input.
+const perfDataRows = 1_000_000
+
+var perfData struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// perfStore returns a store folder holding dumps/2020-01/ with perfDataRows
+// Criteo-like rows in two CSV files: $SCORER_BENCH_DATA/store if set (what
+// `make bench-data` writes), else a cache folder under os.TempDir that the
+// first benchmark run generates (about 240 MB, a few seconds) and later
+// runs reuse; `make clean-bench-data` removes both.
+func perfStore(b *testing.B) string {
+	b.Helper()
+	if dir := os.Getenv("SCORER_BENCH_DATA"); dir != "" {
+		return filepath.Join(dir, "store")
+	}
+	perfData.once.Do(func() {
+		dir := filepath.Join(os.TempDir(), fmt.Sprintf("scorer-bench-data-%d-v1", perfDataRows), "store")
+		perfData.dir = dir
+		done := filepath.Join(dir, "_complete")
+		if _, err := os.Stat(done); err == nil {
+			return
+		}
+		perfData.err = writePerfStore(dir)
+		if perfData.err == nil {
+			perfData.err = os.WriteFile(done, nil, 0o644)
+		}
+	})
+	if perfData.err != nil {
+		b.Fatal(perfData.err)
+	}
+	return perfData.dir
+}
+
+func writePerfStore(dir string) error {
+	month := filepath.Join(dir, "dumps", "2020-01")
+	if err := os.MkdirAll(month, 0o755); err != nil {
+		return err
+	}
+	g := perf.NewGenerator(1)
+	for part := range 2 {
+		f, err := os.Create(filepath.Join(month, fmt.Sprintf("part-%05d.csv", part)))
+		if err != nil {
+			return err
+		}
+		err = g.WriteCSV(f, perfDataRows/2)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cpuSeconds is the process's user + system CPU time so far.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return tv(ru.Utime) + tv(ru.Stime)
+}
+
+// BenchmarkEndToEnd is a backfill of 1M Criteo-like CSV rows (two files)
+// with a reference model and the default workers (one per core): read,
+// compute features, score, write Parquet, commit, into a fresh output store
+// each time; ctr-mlp at three record batch sizes. It reports rows/s and the
+// CPU seconds per million rows (every goroutine of the process).
+func BenchmarkEndToEnd(b *testing.B) {
+	in := store.NewFileBucket(perfStore(b))
+	for _, name := range []string{perf.MLP, perf.LogReg} {
+		bu, err := perf.Bundle(name, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		batches := []int{4096} // the config's default
+		if name == perf.MLP {
+			batches = []int{1024, 4096, 8192}
+		}
+		for _, bs := range batches {
+			b.Run(fmt.Sprintf("model=%s/batch=%d", name, bs), func(b *testing.B) {
+				benchBackfill(b, in, bu, bs)
+			})
+		}
+	}
+}
+
+func benchBackfill(b *testing.B, in store.Bucket, bu *scoring.Bundle, batch int) {
+	ctx := context.Background()
+	var rows int64
+	var cpu float64
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		out := store.NewFileBucket(b.TempDir())
+		cpu0 := cpuSeconds()
+		b.StartTimer()
+		sum, err := Score(ctx, ScoreJob{
+			Job: BackfillJob("2020-01"), Input: in, Output: out, Bundle: bu,
+			Dir: "dumps/2020-01", Table: "ad_scores", Partition: "month=2020-01", Mode: writers.Replace,
+			IDColumns: []string{perf.IDColumn}, RequireRows: true,
+			BatchSize: batch, ReadConcurrency: 2, CSV: readers.CSVOptions{Header: true},
+			RowGroupRows: 128 * 1024, PartRows: 1 << 20, LeaseTTL: 10 * time.Minute,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		cpu += cpuSeconds() - cpu0
+		if sum.RowsRead != perfDataRows && os.Getenv("SCORER_BENCH_DATA") == "" {
+			b.Fatalf("scored %d rows, want %d", sum.RowsRead, perfDataRows)
+		}
+		rows += sum.RowsRead
+	}
+	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
+	b.ReportMetric(cpu/(float64(rows)/1e6), "cpu-s/Mrows")
+}

@@ -1,0 +1,303 @@
+package scoring
+
+import (
+	"fmt"
+	"hash"
+	"hash/fnv"
+	"math"
+	"unsafe"
+
+	"github.com/chewxy/hm"
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// The fused inference ops of a scoring graph (see buildScoringNetwork).
+// Each op instance belongs to one compiled Model and owns its output
+// tensor: Do writes into it and returns it, so a run of the graph allocates
+// nothing (the tape machine's Reset forgets its registers, but the ops keep
+// their buffers). The value an op returns is overwritten by the next run.
+// float32 only.
+
+// fusedOp is what the four ops share.
+type fusedOp struct {
+	name  string
+	arity int
+	out   *tensor.Dense // the output, (batch, width)
+	fs    [][]float32   // the inputs' data, reused by slices
+}
+
+func newFusedOp(name string, arity, batch, width int) fusedOp {
+	return fusedOp{name: name, arity: arity, out: tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(batch, width)), fs: make([][]float32, arity)}
+}
+
+func (op *fusedOp) Arity() int           { return op.arity }
+func (op *fusedOp) ReturnsPtr() bool     { return false }
+func (op *fusedOp) CallsExtern() bool    { return false }
+func (op *fusedOp) OverwritesInput() int { return -1 }
+func (op *fusedOp) String() string       { return op.name }
+
+// WriteHash names the op and its output buffer: two ops are the same node
+// only if they are the same instance.
+func (op *fusedOp) WriteHash(h hash.Hash) {
+	_, _ = fmt.Fprintf(h, "%s@%p", op.name, op.out)
+}
+
+func (op *fusedOp) Hashcode() uint32 {
+	h := fnv.New32a()
+	op.WriteHash(h)
+	return h.Sum32()
+}
+
+// fnType is a function type of float32 matrices, but for the int32 index
+// inputs at the given positions.
+func (op *fusedOp) fnType(intInputs ...int) hm.Type {
+	ts := make([]hm.Type, op.arity+1)
+	for i := range ts {
+		ts[i] = gorgonia.TensorType{Dims: 2, Of: tensor.Float32}
+	}
+	for _, i := range intInputs {
+		ts[i] = gorgonia.TensorType{Dims: 2, Of: tensor.Int32}
+	}
+	return hm.NewFnType(ts...)
+}
+
+func (op *fusedOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
+	if len(in) != op.arity {
+		return nil, fmt.Errorf("%v: %d inputs, want %d", op.name, len(in), op.arity)
+	}
+	return op.out.Shape().Clone(), nil
+}
+
+// slices returns the inputs' data, checking their types and sizes.
+func (op *fusedOp) slices(in []gorgonia.Value, sizes []int, intInputs ...int) ([][]float32, []int32, error) {
+	if len(in) != op.arity {
+		return nil, nil, fmt.Errorf("%v: %d inputs, want %d", op.name, len(in), op.arity)
+	}
+	fs := op.fs
+	clear(fs)
+	var idx []int32
+	for i, v := range in {
+		t, ok := v.(*tensor.Dense)
+		if !ok || t.RequiresIterator() {
+			return nil, nil, fmt.Errorf("%v: input %d is %T, want a dense tensor", op.name, i, v)
+		}
+		isInt := false
+		for _, j := range intInputs {
+			isInt = isInt || i == j
+		}
+		switch {
+		case isInt && t.Dtype() == tensor.Int32:
+			idx = t.Int32s()
+		case !isInt && t.Dtype() == tensor.Float32:
+			fs[i] = t.Float32s()
+		default:
+			return nil, nil, fmt.Errorf("%v: input %d is %v", op.name, i, t.Dtype())
+		}
+		if t.Shape().TotalSize() != sizes[i] {
+			return nil, nil, fmt.Errorf("%v: input %d has shape %v, %d values wanted", op.name, i, t.Shape(), sizes[i])
+		}
+	}
+	return fs, idx, nil
+}
+
+// deepInputOp is the deep part's input row: the K looked-up embeddings side
+// by side, then the D dense features, written into one reused (B, K·E+D)
+// buffer (the gather and the concatenation in one pass).
+//
+// Inputs: the table (V, E), the indices (B, K) int32 into it, and the dense
+// features (B, D) if D > 0.
+type deepInputOp struct {
+	fusedOp
+	rows, k, e, d, batch int
+}
+
+func newDeepInputOp(rows, k, e, d, batch int) *deepInputOp {
+	arity := 2
+	if d > 0 {
+		arity = 3
+	}
+	return &deepInputOp{fusedOp: newFusedOp(fmt.Sprintf("DeepInput{%d×%d,k=%d,d=%d}", rows, e, k, d), arity, batch, k*e+d), rows: rows, k: k, e: e, d: d, batch: batch}
+}
+
+func (op *deepInputOp) Type() hm.Type { return op.fnType(1) }
+
+func (op *deepInputOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
+	fs, idx, err := op.slices(in, []int{op.rows * op.e, op.batch * op.k, op.batch * op.d}[:op.arity], 1)
+	if err != nil {
+		return nil, err
+	}
+	table, out := fs[0], op.out.Float32s()
+	var dense []float32
+	if op.d > 0 {
+		dense = fs[2]
+	}
+	k, e, d := op.k, op.e, op.d
+	w := k*e + d
+	for _, i := range idx[:op.batch*k] {
+		if i < 0 || int(i) >= op.rows {
+			return nil, fmt.Errorf("%v: index %d out of range [0, %d)", op.name, i, op.rows)
+		}
+	}
+	if e == 16 { // the usual width: the assembly gather, with prefetching
+		gather16(out, w, table, idx, op.batch, k)
+	}
+	for r := range op.batch {
+		dst := out[r*w : (r+1)*w]
+		if e != 16 {
+			for c, i := range idx[r*k : (r+1)*k] {
+				copy(dst[c*e:(c+1)*e], table[int(i)*e:(int(i)+1)*e])
+			}
+		}
+		copy(dst[k*e:], dense[r*d:(r+1)*d])
+	}
+	return op.out, nil
+}
+
+// linearOp is a dense layer with its activation: y = act(x·W + b), over
+// the weights packed once (packLinear) and the tile kernel, the bias and
+// the ReLU applied in registers.
+//
+// Inputs: x (B, in), W (in, out), b (1, out). If W's data is not what was
+// packed (another tensor was bound), it is packed again.
+type linearOp struct {
+	fusedOp
+	in, width, batch int
+	relu             bool
+	packed           *packedLinear
+	scratch          []float32
+}
+
+func newLinearOp(name string, in, out, batch int, relu bool) *linearOp {
+	act := ""
+	if relu {
+		act = "+ReLU"
+	}
+	return &linearOp{
+		fusedOp: newFusedOp(fmt.Sprintf("Linear%s{%s %d×%d}", act, name, in, out), 3, batch, out),
+		in:      in, width: out, batch: batch, relu: relu,
+		scratch: make([]float32, tileRows*tileCols),
+	}
+}
+
+func (op *linearOp) Type() hm.Type { return op.fnType() }
+
+func (op *linearOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
+	fs, _, err := op.slices(in, []int{op.batch * op.in, op.in * op.width, op.width})
+	if err != nil {
+		return nil, err
+	}
+	x, w, b := fs[0], fs[1], fs[2]
+	if op.packed == nil || op.packed.src != unsafe.SliceData(w) || !op.packed.sameBias(b) {
+		op.packed = packLinear(w, b, op.in, op.width)
+	}
+	op.packed.forward(x, op.batch, op.out.Float32s(), op.relu, op.scratch)
+	return op.out, nil
+}
+
+// wideOp is the wide part's logit: bias + Σ_k T[I[b,k]] + x·w.
+//
+// Inputs: the table (V, 1) and the indices (B, K) int32 if K > 0, the
+// weights (D, 1) and the dense features (B, D) if D > 0, the bias (1, 1).
+type wideOp struct {
+	fusedOp
+	rows, k, d, batch int
+}
+
+func newWideOp(rows, k, d, batch int) *wideOp {
+	arity := 1
+	if k > 0 {
+		arity += 2
+	}
+	if d > 0 {
+		arity += 2
+	}
+	return &wideOp{fusedOp: newFusedOp(fmt.Sprintf("Wide{%d,k=%d,d=%d}", rows, k, d), arity, batch, 1), rows: rows, k: k, d: d, batch: batch}
+}
+
+func (op *wideOp) Type() hm.Type {
+	if op.k > 0 {
+		return op.fnType(1)
+	}
+	return op.fnType()
+}
+
+func (op *wideOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
+	var buf [5]int
+	sizes := buf[:0]
+	ints := []int(nil)
+	if op.k > 0 {
+		sizes = append(sizes, op.rows, op.batch*op.k)
+		ints = intInput1[:]
+	}
+	if op.d > 0 {
+		sizes = append(sizes, op.d, op.batch*op.d)
+	}
+	sizes = append(sizes, 1)
+	fs, idx, err := op.slices(in, sizes, ints...)
+	if err != nil {
+		return nil, err
+	}
+	var table, w, x []float32
+	next := 0
+	if op.k > 0 {
+		table = fs[0]
+		next = 2
+	}
+	if op.d > 0 {
+		w, x = fs[next], fs[next+1]
+		next += 2
+	}
+	bias := fs[next][0]
+	out := op.out.Float32s()
+	k, d := op.k, op.d
+	for r := range op.batch {
+		s := bias
+		for _, i := range idx[r*k : (r+1)*k] {
+			if i < 0 || int(i) >= op.rows {
+				return nil, fmt.Errorf("%v: index %d out of range [0, %d)", op.name, i, op.rows)
+			}
+			s += table[i]
+		}
+		for j, v := range x[r*d : (r+1)*d] {
+			s += v * w[j]
+		}
+		out[r] = s
+	}
+	return op.out, nil
+}
+
+// intInput1 says that input 1 is the int32 one.
+var intInput1 = [1]int{1}
+
+// probOp is the click probability: sigmoid of the sum of its inputs (the
+// wide and the deep logits), each (B, 1).
+type probOp struct {
+	fusedOp
+	batch int
+}
+
+func newProbOp(inputs, batch int) *probOp {
+	return &probOp{fusedOp: newFusedOp(fmt.Sprintf("SigmoidSum{%d}", inputs), inputs, batch, 1), batch: batch}
+}
+
+func (op *probOp) Type() hm.Type { return op.fnType() }
+
+func (op *probOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
+	sizes := [3]int{op.batch, op.batch, op.batch}
+	fs, _, err := op.slices(in, sizes[:op.arity])
+	if err != nil {
+		return nil, err
+	}
+	out := op.out.Float32s()
+	copy(out, fs[0])
+	for _, f := range fs[1:] {
+		for r, v := range f {
+			out[r] += v
+		}
+	}
+	for r, z := range out {
+		out[r] = float32(1 / (1 + math.Exp(-float64(z))))
+	}
+	return op.out, nil
+}

@@ -1,0 +1,160 @@
+package scoring
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// The scoring graph is an ordinary Gorgonia program: Gorgonia's tape
+// machine computes the same probabilities as the plan that Model runs.
+func TestScoringGraphOnTapeMachine(t *testing.T) {
+	for i, c := range shapeCases {
+		t.Run(c.name, func(t *testing.T) {
+			bu := randomBundle(c.kind, c.dense, c.cards, c.emb, c.hidden, uint64(i))
+			const bs = 13
+			b := randomBatch(bs, bu.Inputs, uint64(200+i))
+			m, err := NewModel(bu, bs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = m.Close() }()
+			want := make([]float32, bs)
+			if err := m.Score(b, want); err != nil {
+				t.Fatal(err)
+			}
+
+			net, err := buildScoringNetwork(bu.Arch, bu.Inputs, bu.Weights, bs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m2 := &Model{net: net, inputs: bu.Inputs}
+			for _, o := range bu.Inputs.Offsets() {
+				m2.offsets = append(m2.offsets, int32(o))
+			}
+			if err := m2.fill(b, 0, bs); err != nil {
+				t.Fatal(err)
+			}
+			vm := gorgonia.NewTapeMachine(net.g)
+			defer func() { _ = vm.Close() }()
+			for run := range 2 { // a second run after Reset gives the same
+				if err := vm.RunAll(); err != nil {
+					t.Fatal(err)
+				}
+				got := make([]float32, bs)
+				if err := read(net.prob.Value(), got); err != nil {
+					t.Fatal(err)
+				}
+				vm.Reset()
+				if !slices.Equal(got, want) {
+					t.Fatalf("run %d: tape machine %v, plan %v", run, got, want)
+				}
+			}
+		})
+	}
+}
+
+// Scoring in steady state allocates nothing, for every architecture.
+func TestScoreAllocatesNothing(t *testing.T) {
+	for i, c := range shapeCases {
+		t.Run(c.name, func(t *testing.T) {
+			bu := randomBundle(c.kind, c.dense, c.cards, c.emb, c.hidden, uint64(i))
+			m, err := NewModel(bu, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = m.Close() }()
+			b := randomBatch(150, bu.Inputs, 3) // split and padded
+			out := make([]float32, b.N)
+			if n := testing.AllocsPerRun(10, func() {
+				if err := m.Score(b, out); err != nil {
+					t.Fatal(err)
+				}
+			}); n != 0 {
+				t.Errorf("%v allocations per Score", n)
+			}
+		})
+	}
+}
+
+// A linear op packs its weights once, and again if it is given other
+// weights (another tensor, or new values in its bias).
+func TestLinearOpRepacks(t *testing.T) {
+	const n, in, out = 7, 5, 3
+	rng := rand.New(rand.NewPCG(1, 1))
+	randf := func(size int) []float32 {
+		s := make([]float32, size)
+		for i := range s {
+			s[i] = float32(rng.NormFloat64())
+		}
+		return s
+	}
+	x, w1, w2, b := randf(n*in), randf(in*out), randf(in*out), randf(out)
+	naive := func(w, b []float32) []float32 {
+		y := make([]float32, n*out)
+		for r := range n {
+			for j := range out {
+				s := float64(b[j])
+				for i := range in {
+					s += float64(x[r*in+i]) * float64(w[i*out+j])
+				}
+				y[r*out+j] = float32(s)
+			}
+		}
+		return y
+	}
+	op := newLinearOp("test", in, out, n, false)
+	dense := func(s []float32, shape ...int) *tensor.Dense {
+		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(s))
+	}
+	for i, c := range []struct{ w, b []float32 }{{w1, b}, {w2, b}, {w2, randf(out)}, {w1, b}} {
+		copy(b, c.b) // the third case changes the bias in place
+		v, err := op.Do(dense(x, n, in), dense(c.w, in, out), dense(b, 1, out))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, want := v.(*tensor.Dense).Float32s(), naive(c.w, b)
+		for j := range got {
+			if math.Abs(float64(got[j]-want[j])) > 1e-5 {
+				t.Fatalf("case %d: y[%d] = %g, want %g", i, j, got[j], want[j])
+			}
+		}
+	}
+}
+
+func TestKernelName(t *testing.T) {
+	switch k := Kernel(); k {
+	case "avx2-fma", "go", "openblas":
+	default:
+		t.Errorf("Kernel() = %q", k)
+	}
+	t.Log("kernel:", Kernel())
+}
+
+// Weights are read in place when the file's buffer allows, copied
+// otherwise, with the same values.
+func TestFloat32View(t *testing.T) {
+	buf := make([]byte, 4*4+1)
+	for i, v := range []float32{1.5, -2, 0, 3.25} {
+		bits := math.Float32bits(v)
+		for j := range 4 {
+			buf[4*i+j] = byte(bits >> (8 * j))
+		}
+	}
+	aligned := float32View(buf[:16])
+	if !slices.Equal(aligned, []float32{1.5, -2, 0, 3.25}) {
+		t.Fatalf("aligned view %v", aligned)
+	}
+	shifted := make([]byte, 17)
+	copy(shifted[1:], buf[:16])
+	if v := float32View(shifted[1:]); v != nil {
+		t.Errorf("misaligned buffer viewed as %v, want a copy", v)
+	}
+	if v := float32View(buf[:15]); v != nil {
+		t.Errorf("odd length viewed as %v", v)
+	}
+}

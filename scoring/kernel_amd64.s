@@ -1,0 +1,212 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
+TEXT ·cpuid(SB), NOSPLIT, $0-24
+	MOVL eaxArg+0(FP), AX
+	MOVL ecxArg+4(FP), CX
+	CPUID
+	MOVL AX, eax+8(FP)
+	MOVL BX, ebx+12(FP)
+	MOVL CX, ecx+16(FP)
+	MOVL DX, edx+20(FP)
+	RET
+
+// func xgetbv() (eax, edx uint32)
+TEXT ·xgetbv(SB), NOSPLIT, $0-8
+	MOVL $0, CX
+	XGETBV
+	MOVL AX, eax+0(FP)
+	MOVL DX, edx+4(FP)
+	RET
+
+// One k step of the 6×16 tile: B row at off(DX), A column at
+// aoff(Rn)(AX*4) for the six rows.
+#define STEP(boff, aoff) \
+	VMOVUPS boff(DX), Y12 \
+	VMOVUPS boff+32(DX), Y13 \
+	VBROADCASTSS aoff(R8)(AX*4), Y14 \
+	VFMADD231PS Y12, Y14, Y0 \
+	VFMADD231PS Y13, Y14, Y1 \
+	VBROADCASTSS aoff(R9)(AX*4), Y15 \
+	VFMADD231PS Y12, Y15, Y2 \
+	VFMADD231PS Y13, Y15, Y3 \
+	VBROADCASTSS aoff(R10)(AX*4), Y14 \
+	VFMADD231PS Y12, Y14, Y4 \
+	VFMADD231PS Y13, Y14, Y5 \
+	VBROADCASTSS aoff(R11)(AX*4), Y15 \
+	VFMADD231PS Y12, Y15, Y6 \
+	VFMADD231PS Y13, Y15, Y7 \
+	VBROADCASTSS aoff(R12)(AX*4), Y14 \
+	VFMADD231PS Y12, Y14, Y8 \
+	VFMADD231PS Y13, Y14, Y9 \
+	VBROADCASTSS aoff(R13)(AX*4), Y15 \
+	VFMADD231PS Y12, Y15, Y10 \
+	VFMADD231PS Y13, Y15, Y11
+
+// func tile6x16AVX2(k int, a0, a1, a2, a3, a4, a5, b, c *float32, ldc int, bias *float32, relu int)
+//
+// c[i][0:16] = act(bias[0:16] + Σ_{p<k} a_i[p]·b[p][0:16]) for the six rows
+// i, where b is a packed panel (k rows of 16 floats) and c's rows are ldc
+// floats apart; act is max(·, 0) if relu != 0, the identity otherwise.
+// Each product is one FMA, in order of p, whatever the tile's neighbours.
+TEXT ·tile6x16AVX2(SB), NOSPLIT, $0-96
+	MOVQ k+0(FP), BX
+	MOVQ a0+8(FP), R8
+	MOVQ a1+16(FP), R9
+	MOVQ a2+24(FP), R10
+	MOVQ a3+32(FP), R11
+	MOVQ a4+40(FP), R12
+	MOVQ a5+48(FP), R13
+	MOVQ b+56(FP), DX
+
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+
+	XORQ AX, AX
+	MOVQ BX, CX
+	ANDQ $-4, CX
+	JZ   tail
+
+loop4:
+	STEP(0, 0)
+	STEP(64, 4)
+	STEP(128, 8)
+	STEP(192, 12)
+	ADDQ $256, DX
+	ADDQ $4, AX
+	CMPQ AX, CX
+	JL   loop4
+
+tail:
+	CMPQ AX, BX
+	JGE  epilogue
+
+loop1:
+	STEP(0, 0)
+	ADDQ $64, DX
+	INCQ AX
+	CMPQ AX, BX
+	JL   loop1
+
+epilogue:
+	MOVQ bias+80(FP), CX
+	VMOVUPS (CX), Y12
+	VMOVUPS 32(CX), Y13
+	VADDPS Y12, Y0, Y0
+	VADDPS Y13, Y1, Y1
+	VADDPS Y12, Y2, Y2
+	VADDPS Y13, Y3, Y3
+	VADDPS Y12, Y4, Y4
+	VADDPS Y13, Y5, Y5
+	VADDPS Y12, Y6, Y6
+	VADDPS Y13, Y7, Y7
+	VADDPS Y12, Y8, Y8
+	VADDPS Y13, Y9, Y9
+	VADDPS Y12, Y10, Y10
+	VADDPS Y13, Y11, Y11
+
+	MOVQ relu+88(FP), CX
+	TESTQ CX, CX
+	JZ   store
+	VXORPS Y14, Y14, Y14
+	VMAXPS Y14, Y0, Y0
+	VMAXPS Y14, Y1, Y1
+	VMAXPS Y14, Y2, Y2
+	VMAXPS Y14, Y3, Y3
+	VMAXPS Y14, Y4, Y4
+	VMAXPS Y14, Y5, Y5
+	VMAXPS Y14, Y6, Y6
+	VMAXPS Y14, Y7, Y7
+	VMAXPS Y14, Y8, Y8
+	VMAXPS Y14, Y9, Y9
+	VMAXPS Y14, Y10, Y10
+	VMAXPS Y14, Y11, Y11
+
+store:
+	MOVQ c+64(FP), DI
+	MOVQ ldc+72(FP), SI
+	SHLQ $2, SI
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ SI, DI
+	VMOVUPS Y2, (DI)
+	VMOVUPS Y3, 32(DI)
+	ADDQ SI, DI
+	VMOVUPS Y4, (DI)
+	VMOVUPS Y5, 32(DI)
+	ADDQ SI, DI
+	VMOVUPS Y6, (DI)
+	VMOVUPS Y7, 32(DI)
+	ADDQ SI, DI
+	VMOVUPS Y8, (DI)
+	VMOVUPS Y9, 32(DI)
+	ADDQ SI, DI
+	VMOVUPS Y10, (DI)
+	VMOVUPS Y11, 32(DI)
+	VZEROUPPER
+	RET
+
+// func gather16AVX2(dst *float32, stride int, table *float32, idx *int32, rows, k int)
+//
+// For r < rows and c < k: dst[r*stride+c*16 : +16] = table[idx[r*k+c]*16 : +16].
+// The indices must be in range (the caller checks). The table row of the
+// next row's same column is prefetched.
+TEXT ·gather16AVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ stride+8(FP), R8
+	SHLQ $2, R8
+	MOVQ table+16(FP), SI
+	MOVQ idx+24(FP), BX
+	MOVQ rows+32(FP), R9
+	MOVQ k+40(FP), R10
+	MOVQ R9, R11
+	IMULQ R10, R11
+	XORQ CX, CX
+	TESTQ R9, R9
+	JZ   gdone
+	TESTQ R10, R10
+	JZ   gdone
+
+growloop:
+	MOVQ DI, DX
+	MOVQ R10, R12
+
+gcolloop:
+	LEAQ (CX)(R10*1), AX
+	CMPQ AX, R11
+	JGE  gnopf
+	MOVLQSX (BX)(AX*4), AX
+	SHLQ $6, AX
+	PREFETCHT0 (SI)(AX*1)
+
+gnopf:
+	MOVLQSX (BX)(CX*4), AX
+	SHLQ $6, AX
+	VMOVUPS (SI)(AX*1), Y0
+	VMOVUPS 32(SI)(AX*1), Y1
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	ADDQ $64, DX
+	INCQ CX
+	DECQ R12
+	JNZ  gcolloop
+	ADDQ R8, DI
+	DECQ R9
+	JNZ  growloop
+
+gdone:
+	VZEROUPPER
+	RET
+
