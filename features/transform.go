@@ -42,8 +42,6 @@ func hashCross(a, b string) uint64 {
 // needed to turn input records into model tensors. It is read-only after
 // NewPipeline and safe for concurrent use.
 type Pipeline struct {
-	spec  Spec
-	stats Stats
 	dense []denseOp
 	cat   []catOp
 }
@@ -70,7 +68,7 @@ func NewPipeline(spec Spec, stats Stats) (*Pipeline, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Pipeline{spec: spec, stats: stats}
+	p := &Pipeline{}
 	byName := map[string]Feature{}
 	for _, f := range spec.Features {
 		byName[f.Name] = f
@@ -126,12 +124,6 @@ func NewPipeline(spec Spec, stats Stats) (*Pipeline, error) {
 	return p, nil
 }
 
-// Spec returns the pipeline's spec.
-func (p *Pipeline) Spec() Spec { return p.spec }
-
-// Stats returns the pipeline's fitted statistics.
-func (p *Pipeline) Stats() Stats { return p.stats }
-
 // Dense is the number of dense inputs (D).
 func (p *Pipeline) Dense() int { return len(p.dense) }
 
@@ -144,16 +136,7 @@ func (p *Pipeline) Cardinalities() []int {
 	return out
 }
 
-// DenseNames and CatNames name the model inputs, for diagnostics.
-func (p *Pipeline) DenseNames() []string {
-	out := make([]string, len(p.dense))
-	for i, d := range p.dense {
-		out[i] = d.name
-	}
-	return out
-}
-
-// CatNames names the index inputs in order.
+// CatNames names the index inputs in order, for diagnostics.
 func (p *Pipeline) CatNames() []string {
 	out := make([]string, len(p.cat))
 	for i, c := range p.cat {

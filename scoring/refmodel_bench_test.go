@@ -28,18 +28,20 @@ func BenchmarkReferenceModel(b *testing.B) {
 			}
 			for _, workers := range []int{1, 2} {
 				b.Run(fmt.Sprintf("model=%s/batch=%d/workers=%d", name, bs, workers), func(b *testing.B) {
-					benchWorkers(b, bu, in, workers)
+					benchModels(b, bu, in, in.N, workers)
 				})
 			}
 		}
 	}
 }
 
-func benchWorkers(b *testing.B, bu *scoring.Bundle, in *features.Batch, workers int) {
+// benchModels scores in with workers models compiled for batch size
+// compiled, each on its own goroutine, and reports rows/s.
+func benchModels(b *testing.B, bu *scoring.Bundle, in *features.Batch, compiled, workers int) {
 	models := make([]*scoring.Model, workers)
 	outs := make([][]float32, workers)
 	for w := range models {
-		m, err := scoring.NewModel(bu, in.N)
+		m, err := scoring.NewModel(bu, compiled)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -95,44 +97,8 @@ func BenchmarkCompiledBatch(b *testing.B) {
 		}
 		for _, bs := range []int{64, 256, 1024, 4096, 8192} {
 			b.Run(fmt.Sprintf("model=%s/compiled=%d/workers=2", name, bs), func(b *testing.B) {
-				benchCompiled(b, bu, in, bs, 2)
+				benchModels(b, bu, in, bs, 2)
 			})
 		}
 	}
-}
-
-func benchCompiled(b *testing.B, bu *scoring.Bundle, in *features.Batch, compiled, workers int) {
-	models := make([]*scoring.Model, workers)
-	outs := make([][]float32, workers)
-	for w := range models {
-		m, err := scoring.NewModel(bu, compiled)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer func() { _ = m.Close() }()
-		models[w] = m
-		outs[w] = make([]float32, in.N)
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	var wg sync.WaitGroup
-	for w := range workers {
-		share := b.N / workers
-		if w < b.N%workers {
-			share++
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range share {
-				if err := models[w].Score(in, outs[w]); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)*float64(in.N)/b.Elapsed().Seconds(), "rows/s")
 }

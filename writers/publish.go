@@ -212,9 +212,6 @@ func (r *Run) stagingID() string {
 	return r.spec.RunID
 }
 
-// ID is the run id.
-func (r *Run) ID() string { return r.spec.RunID }
-
 // AddInputs records more input files consumed by the run.
 func (r *Run) AddInputs(files ...InputFile) {
 	r.mu.Lock()

@@ -541,10 +541,17 @@ func (r *rejects) add(ctx context.Context, e readers.RowError) error {
 	return nil
 }
 
+// flush writes what is buffered at the end of the input and frees the
+// buffer.
 func (r *rejects) flush(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.flushLocked(ctx)
+	err := r.flushLocked(ctx)
+	if r.b != nil {
+		r.b.Release()
+		r.b = nil
+	}
+	return err
 }
 
 func (r *rejects) flushLocked(ctx context.Context) error {
