@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
 const testSpec = `
@@ -36,7 +36,7 @@ type row struct {
 
 func ptr[T any](v T) *T { return &v }
 
-func buildRecord(t *testing.T, mem memory.Allocator, spec Spec, rows []row) arrow.Record {
+func buildRecord(t *testing.T, mem memory.Allocator, spec Spec, rows []row) arrow.RecordBatch {
 	t.Helper()
 	b := array.NewRecordBuilder(mem, spec.InputSchema([]string{"ad_id"}, true))
 	defer b.Release()
@@ -67,7 +67,7 @@ func buildRecord(t *testing.T, mem memory.Allocator, spec Spec, rows []row) arro
 		}
 		b.Field(6).(*array.Float64Builder).Append(r.clicked)
 	}
-	return b.NewRecord()
+	return b.NewRecordBatch()
 }
 
 func TestHashIsFNV1a(t *testing.T) {
@@ -240,7 +240,7 @@ func TestTransformMissingColumn(t *testing.T) {
 	b := array.NewRecordBuilder(mem, arrow.NewSchema([]arrow.Field{{Name: "b", Type: arrow.PrimitiveTypes.Float64}}, nil))
 	defer b.Release()
 	b.Field(0).(*array.Float64Builder).Append(1)
-	rec := b.NewRecord()
+	rec := b.NewRecordBatch()
 	defer rec.Release()
 	var batch Batch
 	err = p.Transform(rec, &batch)

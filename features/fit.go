@@ -6,8 +6,8 @@ import (
 	"math"
 	"slices"
 
-	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 )
 
 // Fitter learns Stats from training records in one streaming pass: the mean
@@ -59,7 +59,7 @@ func NewFitter(spec Spec) (*Fitter, error) {
 }
 
 // Observe adds the rows of one record.
-func (f *Fitter) Observe(rec arrow.Record) error {
+func (f *Fitter) Observe(rec arrow.RecordBatch) error {
 	n := int(rec.NumRows())
 	for _, feat := range f.spec.Features {
 		if w, ok := f.moments[feat.Name]; ok {

@@ -7,7 +7,7 @@ import (
 	"os"
 	"slices"
 
-	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow-go/v18/arrow"
 	"go.yaml.in/yaml/v3"
 )
 

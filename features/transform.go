@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 )
 
 // Hash is the stable hash behind hash_buckets: 64-bit FNV-1a over the UTF-8
@@ -146,7 +146,7 @@ func (p *Pipeline) CatNames() []string {
 }
 
 // column finds a column by name with the expected type.
-func column[T arrow.Array](rec arrow.Record, name string) (T, error) {
+func column[T arrow.Array](rec arrow.RecordBatch, name string) (T, error) {
 	var zero T
 	idx := rec.Schema().FieldIndices(name)
 	if len(idx) == 0 {
@@ -162,7 +162,7 @@ func column[T arrow.Array](rec arrow.Record, name string) (T, error) {
 // Transform computes the model inputs of every row of rec into dst, reusing
 // dst's buffers. rec must carry the spec's InputSchema columns (extra columns
 // are ignored). Each feature is computed column by column.
-func (p *Pipeline) Transform(rec arrow.Record, dst *Batch) error {
+func (p *Pipeline) Transform(rec arrow.RecordBatch, dst *Batch) error {
 	n := int(rec.NumRows())
 	d, k := len(p.dense), len(p.cat)
 	dst.Reset(n, d, k)
@@ -202,7 +202,7 @@ func (op *denseOp) apply(v float64) float64 {
 }
 
 // fill writes column j of the N×K index matrix out.
-func (op *catOp) fill(rec arrow.Record, out []int32, j, k, n int) error {
+func (op *catOp) fill(rec arrow.RecordBatch, out []int32, j, k, n int) error {
 	switch op.kind {
 	case Categorical:
 		col, err := column[*array.String](rec, op.column)

@@ -3,8 +3,8 @@ package readers
 import (
 	"context"
 
-	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 )
 
 // batcher turns converted rows of one file into records of BatchSize rows
@@ -155,7 +155,7 @@ func (b *batcher) flush(ctx context.Context) error {
 			}
 		}
 	}
-	rec := b.bld.NewRecord()
+	rec := b.bld.NewRecordBatch()
 	n := b.n
 	b.n = 0
 	if err := b.src.emit(ctx, rec); err != nil {

@@ -1,6 +1,6 @@
 // Package readers turns stored bytes into Arrow records: ad dumps (CSV or
 // TSV, maybe gzipped), queued requests (JSON Lines) and Parquet tables are
-// streamed from a store.Bucket into arrow.Record batches of a target schema.
+// streamed from a store.Bucket into arrow.RecordBatch batches of a target schema.
 //
 // The package owns the *how* (formats and type conversion), never the
 // *where*: files come from any store.Bucket (a local folder, GCS), so every

@@ -7,7 +7,7 @@ import (
 	"io"
 	"testing"
 
-	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/adtech/scorer/internal/store"

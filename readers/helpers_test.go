@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/adtech/scorer/internal/store"
@@ -303,7 +303,7 @@ func drain(t testing.TB, src Source) result {
 }
 
 // adRows converts a record of adSchema.
-func adRows(t testing.TB, rec arrow.Record) []adRow {
+func adRows(t testing.TB, rec arrow.RecordBatch) []adRow {
 	t.Helper()
 	id := rec.Column(0).(*array.String)
 	cat := rec.Column(1).(*array.String)

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow-go/v18/arrow"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/adtech/scorer/internal/store"
@@ -27,7 +27,7 @@ type Reader struct {
 	// out carries records from the decoding goroutines to Read. It is
 	// unbuffered, so no record ever waits in it unowned, and a slow caller
 	// slows decoding: at most one record per decoding goroutine is pending.
-	out    chan arrow.Record
+	out    chan arrow.RecordBatch
 	done   chan struct{} // closed when every goroutine has returned
 	cancel context.CancelFunc
 
@@ -64,7 +64,7 @@ func start(ctx context.Context, b store.Bucket, tasks []task, cfg *config) *Read
 		cfg:    cfg,
 		bucket: b,
 		tasks:  tasks,
-		out:    make(chan arrow.Record),
+		out:    make(chan arrow.RecordBatch),
 		done:   make(chan struct{}),
 		cancel: cancel,
 		stats:  make([]FileStat, len(tasks)),
@@ -107,7 +107,7 @@ func (r *Reader) Schema() *arrow.Schema { return r.cfg.Schema }
 // Read returns the next record, from any of the files; see Source. Read
 // returns io.EOF once every file has been read, the first error of any file
 // otherwise. Canceling ctx only ends this call's wait.
-func (r *Reader) Read(ctx context.Context) (arrow.Record, error) {
+func (r *Reader) Read(ctx context.Context) (arrow.RecordBatch, error) {
 	if r.closed {
 		return nil, errClosed
 	}
@@ -162,7 +162,7 @@ func (r *Reader) Files() []FileStat {
 func (r *Reader) BytesRead() int64 { return r.bytesRead.Load() }
 
 // emit hands a record to Read, or releases it when ctx is done.
-func (r *Reader) emit(ctx context.Context, rec arrow.Record) error {
+func (r *Reader) emit(ctx context.Context, rec arrow.RecordBatch) error {
 	select {
 	case r.out <- rec:
 		return nil

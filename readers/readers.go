@@ -8,8 +8,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/adtech/scorer/internal/store"
 )
@@ -26,7 +26,7 @@ import (
 // goroutine.
 type Source interface {
 	Schema() *arrow.Schema
-	Read(ctx context.Context) (arrow.Record, error)
+	Read(ctx context.Context) (arrow.RecordBatch, error)
 	Close() error
 }
 
@@ -159,7 +159,7 @@ type FileStat struct {
 
 // SourceFile returns the store key of the file a record came from, or "" if
 // the record does not say.
-func SourceFile(rec arrow.Record) string {
+func SourceFile(rec arrow.RecordBatch) string {
 	if rec == nil {
 		return ""
 	}

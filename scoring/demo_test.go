@@ -7,7 +7,7 @@ import (
 	"math"
 	"testing"
 
-	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/adtech/scorer/features"
 	"github.com/adtech/scorer/internal/store"

@@ -9,9 +9,9 @@ import (
 	"slices"
 	"sync/atomic"
 
-	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/adtech/scorer/features"
@@ -20,14 +20,14 @@ import (
 // Source yields input records: io.EOF after the last one. The caller of Read
 // owns (and releases) each record. Read is called from one goroutine.
 type Source interface {
-	Read(ctx context.Context) (arrow.Record, error)
+	Read(ctx context.Context) (arrow.RecordBatch, error)
 }
 
 // Sink receives scored records: the id columns followed by a float32 "score"
 // column. Write is called from one goroutine; the record stays the caller's,
 // so a Sink that keeps it must Retain it.
 type Sink interface {
-	Write(ctx context.Context, rec arrow.Record) error
+	Write(ctx context.Context, rec arrow.RecordBatch) error
 }
 
 // PoolOptions configure Run.
@@ -107,8 +107,8 @@ func Run(ctx context.Context, src Source, bu *Bundle, fx *features.Pipeline, sin
 	}
 
 	g, ctx := errgroup.WithContext(ctx)
-	in := make(chan arrow.Record, opts.Workers)
-	out := make(chan arrow.Record, opts.Workers)
+	in := make(chan arrow.RecordBatch, opts.Workers)
+	out := make(chan arrow.RecordBatch, opts.Workers)
 	var counts Counts
 
 	g.Go(func() error {
@@ -179,7 +179,7 @@ func Run(ctx context.Context, src Source, bu *Bundle, fx *features.Pipeline, sin
 }
 
 // drain releases whatever is left in a closed channel.
-func drain(ch <-chan arrow.Record) {
+func drain(ch <-chan arrow.RecordBatch) {
 	for rec := range ch {
 		rec.Release()
 	}
@@ -194,7 +194,7 @@ type worker struct {
 }
 
 // score turns one input record into an output record: id columns + score.
-func (w *worker) score(rec arrow.Record) (arrow.Record, error) {
+func (w *worker) score(rec arrow.RecordBatch) (arrow.RecordBatch, error) {
 	if err := w.fx.Transform(rec, &w.batch); err != nil {
 		return nil, fmt.Errorf("compute features: %w", err)
 	}
@@ -222,5 +222,5 @@ func (w *worker) score(rec arrow.Record) (arrow.Record, error) {
 	}
 	fields = append(fields, arrow.Field{Name: ScoreColumn, Type: arrow.PrimitiveTypes.Float32})
 	cols = append(cols, scoreArr)
-	return array.NewRecord(arrow.NewSchema(fields, nil), cols, int64(n)), nil
+	return array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, int64(n)), nil
 }

@@ -5,7 +5,7 @@
 //
 // # Parquet
 //
-// PartWriter writes arrow.Record batches as Parquet via parquet-go: utf8 →
+// PartWriter writes arrow.RecordBatch batches as Parquet via parquet-go: utf8 →
 // BYTE_ARRAY (STRING) dictionary-encoded; float32 → FLOAT; float64 → DOUBLE;
 // int64 → INT64; timestamp[us, UTC] → INT64 TIMESTAMP(MICROS,
 // isAdjustedToUTC=true). Nullable fields are OPTIONAL, others REQUIRED.

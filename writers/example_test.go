@@ -7,9 +7,9 @@ import (
 	"os"
 	"time"
 
-	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/adtech/scorer/internal/store"
 	"github.com/adtech/scorer/writers"
@@ -59,7 +59,7 @@ func Example() {
 	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
 	b.Field(0).(*array.StringBuilder).AppendValues([]string{"a1", "a2"}, nil)
 	b.Field(1).(*array.Float32Builder).AppendValues([]float32{0.25, 0.5}, nil)
-	rec := b.NewRecord()
+	rec := b.NewRecordBatch()
 	b.Release()
 	err = out.Write(ctx, rec)
 	rec.Release()

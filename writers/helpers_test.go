@@ -19,9 +19,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	_ "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/adtech/scorer/internal/store"
@@ -72,7 +72,7 @@ type rejectRow struct {
 
 func ptr[T any](v T) *T { return &v }
 
-func scoreRecord(mem memory.Allocator, rows []scoreRow) arrow.Record {
+func scoreRecord(mem memory.Allocator, rows []scoreRow) arrow.RecordBatch {
 	b := array.NewRecordBuilder(mem, scoreSchema)
 	defer b.Release()
 	for _, r := range rows {
@@ -95,10 +95,10 @@ func scoreRecord(mem memory.Allocator, rows []scoreRow) arrow.Record {
 		}
 		b.Field(5).(*array.TimestampBuilder).Append(arrow.Timestamp(r.Event.UnixMicro()))
 	}
-	return b.NewRecord()
+	return b.NewRecordBatch()
 }
 
-func rejectRecord(mem memory.Allocator, rows []rejectRow) arrow.Record {
+func rejectRecord(mem memory.Allocator, rows []rejectRow) arrow.RecordBatch {
 	b := array.NewRecordBuilder(mem, rejectSchema)
 	defer b.Release()
 	for _, r := range rows {
@@ -106,7 +106,7 @@ func rejectRecord(mem memory.Allocator, rows []rejectRow) arrow.Record {
 		b.Field(1).(*array.Int64Builder).Append(r.Line)
 		b.Field(2).(*array.StringBuilder).Append(r.Reason)
 	}
-	return b.NewRecord()
+	return b.NewRecordBatch()
 }
 
 // genScores makes n deterministic rows; seed varies the content.
@@ -170,7 +170,7 @@ func (sc scenario) start(ctx context.Context, p *Publisher) (*Run, error) {
 	mem := memory.NewGoAllocator()
 	type out struct {
 		spec OutputSpec
-		rec  arrow.Record
+		rec  arrow.RecordBatch
 	}
 	outs := []out{
 		{OutputSpec{Table: "ad_scores", Partition: "month=2020-09", Mode: Replace, Schema: scoreSchema}, scoreRecord(mem, sc.ads)},

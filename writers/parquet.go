@@ -15,8 +15,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
 	"github.com/parquet-go/parquet-go/encoding"
@@ -307,7 +307,7 @@ func NewPartWriter(b store.Bucket, schema *arrow.Schema, key func(n int) string,
 func (w *PartWriter) Rows() int64 { return w.rows }
 
 // Write appends a record's rows.
-func (w *PartWriter) Write(ctx context.Context, rec arrow.Record) error {
+func (w *PartWriter) Write(ctx context.Context, rec arrow.RecordBatch) error {
 	if w.closed {
 		return fmt.Errorf("write parquet: %w", ErrClosed)
 	}
@@ -428,7 +428,7 @@ func (w *PartWriter) finish() error {
 
 // writeRows writes rows [off, off+k) of rec column by column, in slices
 // small enough that pages stay near the page buffer size.
-func (w *PartWriter) writeRows(rec arrow.Record, off, k int) error {
+func (w *PartWriter) writeRows(rec arrow.RecordBatch, off, k int) error {
 	const chunk = 1024
 	cws := w.cur.pw.ColumnWriters()
 	for ci, c := range w.lay.cols {

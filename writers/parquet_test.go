@@ -12,16 +12,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/adtech/scorer/internal/store"
 )
 
-func writeParts(t *testing.T, b store.Bucket, prefix string, cfg PartConfig, recs ...arrow.Record) []PartFile {
+func writeParts(t *testing.T, b store.Bucket, prefix string, cfg PartConfig, recs ...arrow.RecordBatch) []PartFile {
 	t.Helper()
 	ctx := context.Background()
 	w, err := NewPartWriter(b, recs[0].Schema(), func(n int) string { return fmt.Sprintf("%s/part-%05d.parquet", prefix, n) }, cfg)
@@ -234,14 +234,14 @@ func TestPartWriterErrors(t *testing.T) {
 	good := scoreRecord(mem, genScores(0, 3))
 	defer good.Release()
 
-	nullID := func() arrow.Record {
+	nullID := func() arrow.RecordBatch {
 		sb := array.NewStringBuilder(mem)
 		defer sb.Release()
 		sb.AppendNull()
 		ids := sb.NewArray()
 		defer ids.Release()
 		sch := arrow.NewSchema([]arrow.Field{{Name: "ad_id", Type: arrow.BinaryTypes.String}}, nil)
-		return array.NewRecord(sch, []arrow.Array{ids}, 1)
+		return array.NewRecordBatch(sch, []arrow.Array{ids}, 1)
 	}()
 	defer nullID.Release()
 
@@ -249,7 +249,7 @@ func TestPartWriterErrors(t *testing.T) {
 		name   string
 		schema *arrow.Schema
 		cfg    PartConfig
-		rec    arrow.Record // written if the writer was created
+		rec    arrow.RecordBatch // written if the writer was created
 		want   error
 	}{
 		{"int32", arrow.NewSchema([]arrow.Field{{Name: "x", Type: arrow.PrimitiveTypes.Int32}}, nil), PartConfig{}, nil, ErrUnsupportedType},

@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/adtech/scorer/internal/store"
 )
@@ -285,7 +285,7 @@ type TableWriter struct {
 }
 
 // Write appends a record's rows to the output.
-func (t *TableWriter) Write(ctx context.Context, rec arrow.Record) error {
+func (t *TableWriter) Write(ctx context.Context, rec arrow.RecordBatch) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.err != nil {

@@ -9,9 +9,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/adtech/scorer/features"
 	"github.com/adtech/scorer/internal/failpoint"
@@ -464,7 +464,7 @@ type progressSink struct {
 	hist     *runlog.ScoreHistogram
 }
 
-func (s *progressSink) Write(ctx context.Context, rec arrow.Record) error {
+func (s *progressSink) Write(ctx context.Context, rec arrow.RecordBatch) error {
 	if err := s.next.Write(ctx, rec); err != nil {
 		return err
 	}
@@ -558,7 +558,7 @@ func (r *rejects) flushLocked(ctx context.Context) error {
 	if r.b == nil || r.b.Field(0).Len() == 0 {
 		return nil
 	}
-	rec := r.b.NewRecord()
+	rec := r.b.NewRecordBatch()
 	defer rec.Release()
 	return r.out.Write(ctx, rec)
 }

@@ -10,8 +10,8 @@ import (
 	"path"
 	"time"
 
-	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/adtech/scorer/features"
 	"github.com/adtech/scorer/internal/store"
@@ -72,7 +72,7 @@ func Train(ctx context.Context, j TrainJob) (*scoring.Bundle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	if _, err := eachRecord(ctx, open, func(rec arrow.Record) error { return fit.Observe(rec) }); err != nil {
+	if _, err := eachRecord(ctx, open, func(rec arrow.RecordBatch) error { return fit.Observe(rec) }); err != nil {
 		return nil, fmt.Errorf("fit feature statistics: %w", err)
 	}
 	fx, err := features.NewPipeline(j.Spec, fit.Stats())
@@ -84,7 +84,7 @@ func Train(ctx context.Context, j TrainJob) (*scoring.Bundle, error) {
 	all.Batch.D, all.Batch.K = fx.Dense(), len(fx.Cardinalities())
 	var b features.Batch
 	rows := 0
-	bad, err := eachRecord(ctx, open, func(rec arrow.Record) error {
+	bad, err := eachRecord(ctx, open, func(rec arrow.RecordBatch) error {
 		if err := fx.Transform(rec, &b); err != nil {
 			return err
 		}
@@ -141,7 +141,7 @@ func Train(ctx context.Context, j TrainJob) (*scoring.Bundle, error) {
 
 // eachRecord reads every record of a freshly opened source and returns the
 // source's bad-row count.
-func eachRecord(ctx context.Context, open func() (*readers.Reader, *badRows, error), fn func(arrow.Record) error) (*badRows, error) {
+func eachRecord(ctx context.Context, open func() (*readers.Reader, *badRows, error), fn func(arrow.RecordBatch) error) (*badRows, error) {
 	src, br, err := open()
 	if err != nil {
 		return nil, err

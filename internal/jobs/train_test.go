@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/adtech/scorer/features"
 	"github.com/adtech/scorer/internal/demodata"

@@ -8,9 +8,9 @@ import (
 	"math/rand/v2"
 	"strconv"
 
-	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/adtech/scorer/features"
 )
@@ -159,7 +159,7 @@ func appendRow(b []byte, r *Row) []byte {
 // Record returns n rows drawn from g as an Arrow record of the reference
 // spec's input schema (what the readers produce from the CSV). The caller
 // releases it.
-func (g *Generator) Record(mem memory.Allocator, n int) arrow.Record {
+func (g *Generator) Record(mem memory.Allocator, n int) arrow.RecordBatch {
 	schema := Spec().InputSchema([]string{IDColumn}, false)
 	b := array.NewRecordBuilder(mem, schema)
 	defer b.Release()
@@ -185,7 +185,7 @@ func (g *Generator) Record(mem memory.Allocator, n int) arrow.Record {
 			}
 		}
 	}
-	return b.NewRecord()
+	return b.NewRecordBatch()
 }
 
 // Batch returns the prepared model inputs of n rows drawn from g: the
