@@ -10,7 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/parquet-go/parquet-go"
 
-	"github.com/adtech/scorer/internal/store"
+	"github.com/adtech/scorer/readers/store"
 )
 
 // Fuzz targets: no input may panic, hang, leak record memory or make Read

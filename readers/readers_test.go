@@ -17,7 +17,7 @@ import (
 	"github.com/parquet-go/parquet-go/deprecated"
 	"go.uber.org/goleak"
 
-	"github.com/adtech/scorer/internal/store"
+	"github.com/adtech/scorer/readers/store"
 )
 
 // formatCases are the same rows in every format.

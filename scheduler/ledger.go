@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/adtech/scorer/internal/store"
+	"github.com/adtech/scorer/readers/store"
 )
 
 // Outcome is how a slot was settled.

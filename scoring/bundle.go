@@ -18,7 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/adtech/scorer/features"
-	"github.com/adtech/scorer/internal/store"
+	"github.com/adtech/scorer/readers/store"
 )
 
 // Object names inside a bundle folder.

@@ -14,7 +14,7 @@ import (
 	"github.com/nlpodyssey/safetensors"
 
 	"github.com/adtech/scorer/features"
-	"github.com/adtech/scorer/internal/store"
+	"github.com/adtech/scorer/readers/store"
 )
 
 func fullBundle() *Bundle {

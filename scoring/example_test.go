@@ -6,7 +6,7 @@ import (
 	"log"
 
 	"github.com/adtech/scorer/features"
-	"github.com/adtech/scorer/internal/store"
+	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/scoring"
 )
 

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/adtech/scorer/internal/store"
+	"github.com/adtech/scorer/readers/store"
 )
 
 // A job-scoped Recover must not touch another job's run in progress.

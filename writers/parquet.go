@@ -21,7 +21,7 @@ import (
 	"github.com/parquet-go/parquet-go/compress"
 	"github.com/parquet-go/parquet-go/encoding"
 
-	"github.com/adtech/scorer/internal/store"
+	"github.com/adtech/scorer/readers/store"
 )
 
 // Defaults for PartConfig.

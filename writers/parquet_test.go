@@ -18,7 +18,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
 
-	"github.com/adtech/scorer/internal/store"
+	"github.com/adtech/scorer/readers/store"
 )
 
 func writeParts(t *testing.T, b store.Bucket, prefix string, cfg PartConfig, recs ...arrow.RecordBatch) []PartFile {

@@ -18,7 +18,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
-	"github.com/adtech/scorer/internal/store"
+	"github.com/adtech/scorer/readers/store"
 )
 
 // Failpoints: the names passed to Options.Failpoint, in the order a run

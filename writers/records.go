@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/adtech/scorer/internal/store"
+	"github.com/adtech/scorer/readers/store"
 )
 
 // FormatVersion is written into commit records and manifests. Readers reject

@@ -14,7 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/adtech/scorer/internal/jobs"
-	"github.com/adtech/scorer/internal/store"
+	"github.com/adtech/scorer/readers/store"
 )
 
 // Config is the scorer configuration file. Every key is optional; the
@@ -95,7 +95,7 @@ type ScheduleJob struct {
 	Month string `yaml:"month"`
 }
 
-// GCSConfig tunes the gs:// store (internal/store.GCSOptions).
+// GCSConfig tunes the gs:// store (store.GCSOptions).
 type GCSConfig struct {
 	// MaxAttempts bounds the attempts of one call, the first included.
 	MaxAttempts int `yaml:"max_attempts"`

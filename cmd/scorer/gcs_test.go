@@ -21,7 +21,7 @@ import (
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 
 	"github.com/adtech/scorer/internal/demodata"
-	"github.com/adtech/scorer/internal/store/faults"
+	"github.com/adtech/scorer/readers/store/faults"
 )
 
 // gcsEnv is an in-process GCS emulator (fake-gcs-server, memory backend)

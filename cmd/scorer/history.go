@@ -13,7 +13,7 @@ import (
 
 	"github.com/adtech/scorer/internal/jobs"
 	"github.com/adtech/scorer/internal/runlog"
-	"github.com/adtech/scorer/internal/store"
+	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/writers"
 )
 

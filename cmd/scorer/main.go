@@ -21,7 +21,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/adtech/scorer/internal/jobs"
-	"github.com/adtech/scorer/internal/store"
+	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/scheduler"
 	"github.com/adtech/scorer/writers"
 )

@@ -11,7 +11,7 @@ import (
 
 	"github.com/adtech/scorer/internal/jobs"
 	"github.com/adtech/scorer/internal/runlog"
-	"github.com/adtech/scorer/internal/store"
+	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/readers"
 	"github.com/adtech/scorer/scoring"
 	"github.com/adtech/scorer/writers"

@@ -9,7 +9,7 @@ import (
 
 	"github.com/adtech/scorer/features"
 	"github.com/adtech/scorer/internal/jobs"
-	"github.com/adtech/scorer/internal/store"
+	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/scoring"
 )
 

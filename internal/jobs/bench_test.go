@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/adtech/scorer/internal/store"
+	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/readers"
 	"github.com/adtech/scorer/scoring"
 	"github.com/adtech/scorer/writers"

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/adtech/scorer/internal/store"
+	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/readers"
 )
 

@@ -17,7 +17,7 @@ import (
 	"github.com/adtech/scorer/internal/failpoint"
 	"github.com/adtech/scorer/internal/lease"
 	"github.com/adtech/scorer/internal/runlog"
-	"github.com/adtech/scorer/internal/store"
+	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/readers"
 	"github.com/adtech/scorer/scoring"
 	"github.com/adtech/scorer/writers"

@@ -11,7 +11,7 @@ import (
 
 	"github.com/adtech/scorer/features"
 	"github.com/adtech/scorer/internal/failpoint"
-	"github.com/adtech/scorer/internal/store"
+	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/writers"
 )
 

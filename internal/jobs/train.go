@@ -14,7 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/adtech/scorer/features"
-	"github.com/adtech/scorer/internal/store"
+	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/readers"
 	"github.com/adtech/scorer/scoring"
 )

@@ -19,7 +19,7 @@ import (
 
 	"github.com/adtech/scorer/features"
 	"github.com/adtech/scorer/internal/demodata"
-	"github.com/adtech/scorer/internal/store"
+	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/readers"
 	"github.com/adtech/scorer/scoring"
 )

@@ -30,7 +30,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/adtech/scorer/internal/store"
+	"github.com/adtech/scorer/readers/store"
 )
 
 // Errors.

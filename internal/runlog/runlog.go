@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/adtech/scorer/internal/lease"
-	"github.com/adtech/scorer/internal/store"
+	"github.com/adtech/scorer/readers/store"
 )
 
 // Prefix is where the records are kept in the output store.

@@ -35,7 +35,7 @@ import (
 	"path/filepath"
 
 	"github.com/adtech/scorer/internal/perf"
-	"github.com/adtech/scorer/internal/store"
+	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/scoring"
 )
 

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/adtech/scorer/internal/store"
-	"github.com/adtech/scorer/internal/store/storetest"
+	"github.com/adtech/scorer/readers/store"
+	"github.com/adtech/scorer/readers/store/storetest"
 )
 
 func TestFileBucket(t *testing.T) {

@@ -7,6 +7,12 @@
 // are written whole or not at all, writes may be conditional, there is no
 // rename. Everything above this package is written against that contract, so a
 // publish protocol that is safe here is safe on GCS.
+//
+// It is public (and lives under readers/, which owns *where* bytes come from)
+// because the exported signatures of readers, writers, scoring and scheduler
+// name its Bucket: a caller outside this module must be able to name what
+// those functions take. The top-level folders are fixed by the product's
+// design, so the seam sits under readers/ rather than beside it.
 package store
 
 import (

@@ -25,9 +25,9 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/api/option"
 
-	"github.com/adtech/scorer/internal/store"
-	"github.com/adtech/scorer/internal/store/faults"
-	"github.com/adtech/scorer/internal/store/storetest"
+	"github.com/adtech/scorer/readers/store"
+	"github.com/adtech/scorer/readers/store/faults"
+	"github.com/adtech/scorer/readers/store/storetest"
 )
 
 func TestMain(m *testing.M) {

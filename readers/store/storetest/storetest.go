@@ -13,7 +13,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/adtech/scorer/internal/store"
+	"github.com/adtech/scorer/readers/store"
 )
 
 // Option tells the suite what a store keeps beyond the common contract.

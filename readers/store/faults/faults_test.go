@@ -14,7 +14,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/adtech/scorer/internal/store/faults"
+	"github.com/adtech/scorer/readers/store/faults"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
