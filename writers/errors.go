@@ -10,23 +10,10 @@ var (
 	ErrSchemaMismatch = errors.New("schema mismatch")
 	// ErrNullInRequired: a non-nullable Arrow field holds a null.
 	ErrNullInRequired = errors.New("null in non-nullable column")
-	// ErrInvalidName: a table, partition, run id or column name is not
-	// allowed.
+	// ErrInvalidName: a column name is empty or repeated. writers/table
+	// uses the same error for table, partition and run id names.
 	ErrInvalidName = errors.New("invalid name")
-	// ErrDuplicateOutput: a run opened the same (table, partition) twice.
-	ErrDuplicateOutput = errors.New("duplicate output")
-	// ErrClosed: the writer or run was already closed, committed or aborted.
+	// ErrClosed: the writer was already closed or aborted. writers/table
+	// uses the same error for its table writers and runs.
 	ErrClosed = errors.New("already closed")
-	// ErrRunExists: a commit record for this run id already exists with
-	// different content (run ids must be unique).
-	ErrRunExists = errors.New("run already committed")
-	// ErrCommitted: Abort was called on a run whose commit record exists; the
-	// run will be rolled forward, not discarded.
-	ErrCommitted = errors.New("run is committed")
-	// ErrConflict: a published object is not what the commit record says
-	// (another writer touched the table, or the bucket was edited by hand).
-	ErrConflict = errors.New("publish conflict")
-	// ErrCorrupt: a commit record or manifest cannot be decoded, or a staged
-	// part needed for roll forward is gone.
-	ErrCorrupt = errors.New("corrupt run state")
 )

@@ -263,7 +263,7 @@ type openPart struct {
 	key    string
 	obj    store.Writer
 	hw     *hashWriter
-	pw     *parquet.Writer
+	pw     *parquet.GenericWriter[any]
 	rows   int64
 	rgRows int64
 }
@@ -401,7 +401,7 @@ func (w *PartWriter) open(ctx context.Context) error {
 		return fmt.Errorf("write %s: %w", w.bucket.URI(key), err)
 	}
 	hw := &hashWriter{w: obj, h: sha256.New()}
-	w.cur = &openPart{key: key, obj: obj, hw: hw, pw: parquet.NewWriter(hw, w.opts...)}
+	w.cur = &openPart{key: key, obj: obj, hw: hw, pw: parquet.NewGenericWriter[any](hw, w.opts...)}
 	return nil
 }
 

@@ -14,7 +14,7 @@ import (
 	"github.com/adtech/scorer/internal/jobs"
 	"github.com/adtech/scorer/internal/runlog"
 	"github.com/adtech/scorer/readers/store"
-	"github.com/adtech/scorer/writers"
+	"github.com/adtech/scorer/writers/table"
 )
 
 // The kinds of scoring job, as run records and metrics name them.
@@ -37,7 +37,7 @@ func recordedScore(ctx context.Context, env *environment, cfg Config, rec *runlo
 	log := runlog.New(out)
 	start := time.Now()
 	host, _ := os.Hostname()
-	rec.RunID, rec.StartedAt = writers.NewRunID(start), start.UTC()
+	rec.RunID, rec.StartedAt = table.NewRunID(start), start.UTC()
 	rec.Host, rec.PID, rec.Version = host, os.Getpid(), version
 	if err := log.Start(ctx, rec); err != nil {
 		return nil, err

@@ -23,7 +23,7 @@ import (
 	"github.com/adtech/scorer/internal/jobs"
 	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/scheduler"
-	"github.com/adtech/scorer/writers"
+	"github.com/adtech/scorer/writers/table"
 )
 
 // Exit codes (docs/exit-codes.md).
@@ -136,7 +136,7 @@ func exitCode(err error) int {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return exitOK
 	case errors.As(err, &ue), errors.Is(err, jobs.ErrConfig), errors.Is(err, store.ErrAccess),
-		errors.Is(err, writers.ErrCorrupt), errors.Is(err, writers.ErrConflict):
+		errors.Is(err, table.ErrCorrupt), errors.Is(err, table.ErrConflict):
 		// Retrying cannot help: the configuration, the credentials or the
 		// damaged run state in the output store need a person.
 		return exitUsage

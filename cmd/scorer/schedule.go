@@ -21,7 +21,7 @@ import (
 	"github.com/adtech/scorer/internal/runlog"
 	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/scheduler"
-	"github.com/adtech/scorer/writers"
+	"github.com/adtech/scorer/writers/table"
 )
 
 // The daemon's HTTP endpoints.
@@ -439,7 +439,7 @@ func (d *daemon) recordSkip(e scheduler.Event) {
 		msg = fmt.Sprintf("%s: %d scheduled times, the newest shown", msg, e.Count)
 	}
 	rec := &runlog.Record{
-		RunID: writers.NewRunID(now), Job: jc.leaseJob(e.Slot), Kind: jc.Kind, Trigger: runlog.Schedule,
+		RunID: table.NewRunID(now), Job: jc.leaseJob(e.Slot), Kind: jc.Kind, Trigger: runlog.Schedule,
 		Schedule: &runlog.ScheduleRef{Job: e.Job, Slot: e.Slot}, Outcome: runlog.Skipped, Error: msg,
 		Host: host, PID: os.Getpid(), Version: version, StartedAt: now.UTC(), FinishedAt: now.UTC(),
 	}

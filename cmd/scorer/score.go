@@ -14,7 +14,7 @@ import (
 	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/readers"
 	"github.com/adtech/scorer/scoring"
-	"github.com/adtech/scorer/writers"
+	"github.com/adtech/scorer/writers/table"
 )
 
 // opened is what every scoring command opens before it starts: the two
@@ -147,7 +147,7 @@ as a whole. The previous partition stays as it was unless the run succeeds.`, en
 func backfillJob(cfg Config, o *opened, env *environment, month string, shard *jobs.Shard) jobs.ScoreJob {
 	j := scoreJob(cfg, o, env)
 	j.Job, j.Dir = jobs.BackfillJob(month), path.Join(cfg.Backfill.Dir, month)
-	j.Table, j.Partition, j.Mode = cfg.Backfill.Table, "month="+month, writers.Replace
+	j.Table, j.Partition, j.Mode = cfg.Backfill.Table, "month="+month, table.Replace
 	j.IDColumns, j.RequireRows, j.Shard = cfg.Backfill.IDColumns, true, shard
 	return j
 }
@@ -156,7 +156,7 @@ func backfillJob(cfg Config, o *opened, env *environment, month string, shard *j
 func queueJob(cfg Config, o *opened, env *environment, day string) jobs.ScoreJob {
 	j := scoreJob(cfg, o, env)
 	j.Job, j.Dir = jobs.JobQueue, cfg.Queue.Dir
-	j.Table, j.Partition, j.Mode = cfg.Queue.Table, "date="+day, writers.Append
+	j.Table, j.Partition, j.Mode = cfg.Queue.Table, "date="+day, table.Append
 	j.IDColumns, j.SkipConsumed = cfg.Queue.IDColumns, true
 	return j
 }

@@ -4,10 +4,10 @@ import (
 	"context"
 	"testing"
 
-	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/readers"
+	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/scoring"
-	"github.com/adtech/scorer/writers"
+	"github.com/adtech/scorer/writers/table"
 )
 
 // BenchmarkBackfillDemo is `scorer backfill --month 2020-09` on the demo
@@ -29,7 +29,7 @@ func BenchmarkBackfillDemo(b *testing.B) {
 		b.StartTimer()
 		sum, err := Score(ctx, ScoreJob{
 			Job: BackfillJob("2020-09"), Input: in, Output: out, Bundle: bu,
-			Dir: "dumps/2020-09", Table: "ad_scores", Partition: "month=2020-09", Mode: writers.Replace,
+			Dir: "dumps/2020-09", Table: "ad_scores", Partition: "month=2020-09", Mode: table.Replace,
 			IDColumns: []string{"ad_id"}, RequireRows: true,
 			BatchSize: 4096, ReadConcurrency: 2, CSV: readers.CSVOptions{Header: true},
 			RowGroupRows: 128 * 1024, PartRows: 1 << 20,

@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/adtech/scorer/internal/perf"
-	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/readers"
+	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/scoring"
-	"github.com/adtech/scorer/writers"
+	"github.com/adtech/scorer/writers/table"
 )
 
 // perfDataRows is the size of the end-to-end benchmark's input.
@@ -122,7 +122,7 @@ func benchBackfill(b *testing.B, in store.Bucket, bu *scoring.Bundle, batch int)
 		b.StartTimer()
 		sum, err := Score(ctx, ScoreJob{
 			Job: BackfillJob("2020-01"), Input: in, Output: out, Bundle: bu,
-			Dir: "dumps/2020-01", Table: "ad_scores", Partition: "month=2020-01", Mode: writers.Replace,
+			Dir: "dumps/2020-01", Table: "ad_scores", Partition: "month=2020-01", Mode: table.Replace,
 			IDColumns: []string{perf.IDColumn}, RequireRows: true,
 			BatchSize: batch, ReadConcurrency: 2, CSV: readers.CSVOptions{Header: true},
 			RowGroupRows: 128 * 1024, PartRows: 1 << 20, LeaseTTL: 10 * time.Minute,

@@ -17,10 +17,12 @@ import (
 	"github.com/adtech/scorer/internal/failpoint"
 	"github.com/adtech/scorer/internal/lease"
 	"github.com/adtech/scorer/internal/runlog"
-	"github.com/adtech/scorer/readers/store"
+	"github.com/adtech/scorer/internal/state"
 	"github.com/adtech/scorer/readers"
+	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/scoring"
 	"github.com/adtech/scorer/writers"
+	"github.com/adtech/scorer/writers/table"
 )
 
 // JobQueue is the queue job's name: its lease and its ledger (the commit
@@ -50,7 +52,7 @@ type ScoreJob struct {
 	Dir       string
 	Table     string
 	Partition string // e.g. "month=2020-09", "date=2020-09-02"
-	Mode      writers.Mode
+	Mode      table.Mode
 	IDColumns []string
 	// SkipConsumed leaves out the input files that a committed run of the
 	// same Job consumed (same key and generation): the queue's exactly-once.
@@ -123,7 +125,7 @@ func Score(ctx context.Context, j ScoreJob) (*Summary, error) {
 	}
 	start := j.Now().UTC()
 	if j.RunID == "" {
-		j.RunID = writers.NewRunID(start)
+		j.RunID = table.NewRunID(start)
 	}
 	sum := &Summary{RunID: j.RunID, Job: j.Job, Table: j.Table, Partition: j.Partition,
 		ModelName: j.Bundle.Name, ModelVersion: j.Bundle.Version, Started: start}
@@ -134,7 +136,7 @@ func Score(ctx context.Context, j ScoreJob) (*Summary, error) {
 		return sum, fmt.Errorf("%w: model %s %s: %w", ErrConfig, j.Bundle.Name, j.Bundle.Version, err)
 	}
 	j.guard = &leaseGuard{}
-	pub, err := writers.NewPublisher(j.Output, writers.Options{
+	pub, err := table.NewPublisher(j.Output, table.Options{
 		RowGroupRows: j.RowGroupRows, PartRows: j.PartRows, Now: j.Now,
 		Guard:     j.guard.check,
 		Failpoint: func(point string) error { failpoint.Hit("publish." + point); return nil },
@@ -149,7 +151,7 @@ func Score(ctx context.Context, j ScoreJob) (*Summary, error) {
 }
 
 // scoreAll is an unsharded run: the whole job under the job's lease.
-func (j *ScoreJob) scoreAll(ctx context.Context, pub *writers.Publisher, fx *features.Pipeline, sum *Summary) error {
+func (j *ScoreJob) scoreAll(ctx context.Context, pub *table.Publisher, fx *features.Pipeline, sum *Summary) error {
 	h, ctx, err := j.hold(ctx, pub, j.Job, false)
 	if err != nil {
 		return err
@@ -175,10 +177,10 @@ func (j *ScoreJob) scoreAll(ctx context.Context, pub *writers.Publisher, fx *fea
 		j.Log.Info("nothing to score", "dir", j.Input.URI(j.Dir+"/"))
 		return nil
 	}
-	run, err := j.stage(ctx, pub, fx, writers.RunSpec{
+	run, err := j.stage(ctx, pub, fx, table.RunSpec{
 		RunID: j.RunID, Job: j.Job,
-		Model: writers.Model{Name: j.Bundle.Name, Version: j.Bundle.Version},
-		Fence: h.fence(writers.CommitKey(j.RunID)),
+		Model: table.Model{Name: j.Bundle.Name, Version: j.Bundle.Version},
+		Fence: h.fence(state.CommitKey(j.RunID)),
 	}, files, sum)
 	if err != nil {
 		return h.explain(err)
@@ -192,7 +194,7 @@ func (j *ScoreJob) scoreAll(ctx context.Context, pub *writers.Publisher, fx *fea
 		if rec == nil {
 			// Not committed: discard the staged parts (Abort keeps them if
 			// the commit was fenced, for the next holder to publish).
-			if aerr := run.Abort(context.WithoutCancel(ctx)); aerr != nil && !errors.Is(aerr, writers.ErrCommitted) {
+			if aerr := run.Abort(context.WithoutCancel(ctx)); aerr != nil && !errors.Is(aerr, table.ErrCommitted) {
 				j.Log.Warn("discard staged output", "run_id", j.RunID, "err", aerr)
 			}
 		}
@@ -202,7 +204,7 @@ func (j *ScoreJob) scoreAll(ctx context.Context, pub *writers.Publisher, fx *fea
 	return nil
 }
 
-func (s *Summary) addOutputs(rec *writers.CommitRecord) {
+func (s *Summary) addOutputs(rec *table.CommitRecord) {
 	for _, o := range rec.Outputs {
 		for _, f := range o.Files {
 			s.OutputFiles = append(s.OutputFiles, path.Join(o.Table, o.Partition, f.Name))
@@ -213,7 +215,7 @@ func (s *Summary) addOutputs(rec *writers.CommitRecord) {
 
 // recover rolls forward this job's committed runs and deletes the staging
 // of its runs that never committed.
-func (j *ScoreJob) recover(ctx context.Context, pub *writers.Publisher, sum *Summary) error {
+func (j *ScoreJob) recover(ctx context.Context, pub *table.Publisher, sum *Summary) error {
 	rep, err := pub.RecoverJob(ctx, j.Job)
 	if err != nil {
 		return err
@@ -226,7 +228,7 @@ func (j *ScoreJob) recover(ctx context.Context, pub *writers.Publisher, sum *Sum
 }
 
 // leaseGuard lets the publisher check, before each change it makes to the
-// tables, that the lease the run holds is still its own (writers.Options.Guard).
+// tables, that the lease the run holds is still its own (table.Options.Guard).
 type leaseGuard struct {
 	mu  sync.Mutex
 	lse *lease.Lease
@@ -261,7 +263,7 @@ type held struct {
 // hold takes the lease name (waiting for it up to twice the TTL if wait),
 // writes what a previous holder fenced, and keeps renewing it; the returned
 // context is cancelled if the lease is lost.
-func (j *ScoreJob) hold(ctx context.Context, pub *writers.Publisher, name string, wait bool) (*held, context.Context, error) {
+func (j *ScoreJob) hold(ctx context.Context, pub *table.Publisher, name string, wait bool) (*held, context.Context, error) {
 	deadline := j.Now().Add(2 * max(j.LeaseTTL, time.Minute))
 	var lse *lease.Lease
 	for {
@@ -329,7 +331,7 @@ func (h *held) explain(err error) error {
 // stage begins a run, scores files into its outputs and checks the bad-row
 // limit; the caller commits (or seals) the returned run. On error the run
 // is aborted.
-func (j *ScoreJob) stage(ctx context.Context, pub *writers.Publisher, fx *features.Pipeline, spec writers.RunSpec, files []store.ObjectInfo, sum *Summary) (_ *writers.Run, err error) {
+func (j *ScoreJob) stage(ctx context.Context, pub *table.Publisher, fx *features.Pipeline, spec table.RunSpec, files []store.ObjectInfo, sum *Summary) (_ *table.Run, err error) {
 	var total int64
 	for _, f := range files {
 		sum.InputFiles = append(sum.InputFiles, f.Key)
@@ -344,13 +346,13 @@ func (j *ScoreJob) stage(ctx context.Context, pub *writers.Publisher, fx *featur
 	}
 	defer func() {
 		if err != nil {
-			if aerr := run.Abort(context.WithoutCancel(ctx)); aerr != nil && !errors.Is(aerr, writers.ErrCommitted) {
+			if aerr := run.Abort(context.WithoutCancel(ctx)); aerr != nil && !errors.Is(aerr, table.ErrCommitted) {
 				j.Log.Warn("discard staged output", "run_id", spec.RunID, "err", aerr)
 			}
 		}
 	}()
 
-	scores, err := run.Output(writers.OutputSpec{
+	scores, err := run.Output(table.OutputSpec{
 		Table: j.Table, Partition: j.Partition, Mode: j.Mode, Schema: scoreSchema(j.IDColumns),
 		Constants: []writers.Constant{
 			{Name: "model_name", Value: j.Bundle.Name},
@@ -363,7 +365,7 @@ func (j *ScoreJob) stage(ctx context.Context, pub *writers.Publisher, fx *featur
 		return nil, err
 	}
 	rej := &rejects{run: run, table: RejectsTable(j.Table), partition: j.Partition, mode: j.Mode, runID: j.RunID, at: sum.Started}
-	if j.Mode == writers.Replace {
+	if j.Mode == table.Replace {
 		// A replaced partition's rejects are replaced too, even by none.
 		if err := rej.open(); err != nil {
 			return nil, err
@@ -394,12 +396,12 @@ func (j *ScoreJob) stage(ctx context.Context, pub *writers.Publisher, fx *featur
 		return nil, fmt.Errorf("score %s: %w", j.Partition, err)
 	}
 
-	var inputs []writers.InputFile
+	var inputs []table.InputFile
 	for _, f := range src.Files() {
 		sum.RowsRead += f.Rows
 		sum.RowsRejected += f.BadRows
 		sum.InputBytes += f.Size
-		inputs = append(inputs, writers.InputFile{Key: f.Key, Generation: f.Generation, Size: f.Size, CRC32C: f.CRC32C, Rows: f.Rows})
+		inputs = append(inputs, table.InputFile{Key: f.Key, Generation: f.Generation, Size: f.Size, CRC32C: f.CRC32C, Rows: f.Rows})
 	}
 	if j.RequireRows && sum.RowsRead == 0 {
 		return nil, fmt.Errorf("%w: no rows in %d input files under %s (%d bad rows)", ErrBadInput, len(files), j.Input.URI(j.Dir+"/"), sum.RowsRejected)
@@ -417,7 +419,7 @@ func (j *ScoreJob) stage(ctx context.Context, pub *writers.Publisher, fx *featur
 
 // pickInputs lists the job's input files, leaving out those already
 // consumed when the job asks for it.
-func (j *ScoreJob) pickInputs(ctx context.Context, pub *writers.Publisher) ([]store.ObjectInfo, error) {
+func (j *ScoreJob) pickInputs(ctx context.Context, pub *table.Publisher) ([]store.ObjectInfo, error) {
 	files, skipped, err := ListInputs(ctx, j.Input, j.Dir)
 	if err != nil {
 		return nil, err
@@ -483,14 +485,14 @@ func (s *progressSink) Write(ctx context.Context, rec arrow.RecordBatch) error {
 
 // rejects buffers tolerated bad rows and writes them to the rejects table.
 type rejects struct {
-	run              *writers.Run
+	run              *table.Run
 	table, partition string
-	mode             writers.Mode
+	mode             table.Mode
 	runID            string
 	at               time.Time
 
 	mu  sync.Mutex
-	out *writers.TableWriter
+	out *table.TableWriter
 	b   *array.RecordBuilder
 }
 
@@ -509,7 +511,7 @@ func (r *rejects) open() error {
 	if r.out != nil {
 		return nil
 	}
-	out, err := r.run.Output(writers.OutputSpec{
+	out, err := r.run.Output(table.OutputSpec{
 		Table: r.table, Partition: r.partition, Mode: r.mode, Schema: rejectsSchema,
 		Constants: []writers.Constant{{Name: "run_id", Value: r.runID}, {Name: "rejected_at", Value: r.at}},
 	})

@@ -11,8 +11,9 @@ import (
 
 	"github.com/adtech/scorer/features"
 	"github.com/adtech/scorer/internal/failpoint"
+	"github.com/adtech/scorer/internal/state"
 	"github.com/adtech/scorer/readers/store"
-	"github.com/adtech/scorer/writers"
+	"github.com/adtech/scorer/writers/table"
 )
 
 // Shard says which part of a sharded backfill a run scores: shard Index of
@@ -59,7 +60,7 @@ func shardKey(job, planID string, i int) string {
 // readPlan returns the job's plan in progress, or nil. A plan whose run is
 // committed and done is finished: its leftovers are cleaned up and nil is
 // returned.
-func (j *ScoreJob) readPlan(ctx context.Context, pub *writers.Publisher) (*plan, error) {
+func (j *ScoreJob) readPlan(ctx context.Context, pub *table.Publisher) (*plan, error) {
 	data, err := store.ReadAll(ctx, j.Output, planKey(j.Job))
 	if errors.Is(err, store.ErrNotExist) {
 		return nil, nil
@@ -81,7 +82,7 @@ func (j *ScoreJob) readPlan(ctx context.Context, pub *writers.Publisher) (*plan,
 	return &p, nil
 }
 
-func (j *ScoreJob) planDone(ctx context.Context, pub *writers.Publisher, id string) (bool, error) {
+func (j *ScoreJob) planDone(ctx context.Context, pub *table.Publisher, id string) (bool, error) {
 	commits, err := pub.Commits(ctx)
 	if err != nil {
 		return false, err
@@ -110,7 +111,7 @@ func (j *ScoreJob) cleanPlan(ctx context.Context, p *plan) error {
 
 // refuseOtherShardCount fails if a sharded run of the job with another
 // shard count is in progress (count 1: an unsharded run).
-func (j *ScoreJob) refuseOtherShardCount(ctx context.Context, pub *writers.Publisher, count int) error {
+func (j *ScoreJob) refuseOtherShardCount(ctx context.Context, pub *table.Publisher, count int) error {
 	p, err := j.readPlan(ctx, pub)
 	if err != nil || p == nil || p.Count == count {
 		return err
@@ -122,7 +123,7 @@ func (j *ScoreJob) refuseOtherShardCount(ctx context.Context, pub *writers.Publi
 // ValidShardPlan checks a plan id given by the user (--shard-plan): it names
 // the sharded run and its commit, so it follows the run id rules.
 func ValidShardPlan(id string) error {
-	if err := writers.ValidateRunID(id); err != nil {
+	if err := table.ValidateRunID(id); err != nil {
 		return fmt.Errorf("%w: shard plan %q: %w", ErrConfig, id, err)
 	}
 	return nil
@@ -130,7 +131,7 @@ func ValidShardPlan(id string) error {
 
 // scoreShard runs one shard of a sharded backfill, then commits the month
 // if every shard is done.
-func (j *ScoreJob) scoreShard(ctx context.Context, pub *writers.Publisher, fx *features.Pipeline, sum *Summary) error {
+func (j *ScoreJob) scoreShard(ctx context.Context, pub *table.Publisher, fx *features.Pipeline, sum *Summary) error {
 	sh := *j.Shard
 	name := fmt.Sprintf("%s.shard-%d-of-%d", j.Job, sh.Index, sh.Count)
 	h, sctx, err := j.hold(ctx, pub, name, false)
@@ -146,7 +147,7 @@ func (j *ScoreJob) scoreShard(ctx context.Context, pub *writers.Publisher, fx *f
 	return j.finishShards(ctx, pub, sum)
 }
 
-func (j *ScoreJob) runShard(ctx context.Context, h *held, pub *writers.Publisher, fx *features.Pipeline, sum *Summary, name string) error {
+func (j *ScoreJob) runShard(ctx context.Context, h *held, pub *table.Publisher, fx *features.Pipeline, sum *Summary, name string) error {
 	sh := *j.Shard
 	if j.ShardPlan != "" {
 		done, err := j.planDone(ctx, pub, j.ShardPlan)
@@ -177,7 +178,7 @@ func (j *ScoreJob) runShard(ctx context.Context, h *held, pub *writers.Publisher
 		}
 		id := j.ShardPlan
 		if id == "" {
-			id = writers.NewRunID(j.Now())
+			id = table.NewRunID(j.Now())
 		}
 		p = &plan{ID: id, Job: j.Job, Partition: j.Partition, Count: sh.Count, Files: files, CreatedAt: j.Now().UTC()}
 		data, err := json.MarshalIndent(p, "", "  ")
@@ -212,11 +213,11 @@ func (j *ScoreJob) runShard(ctx context.Context, h *held, pub *writers.Publisher
 			files = append(files, f)
 		}
 	}
-	rec := &writers.CommitRecord{RunID: j.RunID, Job: name, Model: writers.Model{Name: j.Bundle.Name, Version: j.Bundle.Version}}
+	rec := &table.CommitRecord{RunID: j.RunID, Job: name, Model: table.Model{Name: j.Bundle.Name, Version: j.Bundle.Version}}
 	if len(files) > 0 {
-		run, err := j.stage(ctx, pub, fx, writers.RunSpec{
+		run, err := j.stage(ctx, pub, fx, table.RunSpec{
 			RunID: j.RunID, Job: j.Job + ".shards", StagingRunID: p.ID,
-			Model: writers.Model{Name: j.Bundle.Name, Version: j.Bundle.Version},
+			Model: table.Model{Name: j.Bundle.Name, Version: j.Bundle.Version},
 		}, files, sum)
 		if errors.Is(err, store.ErrNotExist) {
 			// The plan pinned each file's generation: a file replaced since
@@ -258,7 +259,7 @@ func (j *ScoreJob) runShard(ctx context.Context, h *held, pub *writers.Publisher
 // finishShards commits the month if every shard of the plan has recorded
 // its parts: under the job's lease (waiting for it), from the shard
 // records. Any shard may do it, and doing it twice is harmless.
-func (j *ScoreJob) finishShards(ctx context.Context, pub *writers.Publisher, sum *Summary) error {
+func (j *ScoreJob) finishShards(ctx context.Context, pub *table.Publisher, sum *Summary) error {
 	p, err := j.readPlan(ctx, pub)
 	if err != nil || p == nil {
 		return err // nil: finished by another shard
@@ -282,13 +283,13 @@ func (j *ScoreJob) finishShards(ctx context.Context, pub *writers.Publisher, sum
 	if p, err = j.readPlan(ctx, pub); err != nil || p == nil {
 		return h.explain(err)
 	}
-	var shards []*writers.CommitRecord
+	var shards []*table.CommitRecord
 	for _, o := range records {
 		data, err := store.ReadAll(ctx, j.Output, o.Key)
 		if err != nil {
 			return h.explain(err)
 		}
-		var rec writers.CommitRecord
+		var rec table.CommitRecord
 		if err := json.Unmarshal(data, &rec); err != nil {
 			return fmt.Errorf("read shard record %s: %w", j.Output.URI(o.Key), err)
 		}
@@ -296,7 +297,7 @@ func (j *ScoreJob) finishShards(ctx context.Context, pub *writers.Publisher, sum
 			shards = append(shards, &rec)
 		}
 	}
-	rec, err := pub.CommitSharded(ctx, p.ID, j.Job, shards, h.fence(writers.CommitKey(p.ID)))
+	rec, err := pub.CommitSharded(ctx, p.ID, j.Job, shards, h.fence(state.CommitKey(p.ID)))
 	if rec != nil {
 		h.committed = true
 	}
@@ -316,9 +317,9 @@ func AbandonShards(ctx context.Context, j ScoreJob) error {
 		j.Now = time.Now
 	}
 	if j.RunID == "" {
-		j.RunID = writers.NewRunID(j.Now())
+		j.RunID = table.NewRunID(j.Now())
 	}
-	pub, err := writers.NewPublisher(j.Output, writers.Options{Now: j.Now})
+	pub, err := table.NewPublisher(j.Output, table.Options{Now: j.Now})
 	if err != nil {
 		return err
 	}

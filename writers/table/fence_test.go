@@ -1,4 +1,4 @@
-package writers
+package table
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/adtech/scorer/internal/state"
 	"github.com/adtech/scorer/readers/store"
 )
 
@@ -101,7 +102,7 @@ func TestFenceDecidesTheCommit(t *testing.T) {
 		// (as internal/jobs does, twice for good measure) and recovers: the
 		// run is published as a clean one is.
 		for range 2 {
-			if err := store.CreateOrSame(ctx, store.NewFileBucket(dir), CommitKey(run0.runID), fenced); err != nil {
+			if err := store.CreateOrSame(ctx, store.NewFileBucket(dir), state.CommitKey(run0.runID), fenced); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -119,7 +120,7 @@ func TestFenceDecidesTheCommit(t *testing.T) {
 		}
 		// A different record under the same run id is a conflict.
 		other := []byte(strings.Replace(string(fenced), `"job": "daily"`, `"job": "other"`, 1))
-		if err := store.CreateOrSame(ctx, store.NewFileBucket(dir), CommitKey(run0.runID), other); !errors.Is(err, store.ErrPrecondition) {
+		if err := store.CreateOrSame(ctx, store.NewFileBucket(dir), state.CommitKey(run0.runID), other); !errors.Is(err, store.ErrPrecondition) {
 			t.Fatalf("writing a different record under the run's key: %v, want ErrPrecondition", err)
 		}
 	})
@@ -169,7 +170,7 @@ func TestStalledRollForwardCannotGoBack(t *testing.T) {
 	}
 	// Even without its done marker (B crashed just before writing it), A
 	// must not put its manifest back over B's.
-	if err := os.Remove(filepath.Join(dir, filepath.FromSlash(DoneKey(recA.RunID)))); err != nil {
+	if err := os.Remove(filepath.Join(dir, filepath.FromSlash(state.DoneKey(recA.RunID)))); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.rollForward(ctx, recA); err != nil {

@@ -1,4 +1,4 @@
-package writers_test
+package table_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/writers"
+	"github.com/adtech/scorer/writers/table"
 )
 
 // A run writes one REPLACE partition, commits, and reads back the
@@ -25,7 +26,7 @@ func Example() {
 	}
 	defer os.RemoveAll(dir)
 
-	p, err := writers.NewPublisher(store.NewFileBucket(dir), writers.DefaultOptions())
+	p, err := table.NewPublisher(store.NewFileBucket(dir), table.DefaultOptions())
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -35,11 +36,11 @@ func Example() {
 	}
 
 	scoredAt := time.Date(2020, 9, 2, 3, 15, 0, 0, time.UTC)
-	run, err := p.Begin(ctx, writers.RunSpec{
+	run, err := p.Begin(ctx, table.RunSpec{
 		RunID:  "20200902T031500Z-example",
 		Job:    "daily",
-		Model:  writers.Model{Name: "ctr", Version: "v3"},
-		Inputs: []writers.InputFile{{Key: "in/2020-09-01.csv", Generation: 1, Rows: 2}},
+		Model:  table.Model{Name: "ctr", Version: "v3"},
+		Inputs: []table.InputFile{{Key: "in/2020-09-01.csv", Generation: 1, Rows: 2}},
 		Constants: []writers.Constant{
 			{Name: "model_name", Value: "ctr"},
 			{Name: "scored_at", Value: scoredAt},
@@ -52,7 +53,7 @@ func Example() {
 		{Name: "ad_id", Type: arrow.BinaryTypes.String},
 		{Name: "score", Type: arrow.PrimitiveTypes.Float32},
 	}, nil)
-	out, err := run.Output(writers.OutputSpec{Table: "ad_scores", Partition: "month=2020-09", Mode: writers.Replace, Schema: schema})
+	out, err := run.Output(table.OutputSpec{Table: "ad_scores", Partition: "month=2020-09", Mode: table.Replace, Schema: schema})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package writers
+package table
 
 import (
 	"context"
@@ -13,7 +13,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/parquet-go/parquet-go/format"
 
+	"github.com/adtech/scorer/internal/state"
 	"github.com/adtech/scorer/readers/store"
+	"github.com/adtech/scorer/writers"
 )
 
 // cleanRun publishes run0 then run1 without crashes and returns the
@@ -468,7 +470,7 @@ func (w ambiguousWriter) Close() error {
 
 func (b *ambiguousBucket) NewWriter(ctx context.Context, key string, opts store.WriteOptions) (store.Writer, error) {
 	w, err := b.Bucket.NewWriter(ctx, key, opts)
-	if err == nil && !b.failed && strings.HasPrefix(key, commitsPrefix) && strings.HasSuffix(key, commitSuffix) {
+	if err == nil && !b.failed && strings.HasPrefix(key, state.CommitsPrefix) && strings.HasSuffix(key, state.CommitSuffix) {
 		b.failed = true
 		return ambiguousWriter{w}, nil
 	}
@@ -546,7 +548,7 @@ func TestValidation(t *testing.T) {
 		{"no partition", OutputSpec{Table: "t", Mode: Replace, Schema: scoreSchema}, ErrInvalidName},
 		{"not hive", OutputSpec{Table: "t", Partition: "2020-09", Mode: Replace, Schema: scoreSchema}, ErrInvalidName},
 		{"dot dot", OutputSpec{Table: "t", Partition: "a=..", Mode: Replace, Schema: scoreSchema}, ErrInvalidName},
-		{"bad type", OutputSpec{Table: "t", Partition: "a=1", Mode: Replace, Schema: scoreSchema, Constants: []Constant{{Name: "x", Value: true}}}, ErrUnsupportedType},
+		{"bad type", OutputSpec{Table: "t", Partition: "a=1", Mode: Replace, Schema: scoreSchema, Constants: []writers.Constant{{Name: "x", Value: true}}}, writers.ErrUnsupportedType},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,4 +1,4 @@
-package writers
+package table
 
 import (
 	"fmt"
@@ -6,27 +6,22 @@ import (
 	"strings"
 	"time"
 
-	"github.com/adtech/scorer/readers/store"
+	"github.com/adtech/scorer/internal/state"
 )
 
 // FormatVersion is written into commit records and manifests. Readers reject
 // newer versions than they know.
-const FormatVersion = 1
+const FormatVersion = state.CommitFormat
 
-// Names of the objects that the protocol keeps. See the package doc.
+// Names of the objects that the protocol keeps beside the data of a
+// partition. See the package doc; the keys under _scorer/ are made by
+// internal/state (docs/store.md lists them).
 const (
-	// StateDir holds the scorer's internal state in the output bucket.
-	StateDir = "_scorer"
 	// ManifestName is the manifest object of a partition.
 	ManifestName = "_manifest.json"
 	// SuccessName is the marker written when a partition's folder matches
 	// its manifest.
 	SuccessName = "_SUCCESS"
-
-	commitsPrefix = StateDir + "/commits/"
-	stagingPrefix = StateDir + "/staging/"
-	commitSuffix  = ".json"
-	doneSuffix    = ".done"
 )
 
 // Mode says how a run's files combine with a partition's.
@@ -115,24 +110,11 @@ type Done struct {
 	DoneAt time.Time `json:"done_at"`
 }
 
-// CommitKey is the key of a run's commit record.
-func CommitKey(runID string) string { return commitsPrefix + runID + commitSuffix }
-
-// DoneKey is the key of a run's done marker.
-func DoneKey(runID string) string { return commitsPrefix + runID + doneSuffix }
-
-// StagingPrefix is the prefix under which a run's parts are staged.
-func StagingPrefix(runID string) string { return stagingPrefix + runID + "/" }
-
 // PartitionPrefix is the folder of a partition, with a trailing slash.
 func PartitionPrefix(table, partition string) string { return table + "/" + partition + "/" }
 
 // PartName is the base name of a run's n-th part in a partition.
 func PartName(runID string, n int) string { return fmt.Sprintf("part-%s-%05d.parquet", runID, n) }
-
-func stagedKey(runID, table, partition, name string) string {
-	return store.Join(StagingPrefix(runID), table, partition, name)
-}
 
 func finalKey(table, partition, name string) string {
 	return PartitionPrefix(table, partition) + name
@@ -155,7 +137,7 @@ func ValidateRunID(id string) error {
 
 // ValidateTable checks a table name: letters, digits, '_' and '-', not
 // starting with '_' (folders starting with '_' or '.' are hidden from Spark
-// and reserved here for StateDir).
+// and reserved here for the _scorer/ state folder).
 func ValidateTable(name string) error {
 	if !tableRE.MatchString(name) {
 		return fmt.Errorf("table %q: %w", name, ErrInvalidName)

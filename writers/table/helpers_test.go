@@ -1,0 +1,504 @@
+package table
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	_ "github.com/duckdb/duckdb-go/v2"
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/adtech/scorer/readers/store"
+	"github.com/adtech/scorer/writers"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata/")
+
+// errCrash is what the failpoint returns to simulate a crash.
+var errCrash = errors.New("simulated crash")
+
+var (
+	tsUTC = &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
+
+	scoreSchema = arrow.NewSchema([]arrow.Field{
+		{Name: "ad_id", Type: arrow.BinaryTypes.String},
+		{Name: "campaign_id", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "score", Type: arrow.PrimitiveTypes.Float32},
+		{Name: "score64", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+		{Name: "impressions", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+		{Name: "event_time", Type: tsUTC},
+	}, nil)
+
+	rejectSchema = arrow.NewSchema([]arrow.Field{
+		{Name: "input_key", Type: arrow.BinaryTypes.String},
+		{Name: "line", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "reason", Type: arrow.BinaryTypes.String},
+	}, nil)
+
+	// clock is the fixed time of every test run, so that runs are
+	// byte-for-byte reproducible.
+	clock = time.Date(2020, 9, 2, 3, 15, 0, 0, time.UTC)
+)
+
+type scoreRow struct {
+	AdID     string
+	Campaign *string
+	Score    float32
+	Score64  *float64
+	Impr     *int64
+	Event    time.Time
+}
+
+type rejectRow struct {
+	Key    string
+	Line   int64
+	Reason string
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func scoreRecord(mem memory.Allocator, rows []scoreRow) arrow.RecordBatch {
+	b := array.NewRecordBuilder(mem, scoreSchema)
+	defer b.Release()
+	for _, r := range rows {
+		b.Field(0).(*array.StringBuilder).Append(r.AdID)
+		if r.Campaign == nil {
+			b.Field(1).AppendNull()
+		} else {
+			b.Field(1).(*array.StringBuilder).Append(*r.Campaign)
+		}
+		b.Field(2).(*array.Float32Builder).Append(r.Score)
+		if r.Score64 == nil {
+			b.Field(3).AppendNull()
+		} else {
+			b.Field(3).(*array.Float64Builder).Append(*r.Score64)
+		}
+		if r.Impr == nil {
+			b.Field(4).AppendNull()
+		} else {
+			b.Field(4).(*array.Int64Builder).Append(*r.Impr)
+		}
+		b.Field(5).(*array.TimestampBuilder).Append(arrow.Timestamp(r.Event.UnixMicro()))
+	}
+	return b.NewRecordBatch()
+}
+
+func rejectRecord(mem memory.Allocator, rows []rejectRow) arrow.RecordBatch {
+	b := array.NewRecordBuilder(mem, rejectSchema)
+	defer b.Release()
+	for _, r := range rows {
+		b.Field(0).(*array.StringBuilder).Append(r.Key)
+		b.Field(1).(*array.Int64Builder).Append(r.Line)
+		b.Field(2).(*array.StringBuilder).Append(r.Reason)
+	}
+	return b.NewRecordBatch()
+}
+
+// genScores makes n deterministic rows; seed varies the content.
+func genScores(seed, n int) []scoreRow {
+	rows := make([]scoreRow, n)
+	for i := range rows {
+		r := scoreRow{
+			AdID:  fmt.Sprintf("ad-%d-%04d", seed, i),
+			Score: float32(i%7)/7 + 0.1,
+			Event: time.Date(2020, 9, 1+i%28, i%24, i%60, 0, 123456000+i*1000, time.UTC),
+		}
+		if i%3 != 0 {
+			r.Campaign = ptr(fmt.Sprintf("camp-%d", i%4))
+			r.Score64 = ptr(float64(i) / 3)
+		}
+		if i%5 != 0 {
+			r.Impr = ptr(int64(i * 1000))
+		}
+		rows[i] = r
+	}
+	return rows
+}
+
+// scenario is one run of the test product: scores for a month (REPLACE),
+// request scores for a day (APPEND), rejects for the month (REPLACE).
+type scenario struct {
+	runID   string
+	job     string
+	ads     []scoreRow
+	reqs    []scoreRow
+	rejects []rejectRow
+	inputs  []InputFile
+}
+
+func (sc scenario) run(ctx context.Context, p *Publisher) error {
+	run, err := sc.start(ctx, p)
+	if err != nil {
+		return err
+	}
+	_, err = run.Commit(ctx)
+	return err
+}
+
+// start begins the run and writes its outputs, without committing.
+func (sc scenario) start(ctx context.Context, p *Publisher) (*Run, error) {
+	run, err := p.Begin(ctx, RunSpec{
+		RunID:  sc.runID,
+		Job:    sc.job,
+		Model:  Model{Name: "ctr", Version: "v3"},
+		Inputs: sc.inputs,
+		Constants: []writers.Constant{
+			{Name: "model_name", Value: "ctr"},
+			{Name: "model_version", Value: "v3"},
+			{Name: "run_id", Value: sc.runID},
+			{Name: "scored_at", Value: clock},
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	mem := memory.NewGoAllocator()
+	type out struct {
+		spec OutputSpec
+		rec  arrow.RecordBatch
+	}
+	outs := []out{
+		{OutputSpec{Table: "ad_scores", Partition: "month=2020-09", Mode: Replace, Schema: scoreSchema}, scoreRecord(mem, sc.ads)},
+		{OutputSpec{Table: "request_scores", Partition: "date=2020-09-02", Mode: Append, Schema: scoreSchema}, scoreRecord(mem, sc.reqs)},
+		{OutputSpec{Table: "ad_scores_rejects", Partition: "month=2020-09", Mode: Replace, Schema: rejectSchema}, rejectRecord(mem, sc.rejects)},
+	}
+	for _, o := range outs {
+		defer o.rec.Release()
+		w, err := run.Output(o.spec)
+		if err != nil {
+			return nil, err
+		}
+		if err := w.Write(ctx, o.rec); err != nil {
+			return nil, err
+		}
+	}
+	return run, nil
+}
+
+// Two runs of the same job: run0 is the state before, run1 the run under
+// test. With PartRows 2, run1 writes 3 + 2 + 1 parts and replaces 2 + 1.
+func baseScenarios() (scenario, scenario) {
+	run0 := scenario{
+		runID: "run0", job: "daily",
+		ads:     genScores(0, 3),
+		reqs:    genScores(10, 2),
+		rejects: []rejectRow{{"in/a.csv", 7, "bad ad_id"}},
+		inputs:  []InputFile{{Key: "in/a.csv", Generation: 11, Size: 100, CRC32C: 0xdeadbeef, Rows: 6}},
+	}
+	run1 := scenario{
+		runID: "run1", job: "daily",
+		ads:    genScores(1, 5),
+		reqs:   genScores(11, 3),
+		inputs: []InputFile{{Key: "in/b.csv", Generation: 22, Size: 200, CRC32C: 0xcafebabe, Rows: 8}},
+	}
+	return run0, run1
+}
+
+func testOptions(fp func(string) error) Options {
+	o := DefaultOptions()
+	o.PartRows = 2
+	o.RowGroupRows = 1
+	o.Now = func() time.Time { return clock }
+	o.Failpoint = fp
+	return o
+}
+
+func newPublisher(t *testing.T, b store.Bucket, fp func(string) error) *Publisher {
+	t.Helper()
+	p, err := NewPublisher(b, testOptions(fp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// snapshot maps every file under dir (relative, slash-separated) to the
+// sha256 of its bytes.
+func snapshot(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if strings.HasPrefix(filepath.ToSlash(rel), ".tmp/") {
+			// A part that was being written when the run "crashed": the
+			// local store's temporary file, outside every table and
+			// invisible to List (GCS drops an unfinished upload instead).
+			// The store collects it; not ours to clean up.
+			return nil
+		}
+		sum := sha256.Sum256(data)
+		out[filepath.ToSlash(rel)] = hex.EncodeToString(sum[:])
+		return nil
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func withPrefix(snap map[string]string, prefixes ...string) map[string]string {
+	out := map[string]string{}
+	for k, v := range snap {
+		for _, p := range prefixes {
+			if strings.HasPrefix(k, p) {
+				out[k] = v
+			}
+		}
+	}
+	return out
+}
+
+func diffSnapshots(want, got map[string]string) string {
+	var d []string
+	for k, v := range want {
+		if g, ok := got[k]; !ok {
+			d = append(d, "missing "+k)
+		} else if g != v {
+			d = append(d, "differs "+k)
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			d = append(d, "extra "+k)
+		}
+	}
+	slices.Sort(d)
+	return strings.Join(d, "\n")
+}
+
+var (
+	duckOnce sync.Once
+	duckDB   *sql.DB
+	duckErr  error
+)
+
+func duck(t *testing.T) *sql.DB {
+	t.Helper()
+	duckOnce.Do(func() { duckDB, duckErr = sql.Open("duckdb", "") })
+	if duckErr != nil {
+		t.Fatal(duckErr)
+	}
+	return duckDB
+}
+
+// queryRows runs a query and renders each row as one line, columns joined
+// by " | ", with a header line of column names. Timestamps must come back
+// in UTC and are printed as RFC 3339; floats print their shortest exact
+// form at their own precision.
+func queryRows(t *testing.T, q string) []string {
+	t.Helper()
+	rows, err := duck(t).Query(q)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := []string{strings.Join(cols, " | ")}
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		cells := make([]string, len(vals))
+		for i, v := range vals {
+			cells[i] = render(t, v)
+		}
+		out = append(out, strings.Join(cells, " | "))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func render(t *testing.T, v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "NULL"
+	case string:
+		return strconv.Quote(v)
+	case float32:
+		return strconv.FormatFloat(float64(v), 'g', -1, 32) + "f"
+	case float64:
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	case time.Time:
+		if v.Location() != time.UTC {
+			t.Errorf("timestamp %v is in %v, want UTC", v, v.Location())
+		}
+		return v.Format(time.RFC3339Nano)
+	default:
+		return fmt.Sprintf("%T(%v)", v, v)
+	}
+}
+
+// tableRows decodes a whole table the way analysts read it.
+func tableRows(t *testing.T, dir, table, orderBy string) []string {
+	t.Helper()
+	glob := filepath.ToSlash(filepath.Join(dir, table)) + "/*/*.parquet"
+	return queryRows(t, fmt.Sprintf("SELECT * FROM read_parquet('%s', hive_partitioning=true) ORDER BY %s", glob, orderBy))
+}
+
+var tables = []struct{ name, partition, order string }{
+	{"ad_scores", "month=2020-09", "ad_id"},
+	{"request_scores", "date=2020-09-02", "ad_id"},
+	{"ad_scores_rejects", "month=2020-09", "input_key, line"},
+}
+
+// decodedTables decodes every test table, one block per table.
+func decodedTables(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	for _, tb := range tables {
+		fmt.Fprintf(&b, "== %s\n%s\n", tb.name, strings.Join(tableRows(t, dir, tb.name, tb.order), "\n"))
+	}
+	return b.String()
+}
+
+// golden compares got with testdata/<name>, or rewrites it with -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if string(want) != got {
+		t.Errorf("%s differs from golden file:\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+func readJSON[T any](t *testing.T, path string) T {
+	t.Helper()
+	var v T
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return v
+}
+
+// checkInvariants checks the state every finished publish must leave: no
+// staging, every commit done, and each partition folder holding exactly
+// its manifest's files plus _manifest.json and _SUCCESS.
+func checkInvariants(t *testing.T, dir string) {
+	t.Helper()
+	snap := snapshot(t, dir)
+	for k := range snap {
+		if strings.HasPrefix(k, "_scorer/staging/") {
+			t.Errorf("staging left behind: %s", k)
+		}
+		if id, ok := strings.CutSuffix(strings.TrimPrefix(k, "_scorer/commits/"), ".json"); ok && strings.HasPrefix(k, "_scorer/commits/") {
+			if _, done := snap["_scorer/commits/"+id+".done"]; !done {
+				t.Errorf("run %s committed but not done", id)
+			}
+		}
+	}
+	for _, tb := range tables {
+		prefix := tb.name + "/" + tb.partition + "/"
+		m := readJSON[Manifest](t, filepath.Join(dir, filepath.FromSlash(prefix+ManifestName)))
+		want := []string{ManifestName, SuccessName}
+		var rows int64
+		for _, f := range m.Files {
+			want = append(want, f.Name)
+			rows += f.Rows
+			if got := snap[prefix+f.Name]; got != f.SHA256 {
+				t.Errorf("%s%s: sha256 %s, manifest says %s", prefix, f.Name, got, f.SHA256)
+			}
+		}
+		if rows != m.TotalRows {
+			t.Errorf("%s: total_rows %d, files sum to %d", prefix, m.TotalRows, rows)
+		}
+		var got []string
+		for k := range snap {
+			if strings.HasPrefix(k, tb.name+"/") {
+				got = append(got, strings.TrimPrefix(k, prefix))
+			}
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: folder holds %v, manifest says %v", prefix, got, want)
+		}
+	}
+}
+
+// checkManifestsReadable checks the consistent view that holds at every
+// instant: each partition's manifest lists files that exist with the
+// recorded bytes.
+func checkManifestsReadable(t *testing.T, dir string) {
+	t.Helper()
+	snap := snapshot(t, dir)
+	for _, tb := range tables {
+		prefix := tb.name + "/" + tb.partition + "/"
+		if _, ok := snap[prefix+ManifestName]; !ok {
+			continue
+		}
+		m := readJSON[Manifest](t, filepath.Join(dir, filepath.FromSlash(prefix+ManifestName)))
+		for _, f := range m.Files {
+			if got := snap[prefix+f.Name]; got != f.SHA256 {
+				t.Errorf("manifest %s lists %s: sha256 %q, want %s", prefix, f.Name, got, f.SHA256)
+			}
+		}
+	}
+}
+
+func openParquet(t *testing.T, path string) *parquet.File {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf, err := parquet.OpenFile(f, st.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pf
+}
