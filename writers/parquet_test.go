@@ -105,7 +105,7 @@ func openParquet(t *testing.T, path string) *parquet.File {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { f.Close() })
+	t.Cleanup(func() { _ = f.Close() })
 	st, err := f.Stat()
 	if err != nil {
 		t.Fatal(err)

@@ -492,7 +492,7 @@ type rejects struct {
 	at               time.Time
 
 	mu  sync.Mutex
-	out *table.TableWriter
+	out *table.Writer
 	b   *array.RecordBuilder
 }
 

@@ -132,7 +132,7 @@ func read(ctx context.Context, b store.Bucket, key string) (Info, int64, error) 
 	if err != nil {
 		return Info{}, 0, err
 	}
-	defer r.Close()
+	defer func() { _ = r.Close() }()
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return Info{}, 0, err

@@ -16,7 +16,7 @@ const (
 	RunFormat = 1
 )
 
-// ErrNewerFormat: a record was written by a newer build, in a format
+// ErrNewerFormat means a record was written by a newer build, in a format
 // version this one does not know.
 var ErrNewerFormat = errors.New("newer format version")
 

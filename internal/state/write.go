@@ -12,7 +12,7 @@ import (
 // contentType is recorded with every record, where the store keeps it.
 const contentType = "application/json"
 
-// ErrReplaced: an object was replaced between reading its generation and
+// ErrReplaced means an object was replaced between reading its generation and
 // reading its bytes. It wraps store.ErrNotExist (the pinned read finds the
 // generation gone); callers that loop on a compare-and-swap read again.
 var ErrReplaced = fmt.Errorf("object replaced while reading: %w", store.ErrNotExist)
@@ -78,7 +78,7 @@ func ReadGen(ctx context.Context, b store.Bucket, key string) ([]byte, int64, er
 	if err != nil {
 		return nil, 0, err
 	}
-	defer r.Close()
+	defer func() { _ = r.Close() }() // read only: nothing to lose
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return nil, 0, fmt.Errorf("read %s: %w", b.URI(key), err)

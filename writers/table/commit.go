@@ -152,8 +152,10 @@ func (p *Publisher) CommitSharded(ctx context.Context, runID, job string, shards
 		return nil, fmt.Errorf("commit sharded run %s: no shards", runID)
 	}
 	slices.SortFunc(shards, func(a, b *CommitRecord) int { return strings.Compare(a.RunID, b.RunID) })
-	rec := &CommitRecord{FormatVersion: FormatVersion, RunID: runID, Job: job, Model: shards[0].Model,
-		Inputs: []InputFile{}, Outputs: []OutputRecord{}}
+	rec := &CommitRecord{
+		FormatVersion: FormatVersion, RunID: runID, Job: job, Model: shards[0].Model,
+		Inputs: []InputFile{}, Outputs: []OutputRecord{},
+	}
 	byOut := map[[2]string]int{}
 	for _, sh := range shards {
 		if sh.Model != rec.Model {

@@ -35,7 +35,7 @@
 // IfGeneration). The protocol uses nothing else, so it holds on GCS as on a
 // local folder.
 //
-//  1. Stage. Publisher.Begin starts a run; Run.Output opens a TableWriter per
+//  1. Stage. Publisher.Begin starts a run; Run.Output opens a Writer per
 //     (table, partition, mode); parts go to _scorer/staging/<run_id>/.
 //  2. Commit. Run.Commit closes the outputs and writes ONE object,
 //     _scorer/commits/<run_id>.json, IfAbsent: every output (table,

@@ -24,7 +24,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 
 	p, err := table.NewPublisher(store.NewFileBucket(dir), table.DefaultOptions())
 	if err != nil {

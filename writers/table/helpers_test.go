@@ -315,7 +315,7 @@ func queryRows(t *testing.T, q string) []string {
 	if err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }()
 	cols, err := rows.Columns()
 	if err != nil {
 		t.Fatal(err)
@@ -491,7 +491,7 @@ func openParquet(t *testing.T, path string) *parquet.File {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { f.Close() })
+	t.Cleanup(func() { _ = f.Close() })
 	st, err := f.Stat()
 	if err != nil {
 		t.Fatal(err)

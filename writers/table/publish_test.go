@@ -135,8 +135,10 @@ func TestCrashAtEveryPoint(t *testing.T) {
 	cleanDir, clean, points := cleanRun(t)
 	cleanRows := decodedTables(t, cleanDir)
 	commitAt := slices.Index(points, PointAfterCommitRecord)
-	for _, must := range []string{PointAfterPartStaged, PointAfterStage, PointAfterCommitRecord, PointAfterPartCopied,
-		PointAfterManifest, PointAfterStaleDeleted, PointAfterSuccess, PointBeforeDone, PointAfterDone} {
+	for _, must := range []string{
+		PointAfterPartStaged, PointAfterStage, PointAfterCommitRecord, PointAfterPartCopied,
+		PointAfterManifest, PointAfterStaleDeleted, PointAfterSuccess, PointBeforeDone, PointAfterDone,
+	} {
 		if !slices.Contains(points, must) {
 			t.Fatalf("failpoint %s never reached; points: %v", must, points)
 		}

@@ -28,9 +28,9 @@ const (
 type Mode string
 
 const (
-	// Replace: the partition becomes exactly this run's files.
+	// Replace makes the partition exactly this run's files.
 	Replace Mode = "REPLACE"
-	// Append: this run's files are added to the partition's.
+	// Append adds this run's files to the partition's.
 	Append Mode = "APPEND"
 )
 

@@ -203,7 +203,7 @@ func (p *Publisher) sameFile(ctx context.Context, key string, f FileEntry) (bool
 	if err != nil {
 		return false, err
 	}
-	defer r.Close()
+	defer func() { _ = r.Close() }() // read only: nothing to lose
 	h := sha256.New()
 	if _, err := io.Copy(h, r); err != nil {
 		return false, fmt.Errorf("read %s: %w", p.bucket.URI(key), err)

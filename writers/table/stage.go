@@ -74,7 +74,8 @@ func (p *Publisher) Begin(ctx context.Context, spec RunSpec) (*Run, error) {
 		staging = spec.StagingRunID
 	}
 	_, err = state.Create(ctx, p.bucket, state.RunMarkerKey(staging), marker)
-	if err != nil && !(spec.StagingRunID != "" && errors.Is(err, store.ErrPrecondition)) { // shards share one marker
+	shared := spec.StagingRunID != "" && errors.Is(err, store.ErrPrecondition) // shards share one marker
+	if err != nil && !shared {
 		return nil, fmt.Errorf("begin run %s: %w", spec.RunID, err)
 	}
 	return &Run{p: p, spec: spec, inputs: slices.Clone(spec.Inputs)}, nil
@@ -91,7 +92,7 @@ const (
 
 // Run is one run's outputs and inputs, staged until Commit. Output, AddInputs,
 // Commit and Abort must not be called concurrently with each other; the
-// TableWriters of a run may be written from different goroutines.
+// Writers of a run may be written from different goroutines.
 type Run struct {
 	p    *Publisher
 	spec RunSpec
@@ -100,7 +101,7 @@ type Run struct {
 	state   runState
 	fenced  bool // Fence was called: the commit may have been decided
 	inputs  []InputFile
-	outputs []*TableWriter
+	outputs []*Writer
 }
 
 // stagingID is the run whose staging prefix holds this run's parts.
@@ -131,7 +132,7 @@ type OutputSpec struct {
 
 // Output opens a writer for one (table, partition) of the run. Its parts are
 // staged under _scorer/staging/<run_id>/.
-func (r *Run) Output(spec OutputSpec) (*TableWriter, error) {
+func (r *Run) Output(spec OutputSpec) (*Writer, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.state != runOpen {
@@ -165,15 +166,15 @@ func (r *Run) Output(spec OutputSpec) (*TableWriter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("output %s/%s: %w", spec.Table, spec.Partition, err)
 	}
-	t := &TableWriter{spec: spec, pw: pw}
+	t := &Writer{spec: spec, pw: pw}
 	r.outputs = append(r.outputs, t)
 	return t, nil
 }
 
-// TableWriter writes one output of a run. It has the Sink shape, but Close
+// Writer writes one output of a run. It has the Sink shape, but Close
 // only seals the output: nothing is published until Run.Commit. Safe for use
 // by one goroutine at a time; the caller keeps ownership of records.
-type TableWriter struct {
+type Writer struct {
 	spec OutputSpec
 
 	mu     sync.Mutex
@@ -184,7 +185,7 @@ type TableWriter struct {
 }
 
 // Write appends a record's rows to the output.
-func (t *TableWriter) Write(ctx context.Context, rec arrow.RecordBatch) error {
+func (t *Writer) Write(ctx context.Context, rec arrow.RecordBatch) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.err != nil {
@@ -203,7 +204,7 @@ func (t *TableWriter) Write(ctx context.Context, rec arrow.RecordBatch) error {
 
 // Close finishes the output's last part. Calling it again returns the same
 // result.
-func (t *TableWriter) Close(ctx context.Context) error {
+func (t *Writer) Close(ctx context.Context) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed || t.err != nil {
@@ -220,13 +221,13 @@ func (t *TableWriter) Close(ctx context.Context) error {
 }
 
 // Rows is the number of rows written so far.
-func (t *TableWriter) Rows() int64 {
+func (t *Writer) Rows() int64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.pw.Rows()
 }
 
-func (t *TableWriter) abort() {
+func (t *Writer) abort() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !t.closed {
