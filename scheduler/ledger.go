@@ -2,14 +2,12 @@ package scheduler
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"path"
 	"slices"
-	"strings"
 	"time"
 
+	"github.com/adtech/scorer/internal/state"
 	"github.com/adtech/scorer/readers/store"
 )
 
@@ -61,8 +59,10 @@ type Ledger interface {
 	Settled(ctx context.Context, job string, slot time.Time) (bool, error)
 }
 
-// LedgerPrefix is where StoreLedger keeps its objects in a store.
-const LedgerPrefix = "_scorer/schedule/"
+// LedgerPrefix is where StoreLedger keeps its objects in a store. The keys
+// under it are made by internal/state, which owns the _scorer/ namespace
+// (docs/store.md).
+const LedgerPrefix = state.SchedulePrefix
 
 // StoreLedger keeps a Ledger in a store: per job, a watermark object
 // (_scorer/schedule/<job>/watermark.json) and one object per settled slot
@@ -74,16 +74,8 @@ type StoreLedger struct {
 // NewStoreLedger returns a ledger kept in b.
 func NewStoreLedger(b store.Bucket) *StoreLedger { return &StoreLedger{b: b} }
 
-const slotKeyLayout = "20060102T150405Z"
-
-func watermarkKey(job string) string { return LedgerPrefix + job + "/watermark.json" }
-
-func slotsPrefix(job string) string { return LedgerPrefix + job + "/slots/" }
-
 // SlotKey is the key of a settled slot's record.
-func SlotKey(job string, slot time.Time) string {
-	return slotsPrefix(job) + slot.UTC().Format(slotKeyLayout) + ".json"
-}
+func SlotKey(job string, slot time.Time) string { return state.SlotKey(job, slot) }
 
 type watermark struct {
 	Job       string    `json:"job"`
@@ -98,14 +90,13 @@ func (l *StoreLedger) Load(ctx context.Context, job string) (JobState, error) {
 		return st, err
 	}
 	st.Watermark = wm
-	objs, err := l.b.List(ctx, slotsPrefix(job))
+	objs, err := l.b.List(ctx, state.SlotsPrefix(job))
 	if err != nil {
 		return st, fmt.Errorf("ledger %s: %w", job, err)
 	}
 	for _, o := range objs {
-		name := strings.TrimSuffix(path.Base(o.Key), ".json")
-		t, err := time.Parse(slotKeyLayout, name)
-		if err != nil {
+		t, ok := state.SlotOf(o.Key)
+		if !ok {
 			continue // not a slot record
 		}
 		if t.After(st.Watermark) {
@@ -117,26 +108,22 @@ func (l *StoreLedger) Load(ctx context.Context, job string) (JobState, error) {
 }
 
 func (l *StoreLedger) readWatermark(ctx context.Context, job string) (time.Time, int64, error) {
-	st, err := l.b.Stat(ctx, watermarkKey(job))
-	if errors.Is(err, store.ErrNotExist) {
-		return time.Time{}, 0, nil
-	}
-	if err != nil {
-		return time.Time{}, 0, fmt.Errorf("ledger %s: %w", job, err)
-	}
-	r, err := l.b.NewReader(ctx, st.Key, st.Generation)
-	if errors.Is(err, store.ErrNotExist) {
+	key := state.WatermarkKey(job)
+	data, gen, err := state.ReadGen(ctx, l.b, key)
+	if errors.Is(err, state.ErrReplaced) {
 		return l.readWatermark(ctx, job) // replaced meanwhile
 	}
 	if err != nil {
 		return time.Time{}, 0, fmt.Errorf("ledger %s: %w", job, err)
 	}
-	defer func() { _ = r.Close() }()
-	var w watermark
-	if err := json.NewDecoder(r).Decode(&w); err != nil {
-		return time.Time{}, 0, fmt.Errorf("ledger %s: read %s: %w", job, l.b.URI(st.Key), err)
+	if gen == 0 {
+		return time.Time{}, 0, nil
 	}
-	return w.Watermark, st.Generation, nil
+	var w watermark
+	if err := state.Decode(data, &w); err != nil {
+		return time.Time{}, 0, fmt.Errorf("ledger %s: read %s: %w", job, l.b.URI(key), err)
+	}
+	return w.Watermark, gen, nil
 }
 
 // Advance implements Ledger with a conditional write, so that two
@@ -150,15 +137,11 @@ func (l *StoreLedger) Advance(ctx context.Context, job string, t time.Time) erro
 		if !t.After(cur) {
 			return nil
 		}
-		data, err := json.MarshalIndent(watermark{Job: job, Watermark: t}, "", "  ")
+		data, err := state.Encode(watermark{Job: job, Watermark: t})
 		if err != nil {
 			return err
 		}
-		opts := store.WriteOptions{IfGeneration: gen, ContentType: "application/json"}
-		if gen == 0 {
-			opts = store.WriteOptions{IfAbsent: true, ContentType: "application/json"}
-		}
-		err = store.WriteAll(ctx, l.b, watermarkKey(job), data, opts)
+		_, err = state.Swap(ctx, l.b, state.WatermarkKey(job), data, gen)
 		if !errors.Is(err, store.ErrPrecondition) {
 			if err != nil {
 				return fmt.Errorf("ledger %s: advance: %w", job, err)
@@ -171,11 +154,11 @@ func (l *StoreLedger) Advance(ctx context.Context, job string, t time.Time) erro
 
 // Settle implements Ledger.
 func (l *StoreLedger) Settle(ctx context.Context, r SlotRecord) error {
-	data, err := json.MarshalIndent(r, "", "  ")
+	data, err := state.Encode(r)
 	if err != nil {
 		return err
 	}
-	err = store.WriteAll(ctx, l.b, SlotKey(r.Job, r.Slot), data, store.WriteOptions{IfAbsent: true, ContentType: "application/json"})
+	_, err = state.Create(ctx, l.b, state.SlotKey(r.Job, r.Slot), data)
 	if err != nil && !errors.Is(err, store.ErrPrecondition) {
 		return fmt.Errorf("ledger %s: settle %s: %w", r.Job, r.Slot.Format(time.RFC3339), err)
 	}
@@ -184,25 +167,21 @@ func (l *StoreLedger) Settle(ctx context.Context, r SlotRecord) error {
 
 // Settled implements Ledger.
 func (l *StoreLedger) Settled(ctx context.Context, job string, slot time.Time) (bool, error) {
-	_, err := l.b.Stat(ctx, SlotKey(job, slot))
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, store.ErrNotExist):
-		return false, nil
-	default:
+	ok, err := state.Exists(ctx, l.b, state.SlotKey(job, slot))
+	if err != nil {
 		return false, fmt.Errorf("ledger %s: %w", job, err)
 	}
+	return ok, nil
 }
 
 // ReadSlot returns a settled slot's record, or an error wrapping
 // store.ErrNotExist.
 func (l *StoreLedger) ReadSlot(ctx context.Context, job string, slot time.Time) (SlotRecord, error) {
 	var r SlotRecord
-	data, err := store.ReadAll(ctx, l.b, SlotKey(job, slot))
+	data, err := state.Read(ctx, l.b, state.SlotKey(job, slot))
 	if err != nil {
 		return r, err
 	}
-	err = json.Unmarshal(data, &r)
+	err = state.Decode(data, &r)
 	return r, err
 }

@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -49,19 +48,11 @@ type plan struct {
 	CreatedAt time.Time          `json:"created_at"`
 }
 
-func planPrefix(job string) string { return "_scorer/shards/" + job + "/" }
-
-func planKey(job string) string { return planPrefix(job) + "plan.json" }
-
-func shardKey(job, planID string, i int) string {
-	return fmt.Sprintf("%s%s/shard-%05d.json", planPrefix(job), planID, i)
-}
-
 // readPlan returns the job's plan in progress, or nil. A plan whose run is
 // committed and done is finished: its leftovers are cleaned up and nil is
 // returned.
 func (j *ScoreJob) readPlan(ctx context.Context, pub *table.Publisher) (*plan, error) {
-	data, err := store.ReadAll(ctx, j.Output, planKey(j.Job))
+	data, err := state.Read(ctx, j.Output, state.ShardPlanKey(j.Job))
 	if errors.Is(err, store.ErrNotExist) {
 		return nil, nil
 	}
@@ -69,8 +60,8 @@ func (j *ScoreJob) readPlan(ctx context.Context, pub *table.Publisher) (*plan, e
 		return nil, fmt.Errorf("read shard plan: %w", err)
 	}
 	var p plan
-	if err := json.Unmarshal(data, &p); err != nil {
-		return nil, fmt.Errorf("read shard plan %s: %w", j.Output.URI(planKey(j.Job)), err)
+	if err := state.Decode(data, &p); err != nil {
+		return nil, fmt.Errorf("read shard plan %s: %w", j.Output.URI(state.ShardPlanKey(j.Job)), err)
 	}
 	done, err := j.planDone(ctx, pub, p.ID)
 	if err != nil {
@@ -97,12 +88,12 @@ func (j *ScoreJob) planDone(ctx context.Context, pub *table.Publisher, id string
 
 // cleanPlan deletes a finished plan's shard records and the plan itself.
 func (j *ScoreJob) cleanPlan(ctx context.Context, p *plan) error {
-	objs, err := j.Output.List(ctx, planPrefix(j.Job)+p.ID+"/")
+	objs, err := j.Output.List(ctx, state.ShardRecordsPrefix(j.Job, p.ID))
 	if err != nil {
 		return err
 	}
-	for _, o := range append(objs, store.ObjectInfo{Key: planKey(j.Job)}) {
-		if err := j.Output.Delete(ctx, o.Key); err != nil && !errors.Is(err, store.ErrNotExist) {
+	for _, o := range append(objs, store.ObjectInfo{Key: state.ShardPlanKey(j.Job)}) {
+		if err := state.DeleteIfExists(ctx, j.Output, o.Key); err != nil {
 			return fmt.Errorf("clean shard plan: %w", err)
 		}
 	}
@@ -181,11 +172,11 @@ func (j *ScoreJob) runShard(ctx context.Context, h *held, pub *table.Publisher, 
 			id = table.NewRunID(j.Now())
 		}
 		p = &plan{ID: id, Job: j.Job, Partition: j.Partition, Count: sh.Count, Files: files, CreatedAt: j.Now().UTC()}
-		data, err := json.MarshalIndent(p, "", "  ")
+		data, err := state.Encode(p)
 		if err != nil {
 			return err
 		}
-		err = store.WriteAll(ctx, j.Output, planKey(j.Job), data, store.WriteOptions{IfAbsent: true})
+		_, err = state.Create(ctx, j.Output, state.ShardPlanKey(j.Job), data)
 		if errors.Is(err, store.ErrPrecondition) { // another shard planned first
 			if p, err = j.readPlan(ctx, pub); err == nil && p == nil {
 				err = fmt.Errorf("shard plan of %s vanished while planning", j.Partition)
@@ -199,7 +190,7 @@ func (j *ScoreJob) runShard(ctx context.Context, h *held, pub *table.Publisher, 
 		return j.refuseOtherShardCount(ctx, pub, sh.Count)
 	}
 	sum.RunID = p.ID
-	key := shardKey(j.Job, p.ID, sh.Index)
+	key := state.ShardRecordKey(j.Job, p.ID, sh.Index)
 	if _, err := j.Output.Stat(ctx, key); err == nil {
 		j.Log.Info("shard already done", "shard", name, "plan", p.ID)
 		return nil
@@ -233,7 +224,7 @@ func (j *ScoreJob) runShard(ctx context.Context, h *held, pub *table.Publisher, 
 			return err
 		}
 	}
-	data, err := json.MarshalIndent(rec, "", "  ")
+	data, err := state.Encode(rec)
 	if err != nil {
 		return err
 	}
@@ -241,7 +232,7 @@ func (j *ScoreJob) runShard(ctx context.Context, h *held, pub *table.Publisher, 
 	if err := h.fence(key)(ctx, data); err != nil {
 		return err
 	}
-	err = store.CreateOrSame(ctx, j.Output, key, data)
+	err = state.CreateOrSame(ctx, j.Output, key, data)
 	if errors.Is(err, store.ErrPrecondition) {
 		// A duplicate of this shard recorded first: its parts count, ours
 		// are left for the plan's clean-up with its staging.
@@ -264,7 +255,7 @@ func (j *ScoreJob) finishShards(ctx context.Context, pub *table.Publisher, sum *
 	if err != nil || p == nil {
 		return err // nil: finished by another shard
 	}
-	records, err := j.Output.List(ctx, planPrefix(j.Job)+p.ID+"/")
+	records, err := j.Output.List(ctx, state.ShardRecordsPrefix(j.Job, p.ID))
 	if err != nil {
 		return err
 	}
@@ -285,12 +276,12 @@ func (j *ScoreJob) finishShards(ctx context.Context, pub *table.Publisher, sum *
 	}
 	var shards []*table.CommitRecord
 	for _, o := range records {
-		data, err := store.ReadAll(ctx, j.Output, o.Key)
+		data, err := state.Read(ctx, j.Output, o.Key)
 		if err != nil {
 			return h.explain(err)
 		}
 		var rec table.CommitRecord
-		if err := json.Unmarshal(data, &rec); err != nil {
+		if err := state.Decode(data, &rec); err != nil {
 			return fmt.Errorf("read shard record %s: %w", j.Output.URI(o.Key), err)
 		}
 		if len(rec.Outputs) > 0 {

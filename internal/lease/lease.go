@@ -2,7 +2,8 @@
 // output store, built only on what every store gives: create-if-absent and
 // write-if-generation-matches.
 //
-// A lease is a small JSON object (_scorer/leases/<job>.json). Acquire creates
+// A lease is a small JSON object (_scorer/leases/<job>.json, made by
+// internal/state like every key under _scorer/). Acquire creates
 // it, or takes over one whose holder let it expire, with a conditional write;
 // Keep renews it (at most once a second) while the run works and cancels the
 // run's context the moment a renewal finds the lease taken. Fence is the
@@ -19,10 +20,8 @@ package lease
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -30,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/adtech/scorer/internal/state"
 	"github.com/adtech/scorer/readers/store"
 )
 
@@ -44,9 +44,6 @@ var (
 // MinRenew is the shortest renewal interval: a lease object is written at
 // most once a second (GCS allows about one write per second per object).
 const MinRenew = time.Second
-
-// Key is the lease object's key for a job.
-func Key(job string) string { return "_scorer/leases/" + job + ".json" }
 
 // Info is the content of a lease object.
 type Info struct {
@@ -97,14 +94,14 @@ func Acquire(ctx context.Context, b store.Bucket, job, runID string, opts Option
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	l := &Lease{b: b, key: Key(job), ttl: opts.TTL, now: opts.Now}
+	l := &Lease{b: b, key: state.LeaseKey(job), ttl: opts.TTL, now: opts.Now}
 	now := l.now().UTC()
 	l.info = Info{Holder: holderID(), RunID: runID, AcquiredAt: now, RenewedAt: now, ExpiresAt: now.Add(l.ttl)}
 
 	cur, gen, err := read(ctx, b, l.key)
 	switch {
 	case errors.Is(err, store.ErrNotExist):
-		err = l.write(ctx, store.WriteOptions{IfAbsent: true})
+		err = l.write(ctx, 0)
 	case err != nil:
 		return nil, fmt.Errorf("acquire lease %s: %w", job, err)
 	case !cur.Released && now.Before(cur.ExpiresAt) && !holderDead(cur.Holder):
@@ -112,7 +109,7 @@ func Acquire(ctx context.Context, b store.Bucket, job, runID string, opts Option
 	default: // expired or released: take over, inheriting a fenced commit
 		l.inherKey, l.inher = cur.PendingKey, cur.Pending
 		l.info.PendingKey, l.info.Pending = cur.PendingKey, cur.Pending
-		err = l.write(ctx, store.WriteOptions{IfGeneration: gen})
+		err = l.write(ctx, gen)
 	}
 	if errors.Is(err, store.ErrPrecondition) {
 		return nil, fmt.Errorf("acquire lease %s: %w (taken while acquiring)", job, ErrHeld)
@@ -123,39 +120,36 @@ func Acquire(ctx context.Context, b store.Bucket, job, runID string, opts Option
 	return l, nil
 }
 
+// read returns a lease and its generation, or an error wrapping
+// store.ErrNotExist if there is none (or it was replaced while reading).
 func read(ctx context.Context, b store.Bucket, key string) (Info, int64, error) {
-	st, err := b.Stat(ctx, key)
+	data, gen, err := state.ReadGen(ctx, b, key)
 	if err != nil {
 		return Info{}, 0, err
 	}
-	r, err := b.NewReader(ctx, key, st.Generation)
-	if err != nil {
-		return Info{}, 0, err
-	}
-	defer func() { _ = r.Close() }()
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return Info{}, 0, err
+	if gen == 0 {
+		return Info{}, 0, fmt.Errorf("read lease %s: %w", b.URI(key), store.ErrNotExist)
 	}
 	var info Info
-	if err := json.Unmarshal(data, &info); err != nil {
+	if err := state.Decode(data, &info); err != nil {
 		return Info{}, 0, fmt.Errorf("decode lease %s: %w", b.URI(key), err)
 	}
-	return info, st.Generation, nil
+	return info, gen, nil
 }
 
-// write stores l.info under the conditions and records the new generation.
-// Called with l.mu held (or before l is shared).
-func (l *Lease) write(ctx context.Context, opts store.WriteOptions) error {
-	data, err := json.Marshal(l.info)
+// write stores l.info conditional on generation gen (0: the lease must be
+// absent) and records the new generation. Called with l.mu held (or before
+// l is shared).
+func (l *Lease) write(ctx context.Context, gen int64) error {
+	data, err := state.EncodeCompact(l.info)
 	if err != nil {
 		return err
 	}
-	st, err := store.Put(ctx, l.b, l.key, data, opts)
+	newGen, err := state.Swap(ctx, l.b, l.key, data, gen)
 	if err != nil {
 		return err
 	}
-	l.gen = st.Generation
+	l.gen = newGen
 	l.renewed = time.Now()
 	return nil
 }
@@ -206,7 +200,7 @@ func (l *Lease) renewLocked(ctx context.Context) error {
 	}
 	now := l.now().UTC()
 	l.info.RenewedAt, l.info.ExpiresAt = now, now.Add(l.ttl)
-	err := l.write(ctx, store.WriteOptions{IfGeneration: l.gen})
+	err := l.write(ctx, l.gen)
 	if errors.Is(err, store.ErrPrecondition) || errors.Is(err, store.ErrNotExist) {
 		l.lost = fmt.Errorf("renew lease %s: %w", l.key, ErrLost)
 		return l.lost
@@ -303,7 +297,7 @@ func (l *Lease) Release(ctx context.Context, committed bool) error {
 	}
 	l.info.Released = true
 	l.info.ExpiresAt = l.now().UTC()
-	if err := l.write(ctx, store.WriteOptions{IfGeneration: l.gen}); err != nil {
+	if err := l.write(ctx, l.gen); err != nil {
 		return fmt.Errorf("release lease %s: %w", l.key, err)
 	}
 	return nil

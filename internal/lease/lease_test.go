@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/adtech/scorer/internal/state"
 	"github.com/adtech/scorer/readers/store"
 )
 
@@ -109,7 +110,7 @@ func TestKeepCancelsWhenLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Someone else overwrites the lease (as a takeover would).
-	if err := store.WriteAll(ctx, b, Key("queue"), []byte(`{"run_id":"other"}`), store.WriteOptions{}); err != nil {
+	if err := store.WriteAll(ctx, b, state.LeaseKey("queue"), []byte(`{"run_id":"other"}`), store.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	lost := make(chan error, 1)

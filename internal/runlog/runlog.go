@@ -2,7 +2,6 @@ package runlog
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"path"
@@ -11,17 +10,16 @@ import (
 	"time"
 
 	"github.com/adtech/scorer/internal/lease"
+	"github.com/adtech/scorer/internal/state"
 	"github.com/adtech/scorer/readers/store"
 )
 
-// Prefix is where the records are kept in the output store.
-const Prefix = "_scorer/runs/"
+// Prefix is where the records are kept in the output store
+// (state.RunsPrefix).
+const Prefix = state.RunsPrefix
 
 // FormatVersion is the version of the record format.
-const FormatVersion = 1
-
-// Key is the key of a run's record.
-func Key(job, runID string) string { return Prefix + job + "/" + runID + ".json" }
+const FormatVersion = state.RunFormat
 
 // Outcome is how a run ended.
 type Outcome string
@@ -137,7 +135,7 @@ type Report struct {
 }
 
 // Key is the record's key.
-func (r *Record) Key() string { return Key(r.Job, r.RunID) }
+func (r *Record) Key() string { return state.RunKey(r.Job, r.RunID) }
 
 // Log reads and writes run records in an output store. Safe for concurrent
 // use.
@@ -159,7 +157,7 @@ const StartGrace = 10 * time.Minute
 // Start writes the record of a run that starts (outcome Running).
 func (l *Log) Start(ctx context.Context, r *Record) error {
 	r.FormatVersion, r.Outcome = FormatVersion, Running
-	return l.write(ctx, r, store.WriteOptions{IfAbsent: true, ContentType: "application/json"})
+	return l.write(ctx, r, true)
 }
 
 // Finish writes the record of a run that ended; r.Outcome must be final.
@@ -168,18 +166,24 @@ func (l *Log) Finish(ctx context.Context, r *Record) error {
 		return fmt.Errorf("run record %s: outcome %q is not final", r.RunID, r.Outcome)
 	}
 	r.FormatVersion = FormatVersion
-	return l.write(ctx, r, store.WriteOptions{ContentType: "application/json"})
+	return l.write(ctx, r, false)
 }
 
-func (l *Log) write(ctx context.Context, r *Record, opts store.WriteOptions) error {
+// write stores a record: create-if-absent when create is set (Start), else
+// over whatever is there (Finish).
+func (l *Log) write(ctx context.Context, r *Record, create bool) error {
 	if r.RunID == "" || r.Job == "" || strings.Contains(r.RunID, "/") {
 		return fmt.Errorf("run record: bad job %q or run id %q", r.Job, r.RunID)
 	}
-	data, err := json.MarshalIndent(r, "", "  ")
+	data, err := state.Encode(r)
 	if err != nil {
 		return err
 	}
-	if err := store.WriteAll(ctx, l.b, r.Key(), data, opts); err != nil {
+	put := state.Put
+	if create {
+		put = state.Create
+	}
+	if _, err := put(ctx, l.b, r.Key(), data); err != nil {
 		return fmt.Errorf("write run record: %w", err)
 	}
 	return nil
@@ -209,12 +213,12 @@ func (l *Log) Keys(ctx context.Context) ([]string, error) {
 
 // Read reads one record.
 func (l *Log) Read(ctx context.Context, key string) (*Record, error) {
-	data, err := store.ReadAll(ctx, l.b, key)
+	data, err := state.Read(ctx, l.b, key)
 	if err != nil {
 		return nil, err
 	}
 	var r Record
-	if err := json.Unmarshal(data, &r); err != nil {
+	if err := state.Decode(data, &r); err != nil {
 		return nil, fmt.Errorf("run record %s: %w", l.b.URI(key), err)
 	}
 	return &r, nil
@@ -271,9 +275,9 @@ func (l *Log) Resolve(ctx context.Context, recs []*Record) error {
 
 // live reports whether an unexpired lease names the record's run.
 func (l *Log) live(ctx context.Context, r *Record, now time.Time) (bool, error) {
-	keys := []string{lease.Key(r.Job)}
+	keys := []string{state.LeaseKey(r.Job)}
 	if r.Shard != "" {
-		objs, err := l.b.List(ctx, strings.TrimSuffix(lease.Key(r.Job), ".json")+".shard-")
+		objs, err := l.b.List(ctx, state.ShardLeasesPrefix(r.Job))
 		if err != nil {
 			return false, fmt.Errorf("list leases: %w", err)
 		}
@@ -282,7 +286,7 @@ func (l *Log) live(ctx context.Context, r *Record, now time.Time) (bool, error) 
 		}
 	}
 	for _, k := range keys {
-		data, err := store.ReadAll(ctx, l.b, k)
+		data, err := state.Read(ctx, l.b, k)
 		if errors.Is(err, store.ErrNotExist) {
 			continue
 		}
@@ -290,7 +294,7 @@ func (l *Log) live(ctx context.Context, r *Record, now time.Time) (bool, error) 
 			return false, err
 		}
 		var info lease.Info
-		if json.Unmarshal(data, &info) == nil && info.RunID == r.RunID && !info.Released && now.Before(info.ExpiresAt) {
+		if state.Decode(data, &info) == nil && info.RunID == r.RunID && !info.Released && now.Before(info.ExpiresAt) {
 			return true, nil
 		}
 	}
