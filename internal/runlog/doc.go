@@ -8,5 +8,7 @@
 // A run writes its record twice under _scorer/runs/<job>/<run_id>.json:
 // when it starts (outcome "running", create-if-absent) and when it ends (the
 // outcome). A record still "running" whose run holds no live lease is shown
-// as "interrupted" (the process died) once StartGrace has passed.
+// as "interrupted" (the process died) once StartGrace has passed. The key
+// and the conditional writes come from internal/state; docs/store.md lists
+// the whole _scorer/ layout.
 package runlog
