@@ -178,6 +178,36 @@ func (b *fileBucket) NewReader(_ context.Context, key string, gen int64) (io.Rea
 	return f, nil
 }
 
+// NewRangeReader reads a section of the open file: once opened, the file is
+// that generation's inode whatever renames follow, so a pinned read cannot
+// mix versions.
+func (b *fileBucket) NewRangeReader(ctx context.Context, key string, gen, offset, length int64) (io.ReadCloser, error) {
+	if offset < 0 {
+		return nil, fmt.Errorf("open %s: negative offset %d", b.URI(key), offset)
+	}
+	rc, err := b.NewReader(ctx, key, gen)
+	if err != nil {
+		return nil, err
+	}
+	f := rc.(*os.File)
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, b.wrap("open", key, err)
+	}
+	offset = min(offset, fi.Size())
+	if length < 0 || length > fi.Size()-offset {
+		length = fi.Size() - offset
+	}
+	return sectionReader{io.NewSectionReader(f, offset, length), f}, nil
+}
+
+// sectionReader reads a section of a file and closes the file.
+type sectionReader struct {
+	*io.SectionReader
+	io.Closer
+}
+
 type fileWriter struct {
 	b     *fileBucket
 	key   string

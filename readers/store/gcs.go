@@ -219,6 +219,7 @@ func (b *gcsBucket) info(a *storage.ObjectAttrs) ObjectInfo {
 		Size:       a.Size,
 		Generation: a.Generation,
 		Updated:    a.Updated.UTC(),
+		CRC32C:     a.CRC32C,
 		Metadata:   md,
 	}
 }
@@ -358,7 +359,7 @@ var listPageSize = 1000
 
 func (b *gcsBucket) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
 	q := &storage.Query{Prefix: b.prefix + prefix, Projection: storage.ProjectionNoACL}
-	if err := q.SetAttrSelection([]string{"Name", "Size", "Generation", "Updated", "Metadata"}); err != nil {
+	if err := q.SetAttrSelection([]string{"Name", "Size", "Generation", "Updated", "CRC32C", "Metadata"}); err != nil {
 		return nil, fmt.Errorf("list %s: %w", b.URI(prefix), err)
 	}
 	bkt := b.client.Bucket(b.bucket).Retryer(storage.WithPolicy(storage.RetryNever))
