@@ -236,7 +236,7 @@ func (r *rangeReader) failed(err error, stalled bool) error {
 		return err
 	}
 	r.b.retrying("read", err)
-	return r.pause(r.b.backoff(r.failures))
+	return r.pause(r.b.pause.Delay(r.failures))
 }
 
 func (r *rangeReader) Read(p []byte) (int, error) {
