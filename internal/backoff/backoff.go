@@ -27,10 +27,10 @@ const Multiplier = 2
 type Jitter int
 
 const (
-	// None: the pause is d(n) exactly (the scheduler, whose retries are
+	// None means the pause is d(n) exactly (the scheduler, whose retries are
 	// minutes apart and recorded).
 	None Jitter = iota
-	// Equal: the pause is drawn from [d(n)/2, d(n)] (store requests).
+	// Equal means the pause is drawn from [d(n)/2, d(n)] (store requests).
 	Equal
 )
 

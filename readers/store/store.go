@@ -166,7 +166,7 @@ func ReadAll(ctx context.Context, b Bucket, key string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
+	defer func() { _ = r.Close() }() // everything was read (and, on GCS, checked) or failed
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", b.URI(key), err)
