@@ -14,9 +14,12 @@ all: build
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/scorer
 
-# The test command of the README and of CI.
+# The test command of the README and of CI. Failpoints (SIGKILL at named
+# points) exist only in builds with -tags failpoints: the crash tests of
+# cmd/scorer build their binary so, and the package's own tests run in both.
 test:
 	$(GO) test -race -count=1 -timeout 15m ./...
+	$(GO) test -race -count=1 -tags failpoints ./internal/failpoint/
 
 test-short:
 	$(GO) test -short -count=1 ./...
@@ -88,6 +91,7 @@ clean-bench-data:
 
 lint:
 	$(GO) run $(GOLANGCI_LINT) run ./...
+	$(GO) run $(GOLANGCI_LINT) run --build-tags failpoints ./internal/failpoint/
 
 fmt:
 	$(GO) run $(GOLANGCI_LINT) fmt ./...

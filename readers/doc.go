@@ -33,8 +33,9 @@
 // files have a header line naming the columns unless CSVOptions.ColumnNames
 // is set with Header false (for headerless files such as Criteo's TSV).
 // Columns are matched to the target schema by name; extra input columns or
-// JSON members are ignored. Parquet objects are spooled to a temporary file
-// first, because Parquet needs random access and buckets stream only.
+// JSON members are ignored. Parquet objects are read in ranges (the footer,
+// then the column chunks of the target columns), pinned to the generation
+// listed, without a temporary file.
 //
 // # Types
 //

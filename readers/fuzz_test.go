@@ -17,15 +17,28 @@ import (
 // report an end of stream that is not one. Seeds are below and in
 // testdata/fuzz; run e.g. go test -fuzz=FuzzCSV ./readers/.
 
-// memBucket serves fixed bytes for any key; only NewReader and URI are
-// used by this package.
+// memBucket serves fixed bytes for any key; only Stat, NewReader,
+// NewRangeReader and URI are used by this package.
 type memBucket struct {
 	store.Bucket
 	data []byte
 }
 
+func (b memBucket) Stat(_ context.Context, key string) (store.ObjectInfo, error) {
+	return store.ObjectInfo{Key: key, Size: int64(len(b.data)), Generation: 1}, nil
+}
+
 func (b memBucket) NewReader(context.Context, string, int64) (io.ReadCloser, error) {
 	return io.NopCloser(bytes.NewReader(b.data)), nil
+}
+
+func (b memBucket) NewRangeReader(_ context.Context, _ string, _, off, n int64) (io.ReadCloser, error) {
+	size := int64(len(b.data))
+	off = min(off, size)
+	if n < 0 || n > size-off {
+		n = size - off
+	}
+	return io.NopCloser(bytes.NewReader(b.data[off : off+n])), nil
 }
 
 func (b memBucket) URI(key string) string { return "mem://" + key }

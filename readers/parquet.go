@@ -7,70 +7,211 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
 	pqformat "github.com/parquet-go/parquet-go/format"
+
+	"github.com/adtech/scorer/readers/store"
 )
 
-// readParquet decodes a Parquet file.
+// parquetReadSize is the most parquet-go asks of a column chunk at a time,
+// and the size of the footer's read: each is one ranged read of the store.
+const parquetReadSize = 256 << 10
+
+// readParquet decodes a Parquet object with ranged reads, pinned to the
+// generation listed (or, when the listing gave none, found now), so that an
+// object replaced while it is read fails with store.ErrNotExist instead of
+// mixing two versions. Nothing is spooled: the footer comes in one read of
+// the object's tail, then parquet-go reads one page per column at a time
+// (parquetReadSize at most per read), and we convert BatchSize rows at a
+// time.
 //
-// Parquet needs random access (the footer is at the end, then column chunks
-// are read where the footer says), and a store.Bucket has only whole-object
-// streaming reads for now, so the object is first spooled to a temporary
-// file in os.TempDir (streamed, checksummed on the way, removed when done)
-// and opened through its io.ReaderAt. Memory stays bounded: parquet-go reads
-// the footer and then one page per column at a time, and we convert
-// BatchSize rows at a time. Once buckets grow ranged reads, an io.ReaderAt
-// over ranges can replace the spool.
-func (r *Reader) readParquet(ctx context.Context, raw io.Reader, b *batcher) (err error) {
-	tmp, err := os.CreateTemp("", "scorer-readers-*.parquet")
-	if err != nil {
-		return fmt.Errorf("spool parquet: %w", err)
+// The accounting is that of the other formats. FileStat.CRC32C is the
+// CRC32C of the whole object: the store's own, for the generation read,
+// where it keeps one (GCS checks it on upload); otherwise the object is read
+// once more, whole and pinned, to compute it (a local file, from the page
+// cache). BytesRead counts the ranges read, and the object's size once it
+// is done.
+func (r *Reader) readParquet(ctx context.Context, fs *fileState, b *batcher) error {
+	info, uri := fs.task.info, fs.task.uri
+	if info.Generation == 0 || info.Size <= 0 {
+		st, err := r.bucket.Stat(ctx, info.Key)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", uri, err)
+		}
+		switch {
+		case info.Generation != 0 && st.Generation != info.Generation:
+			return fmt.Errorf("read %s generation %d: %w (replaced since it was listed)", uri, info.Generation, store.ErrNotExist)
+		case info.Size > 0 && st.Size != info.Size:
+			return fmt.Errorf("read %s: object has %d bytes, %d listed: %w", uri, st.Size, info.Size, io.ErrUnexpectedEOF)
+		}
+		info.Generation, info.Size = st.Generation, st.Size
+		if info.CRC32C == 0 {
+			info.CRC32C = st.CRC32C
+		}
 	}
-	defer func() {
-		_ = tmp.Close()
-		_ = os.Remove(tmp.Name())
-	}()
-	size, err := spool(ctx, tmp, raw)
-	if err != nil {
-		return err
+	fs.stat.Size = info.Size
+	ra := &rangeReaderAt{
+		open: func(off, n int64) (io.ReadCloser, error) {
+			return r.bucket.NewRangeReader(ctx, info.Key, info.Generation, off, n)
+		},
+		size:     info.Size,
+		progress: &r.bytesRead,
 	}
-	// parquet-go panics on some corrupt files (e.g. impossible schema
-	// elements); a file must never take the process down.
+	err := r.decodeParquetAt(ctx, ra, b)
+	if err == nil {
+		r.bytesRead.Add(info.Size - ra.credited.Load())
+		fs.stat.CRC32C = info.CRC32C
+		if info.CRC32C == 0 {
+			if fs.stat.CRC32C, err = r.checksum(ctx, info); err != nil {
+				return fmt.Errorf("read %s: %w", uri, err)
+			}
+		}
+	}
+	return classify(uri, ra.storeErr(), err)
+}
+
+// decodeParquetAt decodes through ra, turning a decoder panic into an
+// error: parquet-go panics on some corrupt files (e.g. impossible schema
+// elements), and a file must never take the process down.
+func (r *Reader) decodeParquetAt(ctx context.Context, ra *rangeReaderAt, b *batcher) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = badInput("corrupt parquet: decoder panic: %v", p)
 		}
 	}()
-	return r.decodeParquet(ctx, tmp, size, b)
+	if err := ra.readTail(min(ra.size, parquetReadSize)); err != nil {
+		return err
+	}
+	return r.decodeParquet(ctx, ra, ra.size, b)
 }
 
-// spool copies raw to w, checking ctx between chunks.
-func spool(ctx context.Context, w io.Writer, raw io.Reader) (int64, error) {
-	buf := make([]byte, 256<<10)
-	var n int64
-	for {
-		if err := ctx.Err(); err != nil {
-			return n, err
-		}
-		k, err := raw.Read(buf)
-		if k > 0 {
-			if _, werr := w.Write(buf[:k]); werr != nil {
-				return n, fmt.Errorf("spool parquet: %w", werr)
-			}
-			n += int64(k)
-		}
+// checksum reads one generation of an object whole and returns its CRC32C.
+func (r *Reader) checksum(ctx context.Context, info store.ObjectInfo) (uint32, error) {
+	rc, err := r.bucket.NewReader(ctx, info.Key, info.Generation)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = rc.Close() }()
+	var uncounted atomic.Int64 // the bytes were counted as the ranges were read
+	raw := &rawReader{r: rc, total: &uncounted}
+	if _, err := io.Copy(io.Discard, raw); err != nil {
+		return 0, err
+	}
+	if raw.n != info.Size {
+		return 0, fmt.Errorf("object has %d bytes, %d read: %w", info.Size, raw.n, io.ErrUnexpectedEOF)
+	}
+	return raw.crc, nil
+}
+
+// rangeReaderAt is an io.ReaderAt over ranged reads of one generation of an
+// object, with its tail kept in memory (the footer is read from it more
+// than once). It remembers the first error of the store, so that it is never
+// mistaken for bad input when it surfaces through the decoder.
+type rangeReaderAt struct {
+	open     func(off, n int64) (io.ReadCloser, error)
+	size     int64
+	progress *atomic.Int64 // Reader.bytesRead
+	credited atomic.Int64  // bytes added to progress, at most size
+
+	tail    []byte // the last len(tail) bytes of the object
+	tailOff int64
+
+	mu  sync.Mutex
+	err error
+}
+
+// readTail reads the last n bytes into memory.
+func (a *rangeReaderAt) readTail(n int64) error {
+	if n == 0 {
+		return nil
+	}
+	tail := make([]byte, n)
+	if _, err := a.ReadAt(tail, a.size-n); err != nil {
+		return err
+	}
+	a.tail, a.tailOff = tail, a.size-n
+	return nil
+}
+
+// ReadAt reads len(p) bytes at off with one ranged read, from memory for the
+// tail. Safe for concurrent use.
+func (a *rangeReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("read at negative offset %d", off)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if off >= a.size {
+		return 0, io.EOF
+	}
+	want := int(min(int64(len(p)), a.size-off))
+	if a.tail != nil && off >= a.tailOff {
+		n := copy(p[:want], a.tail[off-a.tailOff:])
+		return n, eofIf(n < len(p))
+	}
+	rc, err := a.open(off, int64(want))
+	if err != nil {
+		return 0, a.fail(err)
+	}
+	n, err := io.ReadFull(rc, p[:want])
+	_ = rc.Close()
+	if n > 0 {
+		a.credit(int64(n))
+	}
+	if err != nil {
 		if errors.Is(err, io.EOF) {
-			return n, nil
+			err = io.ErrUnexpectedEOF
 		}
-		if err != nil {
-			return n, err
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			err = fmt.Errorf("object shorter than its %d bytes: %w", a.size, err)
+		}
+		return n, a.fail(err)
+	}
+	return n, eofIf(n < len(p))
+}
+
+func eofIf(short bool) error {
+	if short {
+		return io.EOF
+	}
+	return nil
+}
+
+// credit adds n bytes to the progress, as long as the total stays within
+// the object's size (the footer and header may be read twice).
+func (a *rangeReaderAt) credit(n int64) {
+	for {
+		c := a.credited.Load()
+		add := min(n, a.size-c)
+		if add <= 0 || a.credited.CompareAndSwap(c, c+add) {
+			if add > 0 {
+				a.progress.Add(add)
+			}
+			return
 		}
 	}
+}
+
+func (a *rangeReaderAt) fail(err error) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.err == nil {
+		a.err = err
+	}
+	return err
+}
+
+func (a *rangeReaderAt) storeErr() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.err
 }
 
 // pqConvert converts one Parquet value; it returns the value, the text to
@@ -87,7 +228,7 @@ func checkFooter(f io.ReaderAt, size int64) error {
 	}
 	var tail [8]byte
 	if _, err := f.ReadAt(tail[:], size-8); err != nil {
-		return fmt.Errorf("read spooled parquet: %w", err)
+		return fmt.Errorf("read parquet footer: %w", err)
 	}
 	if m := string(tail[4:]); m != "PAR1" {
 		if m == "PARE" {
@@ -105,7 +246,7 @@ func (r *Reader) decodeParquet(ctx context.Context, f io.ReaderAt, size int64, b
 	if err := checkFooter(f, size); err != nil {
 		return err
 	}
-	pf, err := parquet.OpenFile(f, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
+	pf, err := parquet.OpenFile(f, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true), parquet.ReadBufferSize(parquetReadSize))
 	if err != nil {
 		return badInput("corrupt parquet: %w", err)
 	}

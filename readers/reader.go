@@ -134,8 +134,7 @@ func (r *Reader) Read(ctx context.Context) (arrow.RecordBatch, error) {
 	}
 }
 
-// Close stops decoding, waits for the background goroutines to return and
-// removes temporary files. It may be called at any time, also before Read
+// Close stops decoding and waits for the background goroutines to return. It may be called at any time, also before Read
 // has returned io.EOF, and more than once.
 func (r *Reader) Close() error {
 	if r.closed {
@@ -185,6 +184,16 @@ func (r *Reader) onBadRow(e RowError) error {
 // readFile streams one file from the store through its decoder.
 func (r *Reader) readFile(ctx context.Context, i int) (err error) {
 	fs := &fileState{task: r.tasks[i], stat: r.stats[i]}
+	if fs.task.format.kind == kindParquet {
+		b := newBatcher(r, fs)
+		defer func() {
+			b.release()
+			r.mu.Lock()
+			r.stats[i] = fs.stat
+			r.mu.Unlock()
+		}()
+		return r.readParquet(ctx, fs, b)
+	}
 	uri := fs.task.uri
 	rc, err := r.bucket.NewReader(ctx, fs.task.info.Key, fs.task.info.Generation)
 	if err != nil {
@@ -201,11 +210,7 @@ func (r *Reader) readFile(ctx context.Context, i int) (err error) {
 		r.mu.Unlock()
 	}()
 
-	if fs.task.format.kind == kindParquet {
-		err = r.readParquet(ctx, raw, b)
-	} else {
-		err = r.readText(ctx, fs, raw, b)
-	}
+	err = r.readText(ctx, fs, raw, b)
 	if err == nil {
 		// The CRC covers the whole object, whatever the decoder needed.
 		_, err = io.Copy(io.Discard, raw)
@@ -213,20 +218,21 @@ func (r *Reader) readFile(ctx context.Context, i int) (err error) {
 	if err == nil && fs.task.info.Size > 0 && raw.n != fs.task.info.Size {
 		err = fmt.Errorf("object has %d bytes, %d read: %w", fs.task.info.Size, raw.n, io.ErrUnexpectedEOF)
 	}
-	return classify(uri, raw, err)
+	return classify(uri, raw.err, err)
 }
 
 // classify turns a decoder's error into what Read returns: store I/O
-// errors as such (retryable, never ErrBadInput), a fatal bad row or
-// OnBadRow's error unchanged, and everything else named after the file.
-func classify(uri string, raw *rawReader, err error) error {
+// errors as such (storeErr, the first error of the store's reader:
+// retryable, never ErrBadInput), a fatal bad row or OnBadRow's error
+// unchanged, and everything else named after the file.
+func classify(uri string, storeErr, err error) error {
 	if err == nil {
 		return nil
 	}
 	var stop stopError
 	switch {
-	case raw.err != nil:
-		return fmt.Errorf("read %s: %w", uri, raw.err)
+	case storeErr != nil:
+		return fmt.Errorf("read %s: %w", uri, storeErr)
 	case errors.As(err, &stop):
 		return stop.err
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

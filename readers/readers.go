@@ -150,6 +150,9 @@ type FileStat struct {
 	Size int64
 	// CRC32C is the Castagnoli CRC-32 of the raw stored bytes, computed
 	// while streaming; it equals the crc32c that GCS reports for the object.
+	// Parquet objects, read in ranges, take the store's CRC32C of the
+	// generation read where it keeps one (GCS), and are read once more,
+	// whole, to compute it where it does not (local files).
 	CRC32C uint32
 	// Rows is the number of rows delivered in records; BadRows the number
 	// dropped through OnBadRow.

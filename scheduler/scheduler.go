@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/adtech/scorer/internal/backoff"
 )
 
 // Errors.
@@ -454,7 +456,8 @@ func (s *Scheduler) runSlot(ctx, hard context.Context, job Job, p pending) (Slot
 			rec.Outcome, rec.Error = Failed, err.Error()
 			return rec, stopNone
 		}
-		wait := s.backoff(n)
+		// Exact waits (no jitter): they are minutes apart and announced.
+		wait := backoff.Policy{Initial: s.opts.Backoff, Max: s.opts.MaxBackoff}.Delay(n)
 		t := s.opts.Clock.NewTimer(wait)
 		s.emit(Event{
 			Kind: EventRetry, Job: job.Name, Slot: p.slot, Attempt: n + 1, Late: p.late,
@@ -467,15 +470,6 @@ func (s *Scheduler) runSlot(ctx, hard context.Context, job Job, p pending) (Slot
 			return rec, stopShutdown
 		}
 	}
-}
-
-// backoff is the wait after the nth failed attempt.
-func (s *Scheduler) backoff(n int) time.Duration {
-	d := s.opts.Backoff
-	for i := 1; i < n && d < s.opts.MaxBackoff; i++ {
-		d *= 2
-	}
-	return min(d, s.opts.MaxBackoff)
 }
 
 // call runs an attempt, turning a panic into an error.

@@ -21,8 +21,8 @@ const (
 	demoModel = "../../testdata/models/ctr-demo"
 )
 
-// scorerBin is the scorer binary built once for the tests that need a real
-// process (crash tests kill it).
+// scorerBin is the scorer binary built once, with -tags failpoints, for the
+// tests that need a real process (crash tests kill it).
 var scorerBin string
 
 func TestMain(m *testing.M) {
@@ -34,7 +34,9 @@ func TestMain(m *testing.M) {
 		}
 		defer os.RemoveAll(dir)
 		scorerBin = filepath.Join(dir, "scorer")
-		cmd := exec.Command("go", "build", "-o", scorerBin, ".")
+		// With failpoints: the crash tests kill it at named points
+		// (SCORER_FAILPOINT); without that variable it runs as released.
+		cmd := exec.Command("go", "build", "-tags", "failpoints", "-o", scorerBin, ".")
 		cmd.Stderr = os.Stderr
 		if err := cmd.Run(); err != nil {
 			fmt.Fprintln(os.Stderr, "build scorer:", err)

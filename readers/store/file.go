@@ -59,7 +59,7 @@ func (b *fileBucket) collectTemp(age time.Duration) {
 	}
 	for _, e := range entries {
 		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > age {
-			os.Remove(filepath.Join(b.root, tempDir, e.Name()))
+			_ = os.Remove(filepath.Join(b.root, tempDir, e.Name()))
 		}
 	}
 }
@@ -167,15 +167,45 @@ func (b *fileBucket) NewReader(_ context.Context, key string, gen int64) (io.Rea
 	if gen != 0 {
 		fi, err := f.Stat()
 		if err != nil {
-			f.Close()
+			_ = f.Close()
 			return nil, b.wrap("open", key, err)
 		}
 		if generation(fi) != gen {
-			f.Close()
+			_ = f.Close()
 			return nil, fmt.Errorf("open %s generation %d: %w (replaced since it was listed)", b.URI(key), gen, ErrNotExist)
 		}
 	}
 	return f, nil
+}
+
+// NewRangeReader reads a section of the open file: once opened, the file is
+// that generation's inode whatever renames follow, so a pinned read cannot
+// mix versions.
+func (b *fileBucket) NewRangeReader(ctx context.Context, key string, gen, offset, length int64) (io.ReadCloser, error) {
+	if offset < 0 {
+		return nil, fmt.Errorf("open %s: negative offset %d", b.URI(key), offset)
+	}
+	rc, err := b.NewReader(ctx, key, gen)
+	if err != nil {
+		return nil, err
+	}
+	f := rc.(*os.File)
+	fi, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, b.wrap("open", key, err)
+	}
+	offset = min(offset, fi.Size())
+	if length < 0 || length > fi.Size()-offset {
+		length = fi.Size() - offset
+	}
+	return sectionReader{io.NewSectionReader(f, offset, length), f}, nil
+}
+
+// sectionReader reads a section of a file and closes the file.
+type sectionReader struct {
+	*io.SectionReader
+	io.Closer
 }
 
 type fileWriter struct {
@@ -217,8 +247,8 @@ func (w *fileWriter) Abort() {
 		return
 	}
 	w.done = true
-	w.tmp.Close()
-	os.Remove(w.tmp.Name())
+	_ = w.tmp.Close() // discarded: its close error does not matter
+	_ = os.Remove(w.tmp.Name())
 }
 
 func (w *fileWriter) Close() error {
@@ -238,12 +268,12 @@ func (w *fileWriter) Close() error {
 	// generation is known before it is published.
 	fi, err := os.Stat(w.tmp.Name())
 	if err != nil {
-		os.Remove(w.tmp.Name())
+		_ = os.Remove(w.tmp.Name())
 		return w.b.wrap("stat", w.key, err)
 	}
 	w.attrs = info(w.key, fi)
 	err = w.b.publish(w.tmp.Name(), w.key, w.opts)
-	os.Remove(w.tmp.Name()) // after a link, or a failed rename
+	_ = os.Remove(w.tmp.Name()) // after a link, or a failed rename
 	return err
 }
 
@@ -305,10 +335,10 @@ func (b *fileBucket) lockFolder() (func(), error) {
 		return nil, err
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, err
 	}
-	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); _ = f.Close() }, nil
 }
 
 func syncDir(dir string) error {
@@ -316,7 +346,7 @@ func syncDir(dir string) error {
 	if err != nil {
 		return err
 	}
-	defer d.Close()
+	defer func() { _ = d.Close() }()
 	_ = d.Sync() // best effort: not every file system supports it
 	return nil
 }
@@ -329,8 +359,8 @@ func (b *fileBucket) Copy(_ context.Context, src, dst string, opts WriteOptions)
 		return err
 	}
 	tmp := f.Name()
-	f.Close()
-	os.Remove(tmp)
+	_ = f.Close() // only its name is wanted
+	_ = os.Remove(tmp)
 	stale := func() error {
 		return fmt.Errorf("copy %s generation %d: %w (replaced since it was listed)", b.URI(src), opts.SourceGeneration, ErrNotExist)
 	}
@@ -344,19 +374,19 @@ func (b *fileBucket) Copy(_ context.Context, src, dst string, opts WriteOptions)
 			return fmt.Errorf("copy %s: %w", b.URI(src), ErrNotExist)
 		}
 		if err := copyFile(b.path(src), tmp); err != nil {
-			os.Remove(tmp)
+			_ = os.Remove(tmp)
 			return b.wrap("copy", src, err)
 		}
 	} else if opts.SourceGeneration != 0 {
 		// The link shares the source's inode: check again that it is of
 		// the pinned generation, now that no rename can swap it.
 		if fi, err := os.Stat(tmp); err != nil || generation(fi) != opts.SourceGeneration {
-			os.Remove(tmp)
+			_ = os.Remove(tmp)
 			return stale()
 		}
 	}
 	err = b.publish(tmp, dst, opts)
-	os.Remove(tmp)
+	_ = os.Remove(tmp)
 	return err
 }
 
@@ -365,13 +395,13 @@ func copyFile(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	defer in.Close()
+	defer func() { _ = in.Close() }() // read-only
 	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err
 	}
 	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
+		_ = out.Close() // the copy error is the one to report
 		return err
 	}
 	return out.Close()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -16,6 +15,8 @@ import (
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
+
+	"github.com/adtech/scorer/internal/backoff"
 )
 
 func init() { Register("gs", openGCS) }
@@ -89,6 +90,10 @@ type gcsBucket struct {
 	bucket string
 	prefix string // "" or ending in "/"
 	opts   GCSOptions
+	// pause is the wait after the nth failed attempt: InitialBackoff
+	// doubled n-1 times, capped at MaxBackoff, with equal jitter (half
+	// fixed, half random) so that many clients do not retry in step.
+	pause backoff.Policy
 }
 
 // NewGCSBucket returns a Bucket over a GCS bucket, with keys relative to
@@ -165,7 +170,8 @@ func NewGCSBucket(client *storage.Client, bucket, prefix string, opts GCSOptions
 	if prefix = strings.Trim(prefix, "/"); prefix != "" {
 		prefix += "/"
 	}
-	return &gcsBucket{client: client, bucket: bucket, prefix: prefix, opts: opts}, nil
+	pause := backoff.Policy{Initial: opts.InitialBackoff, Max: opts.MaxBackoff, Jitter: backoff.Equal}
+	return &gcsBucket{client: client, bucket: bucket, prefix: prefix, opts: opts, pause: pause}, nil
 }
 
 func openGCS(ctx context.Context, u *url.URL) (Bucket, error) {
@@ -219,6 +225,7 @@ func (b *gcsBucket) info(a *storage.ObjectAttrs) ObjectInfo {
 		Size:       a.Size,
 		Generation: a.Generation,
 		Updated:    a.Updated.UTC(),
+		CRC32C:     a.CRC32C,
 		Metadata:   md,
 	}
 }
@@ -258,7 +265,7 @@ func (b *gcsBucket) call(ctx context.Context, op string, fn func(ctx context.Con
 			out.mayHaveApplied = true
 		}
 		b.retrying(op, err)
-		if err := sleep(ctx, b.backoff(out.attempts)); err != nil {
+		if err := sleep(ctx, b.pause.Delay(out.attempts)); err != nil {
 			return out, err
 		}
 	}
@@ -268,18 +275,6 @@ func (b *gcsBucket) retrying(op string, err error) {
 	if b.opts.OnRetry != nil {
 		b.opts.OnRetry(op, err)
 	}
-}
-
-// backoff is the pause after the nth failed attempt: InitialBackoff doubled
-// n-1 times, capped at MaxBackoff, with "equal jitter" (half fixed, half
-// random) so that many clients do not retry in step.
-func (b *gcsBucket) backoff(n int) time.Duration {
-	d := b.opts.InitialBackoff
-	for i := 1; i < n && d < b.opts.MaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, b.opts.MaxBackoff)
-	return d/2 + rand.N(d/2+1)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -358,7 +353,7 @@ var listPageSize = 1000
 
 func (b *gcsBucket) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
 	q := &storage.Query{Prefix: b.prefix + prefix, Projection: storage.ProjectionNoACL}
-	if err := q.SetAttrSelection([]string{"Name", "Size", "Generation", "Updated", "Metadata"}); err != nil {
+	if err := q.SetAttrSelection([]string{"Name", "Size", "Generation", "Updated", "CRC32C", "Metadata"}); err != nil {
 		return nil, fmt.Errorf("list %s: %w", b.URI(prefix), err)
 	}
 	bkt := b.client.Bucket(b.bucket).Retryer(storage.WithPolicy(storage.RetryNever))

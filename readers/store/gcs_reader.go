@@ -1,11 +1,13 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +36,56 @@ func (b *gcsBucket) NewReader(ctx context.Context, key string, generation int64)
 		return &crcReader{rc: b.newParallelReader(ctx, key, r, size), uri: b.URI(key), want: want, check: check}, nil
 	}
 	return &crcReader{rc: r, uri: b.URI(key), want: want, check: check}, nil
+}
+
+// NewRangeReader reads part of an object with the resumed, pinned reads of
+// NewReader (one request, reopened from the offset reached after a broken
+// or stalled stream), without the end-to-end CRC32C check, which GCS gives
+// for whole objects only.
+func (b *gcsBucket) NewRangeReader(ctx context.Context, key string, generation, offset, length int64) (io.ReadCloser, error) {
+	if offset < 0 {
+		return nil, fmt.Errorf("open %s: negative offset %d", b.URI(key), offset)
+	}
+	replaced := func() error {
+		return fmt.Errorf("open %s generation %d: %w (replaced since it was listed)", b.URI(key), generation, ErrNotExist)
+	}
+	// empty checks that the object (of that generation) exists, for a
+	// range that reads nothing: GCS refuses to serve one (416).
+	empty := func() (io.ReadCloser, error) {
+		if _, res, err := b.attrs(ctx, key, generation); err != nil {
+			if generation != 0 && isNotFound(err) && !bucketMissing(err) {
+				return nil, replaced()
+			}
+			return nil, b.fail("open", key, res, err)
+		}
+		return io.NopCloser(bytes.NewReader(nil)), nil
+	}
+	if length == 0 {
+		return empty()
+	}
+	end := int64(-1)
+	if length > 0 {
+		end = offset + length
+	}
+	r := b.newRangeReader(ctx, key, generation, offset, end)
+	if err := r.begin(); err != nil {
+		_ = r.Close()
+		switch {
+		case httpCode(err) == http.StatusRequestedRangeNotSatisfiable:
+			return empty()
+		case generation != 0 && isNotFound(err) && !bucketMissing(err):
+			return nil, replaced()
+		}
+		return nil, b.fail("open", key, outcome{attempts: r.failures}, err)
+	}
+	if r.transcoded || r.cur.r.Attrs.Decompressed {
+		_ = r.Close()
+		return nil, fmt.Errorf("open %s: ranged read of an object stored with Content-Encoding gzip (GCS serves it whole, decompressed)", b.URI(key))
+	}
+	if size := r.cur.r.Attrs.Size; end < 0 || end > size {
+		r.end = max(size, offset) // a range past the end is cut there
+	}
+	return r, nil
 }
 
 // crcReader checks the CRC32C of everything read against the object's at
@@ -184,7 +236,7 @@ func (r *rangeReader) failed(err error, stalled bool) error {
 		return err
 	}
 	r.b.retrying("read", err)
-	return r.pause(r.b.backoff(r.failures))
+	return r.pause(r.b.pause.Delay(r.failures))
 }
 
 func (r *rangeReader) Read(p []byte) (int, error) {

@@ -9,6 +9,8 @@ import (
 
 	"cloud.google.com/go/storage"
 	gax "github.com/googleapis/gax-go/v2"
+
+	"github.com/adtech/scorer/internal/backoff"
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -198,7 +200,9 @@ func (b *gcsBucket) startUpload(ctx context.Context, key string, opts WriteOptio
 		// Chunks are sent again from the library's buffer, and the session
 		// carries the precondition: retrying is safe, conditional or not.
 		storage.WithPolicy(storage.RetryAlways),
-		storage.WithBackoff(gax.Backoff{Initial: b.opts.InitialBackoff, Max: b.opts.MaxBackoff, Multiplier: 2}),
+		// The library takes a gax.Backoff: the same growth as backoff.Policy,
+		// with gax's own jitter (a draw from (0, d]).
+		storage.WithBackoff(gax.Backoff{Initial: b.opts.InitialBackoff, Max: b.opts.MaxBackoff, Multiplier: backoff.Multiplier}),
 		storage.WithErrorFuncWithContext(func(err error, _ *storage.RetryContext) bool {
 			if !storage.ShouldRetry(err) || int(failures.Add(1)) >= b.opts.MaxAttempts {
 				return false

@@ -48,6 +48,9 @@ type ObjectInfo struct {
 	// their modification time in nanoseconds.
 	Generation int64
 	Updated    time.Time
+	// CRC32C is the Castagnoli CRC-32 of the object's bytes where the store
+	// keeps one (GCS); 0 where it does not (the local file store).
+	CRC32C uint32
 	// Metadata is the object's custom metadata, where the store keeps it
 	// (GCS); nil on the local file store, which does not keep it.
 	Metadata map[string]string
@@ -99,6 +102,16 @@ type Bucket interface {
 	// read is pinned to it and fails with ErrNotExist once the object has
 	// been replaced.
 	NewReader(ctx context.Context, key string, generation int64) (io.ReadCloser, error)
+	// NewRangeReader opens bytes [offset, offset+length) of an object for
+	// reading; a negative length reads to the end. A range that runs past
+	// the end is cut there, and one that starts at or after the end reads
+	// nothing (io.EOF at once). A negative offset is an error. If
+	// generation is non-zero the read is pinned to it: it fails with
+	// ErrNotExist once the object has been replaced, never mixing bytes of
+	// two versions. Unlike NewReader it checks no end-to-end checksum (GCS
+	// has none for part of an object): a caller that needs the object's
+	// CRC32C takes it from ObjectInfo or reads the object whole.
+	NewRangeReader(ctx context.Context, key string, generation, offset, length int64) (io.ReadCloser, error)
 	// NewWriter starts writing an object; see Writer.
 	NewWriter(ctx context.Context, key string, opts WriteOptions) (Writer, error)
 	// Copy copies src to dst inside the bucket, with dst's write conditions.
@@ -153,7 +166,7 @@ func ReadAll(ctx context.Context, b Bucket, key string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
+	defer func() { _ = r.Close() }() // everything was read (and, on GCS, checked) or failed
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", b.URI(key), err)

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"hash/crc32"
 	"io"
 	"maps"
 	"math/rand/v2"
@@ -237,6 +238,83 @@ func Run(t *testing.T, newBucket func(t *testing.T) store.Bucket, opts ...Option
 			if !bytes.Equal(got, tc.data) {
 				t.Fatalf("%s: read back %d bytes that differ from the %d written", tc.key, len(got), len(tc.data))
 			}
+		}
+	})
+
+	t.Run("ranged reads", func(t *testing.T) {
+		b := newBucket(t)
+		data := []byte("0123456789abcdefghij")
+		size := int64(len(data))
+		info, err := store.Put(ctx, b, "r", data, store.WriteOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.CRC32C != 0 {
+			if want := crc32.Checksum(data, crc32.MakeTable(crc32.Castagnoli)); info.CRC32C != want {
+				t.Errorf("Put says CRC32C %08x, want %08x (or 0: not kept)", info.CRC32C, want)
+			}
+		}
+		for _, tc := range []struct {
+			name        string
+			gen         int64
+			off, length int64
+			want        string
+		}{
+			{"start", 0, 0, 4, "0123"},
+			{"middle", info.Generation, 7, 5, "789ab"},
+			{"end", info.Generation, size - 3, 3, "hij"},
+			{"to the end", info.Generation, 16, -1, "ghij"},
+			{"whole", 0, 0, -1, string(data)},
+			{"length past the end", info.Generation, size - 2, 100, "ij"},
+			{"from the end", info.Generation, size, -1, ""},
+			{"past the end", 0, size + 5, 10, ""},
+			{"empty", info.Generation, 3, 0, ""},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				r, err := b.NewRangeReader(ctx, "r", tc.gen, tc.off, tc.length)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer func() { _ = r.Close() }()
+				got, err := io.ReadAll(r)
+				if err != nil || string(got) != tc.want {
+					t.Fatalf("NewRangeReader(%d, %d) read %q, %v; want %q", tc.off, tc.length, got, err, tc.want)
+				}
+			})
+		}
+		if _, err := b.NewRangeReader(ctx, "r", 0, -1, 2); err == nil {
+			t.Error("negative offset: no error")
+		}
+		if _, err := b.NewRangeReader(ctx, "absent", 0, 0, 2); !errors.Is(err, store.ErrNotExist) {
+			t.Errorf("range of an absent object: %v, want ErrNotExist", err)
+		}
+
+		// A range pinned to a generation fails once the object is
+		// replaced; one opened before still reads the old bytes.
+		open, err := b.NewRangeReader(ctx, "r", info.Generation, 10, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := store.WriteAll(ctx, b, "r", []byte("ABCDEFGHIJKLMNOPQRST"), store.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		for _, length := range []int64{4, 0} {
+			if _, err := b.NewRangeReader(ctx, "r", info.Generation, 2, length); !errors.Is(err, store.ErrNotExist) {
+				t.Errorf("range (length %d) pinned to a replaced generation: %v, want ErrNotExist", length, err)
+			}
+		}
+		got, err := io.ReadAll(open)
+		_ = open.Close()
+		if err == nil && string(got) != "abcde" {
+			t.Errorf("range opened before the object was replaced read %q: mixes versions", got)
+		}
+		r, err := b.NewRangeReader(ctx, "r", 0, 2, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = r.Close() }()
+		if got, err := io.ReadAll(r); err != nil || string(got) != "CDEF" {
+			t.Errorf("unpinned range after the replace read %q, %v; want CDEF", got, err)
 		}
 	})
 

@@ -1,11 +1,5 @@
-// Package failpoint lets crash tests kill the process at a named point of a
-// run, so that recovery is tested against real SIGKILLs rather than simulated
-// errors. It does nothing unless SCORER_FAILPOINT is set.
-//
-// SCORER_FAILPOINT=name kills the process (SIGKILL) the first time Hit(name)
-// is called; name:N kills it on the Nth call; name:N:stop stops it instead
-// (SIGSTOP, as a stalled VM or a long GC pause would) until a SIGCONT. Names
-// are listed where Hit is called (grep "failpoint.Hit").
+//go:build failpoints
+
 package failpoint
 
 import (
@@ -16,6 +10,9 @@ import (
 	"syscall"
 	"time"
 )
+
+// Enabled says whether this build has failpoints (-tags failpoints).
+const Enabled = true
 
 var (
 	target string
@@ -41,7 +38,8 @@ func init() {
 	}
 }
 
-// Hit marks that the run reached the point name.
+// Hit marks that the run reached the point name, and kills or stops the
+// process there if SCORER_FAILPOINT names it.
 func Hit(name string) {
 	if target == "" || name != target {
 		return
