@@ -38,12 +38,11 @@
 // batch), so scoring allocates nothing per batch. Tests check that the tape
 // machine computes the same scores on the same graph.
 //
-// The matrix kernel (Kernel) is Go assembly for AVX2 + FMA3 (6×16 tiles,
-// about 110 GFLOP/s on one core of the reference machine), a portable Go
-// tile on other CPUs or with the purego build tag, or OpenBLAS through cgo
-// with the openblas build tag (which also plugs OpenBLAS into Gorgonia for
-// training). Each worker is one thread: no kernel starts threads of its
-// own. docs/performance.md has the measurements.
+// The matrix kernels (package kernels) are Go assembly for AVX2 + FMA3, a
+// portable Go tile on other CPUs or with the purego build tag, or OpenBLAS
+// through cgo with the openblas build tag (which also plugs OpenBLAS into
+// Gorgonia for training). Each worker is one thread: no kernel starts
+// threads of its own. docs/performance.md has the measurements.
 //
 // # Bundle format
 //

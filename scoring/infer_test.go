@@ -126,15 +126,6 @@ func TestLinearOpRepacks(t *testing.T) {
 	}
 }
 
-func TestKernelName(t *testing.T) {
-	switch k := Kernel(); k {
-	case "avx2-fma", "go", "openblas":
-	default:
-		t.Errorf("Kernel() = %q", k)
-	}
-	t.Log("kernel:", Kernel())
-}
-
 // Weights are read in place when the file's buffer allows, copied
 // otherwise, with the same values.
 func TestFloat32View(t *testing.T) {
@@ -157,4 +148,29 @@ func TestFloat32View(t *testing.T) {
 	if v := float32View(buf[:15]); v != nil {
 		t.Errorf("odd length viewed as %v", v)
 	}
+}
+
+func BenchmarkDeepInput(b *testing.B) {
+	const rows, k, e, d, n = 26 * 65537, 26, 16, 13, 1024
+	rng := rand.New(rand.NewPCG(5, 6))
+	table := make([]float32, rows*e)
+	for i := range table {
+		table[i] = float32(i)
+	}
+	idx := make([]int32, n*k)
+	for i := range idx {
+		idx[i] = int32(rng.IntN(rows))
+	}
+	op := newDeepInputOp(rows, k, e, d, n)
+	in := []gorgonia.Value{
+		tensor.New(tensor.WithShape(rows, e), tensor.WithBacking(table)),
+		tensor.New(tensor.WithShape(n, k), tensor.WithBacking(idx)),
+		tensor.New(tensor.WithShape(n, d), tensor.WithBacking(make([]float32, n*d))),
+	}
+	for b.Loop() {
+		if _, err := op.Do(in...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }
