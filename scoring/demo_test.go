@@ -10,8 +10,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/adtech/scorer/features"
-	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/readers"
+	"github.com/adtech/scorer/readers/store"
+	"github.com/adtech/scorer/scoring/bundle"
 )
 
 // The committed demo bundle and the demo month it scores in `make demo`.
@@ -22,9 +23,9 @@ const (
 )
 
 // loadDemo loads the demo bundle and its feature pipeline.
-func loadDemo(tb testing.TB) (*Bundle, *features.Pipeline) {
+func loadDemo(tb testing.TB) (*bundle.Bundle, *features.Pipeline) {
 	tb.Helper()
-	bu, err := LoadBundle(context.Background(), store.NewFileBucket(demoBundleDir), "")
+	bu, err := bundle.Load(context.Background(), store.NewFileBucket(demoBundleDir), "")
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -37,7 +38,7 @@ func loadDemo(tb testing.TB) (*Bundle, *features.Pipeline) {
 
 // readDemoMonth reads the demo month through the readers and returns the
 // model inputs of all its rows, in read order.
-func readDemoMonth(tb testing.TB, bu *Bundle, fx *features.Pipeline, mem memory.Allocator) *features.Batch {
+func readDemoMonth(tb testing.TB, bu *bundle.Bundle, fx *features.Pipeline, mem memory.Allocator) *features.Batch {
 	tb.Helper()
 	ctx := context.Background()
 	in := store.NewFileBucket(demoStoreDir)

@@ -8,17 +8,18 @@ import (
 	"github.com/adtech/scorer/features"
 	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/scoring"
+	"github.com/adtech/scorer/scoring/bundle"
 )
 
 // A hand-made logistic regression: one dense feature and one categorical
 // feature of cardinality 3.
 func ExampleModel_Score() {
-	bu := &scoring.Bundle{
+	bu := &bundle.Bundle{
 		Name:    "example",
 		Version: "1",
-		Arch:    scoring.Architecture{Kind: scoring.Wide},
-		Inputs:  scoring.Inputs{Dense: 1, Cardinalities: []int{3}},
-		Weights: map[string]*scoring.Param{
+		Arch:    bundle.Architecture{Kind: bundle.Wide},
+		Inputs:  bundle.Inputs{Dense: 1, Cardinalities: []int{3}},
+		Weights: map[string]*bundle.Param{
 			"wide.emb":   {Shape: []int{3, 1}, Data: []float32{0, 1, -1}},
 			"wide.dense": {Shape: []int{1, 1}, Data: []float32{2}},
 			"wide.bias":  {Shape: []int{1}, Data: []float32{-1}},
@@ -44,8 +45,8 @@ func ExampleTrain() {
 	var train, val scoring.Dataset // from the feature pipeline, with labels
 
 	cfg := scoring.DefaultTrainConfig()
-	cfg.Arch = scoring.Architecture{Kind: scoring.WideDeep, EmbeddingDim: 8, Hidden: []int{32, 16}}
-	cfg.Inputs = scoring.Inputs{Dense: train.Batch.D, Cardinalities: []int{ /* from the pipeline */ }}
+	cfg.Arch = bundle.Architecture{Kind: bundle.WideDeep, EmbeddingDim: 8, Hidden: []int{32, 16}}
+	cfg.Inputs = bundle.Inputs{Dense: train.Batch.D, Cardinalities: []int{ /* from the pipeline */ }}
 	cfg.Seed = 1
 	bu, err := scoring.Train(ctx, cfg, train, val)
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/adtech/scorer/scoring/bundle"
 )
 
 // network is the model compiled into a Gorgonia graph for a fixed batch
@@ -31,8 +33,8 @@ type network struct {
 // buildNetwork builds the graph for the architecture over the given weights.
 // The parameter nodes' tensors share the weights' data, so running a solver
 // on them updates the weights in place. The weights must have been checked
-// (Bundle.Validate).
-func buildNetwork(a Architecture, in Inputs, weights map[string]*Param, batch int) (*network, error) {
+// (bundle.Bundle.Validate).
+func buildNetwork(a bundle.Architecture, in bundle.Inputs, weights map[string]*bundle.Param, batch int) (*network, error) {
 	if batch < 1 {
 		return nil, fmt.Errorf("build graph: batch size %d, want >= 1", batch)
 	}
@@ -71,7 +73,7 @@ func buildNetwork(a Architecture, in Inputs, weights map[string]*Param, batch in
 		return err
 	}
 
-	if a.hasWide() {
+	if a.HasWide() {
 		if k > 0 {
 			// Sum of the K looked-up scalars, as a product with ones.
 			emb, err := embed(param("wide.emb", "wide.emb", 0, in.TotalCardinality(), 1), n.cat)
@@ -95,7 +97,7 @@ func buildNetwork(a Architecture, in Inputs, weights map[string]*Param, batch in
 		}
 	}
 
-	if a.hasDeep() {
+	if a.HasDeep() {
 		e := a.EmbeddingDim
 		var emb *gorgonia.Node
 		if k > 0 {
@@ -165,7 +167,7 @@ func buildNetwork(a Architecture, in Inputs, weights map[string]*Param, batch in
 		}
 	}
 	if n.logit == nil {
-		return nil, fmt.Errorf("build graph: %w: unknown architecture kind %q", ErrInvalidBundle, a.Kind)
+		return nil, fmt.Errorf("build graph: %w: unknown architecture kind %q", bundle.ErrInvalid, a.Kind)
 	}
 	return n, nil
 }

@@ -5,6 +5,8 @@ import (
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/adtech/scorer/scoring/bundle"
 )
 
 // buildScoringNetwork builds the forward graph that a Model runs: the same
@@ -20,7 +22,7 @@ import (
 // Every op writes into a buffer it owns, so running the graph allocates no
 // tensors. The returned network's prob is the (B, 1) probability node; it
 // has no params (nothing is trained through it).
-func buildScoringNetwork(a Architecture, in Inputs, weights map[string]*Param, batch int) (*network, error) {
+func buildScoringNetwork(a bundle.Architecture, in bundle.Inputs, weights map[string]*bundle.Param, batch int) (*network, error) {
 	if batch < 1 {
 		return nil, fmt.Errorf("build graph: batch size %d, want >= 1", batch)
 	}
@@ -50,7 +52,7 @@ func buildScoringNetwork(a Architecture, in Inputs, weights map[string]*Param, b
 	}
 
 	var logits []*gorgonia.Node
-	if a.hasWide() {
+	if a.HasWide() {
 		var children []*gorgonia.Node
 		if k > 0 {
 			children = append(children, param("wide.emb", v, 1), n.cat)
@@ -65,7 +67,7 @@ func buildScoringNetwork(a Architecture, in Inputs, weights map[string]*Param, b
 		}
 		logits = append(logits, z)
 	}
-	if a.hasDeep() {
+	if a.HasDeep() {
 		e := a.EmbeddingDim
 		h := n.dense
 		if k > 0 {
@@ -95,7 +97,7 @@ func buildScoringNetwork(a Architecture, in Inputs, weights map[string]*Param, b
 		logits = append(logits, h)
 	}
 	if len(logits) == 0 {
-		return nil, fmt.Errorf("build graph: %w: unknown architecture kind %q", ErrInvalidBundle, a.Kind)
+		return nil, fmt.Errorf("build graph: %w: unknown architecture kind %q", bundle.ErrInvalid, a.Kind)
 	}
 	var err error
 	if n.prob, err = apply(newProbOp(len(logits), batch), logits...); err != nil {

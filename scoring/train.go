@@ -12,6 +12,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/adtech/scorer/features"
+	"github.com/adtech/scorer/scoring/bundle"
 )
 
 // Training defaults, used for zero fields of TrainConfig.
@@ -28,10 +29,10 @@ const evalBatchSize = 1024
 // TrainConfig says what to train and how. Zero Epochs, BatchSize and
 // LearningRate take the defaults.
 type TrainConfig struct {
-	Arch Architecture
+	Arch bundle.Architecture
 	// Inputs: Dense must equal the data's D, and Cardinalities has one entry
 	// per categorical column (K of them).
-	Inputs Inputs
+	Inputs bundle.Inputs
 
 	Epochs       int     // passes over the training data
 	BatchSize    int     // rows per optimiser step
@@ -81,7 +82,7 @@ func (c TrainConfig) withDefaults() TrainConfig {
 }
 
 // Validate checks the config on its own: the architecture and inputs (as
-// Bundle.Validate would) and the training settings (zero meaning default).
+// bundle.Bundle.Validate would) and the training settings (zero meaning default).
 func (c TrainConfig) Validate() error {
 	c = c.withDefaults()
 	switch {
@@ -94,7 +95,7 @@ func (c TrainConfig) Validate() error {
 	case !(c.L2 >= 0) || math.IsInf(c.L2, 0):
 		return fmt.Errorf("invalid train config: l2 %g", c.L2)
 	}
-	if err := validateArch(c.Arch, c.Inputs); err != nil {
+	if err := bundle.ValidateArch(c.Arch, c.Inputs); err != nil {
 		return fmt.Errorf("invalid train config: %w", err)
 	}
 	return nil
@@ -107,7 +108,7 @@ type Dataset struct {
 	Labels []float32
 }
 
-func (ds *Dataset) check(in Inputs) error {
+func (ds *Dataset) check(in bundle.Inputs) error {
 	b := &ds.Batch
 	switch {
 	case b.N < 0:
@@ -154,7 +155,7 @@ func (ds *Dataset) check(in Inputs) error {
 // 0.05; hidden layers He-normal, the output layer Xavier-uniform, their
 // biases zero. Each epoch visits the rows in a fresh seeded random order;
 // a final short minibatch is padded with rows of weight zero.
-func Train(ctx context.Context, cfg TrainConfig, train, val Dataset) (*Bundle, error) {
+func Train(ctx context.Context, cfg TrainConfig, train, val Dataset) (*bundle.Bundle, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
@@ -251,7 +252,7 @@ func Train(ctx context.Context, cfg TrainConfig, train, val Dataset) (*Bundle, e
 			}
 		}
 	}
-	bu.Training = TrainingInfo{
+	bu.Training = bundle.TrainingInfo{
 		Rows:         train.Batch.N,
 		Seed:         cfg.Seed,
 		Epochs:       cfg.Epochs,
@@ -270,14 +271,14 @@ func scoreAll(m *Model, b *features.Batch) ([]float32, error) {
 
 // initBundle returns a bundle with the config's architecture and freshly
 // initialised weights, for a training click rate of rate.
-func initBundle(cfg TrainConfig, rate float64) (*Bundle, error) {
-	bu := &Bundle{Arch: cfg.Arch, Inputs: cfg.Inputs, Weights: map[string]*Param{}}
+func initBundle(cfg TrainConfig, rate float64) (*bundle.Bundle, error) {
+	bu := &bundle.Bundle{Arch: cfg.Arch, Inputs: cfg.Inputs, Weights: map[string]*bundle.Param{}}
 	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x1417))
 	rate = min(max(rate, 1e-4), 1-1e-4)
 	baseLogit := float32(math.Log(rate / (1 - rate)))
-	names, shapes := weightShapes(cfg.Arch, cfg.Inputs)
+	names, shapes := bundle.WeightShapes(cfg.Arch, cfg.Inputs)
 	for _, name := range names {
-		p := newParam(shapes[name]...)
+		p := bundle.NewParam(shapes[name]...)
 		bu.Weights[name] = p
 		switch name {
 		case "wide.emb", "wide.dense":
@@ -294,7 +295,7 @@ func initBundle(cfg TrainConfig, rate float64) (*Bundle, error) {
 				p.Data[i] = float32(limit * (2*rng.Float64() - 1))
 			}
 		case "deep.out.b":
-			if !cfg.Arch.hasWide() {
+			if !cfg.Arch.HasWide() {
 				p.Data[0] = baseLogit
 			}
 		default:
@@ -324,7 +325,7 @@ type trainer struct {
 	offsets    []int32
 }
 
-func newTrainer(cfg TrainConfig, bu *Bundle) (*trainer, error) {
+func newTrainer(cfg TrainConfig, bu *bundle.Bundle) (*trainer, error) {
 	net, err := buildNetwork(bu.Arch, bu.Inputs, bu.Weights, cfg.BatchSize)
 	if err != nil {
 		return nil, err

@@ -8,17 +8,19 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/adtech/scorer/scoring/bundle"
 )
 
 func TestTrainLearnsClickFunction(t *testing.T) {
-	in := Inputs{Dense: 3, Cardinalities: []int{10, 20, 30, 5}}
+	in := bundle.Inputs{Dense: 3, Cardinalities: []int{10, 20, 30, 5}}
 	f := newClickFunc(in, 1)
 	train, _ := f.sample(20000, 2)
 	val, trueProbs := f.sample(5000, 3)
 	best := AUC(trueProbs, val.Labels)
 
 	cfg := DefaultTrainConfig()
-	cfg.Arch = Architecture{Kind: WideDeep, EmbeddingDim: 4, Hidden: []int{16, 8}}
+	cfg.Arch = bundle.Architecture{Kind: bundle.WideDeep, EmbeddingDim: 4, Hidden: []int{16, 8}}
 	cfg.Inputs = in
 	cfg.Epochs = 4
 	cfg.LearningRate = 0.005
@@ -48,7 +50,7 @@ func TestTrainLearnsClickFunction(t *testing.T) {
 	if bu.Metrics["rows"] != 20000 || bu.Metrics["val_rows"] != 5000 {
 		t.Errorf("rows metrics %v", bu.Metrics)
 	}
-	wantInfo := TrainingInfo{Rows: 20000, Seed: 42, Epochs: 4, BatchSize: DefaultBatchSize, LearningRate: 0.005, TrainedAt: at}
+	wantInfo := bundle.TrainingInfo{Rows: 20000, Seed: 42, Epochs: 4, BatchSize: DefaultBatchSize, LearningRate: 0.005, TrainedAt: at}
 	if !trainingInfoEqual(bu.Training, wantInfo) {
 		t.Errorf("Training = %+v, want %+v", bu.Training, wantInfo)
 	}
@@ -70,22 +72,22 @@ func TestTrainLearnsClickFunction(t *testing.T) {
 	}
 }
 
-func trainingInfoEqual(a, b TrainingInfo) bool {
+func trainingInfoEqual(a, b bundle.TrainingInfo) bool {
 	eq := a.TrainedAt.Equal(b.TrainedAt)
 	a.TrainedAt, b.TrainedAt = time.Time{}, time.Time{}
 	return eq && a == b
 }
 
 func TestTrainDeterministic(t *testing.T) {
-	in := Inputs{Dense: 2, Cardinalities: []int{5, 8}}
+	in := bundle.Inputs{Dense: 2, Cardinalities: []int{5, 8}}
 	f := newClickFunc(in, 4)
 	train, _ := f.sample(1000, 5)
 	train.Batch.N, train.Labels = 999, train.Labels[:999] // a short last minibatch
 	train.Batch.Dense, train.Batch.Cat = train.Batch.Dense[:999*2], train.Batch.Cat[:999*2]
-	run := func(t *testing.T, kind Kind, seed int64) *Bundle {
-		cfg := TrainConfig{Arch: Architecture{Kind: kind, EmbeddingDim: 3, Hidden: []int{4}}, Inputs: in, Epochs: 2, BatchSize: 100, Seed: seed}
-		if kind == Wide {
-			cfg.Arch = Architecture{Kind: Wide}
+	run := func(t *testing.T, kind bundle.Kind, seed int64) *bundle.Bundle {
+		cfg := TrainConfig{Arch: bundle.Architecture{Kind: kind, EmbeddingDim: 3, Hidden: []int{4}}, Inputs: in, Epochs: 2, BatchSize: 100, Seed: seed}
+		if kind == bundle.Wide {
+			cfg.Arch = bundle.Architecture{Kind: bundle.Wide}
 		}
 		bu, err := Train(context.Background(), cfg, train, Dataset{})
 		if err != nil {
@@ -93,7 +95,7 @@ func TestTrainDeterministic(t *testing.T) {
 		}
 		return bu
 	}
-	same := func(a, b *Bundle) bool {
+	same := func(a, b *bundle.Bundle) bool {
 		for name, p := range a.Weights {
 			if !slices.Equal(p.Data, b.Weights[name].Data) {
 				return false
@@ -101,7 +103,7 @@ func TestTrainDeterministic(t *testing.T) {
 		}
 		return true
 	}
-	for _, kind := range []Kind{Wide, Deep, WideDeep} {
+	for _, kind := range []bundle.Kind{bundle.Wide, bundle.Deep, bundle.WideDeep} {
 		t.Run(string(kind), func(t *testing.T) {
 			a, b, c := run(t, kind, 1), run(t, kind, 1), run(t, kind, 2)
 			if !same(a, b) {
@@ -125,10 +127,10 @@ func TestTrainDeterministic(t *testing.T) {
 }
 
 func TestTrainErrors(t *testing.T) {
-	in := Inputs{Dense: 2, Cardinalities: []int{3}}
+	in := bundle.Inputs{Dense: 2, Cardinalities: []int{3}}
 	f := newClickFunc(in, 1)
 	good, _ := f.sample(50, 2)
-	cfg := TrainConfig{Arch: Architecture{Kind: Wide}, Inputs: in, Epochs: 1, BatchSize: 16}
+	cfg := TrainConfig{Arch: bundle.Architecture{Kind: bundle.Wide}, Inputs: in, Epochs: 1, BatchSize: 16}
 	tests := []struct {
 		name   string
 		cfg    func(c *TrainConfig)
@@ -142,7 +144,7 @@ func TestTrainErrors(t *testing.T) {
 		{name: "negative batch", cfg: func(c *TrainConfig) { c.BatchSize = -2 }, want: "batch size -2"},
 		{name: "bad learning rate", cfg: func(c *TrainConfig) { c.LearningRate = math.NaN() }, want: "learning rate NaN"},
 		{name: "negative l2", cfg: func(c *TrainConfig) { c.L2 = -1 }, want: "l2 -1"},
-		{name: "bad arch", cfg: func(c *TrainConfig) { c.Arch.Kind = "linear" }, want: `unknown architecture kind "linear"`, target: ErrInvalidBundle},
+		{name: "bad arch", cfg: func(c *TrainConfig) { c.Arch.Kind = "linear" }, want: `unknown architecture kind "linear"`, target: bundle.ErrInvalid},
 		{name: "no rows", data: func(d *Dataset) {
 			*d = Dataset{Batch: d.Batch, Labels: nil}
 			d.Batch.N = 0

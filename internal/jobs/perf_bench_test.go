@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/adtech/scorer/internal/perf"
-	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/readers"
-	"github.com/adtech/scorer/scoring"
+	"github.com/adtech/scorer/readers/store"
+	"github.com/adtech/scorer/scoring/bundle"
 	"github.com/adtech/scorer/writers"
 )
 
@@ -110,7 +110,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	}
 }
 
-func benchBackfill(b *testing.B, in store.Bucket, bu *scoring.Bundle, batch int) {
+func benchBackfill(b *testing.B, in store.Bucket, bu *bundle.Bundle, batch int) {
 	ctx := context.Background()
 	var rows int64
 	var cpu float64

@@ -17,9 +17,10 @@ import (
 	"github.com/adtech/scorer/internal/failpoint"
 	"github.com/adtech/scorer/internal/lease"
 	"github.com/adtech/scorer/internal/runlog"
-	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/readers"
+	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/scoring"
+	"github.com/adtech/scorer/scoring/bundle"
 	"github.com/adtech/scorer/writers"
 )
 
@@ -45,7 +46,7 @@ type ScoreJob struct {
 	Job    string // BackfillJob(month) or JobQueue: names the lease and the ledger
 	Input  store.Bucket
 	Output store.Bucket
-	Bundle *scoring.Bundle
+	Bundle *bundle.Bundle
 	// Dir is the input folder, e.g. "dumps/2020-09" or "queue".
 	Dir       string
 	Table     string

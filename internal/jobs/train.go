@@ -14,9 +14,10 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/adtech/scorer/features"
-	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/readers"
+	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/scoring"
+	"github.com/adtech/scorer/scoring/bundle"
 )
 
 // TrainJob describes one `scorer train`: a labelled month of dumps in, a
@@ -43,7 +44,7 @@ type TrainJob struct {
 // files), computes the model inputs (second pass), trains, and returns the
 // bundle with its metrics. Memory holds the model inputs of every row
 // (4×(D+K) bytes a row), not the raw rows.
-func Train(ctx context.Context, j TrainJob) (*scoring.Bundle, error) {
+func Train(ctx context.Context, j TrainJob) (*bundle.Bundle, error) {
 	if j.Spec.Label == "" {
 		return nil, fmt.Errorf("%w: the feature spec names no label column", ErrConfig)
 	}
@@ -116,7 +117,7 @@ func Train(ctx context.Context, j TrainJob) (*scoring.Bundle, error) {
 
 	train, val := split(all, j.ValidationFraction, uint64(j.Config.Seed))
 	cfg := j.Config
-	cfg.Inputs = scoring.Inputs{Dense: fx.Dense(), Cardinalities: fx.Cardinalities()}
+	cfg.Inputs = bundle.Inputs{Dense: fx.Dense(), Cardinalities: fx.Cardinalities()}
 	if j.Log != nil {
 		cfg.Progress = func(e scoring.EpochStats) {
 			j.Log.Info("epoch", "epoch", e.Epoch, "loss", e.Loss, "val_logloss", e.ValLogLoss, "val_auc", e.ValAUC, "elapsed", e.Elapsed.Round(time.Millisecond))

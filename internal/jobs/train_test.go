@@ -19,9 +19,10 @@ import (
 
 	"github.com/adtech/scorer/features"
 	"github.com/adtech/scorer/internal/demodata"
-	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/readers"
+	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/scoring"
+	"github.com/adtech/scorer/scoring/bundle"
 )
 
 // writeDemoMonth writes files × rows demo rows of month (YYYY-MM) as gzip
@@ -73,7 +74,7 @@ type scored struct {
 // scoreDir reads every file under dir of b (one at a time, in key order),
 // computes the bundle's features and scores them with a Model: the scoring
 // path without the pool and the writers.
-func scoreDir(t *testing.T, b store.Bucket, dir string, bu *scoring.Bundle, csv readers.CSVOptions, idCol string) scored {
+func scoreDir(t *testing.T, b store.Bucket, dir string, bu *bundle.Bundle, csv readers.CSVOptions, idCol string) scored {
 	t.Helper()
 	ctx := context.Background()
 	files, _, err := ListInputs(ctx, b, dir)
@@ -148,7 +149,7 @@ func demoTrainJob(t *testing.T, dir, month string) TrainJob {
 		t.Fatal(err)
 	}
 	cfg := scoring.DefaultTrainConfig()
-	cfg.Arch = scoring.Architecture{Kind: scoring.WideDeep, EmbeddingDim: 8, Hidden: []int{32, 16}}
+	cfg.Arch = bundle.Architecture{Kind: bundle.WideDeep, EmbeddingDim: 8, Hidden: []int{32, 16}}
 	cfg.Epochs, cfg.BatchSize, cfg.LearningRate, cfg.Seed = 8, 256, 0.001, 1
 	return TrainJob{
 		Input: store.NewFileBucket(dir), Dir: "dumps", Month: month, Spec: spec,
@@ -236,7 +237,7 @@ func TestTrainDeterministic(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	writeDemoMonth(t, dir, demodata.New(7), "2020-07", "ads", 2, 3000)
-	train := func(seed int64) *scoring.Bundle {
+	train := func(seed int64) *bundle.Bundle {
 		j := demoTrainJob(t, dir, "2020-07")
 		j.Config.Epochs, j.Config.Seed = 2, seed
 		j.BatchSize = 1000 // several records a file
@@ -262,7 +263,7 @@ func TestTrainDeterministic(t *testing.T) {
 
 // weightDiff describes the first difference between two bundles' weights,
 // or returns "".
-func weightDiff(a, b *scoring.Bundle) string {
+func weightDiff(a, b *bundle.Bundle) string {
 	names := make([]string, 0, len(a.Weights))
 	for n := range a.Weights {
 		names = append(names, n)
@@ -376,7 +377,7 @@ func TestTrainCriteo(t *testing.T) {
 
 	csv := readers.CSVOptions{ColumnNames: criteoColumns()}
 	cfg := scoring.DefaultTrainConfig()
-	cfg.Arch = scoring.Architecture{Kind: scoring.Wide}
+	cfg.Arch = bundle.Architecture{Kind: bundle.Wide}
 	cfg.Epochs, cfg.BatchSize, cfg.LearningRate, cfg.Seed = 3, 256, 0.01, 1
 	bu, err := Train(context.Background(), TrainJob{
 		Input: store.NewFileBucket(dir), Dir: "dumps", Month: "2013-01", Spec: criteoSpec(t),

@@ -5,8 +5,8 @@ import "unsafe"
 // Linear is one dense layer's weights, packed for the tile kernel: the
 // in×out matrix W split into panels of 16 columns (the last one padded with
 // zeros), each panel stored row after row (in × 16 floats), and the bias
-// padded likewise. A Linear is read-only but for its scratch tile: give each
-// worker its own.
+// padded likewise. A Linear is read-only but for Forward's working memory:
+// give each worker its own.
 type Linear struct {
 	in, out int
 	panels  int
@@ -15,7 +15,11 @@ type Linear struct {
 	col     []float32 // W itself when out is 1 (forwardDot)
 	raw     []float32 // W as given (forwardBLAS)
 	src     *float32  // the weight data this was packed from
-	scratch [tileRows * tileCols]float32
+
+	// Forward's working memory, here rather than on its stack because a
+	// pointer passed to a kernel through a function value escapes.
+	rowPtrs [tileRows]*float32           // the rows of x of one tile
+	scratch [tileRows * tileCols]float32 // one tile of y, at the edges
 }
 
 // PackLinear packs W (in×out, row-major) and b (out) for Forward. The
@@ -81,7 +85,7 @@ func (p *Linear) Forward(x []float32, n int, y []float32, relu bool) {
 func (p *Linear) forwardTiles(k *impl, x []float32, n int, y []float32, relu bool) {
 	in, out := p.in, p.out
 	scratch := p.scratch[:]
-	var a [tileRows]*float32
+	a := &p.rowPtrs
 	for i := 0; i < n; i += tileRows {
 		rows := min(tileRows, n-i)
 		for r := range tileRows {
@@ -95,10 +99,10 @@ func (p *Linear) forwardTiles(k *impl, x []float32, n int, y []float32, relu boo
 			j := panel * tileCols
 			cols := min(tileCols, out-j)
 			if rows == tileRows && cols == tileCols {
-				k.tile(in, &a, w, y[i*out+j:], out, bias, relu)
+				k.tile(in, a, w, y[i*out+j:], out, bias, relu)
 				continue
 			}
-			k.tile(in, &a, w, scratch, tileCols, bias, relu)
+			k.tile(in, a, w, scratch, tileCols, bias, relu)
 			for r := range rows {
 				copy(y[(i+r)*out+j:(i+r)*out+j+cols], scratch[r*tileCols:r*tileCols+cols])
 			}
