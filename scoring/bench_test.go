@@ -1,7 +1,6 @@
 package scoring
 
 import (
-	"context"
 	"testing"
 
 	"github.com/adtech/scorer/scoring/bundle"
@@ -32,17 +31,5 @@ func BenchmarkScore(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N*bs)/b.Elapsed().Seconds(), "rows/s")
 		})
-	}
-}
-
-func BenchmarkTrainEpoch(b *testing.B) {
-	f := newClickFunc(benchInputs, 1)
-	train, _ := f.sample(50000, 2)
-	cfg := TrainConfig{Arch: bundle.Architecture{Kind: bundle.WideDeep, EmbeddingDim: 8, Hidden: []int{32, 16}}, Inputs: benchInputs, Epochs: 1}
-	b.ResetTimer()
-	for b.Loop() {
-		if _, err := Train(context.Background(), cfg, train, Dataset{}); err != nil {
-			b.Fatal(err)
-		}
 	}
 }

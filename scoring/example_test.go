@@ -1,12 +1,10 @@
 package scoring_test
 
 import (
-	"context"
 	"fmt"
 	"log"
 
 	"github.com/adtech/scorer/features"
-	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/scoring"
 	"github.com/adtech/scorer/scoring/bundle"
 )
@@ -38,24 +36,4 @@ func ExampleModel_Score() {
 	}
 	fmt.Printf("%.4f %.4f\n", out[0], out[1]) // sigmoid(-1+1+2·0.5), sigmoid(-1-1)
 	// Output: 0.7311 0.1192
-}
-
-func ExampleTrain() {
-	ctx := context.Background()
-	var train, val scoring.Dataset // from the feature pipeline, with labels
-
-	cfg := scoring.DefaultTrainConfig()
-	cfg.Arch = bundle.Architecture{Kind: bundle.WideDeep, EmbeddingDim: 8, Hidden: []int{32, 16}}
-	cfg.Inputs = bundle.Inputs{Dense: train.Batch.D, Cardinalities: []int{ /* from the pipeline */ }}
-	cfg.Seed = 1
-	bu, err := scoring.Train(ctx, cfg, train, val)
-	if err != nil {
-		log.Fatal(err)
-	}
-	bu.Name, bu.Version = "ctr-demo", "2020-08.1"
-	bu.Training.Data = "gs://clicks/2020-07"
-	if err := bu.Save(ctx, store.NewFileBucket("models"), "ctr-demo/2020-08.1"); err != nil {
-		log.Fatal(err)
-	}
-	fmt.Printf("val AUC %.3f\n", bu.Metrics["val_auc"])
 }

@@ -20,14 +20,14 @@ import (
 //	prob = SigmoidSum(z_wide, z_deep)
 //
 // Every op writes into a buffer it owns, so running the graph allocates no
-// tensors. The returned network's prob is the (B, 1) probability node; it
+// tensors. The returned Network's prob is the (B, 1) probability node; it
 // has no params (nothing is trained through it).
-func buildScoringNetwork(a bundle.Architecture, in bundle.Inputs, weights map[string]*bundle.Param, batch int) (*network, error) {
+func buildScoringNetwork(a bundle.Architecture, in bundle.Inputs, weights map[string]*bundle.Param, batch int) (*Network, error) {
 	if batch < 1 {
 		return nil, fmt.Errorf("build graph: batch size %d, want >= 1", batch)
 	}
 	g := gorgonia.NewGraph()
-	n := &network{g: g, batch: batch}
+	n := &Network{g: g, batch: batch}
 	k, d, v := in.K(), in.Dense, in.TotalCardinality()
 
 	if d > 0 {

@@ -19,7 +19,7 @@ var ErrInput = errors.New("input does not fit the model")
 // with the buffers of one forward pass. A Model is not safe for concurrent
 // use: give each worker its own (they may share one bundle.Bundle).
 type Model struct {
-	net     *network
+	net     *Network
 	plan    *plan          // nil once closed
 	prob    *gorgonia.Node // (B, 1) sigmoid of the logit
 	inputs  bundle.Inputs

@@ -23,6 +23,7 @@ import (
 	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/scoring"
 	"github.com/adtech/scorer/scoring/bundle"
+	"github.com/adtech/scorer/scoring/training"
 )
 
 // writeDemoMonth writes files × rows demo rows of month (YYYY-MM) as gzip
@@ -148,7 +149,7 @@ func demoTrainJob(t *testing.T, dir, month string) TrainJob {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := scoring.DefaultTrainConfig()
+	cfg := training.DefaultConfig()
 	cfg.Arch = bundle.Architecture{Kind: bundle.WideDeep, EmbeddingDim: 8, Hidden: []int{32, 16}}
 	cfg.Epochs, cfg.BatchSize, cfg.LearningRate, cfg.Seed = 8, 256, 0.001, 1
 	return TrainJob{
@@ -220,10 +221,10 @@ func TestTrainDemo(t *testing.T) {
 			}
 			trueProb[i] = float32(r.TrueProb)
 		}
-		model := scoring.AUC(got.scores, got.labels)
-		ideal := scoring.AUC(trueProb, got.labels)
+		model := training.AUC(got.scores, got.labels)
+		ideal := training.AUC(trueProb, got.labels)
 		t.Logf("2020-09, %d rows: AUC model %.4f, true probabilities %.4f (gap %.4f); log loss model %.4f, truth %.4f",
-			len(got.scores), model, ideal, ideal-model, scoring.LogLoss(got.scores, got.labels), scoring.LogLoss(trueProb, got.labels))
+			len(got.scores), model, ideal, ideal-model, training.LogLoss(got.scores, got.labels), training.LogLoss(trueProb, got.labels))
 		if !(math.Abs(model-ideal) < 0.02) {
 			t.Errorf("|AUC(model) - AUC(truth)| = |%.4f - %.4f| = %.4f, want < 0.02", model, ideal, math.Abs(model-ideal))
 		}
@@ -376,7 +377,7 @@ func TestTrainCriteo(t *testing.T) {
 	}
 
 	csv := readers.CSVOptions{ColumnNames: criteoColumns()}
-	cfg := scoring.DefaultTrainConfig()
+	cfg := training.DefaultConfig()
 	cfg.Arch = bundle.Architecture{Kind: bundle.Wide}
 	cfg.Epochs, cfg.BatchSize, cfg.LearningRate, cfg.Seed = 3, 256, 0.01, 1
 	bu, err := Train(context.Background(), TrainJob{
@@ -403,9 +404,9 @@ func TestTrainCriteo(t *testing.T) {
 	for i := range constant {
 		constant[i] = rate
 	}
-	model, baseline := scoring.LogLoss(got.scores, valY), scoring.LogLoss(constant, valY)
+	model, baseline := training.LogLoss(got.scores, valY), training.LogLoss(constant, valY)
 	t.Logf("held-out %d rows: log loss model %.4f, constant %.4f (training click rate %.4f); AUC model %.4f",
-		len(valY), model, baseline, rate, scoring.AUC(got.scores, valY))
+		len(valY), model, baseline, rate, training.AUC(got.scores, valY))
 	if !(model < baseline) {
 		t.Errorf("held-out log loss %.4f, want below the constant predictor's %.4f", model, baseline)
 	}
