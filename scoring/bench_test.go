@@ -19,7 +19,7 @@ func BenchmarkScore(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer m.Close()
+			defer func() { _ = m.Close() }()
 			batch := modeltest.RandomBatch(bs, bu.Inputs, 2)
 			out := make([]float32, bs)
 			b.ReportAllocs()

@@ -56,7 +56,7 @@ func readDemoMonth(tb testing.TB, bu *bundle.Bundle, fx *features.Pipeline, mem 
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer src.Close()
+	defer func() { _ = src.Close() }()
 	all := &features.Batch{D: fx.Dense(), K: len(fx.Cardinalities())}
 	var b features.Batch
 	for {
@@ -109,7 +109,7 @@ func TestDemoBundleMatchesReference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
+	defer func() { _ = m.Close() }()
 	got := make([]float32, batch.N)
 	if err := m.Score(batch, got); err != nil {
 		t.Fatal(err)
@@ -145,7 +145,7 @@ func BenchmarkDemoModel(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer m.Close()
+	defer func() { _ = m.Close() }()
 	// The batches of the month, each bs rows (the last one padded by Score).
 	var batches []*features.Batch
 	for lo := 0; lo < all.N; lo += bs {

@@ -27,7 +27,7 @@ func ExampleModel_Score() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer m.Close()
+	defer func() { _ = m.Close() }()
 
 	b := &features.Batch{N: 2, D: 1, K: 1, Dense: []float32{0.5, 0}, Cat: []int32{1, 2}}
 	out := make([]float32, b.N)

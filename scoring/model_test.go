@@ -166,7 +166,7 @@ func TestScoreIndependentOfBatchSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
+	defer func() { _ = m.Close() }()
 	for _, n := range []int{0, 1, 5, 63, 64, 65} {
 		sub := &features.Batch{N: n, D: b.D, K: b.K, Dense: b.Dense[:n*b.D], Cat: b.Cat[:n*b.K]}
 		got := make([]float32, n)
@@ -198,7 +198,7 @@ func TestScoreConcurrentModelsShareBundle(t *testing.T) {
 				errs[w] = err
 				return
 			}
-			defer m.Close()
+			defer func() { _ = m.Close() }()
 			got := make([]float32, b.N)
 			for range 3 {
 				if err := m.Score(b, got); err != nil {
@@ -259,7 +259,7 @@ func TestScoreErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
+	defer func() { _ = m.Close() }()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := m.Score(tt.batch(), make([]float32, tt.out))

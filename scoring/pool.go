@@ -95,7 +95,7 @@ func Run(ctx context.Context, src Source, bu *bundle.Bundle, fx *features.Pipeli
 	defer func() {
 		for _, m := range models {
 			if m != nil {
-				m.Close()
+				_ = m.Close() // never fails
 			}
 		}
 	}()

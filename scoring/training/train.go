@@ -191,7 +191,7 @@ func Train(ctx context.Context, cfg Config, train, val Dataset) (*bundle.Bundle,
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	defer eval.Close()
+	defer func() { _ = eval.Close() }()
 
 	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5ca1ab1e))
 	start := cfg.Now()

@@ -63,7 +63,7 @@ func TestTrainLearnsClickFunction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
+	defer func() { _ = m.Close() }()
 	p := make([]float32, val.Batch.N)
 	if err := m.Score(&val.Batch, p); err != nil {
 		t.Fatal(err)
