@@ -65,7 +65,7 @@ BENCH_MONTH   := $(BENCH_DATA)/store/dumps/2020-01/_complete
 # rows -> Parquet; rows/s and CPU-s per million rows) and the demo.
 bench: bench-data
 	SCORER_BENCH_DATA=$(BENCH_DATA) $(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) -timeout 60m \
-	  ./scoring/ ./readers/ ./internal/jobs/ | tee $(BENCH_DATA)/bench.txt
+	  ./scoring/... ./readers/ ./internal/jobs/ | tee $(BENCH_DATA)/bench.txt
 
 bench-data: $(BENCH_MONTH)
 $(BENCH_MONTH):
@@ -75,7 +75,7 @@ $(BENCH_MONTH):
 # The model benchmarks with OpenBLAS instead of the Go assembly kernel
 # (needs cgo and libopenblas-dev; OPENBLAS_CORETYPE is left as it is).
 bench-openblas:
-	$(GO) test -tags openblas -run '^$$' -bench 'ReferenceModel|PackedLinear' -benchmem -count $(BENCH_COUNT) ./scoring/
+	$(GO) test -tags openblas -run '^$$' -bench 'ReferenceModel|PackedLinear' -benchmem -count $(BENCH_COUNT) ./scoring/...
 
 # scorer and the peers of ../shared/peers (ONNX Runtime, numpy, pandas)
 # side by side, with ratios; without peers, scorer's side only.

@@ -1,24 +1,26 @@
 package scoring
 
 import (
-	"context"
 	"testing"
+
+	"github.com/adtech/scorer/scoring/bundle"
+	"github.com/adtech/scorer/scoring/internal/modeltest"
 )
 
 // benchInputs is a demo-sized model input: 6 dense and 14 categorical
 // features, a few thousand categorical values in all.
-var benchInputs = Inputs{Dense: 6, Cardinalities: []int{25, 8, 1000, 500, 24, 8, 300, 50, 100, 20, 1000, 200, 60, 12}}
+var benchInputs = bundle.Inputs{Dense: 6, Cardinalities: []int{25, 8, 1000, 500, 24, 8, 300, 50, 100, 20, 1000, 200, 60, 12}}
 
 func BenchmarkScore(b *testing.B) {
 	for _, bs := range []int{256, 4096} {
 		b.Run(map[int]string{256: "batch=256", 4096: "batch=4096"}[bs], func(b *testing.B) {
-			bu := randomBundle(WideDeep, benchInputs.Dense, benchInputs.Cardinalities, 8, []int{32, 16}, 1)
+			bu := modeltest.RandomBundle(bundle.WideDeep, benchInputs.Dense, benchInputs.Cardinalities, 8, []int{32, 16}, 1)
 			m, err := NewModel(bu, bs)
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer m.Close()
-			batch := randomBatch(bs, bu.Inputs, 2)
+			defer func() { _ = m.Close() }()
+			batch := modeltest.RandomBatch(bs, bu.Inputs, 2)
 			out := make([]float32, bs)
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -29,17 +31,5 @@ func BenchmarkScore(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N*bs)/b.Elapsed().Seconds(), "rows/s")
 		})
-	}
-}
-
-func BenchmarkTrainEpoch(b *testing.B) {
-	f := newClickFunc(benchInputs, 1)
-	train, _ := f.sample(50000, 2)
-	cfg := TrainConfig{Arch: Architecture{Kind: WideDeep, EmbeddingDim: 8, Hidden: []int{32, 16}}, Inputs: benchInputs, Epochs: 1}
-	b.ResetTimer()
-	for b.Loop() {
-		if _, err := Train(context.Background(), cfg, train, Dataset{}); err != nil {
-			b.Fatal(err)
-		}
 	}
 }

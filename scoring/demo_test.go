@@ -10,8 +10,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/adtech/scorer/features"
-	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/readers"
+	"github.com/adtech/scorer/readers/store"
+	"github.com/adtech/scorer/scoring/bundle"
 )
 
 // The committed demo bundle and the demo month it scores in `make demo`.
@@ -22,9 +23,9 @@ const (
 )
 
 // loadDemo loads the demo bundle and its feature pipeline.
-func loadDemo(tb testing.TB) (*Bundle, *features.Pipeline) {
+func loadDemo(tb testing.TB) (*bundle.Bundle, *features.Pipeline) {
 	tb.Helper()
-	bu, err := LoadBundle(context.Background(), store.NewFileBucket(demoBundleDir), "")
+	bu, err := bundle.Load(context.Background(), store.NewFileBucket(demoBundleDir), "")
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -37,7 +38,7 @@ func loadDemo(tb testing.TB) (*Bundle, *features.Pipeline) {
 
 // readDemoMonth reads the demo month through the readers and returns the
 // model inputs of all its rows, in read order.
-func readDemoMonth(tb testing.TB, bu *Bundle, fx *features.Pipeline, mem memory.Allocator) *features.Batch {
+func readDemoMonth(tb testing.TB, bu *bundle.Bundle, fx *features.Pipeline, mem memory.Allocator) *features.Batch {
 	tb.Helper()
 	ctx := context.Background()
 	in := store.NewFileBucket(demoStoreDir)
@@ -55,7 +56,7 @@ func readDemoMonth(tb testing.TB, bu *Bundle, fx *features.Pipeline, mem memory.
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer src.Close()
+	defer func() { _ = src.Close() }()
 	all := &features.Batch{D: fx.Dense(), K: len(fx.Cardinalities())}
 	var b features.Batch
 	for {
@@ -108,7 +109,7 @@ func TestDemoBundleMatchesReference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
+	defer func() { _ = m.Close() }()
 	got := make([]float32, batch.N)
 	if err := m.Score(batch, got); err != nil {
 		t.Fatal(err)
@@ -144,7 +145,7 @@ func BenchmarkDemoModel(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer m.Close()
+	defer func() { _ = m.Close() }()
 	// The batches of the month, each bs rows (the last one padded by Score).
 	var batches []*features.Batch
 	for lo := 0; lo < all.N; lo += bs {

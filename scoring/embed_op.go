@@ -145,7 +145,7 @@ func (op embedOp) CallsExtern() bool    { return false }
 func (op embedOp) OverwritesInput() int { return -1 }
 func (op embedOp) String() string       { return fmt.Sprintf("Embed{%d×%d}", op.rows, op.dim) }
 
-func (op embedOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
+func (op embedOp) WriteHash(h hash.Hash) { _, _ = fmt.Fprint(h, op.String()) }
 
 func (op embedOp) Hashcode() uint32 {
 	h := fnv.New32a()
@@ -310,7 +310,7 @@ func (op embedGradOp) CallsExtern() bool    { return false }
 func (op embedGradOp) OverwritesInput() int { return -1 }
 func (op embedGradOp) String() string       { return fmt.Sprintf("EmbedGrad{%d×%d}", op.rows, op.dim) }
 
-func (op embedGradOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
+func (op embedGradOp) WriteHash(h hash.Hash) { _, _ = fmt.Fprint(h, op.String()) }
 
 func (op embedGradOp) Hashcode() uint32 {
 	h := fnv.New32a()

@@ -25,7 +25,7 @@ func TestEmbedForward(t *testing.T) {
 		t.Fatalf("shape %v, want (2, 6)", out.Shape())
 	}
 	vm := gorgonia.NewTapeMachine(g)
-	defer vm.Close()
+	defer func() { _ = vm.Close() }()
 	for run := range 2 { // the second run may use a preallocated output
 		if err := vm.RunAll(); err != nil {
 			t.Fatal(err)
@@ -49,7 +49,7 @@ func TestEmbedRejectsBadIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	vm := gorgonia.NewTapeMachine(g)
-	defer vm.Close()
+	defer func() { _ = vm.Close() }()
 	err := vm.RunAll()
 	if err == nil || !strings.Contains(err.Error(), "index 3 out of range [0, 3)") {
 		t.Errorf("RunAll: %v, want an index error", err)
@@ -120,7 +120,7 @@ func TestEmbedGradient(t *testing.T) {
 				t.Fatal(err)
 			}
 			vm := gorgonia.NewTapeMachine(g, gorgonia.BindDualValues(tn))
-			defer vm.Close()
+			defer func() { _ = vm.Close() }()
 			if err := vm.RunAll(); err != nil {
 				t.Fatal(err)
 			}
@@ -130,7 +130,7 @@ func TestEmbedGradient(t *testing.T) {
 			g := gorgonia.NewGraph()
 			tn, _ := embedCost(t, g, slices.Clone(table), rows, dim, idx, b, k, r)
 			vm := gorgonia.NewLispMachine(g)
-			defer vm.Close()
+			defer func() { _ = vm.Close() }()
 			if err := vm.RunAll(); err != nil {
 				t.Fatal(err)
 			}

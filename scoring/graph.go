@@ -5,12 +5,15 @@ import (
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/adtech/scorer/scoring/bundle"
 )
 
-// network is the model compiled into a Gorgonia graph for a fixed batch
-// size. The same builder serves scoring (forward only) and training (where
-// the parameter nodes are differentiated).
-type network struct {
+// Network is a model compiled into a Gorgonia graph for a fixed batch size:
+// the graph of a Model (buildScoringNetwork, fused and forward only) or the
+// graph that training differentiates (NewTrainingNetwork). A Network is not
+// safe for concurrent use.
+type Network struct {
 	g     *gorgonia.ExprGraph
 	batch int
 
@@ -28,16 +31,47 @@ type network struct {
 	prob *gorgonia.Node
 }
 
-// buildNetwork builds the graph for the architecture over the given weights.
-// The parameter nodes' tensors share the weights' data, so running a solver
-// on them updates the weights in place. The weights must have been checked
-// (Bundle.Validate).
-func buildNetwork(a Architecture, in Inputs, weights map[string]*Param, batch int) (*network, error) {
+// NewTrainingNetwork validates the bundle and builds the graph of its model
+// for batches of batch rows, with the unfused ops that Gorgonia can
+// differentiate (see the package documentation): the same architecture and
+// weight names as the graph a Model runs. The parameter nodes' tensors share
+// the bundle's weight data, so running a solver on them updates the weights
+// in place.
+func NewTrainingNetwork(bu *bundle.Bundle, batch int) (*Network, error) {
+	if err := bu.Validate(); err != nil {
+		return nil, fmt.Errorf("build graph: %w", err)
+	}
+	return buildNetwork(bu.Arch, bu.Inputs, bu.Weights, batch)
+}
+
+// Graph is the network's Gorgonia graph.
+func (n *Network) Graph() *gorgonia.ExprGraph { return n.g }
+
+// Params are the learnable nodes, in a fixed order; each is a view of (part
+// of) a weight tensor. The caller must not modify the slice.
+func (n *Network) Params() []*gorgonia.Node { return n.params }
+
+// Logit is the (B, 1) logit node.
+func (n *Network) Logit() *gorgonia.Node { return n.logit }
+
+// DenseInput is the (B, D) float32 tensor bound to the dense input, nil
+// without dense features. Fill its data in place before each run.
+func (n *Network) DenseInput() *tensor.Dense { return n.denseT }
+
+// CatInput is the (B, K) int32 tensor bound to the categorical input, nil
+// without categorical features. Its values are rows of the concatenated
+// embedding tables: a column's index plus its offset (bundle.Inputs.Offsets).
+// Fill its data in place before each run.
+func (n *Network) CatInput() *tensor.Dense { return n.catT }
+
+// buildNetwork builds the training graph for the architecture over the
+// given weights, which must have been checked (bundle.Bundle.Validate).
+func buildNetwork(a bundle.Architecture, in bundle.Inputs, weights map[string]*bundle.Param, batch int) (*Network, error) {
 	if batch < 1 {
 		return nil, fmt.Errorf("build graph: batch size %d, want >= 1", batch)
 	}
 	g := gorgonia.NewGraph()
-	n := &network{g: g, batch: batch}
+	n := &Network{g: g, batch: batch}
 	k, d := in.K(), in.Dense
 
 	if d > 0 {
@@ -71,7 +105,7 @@ func buildNetwork(a Architecture, in Inputs, weights map[string]*Param, batch in
 		return err
 	}
 
-	if a.hasWide() {
+	if a.HasWide() {
 		if k > 0 {
 			// Sum of the K looked-up scalars, as a product with ones.
 			emb, err := embed(param("wide.emb", "wide.emb", 0, in.TotalCardinality(), 1), n.cat)
@@ -95,7 +129,7 @@ func buildNetwork(a Architecture, in Inputs, weights map[string]*Param, batch in
 		}
 	}
 
-	if a.hasDeep() {
+	if a.HasDeep() {
 		e := a.EmbeddingDim
 		var emb *gorgonia.Node
 		if k > 0 {
@@ -165,7 +199,7 @@ func buildNetwork(a Architecture, in Inputs, weights map[string]*Param, batch in
 		}
 	}
 	if n.logit == nil {
-		return nil, fmt.Errorf("build graph: %w: unknown architecture kind %q", ErrInvalidBundle, a.Kind)
+		return nil, fmt.Errorf("build graph: %w: unknown architecture kind %q", bundle.ErrInvalid, a.Kind)
 	}
 	return n, nil
 }

@@ -5,6 +5,8 @@ import (
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/adtech/scorer/scoring/bundle"
 )
 
 // buildScoringNetwork builds the forward graph that a Model runs: the same
@@ -18,14 +20,14 @@ import (
 //	prob = SigmoidSum(z_wide, z_deep)
 //
 // Every op writes into a buffer it owns, so running the graph allocates no
-// tensors. The returned network's prob is the (B, 1) probability node; it
+// tensors. The returned Network's prob is the (B, 1) probability node; it
 // has no params (nothing is trained through it).
-func buildScoringNetwork(a Architecture, in Inputs, weights map[string]*Param, batch int) (*network, error) {
+func buildScoringNetwork(a bundle.Architecture, in bundle.Inputs, weights map[string]*bundle.Param, batch int) (*Network, error) {
 	if batch < 1 {
 		return nil, fmt.Errorf("build graph: batch size %d, want >= 1", batch)
 	}
 	g := gorgonia.NewGraph()
-	n := &network{g: g, batch: batch}
+	n := &Network{g: g, batch: batch}
 	k, d, v := in.K(), in.Dense, in.TotalCardinality()
 
 	if d > 0 {
@@ -50,7 +52,7 @@ func buildScoringNetwork(a Architecture, in Inputs, weights map[string]*Param, b
 	}
 
 	var logits []*gorgonia.Node
-	if a.hasWide() {
+	if a.HasWide() {
 		var children []*gorgonia.Node
 		if k > 0 {
 			children = append(children, param("wide.emb", v, 1), n.cat)
@@ -65,7 +67,7 @@ func buildScoringNetwork(a Architecture, in Inputs, weights map[string]*Param, b
 		}
 		logits = append(logits, z)
 	}
-	if a.hasDeep() {
+	if a.HasDeep() {
 		e := a.EmbeddingDim
 		h := n.dense
 		if k > 0 {
@@ -95,7 +97,7 @@ func buildScoringNetwork(a Architecture, in Inputs, weights map[string]*Param, b
 		logits = append(logits, h)
 	}
 	if len(logits) == 0 {
-		return nil, fmt.Errorf("build graph: %w: unknown architecture kind %q", ErrInvalidBundle, a.Kind)
+		return nil, fmt.Errorf("build graph: %w: unknown architecture kind %q", bundle.ErrInvalid, a.Kind)
 	}
 	var err error
 	if n.prob, err = apply(newProbOp(len(logits), batch), logits...); err != nil {

@@ -5,11 +5,12 @@ import (
 	"hash"
 	"hash/fnv"
 	"math"
-	"unsafe"
 
 	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/adtech/scorer/scoring/kernels"
 )
 
 // The fused inference ops of a scoring graph (see buildScoringNetwork).
@@ -140,7 +141,7 @@ func (op *deepInputOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 		}
 	}
 	if e == 16 { // the usual width: the assembly gather, with prefetching
-		gather16(out, w, table, idx, op.batch, k)
+		kernels.Gather16(out, w, table, idx, op.batch, k)
 	}
 	for r := range op.batch {
 		dst := out[r*w : (r+1)*w]
@@ -155,8 +156,8 @@ func (op *deepInputOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 }
 
 // linearOp is a dense layer with its activation: y = act(x·W + b), over
-// the weights packed once (packLinear) and the tile kernel, the bias and
-// the ReLU applied in registers.
+// the weights packed once (kernels.PackLinear) and the tile kernel, the bias
+// and the ReLU applied in registers.
 //
 // Inputs: x (B, in), W (in, out), b (1, out). If W's data is not what was
 // packed (another tensor was bound), it is packed again.
@@ -164,8 +165,7 @@ type linearOp struct {
 	fusedOp
 	in, width, batch int
 	relu             bool
-	packed           *packedLinear
-	scratch          []float32
+	packed           *kernels.Linear
 }
 
 func newLinearOp(name string, in, out, batch int, relu bool) *linearOp {
@@ -176,7 +176,6 @@ func newLinearOp(name string, in, out, batch int, relu bool) *linearOp {
 	return &linearOp{
 		fusedOp: newFusedOp(fmt.Sprintf("Linear%s{%s %d×%d}", act, name, in, out), 3, batch, out),
 		in:      in, width: out, batch: batch, relu: relu,
-		scratch: make([]float32, tileRows*tileCols),
 	}
 }
 
@@ -188,10 +187,10 @@ func (op *linearOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 		return nil, err
 	}
 	x, w, b := fs[0], fs[1], fs[2]
-	if op.packed == nil || op.packed.src != unsafe.SliceData(w) || !op.packed.sameBias(b) {
-		op.packed = packLinear(w, b, op.in, op.width)
+	if op.packed == nil || !op.packed.PackedFrom(w, b) {
+		op.packed = kernels.PackLinear(w, b, op.in, op.width)
 	}
-	op.packed.forward(x, op.batch, op.out.Float32s(), op.relu, op.scratch)
+	op.packed.Forward(x, op.batch, op.out.Float32s(), op.relu)
 	return op.out, nil
 }
 

@@ -8,6 +8,8 @@ import (
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/adtech/scorer/scoring/internal/modeltest"
 )
 
 // The scoring graph is an ordinary Gorgonia program: Gorgonia's tape
@@ -15,9 +17,9 @@ import (
 func TestScoringGraphOnTapeMachine(t *testing.T) {
 	for i, c := range shapeCases {
 		t.Run(c.name, func(t *testing.T) {
-			bu := randomBundle(c.kind, c.dense, c.cards, c.emb, c.hidden, uint64(i))
+			bu := modeltest.RandomBundle(c.kind, c.dense, c.cards, c.emb, c.hidden, uint64(i))
 			const bs = 13
-			b := randomBatch(bs, bu.Inputs, uint64(200+i))
+			b := modeltest.RandomBatch(bs, bu.Inputs, uint64(200+i))
 			m, err := NewModel(bu, bs)
 			if err != nil {
 				t.Fatal(err)
@@ -62,13 +64,13 @@ func TestScoringGraphOnTapeMachine(t *testing.T) {
 func TestScoreAllocatesNothing(t *testing.T) {
 	for i, c := range shapeCases {
 		t.Run(c.name, func(t *testing.T) {
-			bu := randomBundle(c.kind, c.dense, c.cards, c.emb, c.hidden, uint64(i))
+			bu := modeltest.RandomBundle(c.kind, c.dense, c.cards, c.emb, c.hidden, uint64(i))
 			m, err := NewModel(bu, 64)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer func() { _ = m.Close() }()
-			b := randomBatch(150, bu.Inputs, 3) // split and padded
+			b := modeltest.RandomBatch(150, bu.Inputs, 3) // split and padded
 			out := make([]float32, b.N)
 			if n := testing.AllocsPerRun(10, func() {
 				if err := m.Score(b, out); err != nil {
@@ -126,35 +128,27 @@ func TestLinearOpRepacks(t *testing.T) {
 	}
 }
 
-func TestKernelName(t *testing.T) {
-	switch k := Kernel(); k {
-	case "avx2-fma", "go", "openblas":
-	default:
-		t.Errorf("Kernel() = %q", k)
+func BenchmarkDeepInput(b *testing.B) {
+	const rows, k, e, d, n = 26 * 65537, 26, 16, 13, 1024
+	rng := rand.New(rand.NewPCG(5, 6))
+	table := make([]float32, rows*e)
+	for i := range table {
+		table[i] = float32(i)
 	}
-	t.Log("kernel:", Kernel())
-}
-
-// Weights are read in place when the file's buffer allows, copied
-// otherwise, with the same values.
-func TestFloat32View(t *testing.T) {
-	buf := make([]byte, 4*4+1)
-	for i, v := range []float32{1.5, -2, 0, 3.25} {
-		bits := math.Float32bits(v)
-		for j := range 4 {
-			buf[4*i+j] = byte(bits >> (8 * j))
+	idx := make([]int32, n*k)
+	for i := range idx {
+		idx[i] = int32(rng.IntN(rows))
+	}
+	op := newDeepInputOp(rows, k, e, d, n)
+	in := []gorgonia.Value{
+		tensor.New(tensor.WithShape(rows, e), tensor.WithBacking(table)),
+		tensor.New(tensor.WithShape(n, k), tensor.WithBacking(idx)),
+		tensor.New(tensor.WithShape(n, d), tensor.WithBacking(make([]float32, n*d))),
+	}
+	for b.Loop() {
+		if _, err := op.Do(in...); err != nil {
+			b.Fatal(err)
 		}
 	}
-	aligned := float32View(buf[:16])
-	if !slices.Equal(aligned, []float32{1.5, -2, 0, 3.25}) {
-		t.Fatalf("aligned view %v", aligned)
-	}
-	shifted := make([]byte, 17)
-	copy(shifted[1:], buf[:16])
-	if v := float32View(shifted[1:]); v != nil {
-		t.Errorf("misaligned buffer viewed as %v, want a copy", v)
-	}
-	if v := float32View(buf[:15]); v != nil {
-		t.Errorf("odd length viewed as %v", v)
-	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }

@@ -7,6 +7,7 @@ import (
 	"gorgonia.org/gorgonia"
 
 	"github.com/adtech/scorer/features"
+	"github.com/adtech/scorer/scoring/bundle"
 )
 
 // ErrInput marks a batch that does not fit the model: other widths than the
@@ -16,19 +17,19 @@ var ErrInput = errors.New("input does not fit the model")
 
 // Model is a bundle compiled into a Gorgonia graph for a fixed batch size,
 // with the buffers of one forward pass. A Model is not safe for concurrent
-// use: give each worker its own (they may share one Bundle).
+// use: give each worker its own (they may share one bundle.Bundle).
 type Model struct {
-	net     *network
+	net     *Network
 	plan    *plan          // nil once closed
 	prob    *gorgonia.Node // (B, 1) sigmoid of the logit
-	inputs  Inputs
+	inputs  bundle.Inputs
 	offsets []int32
 	catName []string // names of the categorical columns, where known
 }
 
 // NewModel validates the bundle and compiles it for batches of up to
 // batchSize rows. The model shares the bundle's weight data, read-only.
-func NewModel(bu *Bundle, batchSize int) (*Model, error) {
+func NewModel(bu *bundle.Bundle, batchSize int) (*Model, error) {
 	if err := bu.Validate(); err != nil {
 		return nil, fmt.Errorf("new model: %w", err)
 	}
@@ -56,7 +57,7 @@ func NewModel(bu *Bundle, batchSize int) (*Model, error) {
 
 // categoricalNames are the names of the spec's non-numeric features, in
 // order, if the spec matches the inputs; nil otherwise.
-func categoricalNames(bu *Bundle) []string {
+func categoricalNames(bu *bundle.Bundle) []string {
 	var names []string
 	for _, f := range bu.Features.Features {
 		if f.Kind != features.Numeric {
@@ -73,7 +74,7 @@ func categoricalNames(bu *Bundle) []string {
 func (m *Model) BatchSize() int { return m.net.batch }
 
 // Inputs are the input widths the model expects.
-func (m *Model) Inputs() Inputs { return m.inputs }
+func (m *Model) Inputs() bundle.Inputs { return m.inputs }
 
 // Score writes the click probabilities of b's N rows to out[:N]. Any N is
 // accepted: batches are padded or split to the model's batch size, and a

@@ -10,11 +10,13 @@ import (
 	"testing"
 
 	"github.com/adtech/scorer/features"
+	"github.com/adtech/scorer/scoring/bundle"
+	"github.com/adtech/scorer/scoring/internal/modeltest"
 )
 
 // referenceScores is the model's forward pass written independently of the
 // graph: plain float64 loops over the bundle's weights.
-func referenceScores(bu *Bundle, b *features.Batch) []float64 {
+func referenceScores(bu *bundle.Bundle, b *features.Batch) []float64 {
 	w := func(name string) []float32 { return bu.Weights[name].Data }
 	cards := bu.Inputs.Cardinalities
 	out := make([]float64, b.N)
@@ -30,7 +32,7 @@ func referenceScores(bu *Bundle, b *features.Batch) []float64 {
 			return off + int(cat[k])
 		}
 		var logit float64
-		if bu.Arch.Kind == Wide || bu.Arch.Kind == WideDeep {
+		if bu.Arch.Kind == bundle.Wide || bu.Arch.Kind == bundle.WideDeep {
 			logit += float64(w("wide.bias")[0])
 			for k := range cat {
 				logit += float64(w("wide.emb")[rowOf(k)])
@@ -39,7 +41,7 @@ func referenceScores(bu *Bundle, b *features.Batch) []float64 {
 				logit += float64(v) * float64(w("wide.dense")[d])
 			}
 		}
-		if bu.Arch.Kind == Deep || bu.Arch.Kind == WideDeep {
+		if bu.Arch.Kind == bundle.Deep || bu.Arch.Kind == bundle.WideDeep {
 			e := bu.Arch.EmbeddingDim
 			var h []float64
 			for k := range cat {
@@ -78,7 +80,7 @@ func referenceScores(bu *Bundle, b *features.Batch) []float64 {
 
 type shapeCase struct {
 	name   string
-	kind   Kind
+	kind   bundle.Kind
 	dense  int
 	cards  []int
 	emb    int
@@ -86,23 +88,23 @@ type shapeCase struct {
 }
 
 var shapeCases = []shapeCase{
-	{"wide", Wide, 5, []int{3, 7, 2}, 0, nil},
-	{"wide dense only", Wide, 4, nil, 0, nil},
-	{"wide categorical only", Wide, 0, []int{4, 9}, 0, nil},
-	{"deep", Deep, 5, []int{3, 7, 2}, 4, []int{8, 3}},
-	{"deep no hidden", Deep, 3, []int{5, 6}, 2, nil},
-	{"deep dense only", Deep, 6, nil, 0, []int{5}},
-	{"deep categorical only", Deep, 0, []int{11, 4, 3}, 3, []int{6}},
-	{"deep width one", Deep, 1, []int{2}, 1, []int{1, 1}},
-	{"wide_deep", WideDeep, 13, []int{10, 20, 5, 8}, 8, []int{32, 16}},
-	{"wide_deep one of each", WideDeep, 1, []int{1}, 1, []int{2}},
+	{"wide", bundle.Wide, 5, []int{3, 7, 2}, 0, nil},
+	{"wide dense only", bundle.Wide, 4, nil, 0, nil},
+	{"wide categorical only", bundle.Wide, 0, []int{4, 9}, 0, nil},
+	{"deep", bundle.Deep, 5, []int{3, 7, 2}, 4, []int{8, 3}},
+	{"deep no hidden", bundle.Deep, 3, []int{5, 6}, 2, nil},
+	{"deep dense only", bundle.Deep, 6, nil, 0, []int{5}},
+	{"deep categorical only", bundle.Deep, 0, []int{11, 4, 3}, 3, []int{6}},
+	{"deep width one", bundle.Deep, 1, []int{2}, 1, []int{1, 1}},
+	{"wide_deep", bundle.WideDeep, 13, []int{10, 20, 5, 8}, 8, []int{32, 16}},
+	{"wide_deep one of each", bundle.WideDeep, 1, []int{1}, 1, []int{2}},
 }
 
 func TestScoreMatchesReference(t *testing.T) {
 	for i, c := range shapeCases {
 		t.Run(c.name, func(t *testing.T) {
-			bu := randomBundle(c.kind, c.dense, c.cards, c.emb, c.hidden, uint64(i))
-			b := randomBatch(50, bu.Inputs, uint64(100+i))
+			bu := modeltest.RandomBundle(c.kind, c.dense, c.cards, c.emb, c.hidden, uint64(i))
+			b := modeltest.RandomBatch(50, bu.Inputs, uint64(100+i))
 			want := referenceScores(bu, b)
 			for _, bs := range []int{1, 16, 64} {
 				m, err := NewModel(bu, bs)
@@ -126,8 +128,8 @@ func TestScoreMatchesReference(t *testing.T) {
 }
 
 func TestScoreIndependentOfBatchSize(t *testing.T) {
-	bu := randomBundle(WideDeep, 13, []int{100, 50, 7, 30, 2}, 8, []int{32, 16}, 1)
-	b := randomBatch(1000, bu.Inputs, 2)
+	bu := modeltest.RandomBundle(bundle.WideDeep, 13, []int{100, 50, 7, 30, 2}, 8, []int{32, 16}, 1)
+	b := modeltest.RandomBatch(1000, bu.Inputs, 2)
 	var first []float32
 	for _, bs := range []int{1000, 1, 7, 64, 999, 1001, 4096} {
 		for instance := range 2 {
@@ -164,7 +166,7 @@ func TestScoreIndependentOfBatchSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
+	defer func() { _ = m.Close() }()
 	for _, n := range []int{0, 1, 5, 63, 64, 65} {
 		sub := &features.Batch{N: n, D: b.D, K: b.K, Dense: b.Dense[:n*b.D], Cat: b.Cat[:n*b.K]}
 		got := make([]float32, n)
@@ -178,12 +180,12 @@ func TestScoreIndependentOfBatchSize(t *testing.T) {
 }
 
 func TestScoreConcurrentModelsShareBundle(t *testing.T) {
-	bu := randomBundle(WideDeep, 4, []int{10, 20}, 4, []int{8}, 3)
+	bu := modeltest.RandomBundle(bundle.WideDeep, 4, []int{10, 20}, 4, []int{8}, 3)
 	before := map[string][]float32{}
 	for name, p := range bu.Weights {
 		before[name] = slices.Clone(p.Data)
 	}
-	b := randomBatch(300, bu.Inputs, 4)
+	b := modeltest.RandomBatch(300, bu.Inputs, 4)
 	want := referenceScores(bu, b)
 	var wg sync.WaitGroup
 	errs := make([]error, 4)
@@ -196,7 +198,7 @@ func TestScoreConcurrentModelsShareBundle(t *testing.T) {
 				errs[w] = err
 				return
 			}
-			defer m.Close()
+			defer func() { _ = m.Close() }()
 			got := make([]float32, b.N)
 			for range 3 {
 				if err := m.Score(b, got); err != nil {
@@ -224,7 +226,7 @@ func TestScoreConcurrentModelsShareBundle(t *testing.T) {
 }
 
 func TestScoreErrors(t *testing.T) {
-	bu := randomBundle(WideDeep, 2, []int{3, 5}, 2, []int{4}, 5)
+	bu := modeltest.RandomBundle(bundle.WideDeep, 2, []int{3, 5}, 2, []int{4}, 5)
 	bu.Features = features.Spec{Features: []features.Feature{
 		{Name: "price", Kind: features.Numeric},
 		{Name: "site", Kind: features.Categorical, HashBuckets: 2},
@@ -257,7 +259,7 @@ func TestScoreErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
+	defer func() { _ = m.Close() }()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := m.Score(tt.batch(), make([]float32, tt.out))
@@ -291,14 +293,14 @@ func TestScoreErrors(t *testing.T) {
 }
 
 func TestModelLifecycle(t *testing.T) {
-	bu := randomBundle(Wide, 2, []int{3}, 0, nil, 6)
+	bu := modeltest.RandomBundle(bundle.Wide, 2, []int{3}, 0, nil, 6)
 	if _, err := NewModel(bu, 0); err == nil {
 		t.Error("NewModel with batch size 0 succeeded")
 	}
-	bad := randomBundle(Wide, 2, []int{3}, 0, nil, 6)
+	bad := modeltest.RandomBundle(bundle.Wide, 2, []int{3}, 0, nil, 6)
 	delete(bad.Weights, "wide.bias")
-	if _, err := NewModel(bad, 8); !errors.Is(err, ErrInvalidBundle) {
-		t.Errorf("NewModel of an invalid bundle: %v, want ErrInvalidBundle", err)
+	if _, err := NewModel(bad, 8); !errors.Is(err, bundle.ErrInvalid) {
+		t.Errorf("NewModel of an invalid bundle: %v, want bundle.ErrInvalid", err)
 	}
 	m, err := NewModel(bu, 8)
 	if err != nil {
@@ -313,7 +315,7 @@ func TestModelLifecycle(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	b := randomBatch(1, bu.Inputs, 1)
+	b := modeltest.RandomBatch(1, bu.Inputs, 1)
 	if err := m.Score(b, make([]float32, 1)); err == nil {
 		t.Error("Score after Close succeeded")
 	}

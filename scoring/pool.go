@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/adtech/scorer/features"
+	"github.com/adtech/scorer/scoring/bundle"
 )
 
 // Source yields input records: io.EOF after the last one. The caller of Read
@@ -70,7 +71,7 @@ const ScoreColumn = "score"
 // which slow the reading. The first error cancels everything and is returned;
 // records in flight are released. Scores do not depend on the number of
 // workers; the order of output records may.
-func Run(ctx context.Context, src Source, bu *Bundle, fx *features.Pipeline, sink Sink, opts PoolOptions) (Counts, error) {
+func Run(ctx context.Context, src Source, bu *bundle.Bundle, fx *features.Pipeline, sink Sink, opts PoolOptions) (Counts, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
@@ -94,7 +95,7 @@ func Run(ctx context.Context, src Source, bu *Bundle, fx *features.Pipeline, sin
 	defer func() {
 		for _, m := range models {
 			if m != nil {
-				m.Close()
+				_ = m.Close() // never fails
 			}
 		}
 	}()

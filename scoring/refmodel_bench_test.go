@@ -8,6 +8,7 @@ import (
 	"github.com/adtech/scorer/features"
 	"github.com/adtech/scorer/internal/perf"
 	"github.com/adtech/scorer/scoring"
+	"github.com/adtech/scorer/scoring/bundle"
 )
 
 // BenchmarkReferenceModel times the reference models of the performance
@@ -37,7 +38,7 @@ func BenchmarkReferenceModel(b *testing.B) {
 
 // benchModels scores in with workers models compiled for batch size
 // compiled, each on its own goroutine, and reports rows/s.
-func benchModels(b *testing.B, bu *scoring.Bundle, in *features.Batch, compiled, workers int) {
+func benchModels(b *testing.B, bu *bundle.Bundle, in *features.Batch, compiled, workers int) {
 	models := make([]*scoring.Model, workers)
 	outs := make([][]float32, workers)
 	for w := range models {

@@ -11,17 +11,17 @@ import (
 
 	"github.com/adtech/scorer/internal/jobs"
 	"github.com/adtech/scorer/internal/runlog"
-	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/readers"
-	"github.com/adtech/scorer/scoring"
 	"github.com/adtech/scorer/writers/table"
+	"github.com/adtech/scorer/readers/store"
+	"github.com/adtech/scorer/scoring/bundle"
 )
 
 // opened is what every scoring command opens before it starts: the two
 // stores and the model bundle.
 type opened struct {
 	input, output store.Bucket
-	bundle        *scoring.Bundle
+	bundle        *bundle.Bundle
 }
 
 func open(ctx context.Context, cfg Config) (*opened, error) {
@@ -51,12 +51,12 @@ func useGCSConfig(cfg Config, env *environment) {
 
 // loadBundle loads a model bundle from its URI. A bundle that cannot be
 // read or does not validate is a configuration error.
-func loadBundle(ctx context.Context, uri string) (*scoring.Bundle, error) {
+func loadBundle(ctx context.Context, uri string) (*bundle.Bundle, error) {
 	b, err := store.Open(ctx, uri)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("model: %w", err)}
 	}
-	bu, err := scoring.LoadBundle(ctx, b, "")
+	bu, err := bundle.Load(ctx, b, "")
 	if err != nil {
 		return nil, fmt.Errorf("%w: load model bundle %s: %w", jobs.ErrConfig, uri, err)
 	}

@@ -10,7 +10,8 @@ import (
 	"github.com/adtech/scorer/features"
 	"github.com/adtech/scorer/internal/jobs"
 	"github.com/adtech/scorer/readers/store"
-	"github.com/adtech/scorer/scoring"
+	"github.com/adtech/scorer/scoring/bundle"
+	"github.com/adtech/scorer/scoring/training"
 )
 
 func runTrain(ctx context.Context, env *environment, args []string) error {
@@ -59,8 +60,8 @@ are recorded in the bundle with the exact command line.`, env.stderr)
 		return usageError{fmt.Errorf("out: %w", err)}
 	}
 	limit, _ := jobs.ParseBadRowLimit(cfg.MaxBadRows)
-	trainCfg := scoring.DefaultTrainConfig()
-	trainCfg.Arch = scoring.Architecture{Kind: scoring.Kind(tc.Arch), EmbeddingDim: tc.EmbeddingDim, Hidden: tc.Hidden}
+	trainCfg := training.DefaultConfig()
+	trainCfg.Arch = bundle.Architecture{Kind: bundle.Kind(tc.Arch), EmbeddingDim: tc.EmbeddingDim, Hidden: tc.Hidden}
 	trainCfg.Epochs, trainCfg.BatchSize = tc.Epochs, tc.BatchSize
 	trainCfg.LearningRate, trainCfg.L2, trainCfg.Seed = tc.LearningRate, tc.L2, tc.Seed
 

@@ -6,8 +6,8 @@ import (
 
 	"github.com/adtech/scorer/readers"
 	"github.com/adtech/scorer/readers/store"
-	"github.com/adtech/scorer/scoring"
 	"github.com/adtech/scorer/writers/table"
+	"github.com/adtech/scorer/scoring/bundle"
 )
 
 // BenchmarkBackfillDemo is `scorer backfill --month 2020-09` on the demo
@@ -16,7 +16,7 @@ import (
 // time.
 func BenchmarkBackfillDemo(b *testing.B) {
 	ctx := context.Background()
-	bu, err := scoring.LoadBundle(ctx, store.NewFileBucket("../../testdata/models/ctr-demo"), "")
+	bu, err := bundle.Load(ctx, store.NewFileBucket("../../testdata/models/ctr-demo"), "")
 	if err != nil {
 		b.Fatal(err)
 	}

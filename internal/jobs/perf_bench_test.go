@@ -13,8 +13,8 @@ import (
 	"github.com/adtech/scorer/internal/perf"
 	"github.com/adtech/scorer/readers"
 	"github.com/adtech/scorer/readers/store"
-	"github.com/adtech/scorer/scoring"
 	"github.com/adtech/scorer/writers/table"
+	"github.com/adtech/scorer/scoring/bundle"
 )
 
 // perfDataRows is the size of the end-to-end benchmark's input.
@@ -110,7 +110,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	}
 }
 
-func benchBackfill(b *testing.B, in store.Bucket, bu *scoring.Bundle, batch int) {
+func benchBackfill(b *testing.B, in store.Bucket, bu *bundle.Bundle, batch int) {
 	ctx := context.Background()
 	var rows int64
 	var cpu float64

@@ -21,6 +21,7 @@ import (
 	"github.com/adtech/scorer/readers"
 	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/scoring"
+	"github.com/adtech/scorer/scoring/bundle"
 	"github.com/adtech/scorer/writers"
 	"github.com/adtech/scorer/writers/table"
 )
@@ -47,7 +48,7 @@ type ScoreJob struct {
 	Job    string // BackfillJob(month) or JobQueue: names the lease and the ledger
 	Input  store.Bucket
 	Output store.Bucket
-	Bundle *scoring.Bundle
+	Bundle *bundle.Bundle
 	// Dir is the input folder, e.g. "dumps/2020-09" or "queue".
 	Dir       string
 	Table     string

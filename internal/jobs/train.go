@@ -14,9 +14,10 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/adtech/scorer/features"
-	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/readers"
-	"github.com/adtech/scorer/scoring"
+	"github.com/adtech/scorer/readers/store"
+	"github.com/adtech/scorer/scoring/bundle"
+	"github.com/adtech/scorer/scoring/training"
 )
 
 // TrainJob describes one `scorer train`: a labelled month of dumps in, a
@@ -28,7 +29,7 @@ type TrainJob struct {
 	Spec    features.Spec
 	Name    string
 	Version string // default: the month
-	Config  scoring.TrainConfig
+	Config  training.Config
 	// ValidationFraction of the rows (a seeded random choice) is held out.
 	ValidationFraction float64
 	BatchSize          int
@@ -43,7 +44,7 @@ type TrainJob struct {
 // files), computes the model inputs (second pass), trains, and returns the
 // bundle with its metrics. Memory holds the model inputs of every row
 // (4×(D+K) bytes a row), not the raw rows.
-func Train(ctx context.Context, j TrainJob) (*scoring.Bundle, error) {
+func Train(ctx context.Context, j TrainJob) (*bundle.Bundle, error) {
 	if j.Spec.Label == "" {
 		return nil, fmt.Errorf("%w: the feature spec names no label column", ErrConfig)
 	}
@@ -80,7 +81,7 @@ func Train(ctx context.Context, j TrainJob) (*scoring.Bundle, error) {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 
-	var all scoring.Dataset
+	var all training.Dataset
 	all.Batch.D, all.Batch.K = fx.Dense(), len(fx.Cardinalities())
 	var b features.Batch
 	rows := 0
@@ -116,13 +117,13 @@ func Train(ctx context.Context, j TrainJob) (*scoring.Bundle, error) {
 
 	train, val := split(all, j.ValidationFraction, uint64(j.Config.Seed))
 	cfg := j.Config
-	cfg.Inputs = scoring.Inputs{Dense: fx.Dense(), Cardinalities: fx.Cardinalities()}
+	cfg.Inputs = bundle.Inputs{Dense: fx.Dense(), Cardinalities: fx.Cardinalities()}
 	if j.Log != nil {
-		cfg.Progress = func(e scoring.EpochStats) {
+		cfg.Progress = func(e training.EpochStats) {
 			j.Log.Info("epoch", "epoch", e.Epoch, "loss", e.Loss, "val_logloss", e.ValLogLoss, "val_auc", e.ValAUC, "elapsed", e.Elapsed.Round(time.Millisecond))
 		}
 	}
-	bu, err := scoring.Train(ctx, cfg, train, val)
+	bu, err := training.Train(ctx, cfg, train, val)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
@@ -164,12 +165,12 @@ func eachRecord(ctx context.Context, open func() (*readers.Reader, *badRows, err
 }
 
 // split holds out a seeded random fraction of the rows for validation.
-func split(all scoring.Dataset, fraction float64, seed uint64) (train, val scoring.Dataset) {
+func split(all training.Dataset, fraction float64, seed uint64) (train, val training.Dataset) {
 	n, d, k := all.Batch.N, all.Batch.D, all.Batch.K
 	perm := rand.New(rand.NewPCG(seed, 0x7a11d)).Perm(n)
 	nVal := int(float64(n) * fraction)
-	pick := func(idx []int) scoring.Dataset {
-		var ds scoring.Dataset
+	pick := func(idx []int) training.Dataset {
+		var ds training.Dataset
 		ds.Batch.Reset(len(idx), d, k)
 		ds.Labels = make([]float32, len(idx))
 		for r, i := range idx {

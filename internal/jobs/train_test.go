@@ -19,9 +19,11 @@ import (
 
 	"github.com/adtech/scorer/features"
 	"github.com/adtech/scorer/internal/demodata"
-	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/readers"
+	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/scoring"
+	"github.com/adtech/scorer/scoring/bundle"
+	"github.com/adtech/scorer/scoring/training"
 )
 
 // writeDemoMonth writes files × rows demo rows of month (YYYY-MM) as gzip
@@ -73,7 +75,7 @@ type scored struct {
 // scoreDir reads every file under dir of b (one at a time, in key order),
 // computes the bundle's features and scores them with a Model: the scoring
 // path without the pool and the writers.
-func scoreDir(t *testing.T, b store.Bucket, dir string, bu *scoring.Bundle, csv readers.CSVOptions, idCol string) scored {
+func scoreDir(t *testing.T, b store.Bucket, dir string, bu *bundle.Bundle, csv readers.CSVOptions, idCol string) scored {
 	t.Helper()
 	ctx := context.Background()
 	files, _, err := ListInputs(ctx, b, dir)
@@ -147,8 +149,8 @@ func demoTrainJob(t *testing.T, dir, month string) TrainJob {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := scoring.DefaultTrainConfig()
-	cfg.Arch = scoring.Architecture{Kind: scoring.WideDeep, EmbeddingDim: 8, Hidden: []int{32, 16}}
+	cfg := training.DefaultConfig()
+	cfg.Arch = bundle.Architecture{Kind: bundle.WideDeep, EmbeddingDim: 8, Hidden: []int{32, 16}}
 	cfg.Epochs, cfg.BatchSize, cfg.LearningRate, cfg.Seed = 8, 256, 0.001, 1
 	return TrainJob{
 		Input: store.NewFileBucket(dir), Dir: "dumps", Month: month, Spec: spec,
@@ -219,10 +221,10 @@ func TestTrainDemo(t *testing.T) {
 			}
 			trueProb[i] = float32(r.TrueProb)
 		}
-		model := scoring.AUC(got.scores, got.labels)
-		ideal := scoring.AUC(trueProb, got.labels)
+		model := training.AUC(got.scores, got.labels)
+		ideal := training.AUC(trueProb, got.labels)
 		t.Logf("2020-09, %d rows: AUC model %.4f, true probabilities %.4f (gap %.4f); log loss model %.4f, truth %.4f",
-			len(got.scores), model, ideal, ideal-model, scoring.LogLoss(got.scores, got.labels), scoring.LogLoss(trueProb, got.labels))
+			len(got.scores), model, ideal, ideal-model, training.LogLoss(got.scores, got.labels), training.LogLoss(trueProb, got.labels))
 		if !(math.Abs(model-ideal) < 0.02) {
 			t.Errorf("|AUC(model) - AUC(truth)| = |%.4f - %.4f| = %.4f, want < 0.02", model, ideal, math.Abs(model-ideal))
 		}
@@ -236,7 +238,7 @@ func TestTrainDeterministic(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	writeDemoMonth(t, dir, demodata.New(7), "2020-07", "ads", 2, 3000)
-	train := func(seed int64) *scoring.Bundle {
+	train := func(seed int64) *bundle.Bundle {
 		j := demoTrainJob(t, dir, "2020-07")
 		j.Config.Epochs, j.Config.Seed = 2, seed
 		j.BatchSize = 1000 // several records a file
@@ -262,7 +264,7 @@ func TestTrainDeterministic(t *testing.T) {
 
 // weightDiff describes the first difference between two bundles' weights,
 // or returns "".
-func weightDiff(a, b *scoring.Bundle) string {
+func weightDiff(a, b *bundle.Bundle) string {
 	names := make([]string, 0, len(a.Weights))
 	for n := range a.Weights {
 		names = append(names, n)
@@ -375,8 +377,8 @@ func TestTrainCriteo(t *testing.T) {
 	}
 
 	csv := readers.CSVOptions{ColumnNames: criteoColumns()}
-	cfg := scoring.DefaultTrainConfig()
-	cfg.Arch = scoring.Architecture{Kind: scoring.Wide}
+	cfg := training.DefaultConfig()
+	cfg.Arch = bundle.Architecture{Kind: bundle.Wide}
 	cfg.Epochs, cfg.BatchSize, cfg.LearningRate, cfg.Seed = 3, 256, 0.01, 1
 	bu, err := Train(context.Background(), TrainJob{
 		Input: store.NewFileBucket(dir), Dir: "dumps", Month: "2013-01", Spec: criteoSpec(t),
@@ -402,9 +404,9 @@ func TestTrainCriteo(t *testing.T) {
 	for i := range constant {
 		constant[i] = rate
 	}
-	model, baseline := scoring.LogLoss(got.scores, valY), scoring.LogLoss(constant, valY)
+	model, baseline := training.LogLoss(got.scores, valY), training.LogLoss(constant, valY)
 	t.Logf("held-out %d rows: log loss model %.4f, constant %.4f (training click rate %.4f); AUC model %.4f",
-		len(valY), model, baseline, rate, scoring.AUC(got.scores, valY))
+		len(valY), model, baseline, rate, training.AUC(got.scores, valY))
 	if !(model < baseline) {
 		t.Errorf("held-out log loss %.4f, want below the constant predictor's %.4f", model, baseline)
 	}

@@ -6,7 +6,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/adtech/scorer/features"
-	"github.com/adtech/scorer/scoring"
+	"github.com/adtech/scorer/scoring/bundle"
 )
 
 // The reference shapes: Criteo's 13 integer counts and 26 categoricals, each
@@ -61,8 +61,8 @@ func Stats() features.Stats {
 }
 
 // Inputs are the reference models' input widths.
-func Inputs() scoring.Inputs {
-	in := scoring.Inputs{Dense: Dense}
+func Inputs() bundle.Inputs {
+	in := bundle.Inputs{Dense: Dense}
 	for range Categoricals {
 		in.Cardinalities = append(in.Cardinalities, HashBuckets+1)
 	}
@@ -72,28 +72,28 @@ func Inputs() scoring.Inputs {
 // Bundle returns the named reference model (MLP or LogReg) with weights
 // drawn from seed: N(0, 1/fan_in) for layers, N(0, 0.05²) for embeddings,
 // small biases. Same name and seed, same bundle.
-func Bundle(name string, seed uint64) (*scoring.Bundle, error) {
-	bu := &scoring.Bundle{
+func Bundle(name string, seed uint64) (*bundle.Bundle, error) {
+	bu := &bundle.Bundle{
 		Name:     name,
 		Version:  fmt.Sprintf("ref.%d", seed),
 		Inputs:   Inputs(),
 		Features: Spec(),
 		Stats:    Stats(),
-		Training: scoring.TrainingInfo{Seed: int64(seed), Command: "perf.Bundle (seeded random weights of the reference shapes)"},
-		Weights:  map[string]*scoring.Param{},
+		Training: bundle.TrainingInfo{Seed: int64(seed), Command: "perf.Bundle (seeded random weights of the reference shapes)"},
+		Weights:  map[string]*bundle.Param{},
 	}
 	switch name {
 	case MLP:
-		bu.Arch = scoring.Architecture{Kind: scoring.Deep, EmbeddingDim: EmbeddingDim, Hidden: append([]int(nil), Hidden...)}
+		bu.Arch = bundle.Architecture{Kind: bundle.Deep, EmbeddingDim: EmbeddingDim, Hidden: append([]int(nil), Hidden...)}
 	case LogReg:
-		bu.Arch = scoring.Architecture{Kind: scoring.Wide}
+		bu.Arch = bundle.Architecture{Kind: bundle.Wide}
 	default:
 		return nil, fmt.Errorf("reference bundle: unknown model %q (%s, %s)", name, MLP, LogReg)
 	}
 	rng := rand.New(rand.NewPCG(seed, 0xc7))
 	v := bu.Inputs.TotalCardinality()
 	fill := func(name string, scale float64, shape ...int) {
-		p := &scoring.Param{Shape: shape}
+		p := &bundle.Param{Shape: shape}
 		n := 1
 		for _, d := range shape {
 			n *= d

@@ -37,6 +37,7 @@ import (
 	"github.com/adtech/scorer/internal/perf"
 	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/scoring"
+	"github.com/adtech/scorer/scoring/kernels"
 )
 
 func main() {
@@ -49,10 +50,10 @@ func main() {
 	models := flag.Bool("models", true, "write the reference bundles")
 	export := flag.String("export", "", "also write prepared inputs and scores as .npy files to this folder")
 	exportRows := flag.Int("export-rows", 8192, "rows of -export")
-	kernel := flag.Bool("kernel", false, "print the scoring kernel of this build (scoring.Kernel) and exit")
+	kernel := flag.Bool("kernel", false, "print the scoring kernel of this build (kernels.Name) and exit")
 	flag.Parse()
 	if *kernel {
-		fmt.Println(scoring.Kernel())
+		fmt.Println(kernels.Name())
 		return
 	}
 	if *out == "" || *rows < 1 || *files < 1 || *copies < 1 {

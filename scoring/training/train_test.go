@@ -1,4 +1,4 @@
-package scoring
+package training
 
 import (
 	"context"
@@ -8,17 +8,20 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/adtech/scorer/scoring"
+	"github.com/adtech/scorer/scoring/bundle"
 )
 
 func TestTrainLearnsClickFunction(t *testing.T) {
-	in := Inputs{Dense: 3, Cardinalities: []int{10, 20, 30, 5}}
+	in := bundle.Inputs{Dense: 3, Cardinalities: []int{10, 20, 30, 5}}
 	f := newClickFunc(in, 1)
 	train, _ := f.sample(20000, 2)
 	val, trueProbs := f.sample(5000, 3)
 	best := AUC(trueProbs, val.Labels)
 
-	cfg := DefaultTrainConfig()
-	cfg.Arch = Architecture{Kind: WideDeep, EmbeddingDim: 4, Hidden: []int{16, 8}}
+	cfg := DefaultConfig()
+	cfg.Arch = bundle.Architecture{Kind: bundle.WideDeep, EmbeddingDim: 4, Hidden: []int{16, 8}}
 	cfg.Inputs = in
 	cfg.Epochs = 4
 	cfg.LearningRate = 0.005
@@ -48,7 +51,7 @@ func TestTrainLearnsClickFunction(t *testing.T) {
 	if bu.Metrics["rows"] != 20000 || bu.Metrics["val_rows"] != 5000 {
 		t.Errorf("rows metrics %v", bu.Metrics)
 	}
-	wantInfo := TrainingInfo{Rows: 20000, Seed: 42, Epochs: 4, BatchSize: DefaultBatchSize, LearningRate: 0.005, TrainedAt: at}
+	wantInfo := bundle.TrainingInfo{Rows: 20000, Seed: 42, Epochs: 4, BatchSize: DefaultBatchSize, LearningRate: 0.005, TrainedAt: at}
 	if !trainingInfoEqual(bu.Training, wantInfo) {
 		t.Errorf("Training = %+v, want %+v", bu.Training, wantInfo)
 	}
@@ -56,11 +59,11 @@ func TestTrainLearnsClickFunction(t *testing.T) {
 		t.Errorf("progress reports %+v", epochs)
 	}
 	// The trained bundle scores as the training metrics say.
-	m, err := NewModel(bu, 100)
+	m, err := scoring.NewModel(bu, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
+	defer func() { _ = m.Close() }()
 	p := make([]float32, val.Batch.N)
 	if err := m.Score(&val.Batch, p); err != nil {
 		t.Fatal(err)
@@ -70,22 +73,22 @@ func TestTrainLearnsClickFunction(t *testing.T) {
 	}
 }
 
-func trainingInfoEqual(a, b TrainingInfo) bool {
+func trainingInfoEqual(a, b bundle.TrainingInfo) bool {
 	eq := a.TrainedAt.Equal(b.TrainedAt)
 	a.TrainedAt, b.TrainedAt = time.Time{}, time.Time{}
 	return eq && a == b
 }
 
 func TestTrainDeterministic(t *testing.T) {
-	in := Inputs{Dense: 2, Cardinalities: []int{5, 8}}
+	in := bundle.Inputs{Dense: 2, Cardinalities: []int{5, 8}}
 	f := newClickFunc(in, 4)
 	train, _ := f.sample(1000, 5)
 	train.Batch.N, train.Labels = 999, train.Labels[:999] // a short last minibatch
 	train.Batch.Dense, train.Batch.Cat = train.Batch.Dense[:999*2], train.Batch.Cat[:999*2]
-	run := func(t *testing.T, kind Kind, seed int64) *Bundle {
-		cfg := TrainConfig{Arch: Architecture{Kind: kind, EmbeddingDim: 3, Hidden: []int{4}}, Inputs: in, Epochs: 2, BatchSize: 100, Seed: seed}
-		if kind == Wide {
-			cfg.Arch = Architecture{Kind: Wide}
+	run := func(t *testing.T, kind bundle.Kind, seed int64) *bundle.Bundle {
+		cfg := Config{Arch: bundle.Architecture{Kind: kind, EmbeddingDim: 3, Hidden: []int{4}}, Inputs: in, Epochs: 2, BatchSize: 100, Seed: seed}
+		if kind == bundle.Wide {
+			cfg.Arch = bundle.Architecture{Kind: bundle.Wide}
 		}
 		bu, err := Train(context.Background(), cfg, train, Dataset{})
 		if err != nil {
@@ -93,7 +96,7 @@ func TestTrainDeterministic(t *testing.T) {
 		}
 		return bu
 	}
-	same := func(a, b *Bundle) bool {
+	same := func(a, b *bundle.Bundle) bool {
 		for name, p := range a.Weights {
 			if !slices.Equal(p.Data, b.Weights[name].Data) {
 				return false
@@ -101,7 +104,7 @@ func TestTrainDeterministic(t *testing.T) {
 		}
 		return true
 	}
-	for _, kind := range []Kind{Wide, Deep, WideDeep} {
+	for _, kind := range []bundle.Kind{bundle.Wide, bundle.Deep, bundle.WideDeep} {
 		t.Run(string(kind), func(t *testing.T) {
 			a, b, c := run(t, kind, 1), run(t, kind, 1), run(t, kind, 2)
 			if !same(a, b) {
@@ -113,7 +116,7 @@ func TestTrainDeterministic(t *testing.T) {
 			if _, ok := a.Metrics["val_auc"]; ok {
 				t.Errorf("val metrics without validation data: %v", a.Metrics)
 			}
-			initial, err := initBundle(TrainConfig{Arch: a.Arch, Inputs: in, Seed: 1}, 0.5)
+			initial, err := initBundle(Config{Arch: a.Arch, Inputs: in, Seed: 1}, 0.5)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -125,35 +128,35 @@ func TestTrainDeterministic(t *testing.T) {
 }
 
 func TestTrainErrors(t *testing.T) {
-	in := Inputs{Dense: 2, Cardinalities: []int{3}}
+	in := bundle.Inputs{Dense: 2, Cardinalities: []int{3}}
 	f := newClickFunc(in, 1)
 	good, _ := f.sample(50, 2)
-	cfg := TrainConfig{Arch: Architecture{Kind: Wide}, Inputs: in, Epochs: 1, BatchSize: 16}
+	cfg := Config{Arch: bundle.Architecture{Kind: bundle.Wide}, Inputs: in, Epochs: 1, BatchSize: 16}
 	tests := []struct {
 		name   string
-		cfg    func(c *TrainConfig)
+		cfg    func(c *Config)
 		data   func(d *Dataset)
 		val    func(d *Dataset)
 		ctx    func() context.Context
 		want   string
 		target error
 	}{
-		{name: "negative epochs", cfg: func(c *TrainConfig) { c.Epochs = -1 }, want: "epochs -1"},
-		{name: "negative batch", cfg: func(c *TrainConfig) { c.BatchSize = -2 }, want: "batch size -2"},
-		{name: "bad learning rate", cfg: func(c *TrainConfig) { c.LearningRate = math.NaN() }, want: "learning rate NaN"},
-		{name: "negative l2", cfg: func(c *TrainConfig) { c.L2 = -1 }, want: "l2 -1"},
-		{name: "bad arch", cfg: func(c *TrainConfig) { c.Arch.Kind = "linear" }, want: `unknown architecture kind "linear"`, target: ErrInvalidBundle},
+		{name: "negative epochs", cfg: func(c *Config) { c.Epochs = -1 }, want: "epochs -1"},
+		{name: "negative batch", cfg: func(c *Config) { c.BatchSize = -2 }, want: "batch size -2"},
+		{name: "bad learning rate", cfg: func(c *Config) { c.LearningRate = math.NaN() }, want: "learning rate NaN"},
+		{name: "negative l2", cfg: func(c *Config) { c.L2 = -1 }, want: "l2 -1"},
+		{name: "bad arch", cfg: func(c *Config) { c.Arch.Kind = "linear" }, want: `unknown architecture kind "linear"`, target: bundle.ErrInvalid},
 		{name: "no rows", data: func(d *Dataset) {
 			*d = Dataset{Batch: d.Batch, Labels: nil}
 			d.Batch.N = 0
 			d.Batch.Dense, d.Batch.Cat = nil, nil
-		}, want: "no rows", target: ErrInput},
-		{name: "dense width", cfg: func(c *TrainConfig) { c.Inputs.Dense = 3 }, want: "2 dense features, config has 3", target: ErrInput},
-		{name: "labels", data: func(d *Dataset) { d.Labels = d.Labels[:10] }, want: "10 labels for 50 rows", target: ErrInput},
-		{name: "label range", data: func(d *Dataset) { d.Labels[7] = 2 }, want: "row 7: label 2 is not in [0, 1]", target: ErrInput},
-		{name: "nan feature", data: func(d *Dataset) { d.Batch.Dense[5] = float32(math.NaN()) }, want: "row 2: dense feature 1 is NaN", target: ErrInput},
-		{name: "index range", data: func(d *Dataset) { d.Batch.Cat[9] = 3 }, want: "row 9: categorical feature 0: index 3 out of range [0, 3)", target: ErrInput},
-		{name: "validation data", val: func(d *Dataset) { d.Batch.Cat[0] = -1 }, want: "validation data", target: ErrInput},
+		}, want: "no rows", target: scoring.ErrInput},
+		{name: "dense width", cfg: func(c *Config) { c.Inputs.Dense = 3 }, want: "2 dense features, config has 3", target: scoring.ErrInput},
+		{name: "labels", data: func(d *Dataset) { d.Labels = d.Labels[:10] }, want: "10 labels for 50 rows", target: scoring.ErrInput},
+		{name: "label range", data: func(d *Dataset) { d.Labels[7] = 2 }, want: "row 7: label 2 is not in [0, 1]", target: scoring.ErrInput},
+		{name: "nan feature", data: func(d *Dataset) { d.Batch.Dense[5] = float32(math.NaN()) }, want: "row 2: dense feature 1 is NaN", target: scoring.ErrInput},
+		{name: "index range", data: func(d *Dataset) { d.Batch.Cat[9] = 3 }, want: "row 9: categorical feature 0: index 3 out of range [0, 3)", target: scoring.ErrInput},
+		{name: "validation data", val: func(d *Dataset) { d.Batch.Cat[0] = -1 }, want: "validation data", target: scoring.ErrInput},
 		{name: "cancelled", ctx: func() context.Context {
 			ctx, cancel := context.WithCancel(context.Background())
 			cancel()

@@ -1,62 +1,25 @@
-package scoring
+package training
 
 import (
 	"math"
 	"math/rand/v2"
 
 	"github.com/adtech/scorer/features"
+	"github.com/adtech/scorer/scoring/bundle"
+	"github.com/adtech/scorer/scoring/internal/modeltest"
 )
-
-// randomBundle is a bundle of the given shape with random weights.
-func randomBundle(kind Kind, dense int, cards []int, embDim int, hidden []int, seed uint64) *Bundle {
-	bu := &Bundle{
-		Name:    "test",
-		Version: "1",
-		Arch:    Architecture{Kind: kind, EmbeddingDim: embDim, Hidden: hidden},
-		Inputs:  Inputs{Dense: dense, Cardinalities: cards},
-		Weights: map[string]*Param{},
-	}
-	rng := rand.New(rand.NewPCG(seed, 7))
-	names, shapes := weightShapes(bu.Arch, bu.Inputs)
-	for _, name := range names {
-		p := newParam(shapes[name]...)
-		scale := 1 / math.Sqrt(float64(p.Shape[0]))
-		if len(p.Shape) == 1 || name == "wide.emb" || name == "deep.emb" {
-			scale = 0.5
-		}
-		for i := range p.Data {
-			p.Data[i] = float32(scale * rng.NormFloat64())
-		}
-		bu.Weights[name] = p
-	}
-	return bu
-}
-
-// randomBatch is n rows of random input for in.
-func randomBatch(n int, in Inputs, seed uint64) *features.Batch {
-	rng := rand.New(rand.NewPCG(seed, 11))
-	b := &features.Batch{}
-	b.Reset(n, in.Dense, in.K())
-	for i := range b.Dense {
-		b.Dense[i] = float32(rng.NormFloat64())
-	}
-	for i := range b.Cat {
-		b.Cat[i] = int32(rng.IntN(in.Cardinalities[i%in.K()]))
-	}
-	return b
-}
 
 // clickFunc is a known logistic click model: an additive part per
 // categorical value and dense feature, and one dense interaction.
 type clickFunc struct {
-	in    Inputs
+	in    bundle.Inputs
 	bias  float64
 	cat   [][]float64
 	dense []float64
 	cross float64
 }
 
-func newClickFunc(in Inputs, seed uint64) *clickFunc {
+func newClickFunc(in bundle.Inputs, seed uint64) *clickFunc {
 	rng := rand.New(rand.NewPCG(seed, 13))
 	f := &clickFunc{in: in, bias: -1.5, cross: 0.8}
 	for _, c := range in.Cardinalities {
@@ -89,7 +52,7 @@ func (f *clickFunc) prob(b *features.Batch, row int) float64 {
 
 // sample draws n labelled rows; it also returns the true probabilities.
 func (f *clickFunc) sample(n int, seed uint64) (Dataset, []float32) {
-	b := randomBatch(n, f.in, seed)
+	b := modeltest.RandomBatch(n, f.in, seed)
 	rng := rand.New(rand.NewPCG(seed, 17))
 	ds := Dataset{Batch: *b, Labels: make([]float32, n)}
 	probs := make([]float32, n)

@@ -1,4 +1,4 @@
-package scoring
+package bundle_test
 
 import (
 	"context"
@@ -15,10 +15,12 @@ import (
 
 	"github.com/adtech/scorer/features"
 	"github.com/adtech/scorer/readers/store"
+	"github.com/adtech/scorer/scoring/bundle"
+	"github.com/adtech/scorer/scoring/internal/modeltest"
 )
 
-func fullBundle() *Bundle {
-	bu := randomBundle(WideDeep, 2, []int{4, 6}, 3, []int{5, 2}, 9)
+func fullBundle() *bundle.Bundle {
+	bu := modeltest.RandomBundle(bundle.WideDeep, 2, []int{4, 6}, 3, []int{5, 2}, 9)
 	bu.Name, bu.Version = "ctr-demo", "2020-08.1"
 	fill := 0.0
 	bu.Features = features.Spec{
@@ -35,7 +37,7 @@ func fullBundle() *Bundle {
 		Vocab:   map[string][]string{"device": {"ios", "android", "web", "tv", "other"}},
 	}
 	bu.Metrics = map[string]float64{"auc": 0.75, "logloss": 0.41, "rows": 1000}
-	bu.Training = TrainingInfo{
+	bu.Training = bundle.TrainingInfo{
 		Data: "gs://clicks/2020-07", Rows: 1000, Command: "scorer train --month 2020-07", Seed: 7,
 		Epochs: 10, BatchSize: 256, LearningRate: 0.001, L2: 1e-5,
 		TrainedAt: time.Date(2020, 8, 1, 3, 4, 5, 0, time.UTC),
@@ -45,17 +47,17 @@ func fullBundle() *Bundle {
 
 func TestBundleRoundTrip(t *testing.T) {
 	ctx := context.Background()
-	for _, kind := range []Kind{Wide, Deep, WideDeep} {
+	for _, kind := range []bundle.Kind{bundle.Wide, bundle.Deep, bundle.WideDeep} {
 		t.Run(string(kind), func(t *testing.T) {
 			bu := fullBundle()
-			if kind != WideDeep {
-				bu = randomBundle(kind, 3, []int{2, 5, 7}, 4, map[Kind][]int{Deep: {3}}[kind], 1)
+			if kind != bundle.WideDeep {
+				bu = modeltest.RandomBundle(kind, 3, []int{2, 5, 7}, 4, map[bundle.Kind][]int{bundle.Deep: {3}}[kind], 1)
 			}
 			b := store.NewFileBucket(t.TempDir())
 			if err := bu.Save(ctx, b, "models/ctr/v1"); err != nil {
 				t.Fatal(err)
 			}
-			got, err := LoadBundle(ctx, b, "models/ctr/v1")
+			got, err := bundle.Load(ctx, b, "models/ctr/v1")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -71,16 +73,16 @@ func TestBundleFileLayout(t *testing.T) {
 	if err := fullBundle().Save(context.Background(), store.NewFileBucket(dir), "b"); err != nil {
 		t.Fatal(err)
 	}
-	yml, err := os.ReadFile(filepath.Join(dir, "b", ModelFile))
+	yml, err := os.ReadFile(filepath.Join(dir, "b", bundle.ModelFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"format: 1\n", "name: ctr-demo\n", "kind: wide_deep\n", "cardinalities: [4, 6]\n", "hidden: [5, 2]\n"} {
 		if !strings.Contains(string(yml), want) {
-			t.Errorf("%s lacks %q:\n%s", ModelFile, want, yml)
+			t.Errorf("%s lacks %q:\n%s", bundle.ModelFile, want, yml)
 		}
 	}
-	data, err := os.ReadFile(filepath.Join(dir, "b", WeightsFile))
+	data, err := os.ReadFile(filepath.Join(dir, "b", bundle.WeightsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,23 +99,23 @@ func TestBundleFileLayout(t *testing.T) {
 func TestValidate(t *testing.T) {
 	tests := []struct {
 		name   string
-		modify func(bu *Bundle)
+		modify func(bu *bundle.Bundle)
 		want   string
 	}{
-		{"valid", func(*Bundle) {}, ""},
-		{"missing tensor", func(bu *Bundle) { delete(bu.Weights, "deep.l1.b") }, `missing tensor "deep.l1.b" (shape [2])`},
-		{"nil tensor", func(bu *Bundle) { bu.Weights["wide.bias"] = nil }, `missing tensor "wide.bias"`},
-		{"wrong shape", func(bu *Bundle) { bu.Weights["deep.emb"] = newParam(10, 4) }, `tensor "deep.emb" has shape [10 4], want [10 3]`},
-		{"wrong rank", func(bu *Bundle) { bu.Weights["deep.out.b"] = newParam(1, 1) }, `tensor "deep.out.b" has shape [1 1], want [1]`},
-		{"short data", func(bu *Bundle) { p := bu.Weights["wide.dense"]; p.Data = p.Data[:1] }, `tensor "wide.dense" has 1 values, want 2`},
-		{"unexpected tensor", func(bu *Bundle) { bu.Weights["deep.l0.weight"] = newParam(1) }, `unexpected tensor(s) "deep.l0.weight"`},
-		{"input width changed", func(bu *Bundle) { bu.Inputs.Dense = 3 }, `tensor "wide.dense" has shape [2 1], want [3 1]`},
-		{"unknown kind", func(bu *Bundle) { bu.Arch.Kind = "fm" }, `unknown architecture kind "fm"`},
-		{"no embedding dim", func(bu *Bundle) { bu.Arch.EmbeddingDim = 0 }, "arch.embedding_dim is 0"},
-		{"zero hidden", func(bu *Bundle) { bu.Arch.Hidden[1] = 0 }, "arch.hidden[1] is 0"},
-		{"zero cardinality", func(bu *Bundle) { bu.Inputs.Cardinalities[1] = 0 }, "inputs.cardinalities[1] is 0"},
-		{"no inputs", func(bu *Bundle) { bu.Inputs = Inputs{} }, "model has no inputs"},
-		{"hidden on wide", func(bu *Bundle) { bu.Arch.Kind = Wide }, "arch.hidden is set for a wide model"},
+		{"valid", func(*bundle.Bundle) {}, ""},
+		{"missing tensor", func(bu *bundle.Bundle) { delete(bu.Weights, "deep.l1.b") }, `missing tensor "deep.l1.b" (shape [2])`},
+		{"nil tensor", func(bu *bundle.Bundle) { bu.Weights["wide.bias"] = nil }, `missing tensor "wide.bias"`},
+		{"wrong shape", func(bu *bundle.Bundle) { bu.Weights["deep.emb"] = bundle.NewParam(10, 4) }, `tensor "deep.emb" has shape [10 4], want [10 3]`},
+		{"wrong rank", func(bu *bundle.Bundle) { bu.Weights["deep.out.b"] = bundle.NewParam(1, 1) }, `tensor "deep.out.b" has shape [1 1], want [1]`},
+		{"short data", func(bu *bundle.Bundle) { p := bu.Weights["wide.dense"]; p.Data = p.Data[:1] }, `tensor "wide.dense" has 1 values, want 2`},
+		{"unexpected tensor", func(bu *bundle.Bundle) { bu.Weights["deep.l0.weight"] = bundle.NewParam(1) }, `unexpected tensor(s) "deep.l0.weight"`},
+		{"input width changed", func(bu *bundle.Bundle) { bu.Inputs.Dense = 3 }, `tensor "wide.dense" has shape [2 1], want [3 1]`},
+		{"unknown kind", func(bu *bundle.Bundle) { bu.Arch.Kind = "fm" }, `unknown architecture kind "fm"`},
+		{"no embedding dim", func(bu *bundle.Bundle) { bu.Arch.EmbeddingDim = 0 }, "arch.embedding_dim is 0"},
+		{"zero hidden", func(bu *bundle.Bundle) { bu.Arch.Hidden[1] = 0 }, "arch.hidden[1] is 0"},
+		{"zero cardinality", func(bu *bundle.Bundle) { bu.Inputs.Cardinalities[1] = 0 }, "inputs.cardinalities[1] is 0"},
+		{"no inputs", func(bu *bundle.Bundle) { bu.Inputs = bundle.Inputs{} }, "model has no inputs"},
+		{"hidden on wide", func(bu *bundle.Bundle) { bu.Arch.Kind = bundle.Wide }, "arch.hidden is set for a wide model"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -129,8 +131,8 @@ func TestValidate(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Validate: %v, want an error containing %q", err, tt.want)
 			}
-			if !errors.Is(err, ErrInvalidBundle) {
-				t.Errorf("error does not wrap ErrInvalidBundle: %v", err)
+			if !errors.Is(err, bundle.ErrInvalid) {
+				t.Errorf("error does not wrap bundle.ErrInvalid: %v", err)
 			}
 		})
 	}
@@ -159,26 +161,26 @@ func TestLoadBundleErrors(t *testing.T) {
 		want   string
 		target error
 	}{
-		{"no model.yaml", func(t *testing.T, dir string) { rm(t, dir, ModelFile) }, "model.yaml", store.ErrNotExist},
-		{"no weights", func(t *testing.T, dir string) { rm(t, dir, WeightsFile) }, "weights.safetensors", store.ErrNotExist},
-		{"garbage weights", func(t *testing.T, dir string) { write(t, dir, WeightsFile, []byte("not a safetensors file")) }, "weights.safetensors: invalid model bundle: not a safetensors file", ErrInvalidBundle},
-		{"truncated weights", func(t *testing.T, dir string) { truncate(t, dir, WeightsFile, 100) }, "not a safetensors file", ErrInvalidBundle},
+		{"no model.yaml", func(t *testing.T, dir string) { rm(t, dir, bundle.ModelFile) }, "model.yaml", store.ErrNotExist},
+		{"no weights", func(t *testing.T, dir string) { rm(t, dir, bundle.WeightsFile) }, "weights.safetensors", store.ErrNotExist},
+		{"garbage weights", func(t *testing.T, dir string) { write(t, dir, bundle.WeightsFile, []byte("not a safetensors file")) }, "weights.safetensors: invalid model bundle: not a safetensors file", bundle.ErrInvalid},
+		{"truncated weights", func(t *testing.T, dir string) { truncate(t, dir, bundle.WeightsFile, 100) }, "not a safetensors file", bundle.ErrInvalid},
 		{"huge header", func(t *testing.T, dir string) {
 			data := binary.LittleEndian.AppendUint64(nil, 1<<40)
-			write(t, dir, WeightsFile, append(data, "{}"...))
-		}, "not a safetensors file", ErrInvalidBundle},
+			write(t, dir, bundle.WeightsFile, append(data, "{}"...))
+		}, "not a safetensors file", bundle.ErrInvalid},
 		{"f64 weights", func(t *testing.T, dir string) {
-			write(t, dir, WeightsFile, f32("wide.bias", []uint64{1}, safetensors.F64))
-		}, `tensor "wide.bias" has dtype F64, want F32`, ErrInvalidBundle},
+			write(t, dir, bundle.WeightsFile, f32("wide.bias", []uint64{1}, safetensors.F64))
+		}, `tensor "wide.bias" has dtype F64, want F32`, bundle.ErrInvalid},
 		{"weights of another model", func(t *testing.T, dir string) {
-			write(t, dir, WeightsFile, f32("wide.bias", []uint64{1}, safetensors.F32))
-		}, `missing tensor "wide.emb"`, ErrInvalidBundle},
-		{"unknown yaml field", func(t *testing.T, dir string) { appendTo(t, dir, ModelFile, "colour: blue\n") }, "field colour not found", ErrInvalidBundle},
-		{"not yaml", func(t *testing.T, dir string) { write(t, dir, ModelFile, []byte("{{{")) }, "decode", ErrInvalidBundle},
+			write(t, dir, bundle.WeightsFile, f32("wide.bias", []uint64{1}, safetensors.F32))
+		}, `missing tensor "wide.emb"`, bundle.ErrInvalid},
+		{"unknown yaml field", func(t *testing.T, dir string) { appendTo(t, dir, bundle.ModelFile, "colour: blue\n") }, "field colour not found", bundle.ErrInvalid},
+		{"not yaml", func(t *testing.T, dir string) { write(t, dir, bundle.ModelFile, []byte("{{{")) }, "decode", bundle.ErrInvalid},
 		{"other format", func(t *testing.T, dir string) {
-			data := readFile(t, dir, ModelFile)
-			write(t, dir, ModelFile, []byte(strings.Replace(string(data), "format: 1", "format: 2", 1)))
-		}, "format 2, want 1", ErrInvalidBundle},
+			data := readFile(t, dir, bundle.ModelFile)
+			write(t, dir, bundle.ModelFile, []byte(strings.Replace(string(data), "format: 1", "format: 2", 1)))
+		}, "format 2, want 1", bundle.ErrInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -188,9 +190,9 @@ func TestLoadBundleErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 			tt.modify(t, filepath.Join(dir, "b"))
-			_, err := LoadBundle(ctx, b, "b")
+			_, err := bundle.Load(ctx, b, "b")
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("LoadBundle: %v, want an error containing %q", err, tt.want)
+				t.Fatalf("bundle.Load: %v, want an error containing %q", err, tt.want)
 			}
 			if !errors.Is(err, tt.target) {
 				t.Errorf("errors.Is(%v, %v) = false", err, tt.target)
@@ -204,7 +206,7 @@ func TestSaveRejectsInvalidBundle(t *testing.T) {
 	delete(bu.Weights, "deep.emb")
 	dir := t.TempDir()
 	err := bu.Save(context.Background(), store.NewFileBucket(dir), "b")
-	if !errors.Is(err, ErrInvalidBundle) || !strings.Contains(err.Error(), "deep.emb") {
+	if !errors.Is(err, bundle.ErrInvalid) || !strings.Contains(err.Error(), "deep.emb") {
 		t.Fatalf("Save: %v", err)
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {

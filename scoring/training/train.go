@@ -1,4 +1,4 @@
-package scoring
+package training
 
 import (
 	"context"
@@ -12,9 +12,11 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/adtech/scorer/features"
+	"github.com/adtech/scorer/scoring"
+	"github.com/adtech/scorer/scoring/bundle"
 )
 
-// Training defaults, used for zero fields of TrainConfig.
+// Training defaults, used for zero fields of Config.
 const (
 	DefaultEpochs       = 10
 	DefaultBatchSize    = 256
@@ -25,13 +27,13 @@ const (
 // validation data for the metrics.
 const evalBatchSize = 1024
 
-// TrainConfig says what to train and how. Zero Epochs, BatchSize and
+// Config says what to train and how. Zero Epochs, BatchSize and
 // LearningRate take the defaults.
-type TrainConfig struct {
-	Arch Architecture
+type Config struct {
+	Arch bundle.Architecture
 	// Inputs: Dense must equal the data's D, and Cardinalities has one entry
 	// per categorical column (K of them).
-	Inputs Inputs
+	Inputs bundle.Inputs
 
 	Epochs       int     // passes over the training data
 	BatchSize    int     // rows per optimiser step
@@ -49,7 +51,7 @@ type TrainConfig struct {
 	Progress func(EpochStats)
 }
 
-// EpochStats reports one finished epoch to TrainConfig.Progress.
+// EpochStats reports one finished epoch to Config.Progress.
 type EpochStats struct {
 	Epoch      int     // 1-based
 	Loss       float64 // mean of the epoch's minibatch log losses
@@ -58,13 +60,13 @@ type EpochStats struct {
 	Elapsed    time.Duration
 }
 
-// DefaultTrainConfig returns a config with the default training settings
+// DefaultConfig returns a config with the default training settings
 // and no architecture or inputs.
-func DefaultTrainConfig() TrainConfig {
-	return TrainConfig{Epochs: DefaultEpochs, BatchSize: DefaultBatchSize, LearningRate: DefaultLearningRate}
+func DefaultConfig() Config {
+	return Config{Epochs: DefaultEpochs, BatchSize: DefaultBatchSize, LearningRate: DefaultLearningRate}
 }
 
-func (c TrainConfig) withDefaults() TrainConfig {
+func (c Config) withDefaults() Config {
 	if c.Epochs == 0 {
 		c.Epochs = DefaultEpochs
 	}
@@ -81,8 +83,8 @@ func (c TrainConfig) withDefaults() TrainConfig {
 }
 
 // Validate checks the config on its own: the architecture and inputs (as
-// Bundle.Validate would) and the training settings (zero meaning default).
-func (c TrainConfig) Validate() error {
+// bundle.Bundle.Validate would) and the training settings (zero meaning default).
+func (c Config) Validate() error {
 	c = c.withDefaults()
 	switch {
 	case c.Epochs < 0:
@@ -94,7 +96,7 @@ func (c TrainConfig) Validate() error {
 	case !(c.L2 >= 0) || math.IsInf(c.L2, 0):
 		return fmt.Errorf("invalid train config: l2 %g", c.L2)
 	}
-	if err := validateArch(c.Arch, c.Inputs); err != nil {
+	if err := bundle.ValidateArch(c.Arch, c.Inputs); err != nil {
 		return fmt.Errorf("invalid train config: %w", err)
 	}
 	return nil
@@ -107,35 +109,35 @@ type Dataset struct {
 	Labels []float32
 }
 
-func (ds *Dataset) check(in Inputs) error {
+func (ds *Dataset) check(in bundle.Inputs) error {
 	b := &ds.Batch
 	switch {
 	case b.N < 0:
-		return fmt.Errorf("%w: %d rows", ErrInput, b.N)
+		return fmt.Errorf("%w: %d rows", scoring.ErrInput, b.N)
 	case b.D != in.Dense:
-		return fmt.Errorf("%w: %d dense features, config has %d", ErrInput, b.D, in.Dense)
+		return fmt.Errorf("%w: %d dense features, config has %d", scoring.ErrInput, b.D, in.Dense)
 	case b.K != in.K():
-		return fmt.Errorf("%w: %d categorical features, config has %d", ErrInput, b.K, in.K())
+		return fmt.Errorf("%w: %d categorical features, config has %d", scoring.ErrInput, b.K, in.K())
 	case len(b.Dense) != b.N*b.D:
-		return fmt.Errorf("%w: %d dense values, want %d rows × %d", ErrInput, len(b.Dense), b.N, b.D)
+		return fmt.Errorf("%w: %d dense values, want %d rows × %d", scoring.ErrInput, len(b.Dense), b.N, b.D)
 	case len(b.Cat) != b.N*b.K:
-		return fmt.Errorf("%w: %d categorical values, want %d rows × %d", ErrInput, len(b.Cat), b.N, b.K)
+		return fmt.Errorf("%w: %d categorical values, want %d rows × %d", scoring.ErrInput, len(b.Cat), b.N, b.K)
 	case len(ds.Labels) != b.N:
-		return fmt.Errorf("%w: %d labels for %d rows", ErrInput, len(ds.Labels), b.N)
+		return fmt.Errorf("%w: %d labels for %d rows", scoring.ErrInput, len(ds.Labels), b.N)
 	}
 	for i, y := range ds.Labels {
 		if !(y >= 0 && y <= 1) {
-			return fmt.Errorf("%w: row %d: label %g is not in [0, 1]", ErrInput, i, y)
+			return fmt.Errorf("%w: row %d: label %g is not in [0, 1]", scoring.ErrInput, i, y)
 		}
 	}
 	for i, x := range b.Dense {
 		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-			return fmt.Errorf("%w: row %d: dense feature %d is %g", ErrInput, i/b.D, i%b.D, x)
+			return fmt.Errorf("%w: row %d: dense feature %d is %g", scoring.ErrInput, i/b.D, i%b.D, x)
 		}
 	}
 	for i, v := range b.Cat {
 		if c := in.Cardinalities[i%b.K]; v < 0 || int(v) >= c {
-			return fmt.Errorf("%w: row %d: categorical feature %d: index %d out of range [0, %d)", ErrInput, i/b.K, i%b.K, v, c)
+			return fmt.Errorf("%w: row %d: categorical feature %d: index %d out of range [0, %d)", scoring.ErrInput, i/b.K, i%b.K, v, c)
 		}
 	}
 	return nil
@@ -154,7 +156,7 @@ func (ds *Dataset) check(in Inputs) error {
 // 0.05; hidden layers He-normal, the output layer Xavier-uniform, their
 // biases zero. Each epoch visits the rows in a fresh seeded random order;
 // a final short minibatch is padded with rows of weight zero.
-func Train(ctx context.Context, cfg TrainConfig, train, val Dataset) (*Bundle, error) {
+func Train(ctx context.Context, cfg Config, train, val Dataset) (*bundle.Bundle, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
@@ -163,7 +165,7 @@ func Train(ctx context.Context, cfg TrainConfig, train, val Dataset) (*Bundle, e
 		return nil, fmt.Errorf("train: training data: %w", err)
 	}
 	if train.Batch.N == 0 {
-		return nil, fmt.Errorf("train: training data: %w: no rows", ErrInput)
+		return nil, fmt.Errorf("train: training data: %w: no rows", scoring.ErrInput)
 	}
 	if val.Batch.N > 0 || len(val.Labels) > 0 {
 		if err := val.check(cfg.Inputs); err != nil {
@@ -185,11 +187,11 @@ func Train(ctx context.Context, cfg TrainConfig, train, val Dataset) (*Bundle, e
 	}
 	defer tr.close()
 	// The evaluation model shares the weights being trained.
-	eval, err := NewModel(bu, evalBatchSize)
+	eval, err := scoring.NewModel(bu, evalBatchSize)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	defer eval.Close()
+	defer func() { _ = eval.Close() }()
 
 	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5ca1ab1e))
 	start := cfg.Now()
@@ -251,7 +253,7 @@ func Train(ctx context.Context, cfg TrainConfig, train, val Dataset) (*Bundle, e
 			}
 		}
 	}
-	bu.Training = TrainingInfo{
+	bu.Training = bundle.TrainingInfo{
 		Rows:         train.Batch.N,
 		Seed:         cfg.Seed,
 		Epochs:       cfg.Epochs,
@@ -263,21 +265,21 @@ func Train(ctx context.Context, cfg TrainConfig, train, val Dataset) (*Bundle, e
 	return bu, nil
 }
 
-func scoreAll(m *Model, b *features.Batch) ([]float32, error) {
+func scoreAll(m *scoring.Model, b *features.Batch) ([]float32, error) {
 	p := make([]float32, b.N)
 	return p, m.Score(b, p)
 }
 
 // initBundle returns a bundle with the config's architecture and freshly
 // initialised weights, for a training click rate of rate.
-func initBundle(cfg TrainConfig, rate float64) (*Bundle, error) {
-	bu := &Bundle{Arch: cfg.Arch, Inputs: cfg.Inputs, Weights: map[string]*Param{}}
+func initBundle(cfg Config, rate float64) (*bundle.Bundle, error) {
+	bu := &bundle.Bundle{Arch: cfg.Arch, Inputs: cfg.Inputs, Weights: map[string]*bundle.Param{}}
 	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x1417))
 	rate = min(max(rate, 1e-4), 1-1e-4)
 	baseLogit := float32(math.Log(rate / (1 - rate)))
-	names, shapes := weightShapes(cfg.Arch, cfg.Inputs)
+	names, shapes := bundle.WeightShapes(cfg.Arch, cfg.Inputs)
 	for _, name := range names {
-		p := newParam(shapes[name]...)
+		p := bundle.NewParam(shapes[name]...)
 		bu.Weights[name] = p
 		switch name {
 		case "wide.emb", "wide.dense":
@@ -294,7 +296,7 @@ func initBundle(cfg TrainConfig, rate float64) (*Bundle, error) {
 				p.Data[i] = float32(limit * (2*rng.Float64() - 1))
 			}
 		case "deep.out.b":
-			if !cfg.Arch.hasWide() {
+			if !cfg.Arch.HasWide() {
 				p.Data[0] = baseLogit
 			}
 		default:
@@ -314,7 +316,7 @@ func initBundle(cfg TrainConfig, rate float64) (*Bundle, error) {
 
 // trainer is the training graph: the network, the loss and its gradient.
 type trainer struct {
-	net        *network
+	net        *scoring.Network
 	label      *tensor.Dense // (B, 1)
 	weight     *tensor.Dense // (B, 1): 1/n for the n real rows, 0 for padding
 	loss       *gorgonia.Node
@@ -324,12 +326,12 @@ type trainer struct {
 	offsets    []int32
 }
 
-func newTrainer(cfg TrainConfig, bu *Bundle) (*trainer, error) {
-	net, err := buildNetwork(bu.Arch, bu.Inputs, bu.Weights, cfg.BatchSize)
+func newTrainer(cfg Config, bu *bundle.Bundle) (*trainer, error) {
+	net, err := scoring.NewTrainingNetwork(bu, cfg.BatchSize)
 	if err != nil {
 		return nil, err
 	}
-	g, b := net.g, cfg.BatchSize
+	g, b := net.Graph(), cfg.BatchSize
 	tr := &trainer{
 		net:    net,
 		label:  tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(b, 1)),
@@ -343,7 +345,7 @@ func newTrainer(cfg TrainConfig, bu *Bundle) (*trainer, error) {
 
 	// Per row, softplus(z) - y·z is the cross-entropy of sigmoid(z) against
 	// y, computed stably from the logit z.
-	z := net.logit
+	z := net.Logit()
 	sp, err := gorgonia.Softplus(z)
 	if err != nil {
 		return nil, fmt.Errorf("build loss: %w", err)
@@ -363,16 +365,16 @@ func newTrainer(cfg TrainConfig, bu *Bundle) (*trainer, error) {
 	if tr.loss, err = gorgonia.Sum(weighted); err != nil {
 		return nil, fmt.Errorf("build loss: %w", err)
 	}
-	if _, err := gorgonia.Grad(tr.loss, net.params...); err != nil {
+	if _, err := gorgonia.Grad(tr.loss, net.Params()...); err != nil {
 		return nil, fmt.Errorf("build gradient: %w", err)
 	}
-	tr.vm = gorgonia.NewTapeMachine(g, gorgonia.BindDualValues(net.params...))
+	tr.vm = gorgonia.NewTapeMachine(g, gorgonia.BindDualValues(net.Params()...))
 	opts := []gorgonia.SolverOpt{gorgonia.WithLearnRate(cfg.LearningRate)}
 	if cfg.L2 > 0 {
 		opts = append(opts, gorgonia.WithL2Reg(cfg.L2))
 	}
 	tr.solver = gorgonia.NewAdamSolver(opts...)
-	tr.valueGrads = gorgonia.NodesToValueGrads(net.params)
+	tr.valueGrads = gorgonia.NodesToValueGrads(net.Params())
 	return tr, nil
 }
 
@@ -381,15 +383,15 @@ func newTrainer(cfg TrainConfig, bu *Bundle) (*trainer, error) {
 func (tr *trainer) step(ds *Dataset, rows []int) (float64, error) {
 	b := &ds.Batch
 	n, d, k := len(rows), b.D, b.K
-	if tr.net.denseT != nil {
-		dst := tr.net.denseT.Float32s()
+	if t := tr.net.DenseInput(); t != nil {
+		dst := t.Float32s()
 		for r, i := range rows {
 			copy(dst[r*d:(r+1)*d], b.Dense[i*d:(i+1)*d])
 		}
 		clear(dst[n*d:])
 	}
-	if tr.net.catT != nil {
-		dst := tr.net.catT.Int32s()
+	if t := tr.net.CatInput(); t != nil {
+		dst := t.Int32s()
 		for r, i := range rows {
 			for c, v := range b.Cat[i*k : (i+1)*k] {
 				dst[r*k+c] = tr.offsets[c] + v

@@ -1,0 +1,64 @@
+// Package bundle owns the model bundle format: the files of a trained model
+// in a store.Bucket folder, their Go types (Bundle, Architecture, Inputs,
+// Param, TrainingInfo), loading (Load), saving (Bundle.Save) and validation
+// (Bundle.Validate, ValidateArch, WeightShapes).
+//
+// It must not know how a model is computed, scored or trained: the scoring
+// package compiles a Bundle into a Gorgonia graph, the training package
+// fits one. Both depend on this package; it depends on neither.
+//
+// # Files
+//
+// A bundle is a folder (a key prefix in a store.Bucket) of two objects:
+//
+//   - model.yaml: format (1), name, version, arch (kind, embedding_dim,
+//     hidden), inputs (dense, cardinalities), features and stats (the
+//     feature spec and its fitted statistics, as the features package
+//     defines them), metrics (auc, logloss, rows, val_auc, val_logloss,
+//     val_rows) and training (data, rows, command, seed, epochs,
+//     batch_size, learning_rate, l2, trained_at). Unknown keys are errors.
+//   - weights.safetensors: the weights, every tensor F32, row-major.
+//
+// Save writes the weights first and model.yaml second, so a model.yaml is
+// only ever seen beside its weights. Load reads the weights into one buffer
+// of the object's size and uses them in place where the machine allows.
+// Errors of a bundle that is not valid wrap ErrInvalid.
+//
+// # Inputs
+//
+// A model maps one row of features.Batch (D dense float32 features, K
+// categorical int32 indices, index 0 meaning missing) to a click
+// probability. Categorical feature k's index i addresses row_k = offsets[k]
+// + i of the concatenated embedding tables, where offsets are the prefix
+// sums of the cardinalities (Inputs.Offsets; offsets[0] = 0).
+//
+// # Weight names
+//
+// With V the sum of the cardinalities, K their number, D the dense width, E
+// the embedding dimension and h_i the hidden widths:
+//
+//	wide.emb     [V, 1]      wide weight of every categorical value   (if K > 0)
+//	wide.dense   [D, 1]      wide weight of every dense feature       (if D > 0)
+//	wide.bias    [1]
+//	deep.emb     [V, E]      embedding of every categorical value     (if K > 0)
+//	deep.l{i}.w  [in_i, h_i] hidden layer i, in_0 = K·E + D, in_i = h_{i-1}
+//	deep.l{i}.b  [h_i]
+//	deep.out.w   [h_last, 1] output layer (h_last = K·E + D with no hidden layers)
+//	deep.out.b   [1]
+//
+// wide and wide_deep have the wide.* tensors, deep and wide_deep the deep.*
+// ones; a bundle must have exactly the tensors its architecture needs
+// (WeightShapes). Layer weights are [in, out]: y = x·W + b; the deep part's
+// input is the K embeddings in feature order followed by the D dense
+// features.
+//
+// Bringing in another model's weights, for example an ONNX "ctr-mlp" of 26
+// hashed categoricals embedded in 16 dimensions and 13 dense features
+// (429 -> 256 -> 128 -> 1), gives a deep bundle with embedding_dim 16,
+// hidden [256, 128] and 26 cardinalities. Stack its 26 embedding tables in
+// feature order into deep.emb, each table's row i being that feature's index
+// i (index 0 is "missing"); make sure its first layer's input is the
+// embeddings followed by the dense features, reordering the rows of
+// deep.l0.w if the source concatenates otherwise; and transpose weights
+// stored as [out, in] (ONNX Gemm with transB=1, PyTorch Linear).
+package bundle

@@ -1,0 +1,123 @@
+package bundle
+
+import (
+	"time"
+
+	"github.com/adtech/scorer/features"
+)
+
+// Kind is a model architecture.
+type Kind string
+
+// The architectures. See the package documentation for their tensors and
+// package scoring for what each computes.
+const (
+	Wide     Kind = "wide"
+	Deep     Kind = "deep"
+	WideDeep Kind = "wide_deep"
+)
+
+// Architecture is the shape of the network.
+type Architecture struct {
+	Kind Kind `yaml:"kind"`
+	// EmbeddingDim is E, the width of the deep part's embeddings; needed by
+	// deep and wide_deep when there are categorical inputs.
+	EmbeddingDim int `yaml:"embedding_dim,omitempty"`
+	// Hidden are the widths of the deep part's ReLU layers, input side first.
+	// It may be empty: the deep part is then linear in its input.
+	Hidden []int `yaml:"hidden,omitempty,flow"`
+}
+
+// HasWide reports whether the architecture has the wide part (wide.*
+// tensors).
+func (a Architecture) HasWide() bool { return a.Kind == Wide || a.Kind == WideDeep }
+
+// HasDeep reports whether the architecture has the deep part (deep.*
+// tensors).
+func (a Architecture) HasDeep() bool { return a.Kind == Deep || a.Kind == WideDeep }
+
+// Inputs are the widths of the model input (features.Batch): Dense is D,
+// Cardinalities has one entry per categorical column (K of them), each the
+// size of that column's index space including index 0 (missing/unknown).
+type Inputs struct {
+	Dense         int   `yaml:"dense"`
+	Cardinalities []int `yaml:"cardinalities,flow"`
+}
+
+// K is the number of categorical columns.
+func (in Inputs) K() int { return len(in.Cardinalities) }
+
+// TotalCardinality is the number of rows of the concatenated embedding
+// tables: the sum of the cardinalities.
+func (in Inputs) TotalCardinality() int {
+	n := 0
+	for _, c := range in.Cardinalities {
+		n += c
+	}
+	return n
+}
+
+// Offsets are the first rows of each categorical column in the concatenated
+// embedding tables (prefix sums of the cardinalities).
+func (in Inputs) Offsets() []int {
+	off := make([]int, len(in.Cardinalities))
+	n := 0
+	for i, c := range in.Cardinalities {
+		off[i] = n
+		n += c
+	}
+	return off
+}
+
+// TrainingInfo records how a bundle was trained.
+type TrainingInfo struct {
+	Data         string    `yaml:"data,omitempty"`
+	Rows         int       `yaml:"rows,omitempty"`
+	Command      string    `yaml:"command,omitempty"`
+	Seed         int64     `yaml:"seed"`
+	Epochs       int       `yaml:"epochs,omitempty"`
+	BatchSize    int       `yaml:"batch_size,omitempty"`
+	LearningRate float64   `yaml:"learning_rate,omitempty"`
+	L2           float64   `yaml:"l2,omitempty"`
+	TrainedAt    time.Time `yaml:"trained_at,omitempty"`
+}
+
+// Param is one weight tensor: row-major float32 data of the given shape.
+type Param struct {
+	Shape []int
+	Data  []float32
+}
+
+// Size is the number of elements the shape holds.
+func (p *Param) Size() int {
+	n := 1
+	for _, d := range p.Shape {
+		n *= d
+	}
+	return n
+}
+
+// NewParam returns a zero tensor of the given shape.
+func NewParam(shape ...int) *Param {
+	p := &Param{Shape: shape}
+	p.Data = make([]float32, p.Size())
+	return p
+}
+
+// Bundle is a trained model: its description (model.yaml) and its weights
+// (weights.safetensors). A Bundle is not modified by the models compiled from
+// it, which share its weight data read-only; do not change its weights while
+// such models are in use.
+type Bundle struct {
+	Name     string             `yaml:"name"`
+	Version  string             `yaml:"version"`
+	Arch     Architecture       `yaml:"arch"`
+	Inputs   Inputs             `yaml:"inputs"`
+	Features features.Spec      `yaml:"features,omitempty"`
+	Stats    features.Stats     `yaml:"stats,omitempty"`
+	Metrics  map[string]float64 `yaml:"metrics,omitempty"`
+	Training TrainingInfo       `yaml:"training"`
+	// Weights by tensor name; see the package documentation for the names
+	// and shapes each architecture needs (WeightShapes).
+	Weights map[string]*Param `yaml:"-"`
+}

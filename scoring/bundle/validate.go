@@ -1,0 +1,124 @@
+package bundle
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// WeightShapes returns the name and shape of every tensor the architecture
+// needs for the inputs, in a fixed order (see the package documentation).
+func WeightShapes(a Architecture, in Inputs) ([]string, map[string][]int) {
+	var names []string
+	shapes := map[string][]int{}
+	add := func(name string, shape ...int) {
+		names = append(names, name)
+		shapes[name] = shape
+	}
+	v, k, d := in.TotalCardinality(), in.K(), in.Dense
+	if a.HasWide() {
+		if k > 0 {
+			add("wide.emb", v, 1)
+		}
+		if d > 0 {
+			add("wide.dense", d, 1)
+		}
+		add("wide.bias", 1)
+	}
+	if a.HasDeep() {
+		if k > 0 {
+			add("deep.emb", v, a.EmbeddingDim)
+		}
+		width := k*a.EmbeddingDim + d
+		for i, h := range a.Hidden {
+			add(fmt.Sprintf("deep.l%d.w", i), width, h)
+			add(fmt.Sprintf("deep.l%d.b", i), h)
+			width = h
+		}
+		add("deep.out.w", width, 1)
+		add("deep.out.b", 1)
+	}
+	return names, shapes
+}
+
+// Validate checks that the bundle describes a model: a known architecture,
+// sensible input widths, and every weight tensor present with the shape the
+// architecture needs and no other. Errors wrap ErrInvalid and name the
+// offending tensor.
+func (bu *Bundle) Validate() error {
+	if err := ValidateArch(bu.Arch, bu.Inputs); err != nil {
+		return err
+	}
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+	}
+	names, shapes := WeightShapes(bu.Arch, bu.Inputs)
+	for _, name := range names {
+		p, ok := bu.Weights[name]
+		if !ok || p == nil {
+			return bad("missing tensor %q (shape %v)", name, shapes[name])
+		}
+		if !slices.Equal(p.Shape, shapes[name]) {
+			return bad("tensor %q has shape %v, want %v", name, p.Shape, shapes[name])
+		}
+		if len(p.Data) != p.Size() {
+			return bad("tensor %q has %d values, want %d for shape %v", name, len(p.Data), p.Size(), p.Shape)
+		}
+	}
+	if len(bu.Weights) != len(names) {
+		var extra []string
+		for name := range bu.Weights {
+			if _, ok := shapes[name]; !ok {
+				extra = append(extra, fmt.Sprintf("%q", name))
+			}
+		}
+		sort.Strings(extra)
+		return bad("unexpected tensor(s) %s for a %s model", strings.Join(extra, ", "), bu.Arch.Kind)
+	}
+	return nil
+}
+
+// ValidateArch checks an architecture and input widths on their own, as
+// Validate does before it checks the weights. Errors wrap ErrInvalid.
+func ValidateArch(a Architecture, in Inputs) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+	}
+	switch a.Kind {
+	case Wide, Deep, WideDeep:
+	default:
+		return bad("unknown architecture kind %q (wide, deep, wide_deep)", a.Kind)
+	}
+	if in.Dense < 0 {
+		return bad("inputs.dense is %d", in.Dense)
+	}
+	for i, c := range in.Cardinalities {
+		if c < 1 {
+			return bad("inputs.cardinalities[%d] is %d, want >= 1", i, c)
+		}
+	}
+	if uint64(in.TotalCardinality()) > math.MaxInt32 {
+		return bad("total cardinality %d does not fit int32 indices", in.TotalCardinality())
+	}
+	if in.Dense == 0 && in.K() == 0 {
+		return bad("model has no inputs")
+	}
+	if a.HasDeep() {
+		if in.K() > 0 && a.EmbeddingDim < 1 {
+			return bad("arch.embedding_dim is %d, want >= 1 for %s with categorical inputs", a.EmbeddingDim, a.Kind)
+		}
+		if a.EmbeddingDim < 0 {
+			return bad("arch.embedding_dim is %d", a.EmbeddingDim)
+		}
+		for i, h := range a.Hidden {
+			if h < 1 {
+				return bad("arch.hidden[%d] is %d, want >= 1", i, h)
+			}
+		}
+	} else if len(a.Hidden) > 0 {
+		return bad("arch.hidden is set for a %s model", a.Kind)
+	}
+	return nil
+}

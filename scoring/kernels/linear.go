@@ -1,0 +1,144 @@
+package kernels
+
+import "unsafe"
+
+// Linear is one dense layer's weights, packed for the tile kernel: the
+// in×out matrix W split into panels of 16 columns (the last one padded with
+// zeros), each panel stored row after row (in × 16 floats), and the bias
+// padded likewise. A Linear is read-only but for Forward's working memory:
+// give each worker its own.
+type Linear struct {
+	in, out int
+	panels  int
+	w       []float32 // panels × in × 16
+	bias    []float32 // panels × 16
+	col     []float32 // W itself when out is 1 (forwardDot)
+	raw     []float32 // W as given (forwardBLAS)
+	src     *float32  // the weight data this was packed from
+
+	// Forward's working memory, here rather than on its stack because a
+	// pointer passed to a kernel through a function value escapes.
+	rowPtrs [tileRows]*float32           // the rows of x of one tile
+	scratch [tileRows * tileCols]float32 // one tile of y, at the edges
+}
+
+// PackLinear packs W (in×out, row-major) and b (out) for Forward. The
+// OpenBLAS build keeps a reference to w, which must then not change.
+func PackLinear(w []float32, b []float32, in, out int) *Linear {
+	p := &Linear{in: in, out: out, panels: (out + tileCols - 1) / tileCols}
+	p.w = make([]float32, p.panels*in*tileCols)
+	p.bias = make([]float32, p.panels*tileCols)
+	for j := range out {
+		panel, col := j/tileCols, j%tileCols
+		dst := p.w[panel*in*tileCols:]
+		for i := range in {
+			dst[i*tileCols+col] = w[i*out+j]
+		}
+		p.bias[panel*tileCols+col] = b[j]
+	}
+	if out == 1 {
+		p.col = append([]float32(nil), w[:in]...)
+	}
+	if useOpenBLAS {
+		p.raw = w
+	}
+	if len(w) > 0 {
+		p.src = &w[0]
+	}
+	return p
+}
+
+// PackedFrom reports whether p was packed from w's data (the same memory,
+// whatever its values now) and a bias equal to b. When it is false, pack
+// again.
+func (p *Linear) PackedFrom(w, b []float32) bool {
+	return p.src == unsafe.SliceData(w) && p.sameBias(b)
+}
+
+// sameBias reports whether b is the bias that was packed.
+func (p *Linear) sameBias(b []float32) bool {
+	for j, v := range b {
+		if p.bias[j] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Forward computes y = act(x·W + b) for n ≥ 1 rows: x is n×in, y is n×out,
+// both row-major and dense; act is max(·, 0) if relu is set, the identity
+// otherwise.
+func (p *Linear) Forward(x []float32, n int, y []float32, relu bool) {
+	_ = x[n*p.in-1]
+	_ = y[n*p.out-1]
+	switch {
+	case p.out == 1:
+		p.forwardDot(x, n, y, relu)
+	case useOpenBLAS:
+		p.forwardBLAS(x, n, y, relu)
+	default:
+		p.forwardTiles(active, x, n, y, relu)
+	}
+}
+
+// forwardTiles is Forward with the tile kernel of k.
+func (p *Linear) forwardTiles(k *impl, x []float32, n int, y []float32, relu bool) {
+	in, out := p.in, p.out
+	scratch := p.scratch[:]
+	a := &p.rowPtrs
+	for i := 0; i < n; i += tileRows {
+		rows := min(tileRows, n-i)
+		for r := range tileRows {
+			// A short last tile repeats its first row; those results are
+			// dropped.
+			a[r] = &x[(i+min(r, rows-1))*in]
+		}
+		for panel := range p.panels {
+			w := p.w[panel*in*tileCols : (panel+1)*in*tileCols]
+			bias := p.bias[panel*tileCols : (panel+1)*tileCols]
+			j := panel * tileCols
+			cols := min(tileCols, out-j)
+			if rows == tileRows && cols == tileCols {
+				k.tile(in, a, w, y[i*out+j:], out, bias, relu)
+				continue
+			}
+			k.tile(in, a, w, scratch, tileCols, bias, relu)
+			for r := range rows {
+				copy(y[(i+r)*out+j:(i+r)*out+j+cols], scratch[r*tileCols:r*tileCols+cols])
+			}
+		}
+	}
+}
+
+// forwardDot is Forward for a single output column (the logit layer): one
+// dot product per row, in eight interleaved partial sums.
+func (p *Linear) forwardDot(x []float32, n int, y []float32, relu bool) {
+	in := p.in
+	w := p.col[:in]
+	b := p.bias[0]
+	for r := range n {
+		row := x[r*in : (r+1)*in]
+		var s0, s1, s2, s3, s4, s5, s6, s7 float32
+		i := 0
+		for ; i+8 <= in; i += 8 {
+			v := (*[8]float32)(row[i : i+8])
+			u := (*[8]float32)(w[i : i+8])
+			s0 += v[0] * u[0]
+			s1 += v[1] * u[1]
+			s2 += v[2] * u[2]
+			s3 += v[3] * u[3]
+			s4 += v[4] * u[4]
+			s5 += v[5] * u[5]
+			s6 += v[6] * u[6]
+			s7 += v[7] * u[7]
+		}
+		for ; i < in; i++ {
+			s0 += row[i] * w[i]
+		}
+		v := ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)) + b
+		if relu && v < 0 {
+			v = 0
+		}
+		y[r] = v
+	}
+}
