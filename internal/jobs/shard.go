@@ -115,7 +115,7 @@ func (j *ScoreJob) refuseOtherShardCount(ctx context.Context, pub *writers.Publi
 	if err != nil || p == nil || p.Count == count {
 		return err
 	}
-	return fmt.Errorf("%w: a backfill of %s in %d shards is in progress (plan %s); this run has %d: finish it with the same count, or abandon it with --abandon-shards",
+	return fmt.Errorf("%w: a backfill of %s in %d shards is in progress (plan %s); this run has %d: finish it with the same count, or abandon it with scorer shards abandon",
 		ErrConfig, j.Partition, p.Count, p.ID, count)
 }
 
@@ -163,7 +163,7 @@ func (j *ScoreJob) runShard(ctx context.Context, h *held, pub *writers.Publisher
 		return err
 	}
 	if p != nil && j.ShardPlan != "" && p.ID != j.ShardPlan {
-		return fmt.Errorf("%w: another sharded backfill of %s (plan %s) is in progress; this is plan %s: let it finish, or abandon it with --abandon-shards",
+		return fmt.Errorf("%w: another sharded backfill of %s (plan %s) is in progress; this is plan %s: let it finish, or abandon it with scorer shards abandon",
 			ErrConfig, j.Partition, p.ID, j.ShardPlan)
 	}
 	if p == nil {
@@ -221,7 +221,7 @@ func (j *ScoreJob) runShard(ctx context.Context, h *held, pub *writers.Publisher
 		if errors.Is(err, store.ErrNotExist) {
 			// The plan pinned each file's generation: a file replaced since
 			// can never be read as planned.
-			return fmt.Errorf("%w: an input of plan %s was replaced or deleted after the plan was made (%w); abandon the plan with --abandon-shards and backfill %s again",
+			return fmt.Errorf("%w: an input of plan %s was replaced or deleted after the plan was made (%w); abandon the plan with scorer shards abandon and backfill %s again",
 				ErrConfig, p.ID, err, j.Partition)
 		}
 		if err != nil {
