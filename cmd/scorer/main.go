@@ -34,7 +34,7 @@ type environment struct {
 	isTerminal     bool // stderr is a terminal: text logs and a progress bar in auto mode
 	stdinTerminal  bool // stdin is a terminal: a destructive command may ask for confirmation
 	log            *slog.Logger
-	jsonLogs       bool              // the format of log, decided before anything can fail
+	jsonLogs       bool             // the format of log, decided before anything can fail
 	sched          *app.DaemonHooks // tests only: drive scorer schedule in-process
 }
 

@@ -190,6 +190,9 @@ func TestAbandonShardsDeprecatedAndConfirmed(t *testing.T) {
 	if !strings.Contains(r.stderr, "deprecated") || !strings.Contains(r.stdout, "abandoned") {
 		t.Errorf("--abandon-shards: stdout %q stderr %q", r.stdout, r.stderr)
 	}
+	if r := scorer(t, nil, append([]string{"shards", "abandon", "--month", "2020-09"}, args...)...); r.code != exitUsage || !strings.Contains(r.stderr, "not a terminal") {
+		t.Errorf("no terminal, no --yes: exit %d, want %d\n%s", r.code, exitUsage, r.stderr)
+	}
 	for answer, done := range map[string]bool{"n\n": false, "\n": false, "yes\n": true} {
 		e := &environment{stdinTerminal: true, stdin: strings.NewReader(answer)}
 		r := scorerWith(t, e, nil, append([]string{"shards", "abandon", "--month", "2020-09"}, args...)...)
