@@ -44,7 +44,7 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		defer os.RemoveAll(dir)
+		defer func() { _ = os.RemoveAll(dir) }() // a temporary folder: nothing to do if it stays
 		scorerBin = filepath.Join(dir, "scorer")
 		cmd := exec.Command("go", "build", "-o", scorerBin, ".")
 		cmd.Stderr = os.Stderr
@@ -117,7 +117,11 @@ func duck(t *testing.T) *sql.DB {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	return db
 }
 
@@ -142,6 +146,15 @@ func readTable(t *testing.T, dir, idCol, partCol string) tableStats {
 		t.Fatalf("query %s: %v", dir, err)
 	}
 	return s
+}
+
+// closeRows closes a query's rows and fails the test on an error of the
+// query or the close.
+func closeRows(t *testing.T, rows *sql.Rows) {
+	t.Helper()
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		t.Error(err)
+	}
 }
 
 // countCSVRows counts the data rows of the demo month, independently of
@@ -219,7 +232,7 @@ func TestScoresDoNotDependOnWorkersOrBatchSize(t *testing.T) {
 			}
 			got[id] = score
 		}
-		rows.Close()
+		closeRows(t, rows)
 		if ref == nil {
 			ref = got
 			continue

@@ -29,7 +29,9 @@ func shardStore(t *testing.T, n, rows int) (string, int64) {
 		if err := demodata.WriteCSV(f, g.Rows(name, rows, from, from.AddDate(0, 1, 0)), false); err != nil {
 			t.Fatal(err)
 		}
-		f.Close()
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return in, int64(n * rows)
 }
