@@ -134,7 +134,6 @@ by the file, or by its default. See README.md and docs/.`,
 	for _, sub := range root.Commands() {
 		if sub.Name() == "completion" {
 			sub.Short = "print a shell completion script (bash, zsh, fish, powershell)"
-			exitCodes(sub, codes(0, 2))
 		}
 	}
 	return root
