@@ -116,7 +116,6 @@ by the file, or by its default. See README.md and docs/.`,
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetUsageTemplate(usageTemplate)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cliError{err} })
-	root.CompletionOptions.HiddenDefaultCmd = false
 	exitCodes(root, codes(0, 1, 2, 3, 4, 5))
 
 	pf := root.PersistentFlags()

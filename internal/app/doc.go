@@ -8,8 +8,9 @@
 //   - the lifecycle of a scoring run: its run record in the output store,
 //     written before the run starts and completed with its outcome, counts
 //     and report when it ends, for manual and scheduled runs alike
-//     (App.Backfill, App.Queue), a dry run that reads only (App.Plan), the
-//     abandoning of a sharded backfill (App.AbandonShards);
+//     (App.Backfill, App.Queue), dry runs that only read (App.PlanBackfill,
+//     App.PlanQueue), the abandoning of a sharded backfill
+//     (App.AbandonShards);
 //   - training (App.Train), validation (App.Validate) and reading the run
 //     records (App.History, App.Run);
 //   - the scheduler daemon: its jobs, metrics and HTTP endpoints (Daemon);
