@@ -110,20 +110,41 @@ func TestBadInput(t *testing.T) {
 		files map[string][]byte // under dumps/2020-09/
 		want  []string          // the error names these
 	}{
-		{"not a number", map[string][]byte{"a.csv": withLine(3, setField(good[3], colBid, "abc"))},
-			[]string{"a.csv", "row 3", "column \\\"bid_price", "abc"}},
-		{"missing id", map[string][]byte{"a.csv": withLine(5, setField(good[5], colAdID, ""))},
-			[]string{"a.csv", "row 5", "column \\\"ad_id"}},
-		{"ragged row", map[string][]byte{"a.csv": withLine(7, good[7]+",extra")},
-			[]string{"a.csv", "row 7"}},
-		{"missing column", map[string][]byte{"a.csv": join(noSite)},
-			[]string{"a.csv", "site_domain"}},
-		{"truncated gzip", map[string][]byte{"a.csv.gz": full[:len(full)/2]},
-			[]string{"a.csv.gz"}},
-		{"empty month", map[string][]byte{"a.csv": join(good[:1])},
-			[]string{"no rows"}},
-		{"no files", map[string][]byte{"README.txt": []byte("not data")},
-			[]string{"no input files"}},
+		{
+			"not a number",
+			map[string][]byte{"a.csv": withLine(3, setField(good[3], colBid, "abc"))},
+			[]string{"a.csv", "row 3", "column \\\"bid_price", "abc"},
+		},
+		{
+			"missing id",
+			map[string][]byte{"a.csv": withLine(5, setField(good[5], colAdID, ""))},
+			[]string{"a.csv", "row 5", "column \\\"ad_id"},
+		},
+		{
+			"ragged row",
+			map[string][]byte{"a.csv": withLine(7, good[7]+",extra")},
+			[]string{"a.csv", "row 7"},
+		},
+		{
+			"missing column",
+			map[string][]byte{"a.csv": join(noSite)},
+			[]string{"a.csv", "site_domain"},
+		},
+		{
+			"truncated gzip",
+			map[string][]byte{"a.csv.gz": full[:len(full)/2]},
+			[]string{"a.csv.gz"},
+		},
+		{
+			"empty month",
+			map[string][]byte{"a.csv": join(good[:1])},
+			[]string{"no rows"},
+		},
+		{
+			"no files",
+			map[string][]byte{"README.txt": []byte("not data")},
+			[]string{"no input files"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -190,7 +211,7 @@ func TestMaxBadRowsSendsRowsToRejects(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer rows.Close()
+			defer closeRows(t, rows)
 			var got []string
 			for rows.Next() {
 				var file, col, reason string

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/adtech/scorer/internal/app"
 )
 
 // The Kubernetes manifests in deploy/ must agree with the binary: the exit
@@ -88,7 +90,7 @@ func TestDeployManifests(t *testing.T) {
 			count = e.Value
 		}
 	}
-	sh, err := shardFromEnv("", func(k string) (string, bool) {
+	sh, err := app.ShardFromEnv("", func(k string) (string, bool) {
 		return map[string]string{"JOB_COMPLETION_INDEX": "0", "SCORER_SHARD_COUNT": count}[k], true
 	})
 	if err != nil || sh == nil || sh.Count != job.Spec.Completions {

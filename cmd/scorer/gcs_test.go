@@ -62,7 +62,9 @@ func newGCS(t *testing.T) *gcsEnv {
 	hs := &http.Server{Handler: proxy}
 	go func() { _ = hs.Serve(ln) }()
 	t.Cleanup(func() {
-		hs.Close()
+		if err := hs.Close(); err != nil {
+			t.Errorf("close the proxy: %v", err)
+		}
 		srv.Stop()
 	})
 	for _, b := range []string{"ads", "analytics", "models"} {
@@ -116,11 +118,11 @@ func (g *gcsEnv) uploadDir(t *testing.T, dir, bucket, prefix string) {
 func (g *gcsEnv) download(t *testing.T, bucket, prefix string) string {
 	t.Helper()
 	dir := t.TempDir()
-	objs, _, err := g.srv.ListObjectsWithOptions(bucket, fakestorage.ListOptions{Prefix: prefix})
+	list, err := g.srv.ListObjectsWithOptionsPaginated(bucket, fakestorage.ListOptions{Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, o := range objs {
+	for _, o := range list.Objects {
 		obj, err := g.srv.GetObject(bucket, o.Name)
 		if err != nil {
 			t.Fatal(err)
@@ -133,10 +135,11 @@ func (g *gcsEnv) download(t *testing.T, bucket, prefix string) string {
 // names lists the object names under bucket/prefix.
 func (g *gcsEnv) names(t *testing.T, bucket, prefix string) []string {
 	t.Helper()
-	objs, _, err := g.srv.ListObjectsWithOptions(bucket, fakestorage.ListOptions{Prefix: prefix})
+	list, err := g.srv.ListObjectsWithOptionsPaginated(bucket, fakestorage.ListOptions{Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
+	objs := list.Objects
 	var out []string
 	for _, o := range objs {
 		out = append(out, strings.TrimPrefix(o.Name, prefix))
@@ -147,8 +150,10 @@ func (g *gcsEnv) names(t *testing.T, bucket, prefix string) []string {
 
 // gcsArgs point a command at the emulator's buckets.
 func gcsArgs(extra ...string) []string {
-	return append([]string{"--input", "gs://ads/input", "--output", "gs://analytics/scorer",
-		"--model", "gs://models/ctr-demo", "--log-format", "json"}, extra...)
+	return append([]string{
+		"--input", "gs://ads/input", "--output", "gs://analytics/scorer",
+		"--model", "gs://models/ctr-demo", "--log-format", "json",
+	}, extra...)
 }
 
 // seedDemo uploads the demo store and bundle.
@@ -167,7 +172,7 @@ func scoresOf(t *testing.T, dir, table, idCol string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
+	defer closeRows(t, rows)
 	var out []string
 	for rows.Next() {
 		var id, version string

@@ -14,6 +14,18 @@ import (
 	"testing"
 
 	_ "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/adtech/scorer/internal/app"
+)
+
+// The exit codes, as the tests name them.
+const (
+	exitOK       = app.ExitOK
+	exitRetry    = app.ExitRetry
+	exitUsage    = app.ExitUsage
+	exitBadInput = app.ExitBadInput
+	exitBusy     = app.ExitBusy
+	exitAborted  = app.ExitAborted
 )
 
 const (
@@ -32,7 +44,7 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		defer os.RemoveAll(dir)
+		defer func() { _ = os.RemoveAll(dir) }() // a temporary folder: nothing to do if it stays
 		scorerBin = filepath.Join(dir, "scorer")
 		// With failpoints: the crash tests kill it at named points
 		// (SCORER_FAILPOINT); without that variable it runs as released.
@@ -52,14 +64,20 @@ type result struct {
 	stdout, stderr string
 }
 
-// scorer runs a command line in-process with the given environment.
+// scorer runs a command line in-process with the given environment; stdin
+// and stderr are not terminals.
 func scorer(t *testing.T, env map[string]string, args ...string) result {
 	t.Helper()
+	return scorerWith(t, &environment{}, env, args...)
+}
+
+// scorerWith is scorer with an environment to start from (terminals,
+// stdin); its outputs and variables are set here.
+func scorerWith(t *testing.T, e *environment, env map[string]string, args ...string) result {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
-	e := &environment{
-		stdout: &stdout, stderr: &stderr,
-		getenv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
-	}
+	e.stdout, e.stderr = &stdout, &stderr
+	e.getenv = func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	code := run(context.Background(), e, args)
 	return result{code, stdout.String(), stderr.String()}
 }
@@ -101,7 +119,11 @@ func duck(t *testing.T) *sql.DB {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	return db
 }
 
@@ -126,6 +148,15 @@ func readTable(t *testing.T, dir, idCol, partCol string) tableStats {
 		t.Fatalf("query %s: %v", dir, err)
 	}
 	return s
+}
+
+// closeRows closes a query's rows and fails the test on an error of the
+// query or the close.
+func closeRows(t *testing.T, rows *sql.Rows) {
+	t.Helper()
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		t.Error(err)
+	}
 }
 
 // countCSVRows counts the data rows of the demo month, independently of
@@ -203,7 +234,7 @@ func TestScoresDoNotDependOnWorkersOrBatchSize(t *testing.T) {
 			}
 			got[id] = score
 		}
-		rows.Close()
+		closeRows(t, rows)
 		if ref == nil {
 			ref = got
 			continue
@@ -233,7 +264,7 @@ func TestUsageAndConfigErrors(t *testing.T) {
 		msg  string
 	}{
 		{"no command", nil, nil, exitUsage, "Usage"},
-		{"unknown command", nil, []string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
+		{"unknown command", nil, []string{"frobnicate"}, exitUsage, `unknown command \"frobnicate\"`}, // JSON logs: stderr is no terminal
 		{"unknown flag", nil, []string{"backfill", "--mnth", "2020-09"}, exitUsage, "mnth"},
 		{"missing month", nil, []string{"backfill"}, exitUsage, "--month is required"},
 		{"bad month", nil, []string{"backfill", "--month", "2020-13"}, exitUsage, "want YYYY-MM"},
@@ -241,7 +272,7 @@ func TestUsageAndConfigErrors(t *testing.T) {
 		{"bad env value", map[string]string{"SCORER_WORKERS": "many"}, []string{"validate"}, exitUsage, "SCORER_WORKERS"},
 		{"invalid value", map[string]string{"SCORER_MAX_BAD_ROWS": "-3"}, []string{"validate"}, exitUsage, "max_bad_rows"},
 		{"missing model", nil, []string{"backfill", "--month", "2020-09", "--input", demoStore, "--output", dir, "--model", filepath.Join(dir, "nope")}, exitUsage, "load model bundle"},
-		{"help", nil, []string{"backfill", "--help"}, exitOK, "Usage: scorer backfill"},
+		{"help", nil, []string{"backfill", "--help"}, exitOK, "scorer backfill --month YYYY-MM [flags]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -263,26 +294,5 @@ func TestValidate(t *testing.T) {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("validate output lacks %q:\n%s", want, r.stdout)
 		}
-	}
-}
-
-func TestEnvironmentAndFlagPrecedence(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "c.yaml")
-	if err := os.WriteFile(file, []byte("workers: 3\nbatch_size: 100\nbackfill:\n  table: from_file\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := loadConfig(file, func(k string) (string, bool) {
-		v, ok := map[string]string{"SCORER_BATCH_SIZE": "200", "SCORER_QUEUE_ID_COLUMNS": "a,b"}[k]
-		return v, ok
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Workers != 3 || cfg.BatchSize != 200 || cfg.Backfill.Table != "from_file" || strings.Join(cfg.Queue.IDColumns, ",") != "a,b" {
-		t.Fatalf("config = workers %d, batch %d, table %q, queue ids %v", cfg.Workers, cfg.BatchSize, cfg.Backfill.Table, cfg.Queue.IDColumns)
-	}
-	if cfg.Output != defaultConfig().Output {
-		t.Fatalf("unset key changed: output %q", cfg.Output)
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/adtech/scorer/internal/app"
 	"github.com/adtech/scorer/internal/jobs"
 )
 
@@ -17,12 +18,13 @@ type progressBar struct {
 	start time.Time
 }
 
-// newProgress returns the progress reporter the config asks for, or nil.
-func newProgress(cfg Config, env *environment) jobs.Progress {
+// newProgress returns a maker of the progress reporters the config asks
+// for, or nil for none.
+func newProgress(cfg app.Config, env *environment) func() jobs.Progress {
 	if cfg.Progress == "off" || (cfg.Progress == "auto" && !env.isTerminal) {
 		return nil
 	}
-	return &progressBar{w: env.stderr}
+	return func() jobs.Progress { return &progressBar{w: env.stderr} }
 }
 
 func (p *progressBar) Start(totalBytes int64) {

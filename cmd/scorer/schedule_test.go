@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/adtech/scorer/internal/app"
 	"github.com/adtech/scorer/internal/jobs"
 	"github.com/adtech/scorer/internal/runlog"
 	"github.com/adtech/scorer/scheduler"
@@ -71,9 +71,9 @@ func startSchedule(t *testing.T, config string, clock *schedtest.Clock, hold boo
 		held: make(chan struct{}, 10), release: make(chan struct{}),
 	}
 	addr := make(chan string, 1)
-	hooks := &scheduleHooks{clock: clock, onEvent: d.events.Record, listening: func(a string) { addr <- a }}
+	hooks := &app.DaemonHooks{Clock: clock, OnEvent: d.events.Record, Listening: func(a string) { addr <- a }}
 	if hold {
-		hooks.progress = func(ctx context.Context) jobs.Progress {
+		hooks.Progress = func(ctx context.Context) jobs.Progress {
 			return &heldProgress{ctx: ctx, held: d.held, release: d.release}
 		}
 	}
@@ -145,7 +145,7 @@ func (d *scheduleDaemon) get(path string) (int, string) {
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read to the end below; a close error changes nothing
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		d.t.Fatal(err)
@@ -250,12 +250,12 @@ func TestScheduleDaemon(t *testing.T) {
 `)
 	clock := schedtest.NewClock(time.Date(2020, 9, 30, 12, 0, 0, 0, loc))
 	d := startSchedule(t, conf, clock, false)
-	if code, body := d.get(healthzPath); code != http.StatusOK {
-		t.Fatalf("%s: %d %s", healthzPath, code, body)
+	if code, body := d.get(app.HealthzPath); code != http.StatusOK {
+		t.Fatalf("%s: %d %s", app.HealthzPath, code, body)
 	}
 	idle := d.await(schedtest.Idle) // every job's state is loaded
-	if code, body := d.get(readyzPath); code != http.StatusOK {
-		t.Fatalf("%s: %d %s", readyzPath, code, body)
+	if code, body := d.get(app.ReadyzPath); code != http.StatusOK {
+		t.Fatalf("%s: %d %s", app.ReadyzPath, code, body)
 	}
 
 	clock.Set(idle.At)
@@ -291,9 +291,9 @@ func TestScheduleDaemon(t *testing.T) {
 	queued := readTable(t, filepath.Join(out, "request_scores"), "request_id", "date").rows
 
 	// /metrics over HTTP.
-	code, body := d.get(metricsPath)
+	code, body := d.get(app.MetricsPath)
 	if code != http.StatusOK {
-		t.Fatalf("%s: %d", metricsPath, code)
+		t.Fatalf("%s: %d", app.MetricsPath, code)
 	}
 	for _, c := range []struct {
 		name   string
@@ -401,8 +401,8 @@ func TestScheduleSIGTERMDuringRun(t *testing.T) {
 			}
 			d.cancel() // SIGTERM
 			stopping := d.await(schedtest.Kind(scheduler.EventStopping, ""))
-			if code, _ := d.get(readyzPath); code != http.StatusServiceUnavailable {
-				t.Errorf("%s while stopping: %d, want 503", readyzPath, code)
+			if code, _ := d.get(app.ReadyzPath); code != http.StatusServiceUnavailable {
+				t.Errorf("%s while stopping: %d, want 503", app.ReadyzPath, code)
 			}
 			if tt.finish {
 				close(d.release)
@@ -457,25 +457,6 @@ func TestScheduleSIGTERMDuringRun(t *testing.T) {
 	}
 }
 
-// Failures safe to retry (exit codes 1 and 4) are retried; configuration
-// and bad-input failures are not.
-func TestScheduleRetriesOnlyRetryableFailures(t *testing.T) {
-	for _, tt := range []struct {
-		err  error
-		want bool
-	}{
-		{errors.New("read gs://x: connection reset"), true},
-		{fmt.Errorf("run: %w", jobs.ErrBusy), true},
-		{fmt.Errorf("row 3: %w", jobs.ErrBadInput), false},
-		{fmt.Errorf("%w: model", jobs.ErrConfig), false},
-		{usageError{errors.New("output: bad")}, false},
-	} {
-		if got := retryable(tt.err); got != tt.want {
-			t.Errorf("retryable(%v) = %v, want %v", tt.err, got, tt.want)
-		}
-	}
-}
-
 func TestScheduleConfig(t *testing.T) {
 	dir := t.TempDir()
 	write := func(body string) string {
@@ -508,65 +489,8 @@ func TestScheduleConfig(t *testing.T) {
 			}
 		})
 	}
-	// Jobs in the file replace the default jobs; the environment sets the
-	// other keys; a time zone defaults to UTC.
-	cfg, err := loadConfig(write("schedule:\n  jobs:\n    - {name: hourly, kind: queue, cron: '0 * * * *'}\n"),
-		func(k string) (string, bool) {
-			return map[string]string{"SCORER_SCHEDULE_LISTEN": ":9999"}[k], k == "SCORER_SCHEDULE_LISTEN"
-		})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(cfg.Schedule.Jobs) != 1 || cfg.Schedule.Listen != ":9999" || cfg.Validate() != nil {
-		t.Fatalf("schedule config %+v (%v)", cfg.Schedule, cfg.Validate())
-	}
-	if sp, _ := cfg.Schedule.Jobs[0].spec(); sp.Location() != time.UTC {
-		t.Errorf("default time zone %s, want UTC", sp.Location())
-	}
-	if err := defaultConfig().Validate(); err != nil {
-		t.Fatalf("defaults: %v", err)
-	}
-	// A backfill job scores the month before its scheduled day (in its zone).
-	j := ScheduleJob{Kind: kindBackfill, Month: "previous"}
-	for slot, month := range map[time.Time]string{
-		time.Date(2021, 1, 1, 4, 0, 0, 0, berlin(t)):  "2020-12",
-		time.Date(2021, 3, 1, 0, 30, 0, 0, berlin(t)): "2021-02",
-	} {
-		if got := j.month(slot); got != month || j.leaseJob(slot) != jobs.BackfillJob(month) {
-			t.Errorf("backfill scheduled %s: month %s, want %s", slot, got, month)
-		}
-	}
 	if r := scorer(t, nil, "schedule", "--config", write("schedule:\n  jobs: []\n"), "--output", t.TempDir()); r.code != exitUsage {
 		t.Errorf("schedule without jobs: exit %d, want %d", r.code, exitUsage)
-	}
-	// The README's demo config is valid.
-	demo, err := loadConfig("../../testdata/schedule-demo.yaml", func(string) (string, bool) { return "", false })
-	if err != nil || demo.Validate() != nil || len(demo.Schedule.Jobs) != 2 {
-		t.Errorf("testdata/schedule-demo.yaml: %v %v", err, demo.Validate())
-	}
-}
-
-// docs/config.md documents the schedule section with its defaults: the
-// YAML in the doc decodes (every key in it exists) to the default schedule
-// (every key of the section is in it, with its default value).
-func TestScheduleConfigDocumented(t *testing.T) {
-	doc, err := os.ReadFile("../../docs/config.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, block, ok := strings.Cut(string(doc), "```yaml\n")
-	block, _, _ = strings.Cut(block, "```")
-	if !ok {
-		t.Fatal("no yaml block in docs/config.md")
-	}
-	var cfg Config
-	dec := yaml.NewDecoder(strings.NewReader(block))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil {
-		t.Fatalf("docs/config.md: %v", err)
-	}
-	if want := defaultConfig().Schedule; !reflect.DeepEqual(cfg.Schedule, want) {
-		t.Errorf("docs/config.md schedule:\n%+v\nthe defaults:\n%+v", cfg.Schedule, want)
 	}
 }
 
@@ -655,7 +579,7 @@ func TestScheduleDeployment(t *testing.T) {
 	if err := os.WriteFile(file, []byte(configMap.Data["config.yaml"]), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := loadConfig(file, func(string) (string, bool) { return "", false })
+	cfg, err := app.Load(file, func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -670,7 +594,7 @@ func TestScheduleDeployment(t *testing.T) {
 	for name, p := range map[string]struct {
 		probe probe
 		path  string
-	}{"liveness": {c.LivenessProbe, healthzPath}, "readiness": {c.ReadinessProbe, readyzPath}} {
+	}{"liveness": {c.LivenessProbe, app.HealthzPath}, "readiness": {c.ReadinessProbe, app.ReadyzPath}} {
 		if p.probe.HTTPGet.Path != p.path || (fmt.Sprint(p.probe.HTTPGet.Port) != port && fmt.Sprint(p.probe.HTTPGet.Port) != c.Ports[0].Name) {
 			t.Errorf("%s probe %+v, want %s on port %s", name, p.probe.HTTPGet, p.path, port)
 		}

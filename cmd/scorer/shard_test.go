@@ -29,7 +29,9 @@ func shardStore(t *testing.T, n, rows int) (string, int64) {
 		if err := demodata.WriteCSV(f, g.Rows(name, rows, from, from.AddDate(0, 1, 0)), false); err != nil {
 			t.Fatal(err)
 		}
-		f.Close()
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return in, int64(n * rows)
 }
@@ -113,7 +115,16 @@ func TestAbandonShards(t *testing.T) {
 	if r := scorerProc(t, nil, append(base, "--shard", "0/2")...); r.code != exitUsage {
 		t.Fatalf("other shard count: exit %d\n%s", r.code, r.stderr)
 	}
-	mustSucceed(t, scorerProc(t, nil, append(base, "--abandon-shards")...))
+	staged := listTree(t, filepath.Join(out, "_scorer", "staging"))
+	abandon := []string{"shards", "abandon", "--month", "2020-09", "--input", in, "--model", demoModel, "--output", out}
+	// Not on a terminal (a script, a Job): refused without --yes, touching nothing.
+	if r := scorerProc(t, nil, abandon...); r.code != exitUsage || !strings.Contains(r.stderr, "--yes") {
+		t.Fatalf("shards abandon without --yes: exit %d, want %d asking for --yes\n%s", r.code, exitUsage, r.stderr)
+	}
+	if left := listTree(t, filepath.Join(out, "_scorer", "staging")); len(left) == 0 || len(left) != len(staged) {
+		t.Fatalf("a refused abandon changed the staging: %v, was %v", left, staged)
+	}
+	mustSucceed(t, scorerProc(t, nil, append(abandon, "--yes")...))
 	if left := listTree(t, filepath.Join(out, "_scorer", "staging")); len(left) > 0 {
 		t.Errorf("abandoned shards left staging: %v", left)
 	}
@@ -166,7 +177,30 @@ func TestShardInputReplacedAfterPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := scorerProc(t, nil, append(base, "--shard", "1/2")...)
-	if r.code != exitUsage || !strings.Contains(r.stderr, "--abandon-shards") {
-		t.Fatalf("exit %d, want %d pointing at --abandon-shards:\n%s", r.code, exitUsage, r.stderr)
+	if r.code != exitUsage || !strings.Contains(r.stderr, "scorer shards abandon") {
+		t.Fatalf("exit %d, want %d pointing at scorer shards abandon:\n%s", r.code, exitUsage, r.stderr)
+	}
+}
+
+// The old spelling, backfill --abandon-shards, still works (without asking)
+// and says it is deprecated; on a terminal, shards abandon asks first.
+func TestAbandonShardsDeprecatedAndConfirmed(t *testing.T) {
+	out := t.TempDir()
+	args := []string{"--input", demoStore, "--model", demoModel, "--output", out}
+	r := scorer(t, nil, append([]string{"backfill", "--month", "2020-09", "--abandon-shards"}, args...)...)
+	mustSucceed(t, r)
+	if !strings.Contains(r.stderr, "deprecated") || !strings.Contains(r.stdout, "abandoned") {
+		t.Errorf("--abandon-shards: stdout %q stderr %q", r.stdout, r.stderr)
+	}
+	if r := scorer(t, nil, append([]string{"shards", "abandon", "--month", "2020-09"}, args...)...); r.code != exitUsage || !strings.Contains(r.stderr, "not a terminal") {
+		t.Errorf("no terminal, no --yes: exit %d, want %d\n%s", r.code, exitUsage, r.stderr)
+	}
+	for answer, done := range map[string]bool{"n\n": false, "\n": false, "yes\n": true} {
+		e := &environment{stdinTerminal: true, stdin: strings.NewReader(answer)}
+		r := scorerWith(t, e, nil, append([]string{"shards", "abandon", "--month", "2020-09"}, args...)...)
+		mustSucceed(t, r)
+		if !strings.Contains(r.stderr, "[y/N]") || strings.Contains(r.stdout, "abandoned (if") != done {
+			t.Errorf("answer %q: stdout %q stderr %q", answer, r.stdout, r.stderr)
+		}
 	}
 }

@@ -1,92 +1,67 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"path"
 	"sort"
 	"strings"
 
-	"github.com/adtech/scorer/features"
-	"github.com/adtech/scorer/internal/jobs"
-	"github.com/adtech/scorer/readers/store"
-	"github.com/adtech/scorer/scoring/bundle"
-	"github.com/adtech/scorer/scoring/training"
+	"github.com/spf13/cobra"
+
+	"github.com/adtech/scorer/internal/app"
 )
 
-func runTrain(ctx context.Context, env *environment, args []string) error {
-	f := newFlags("train", "--month YYYY-MM --out DIR [flags]", `
-Train a model bundle from a labelled month of ad dumps
+func (c *cli) trainCmd() *cobra.Command {
+	var (
+		month monthValue
+		out   string
+	)
+	cmd := &cobra.Command{
+		Use:   "train --month YYYY-MM --out DIR [flags]",
+		Short: "train a model bundle from a labelled month of dumps",
+		Long: `Train a model bundle from a labelled month of ad dumps
 (<input>/<backfill.dir>/YYYY-MM/, label column named by the feature spec).
 The feature statistics are fitted on the month, a seeded fraction of the rows
 (train.validation_fraction) is held out, and the validation AUC and log loss
-are recorded in the bundle with the exact command line.`, env.stderr)
-	month := f.fs.String("month", "", "labelled month to train on, YYYY-MM (required)")
-	out := f.fs.String("out", "", "folder or URI to write the bundle to (required)")
-	spec := f.fs.String("spec", "", "feature spec file (default: train.spec)")
-	name := f.fs.String("name", "", "bundle name (default: train.name)")
-	ver := f.fs.String("version", "", "bundle version (default: train.version, else the month)")
-	f.override("arch", "architecture: wide, deep, wide_deep", func(c *Config, v string) error { c.Train.Arch = v; return nil })
-	f.override("epochs", "training epochs", intSetter(func(c *Config) *int { return &c.Train.Epochs }))
-	f.override("input", "input store URI", func(c *Config, v string) error { c.Input = v; return nil })
-	f.logFlags()
-	cfg, err := f.parse(args, env)
-	if err != nil {
-		return err
+are recorded in the bundle with the exact command line.`,
+		Example: `  scorer train --month 2020-08 --out models/ctr-2020-08`,
+		Args:    cobra.NoArgs,
 	}
-	if *month == "" || *out == "" {
-		return usageError{fmt.Errorf("--month and --out are required")}
-	}
-	tc := cfg.Train
-	if *spec != "" {
-		tc.Spec = *spec
-	}
-	if *name != "" {
-		tc.Name = *name
-	}
-	if *ver != "" {
-		tc.Version = *ver
-	}
-	s, err := features.LoadSpec(tc.Spec)
-	if err != nil {
-		return usageError{err}
-	}
-	input, err := store.Open(ctx, cfg.Input)
-	if err != nil {
-		return usageError{fmt.Errorf("input: %w", err)}
-	}
-	outB, err := store.Open(ctx, *out)
-	if err != nil {
-		return usageError{fmt.Errorf("out: %w", err)}
-	}
-	limit, _ := jobs.ParseBadRowLimit(cfg.MaxBadRows)
-	trainCfg := training.DefaultConfig()
-	trainCfg.Arch = bundle.Architecture{Kind: bundle.Kind(tc.Arch), EmbeddingDim: tc.EmbeddingDim, Hidden: tc.Hidden}
-	trainCfg.Epochs, trainCfg.BatchSize = tc.Epochs, tc.BatchSize
-	trainCfg.LearningRate, trainCfg.L2, trainCfg.Seed = tc.LearningRate, tc.L2, tc.Seed
+	fs := cmd.Flags()
+	fs.Var(&month, "month", "labelled month to train on (required)")
+	fs.StringVar(&out, "out", "", "folder or URI to write the bundle to (required)")
+	c.stringFlag(cmd, "spec", "", "feature spec file (config: train.spec)", func(c *app.Config) *string { return &c.Train.Spec })
+	c.stringFlag(cmd, "name", "", "bundle name (config: train.name)", func(c *app.Config) *string { return &c.Train.Name })
+	c.stringFlag(cmd, "version", "", "bundle version (config: train.version; empty: the month)", func(c *app.Config) *string { return &c.Train.Version })
+	c.stringFlag(cmd, "arch", "", "architecture: wide, deep, wide_deep (config: train.arch)", func(c *app.Config) *string { return &c.Train.Arch })
+	c.intFlag(cmd, "epochs", "training epochs (config: train.epochs)", func(c *app.Config) *int { return &c.Train.Epochs })
+	c.stringFlag(cmd, "input", "", "input store URI (config: input)", func(c *app.Config) *string { return &c.Input })
+	exitCodes(cmd, codes(0, 1, 2, 3))
 
-	bu, err := jobs.Train(ctx, jobs.TrainJob{
-		Input: input, Dir: cfg.Backfill.Dir, Month: *month, Spec: s,
-		Name: tc.Name, Version: tc.Version, Config: trainCfg,
-		ValidationFraction: tc.ValidationFraction, BatchSize: cfg.BatchSize,
-		CSV: csvOptions(cfg.CSV), BadRows: limit,
-		Command: "scorer train " + strings.Join(args, " "), Log: env.log,
-		Data: strings.TrimSuffix(cfg.Input, "/") + "/" + path.Join(cfg.Backfill.Dir, *month),
-	})
-	if err != nil {
-		return fmt.Errorf("train on %s: %w", *month, err)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if month == "" || out == "" {
+			return cliError{fmt.Errorf("--month and --out are required")}
+		}
+		cfg, err := c.config(cmd)
+		if err != nil {
+			return err
+		}
+		bu, uri, err := c.newApp(cfg).Train(cmd.Context(), app.TrainRequest{
+			Month: string(month), Out: out, Command: "scorer " + strings.Join(c.args, " "),
+		})
+		if err != nil {
+			return err
+		}
+		w := &errWriter{w: c.env.stdout}
+		w.printf("trained %s %s (%s) on %d rows of %s -> %s\n", bu.Name, bu.Version, bu.Arch.Kind, bu.Training.Rows, month, uri)
+		keys := make([]string, 0, len(bu.Metrics))
+		for k := range bu.Metrics {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			w.printf("  %-12s %.6g\n", k, bu.Metrics[k])
+		}
+		return w.err
 	}
-	if err := bu.Save(ctx, outB, ""); err != nil {
-		return fmt.Errorf("save bundle: %w", err)
-	}
-	fmt.Fprintf(env.stdout, "trained %s %s (%s) on %d rows of %s -> %s\n", bu.Name, bu.Version, bu.Arch.Kind, bu.Training.Rows, *month, outB.URI(""))
-	keys := make([]string, 0, len(bu.Metrics))
-	for k := range bu.Metrics {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fmt.Fprintf(env.stdout, "  %-12s %.6g\n", k, bu.Metrics[k])
-	}
-	return nil
+	return cmd
 }

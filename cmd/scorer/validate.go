@@ -1,62 +1,42 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"fmt"
-
-	"github.com/adtech/scorer/features"
-	"github.com/adtech/scorer/internal/jobs"
-	"github.com/adtech/scorer/scoring"
+	"github.com/spf13/cobra"
 )
 
-func runValidate(ctx context.Context, env *environment, args []string) error {
-	f := newFlags("validate", "[flags]", `
-Check the configuration, the model bundle (its weights, its feature spec and
+func (c *cli) validateCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "validate [flags]",
+		Short: "check config, feature spec and model bundle without scoring",
+		Long: `Check the configuration, the model bundle (its weights, its feature spec and
 statistics, and that its graph compiles) and that both stores can be listed,
 without scoring anything. Prints what it checked; exits 2 on the first
-configuration problem.`, env.stderr)
-	f.storeFlags().runFlags().logFlags()
-	cfg, err := f.parse(args, env)
-	if err != nil {
-		return err
+configuration problem.`,
+		Args: cobra.NoArgs,
 	}
-	fmt.Fprintln(env.stdout, "config: ok")
-	o, err := open(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	bu := o.bundle
-	fx, err := features.NewPipeline(bu.Features, bu.Stats)
-	if err != nil {
-		return fmt.Errorf("%w: model %s: %w", jobs.ErrConfig, cfg.Model, err)
-	}
-	m, err := scoring.NewModel(bu, cfg.BatchSize)
-	if err != nil {
-		return fmt.Errorf("%w: model %s: compile: %w", jobs.ErrConfig, cfg.Model, err)
-	}
-	_ = m.Close()
-	fmt.Fprintf(env.stdout, "model: %s %s (%s), %d features -> %d dense + %d indexed inputs, compiles\n",
-		bu.Name, bu.Version, bu.Arch.Kind, len(bu.Features.Features), fx.Dense(), len(fx.Cardinalities()))
-	for _, t := range []struct {
-		name string
-		tc   TableConfig
-	}{{"backfill", cfg.Backfill}, {"queue", cfg.Queue}} {
-		s := bu.Features.InputSchema(t.tc.IDColumns, false)
-		fmt.Fprintf(env.stdout, "%s: reads %d columns from %s, writes table %s\n", t.name, s.NumFields(), o.input.URI(t.tc.Dir), t.tc.Table)
-	}
-	var errs []error
-	for _, c := range []struct{ name, dir string }{{"input", cfg.Backfill.Dir}, {"input", cfg.Queue.Dir}} {
-		if _, err := o.input.List(ctx, c.dir+"/"); err != nil {
-			errs = append(errs, fmt.Errorf("%s store: %w", c.name, err))
+	c.storeFlags(cmd)
+	c.runFlags(cmd)
+	exitCodes(cmd, codes(0, 1, 2))
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		cfg, err := c.config(cmd)
+		if err != nil {
+			return err
 		}
+		w := &errWriter{w: c.env.stdout}
+		w.printf("config: ok\n")
+		v, err := c.newApp(cfg).Validate(cmd.Context())
+		if bu := v.Bundle; bu != nil {
+			w.printf("model: %s %s (%s), %d features -> %d dense + %d indexed inputs, compiles\n",
+				bu.Name, bu.Version, bu.Arch.Kind, len(bu.Features.Features), v.Dense, v.Indexed)
+		}
+		for _, t := range v.Tables {
+			w.printf("%s: reads %d columns from %s, writes table %s\n", t.Job, t.Columns, t.Reads, t.Table)
+		}
+		if err != nil {
+			return err
+		}
+		w.printf("stores: ok\n")
+		return w.err
 	}
-	if _, err := o.output.List(ctx, "_scorer/"); err != nil {
-		errs = append(errs, fmt.Errorf("output store: %w", err))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	fmt.Fprintln(env.stdout, "stores: ok")
-	return nil
+	return cmd
 }

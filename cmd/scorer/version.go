@@ -1,20 +1,18 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/spf13/cobra"
 )
 
 // version is set at build time: -ldflags "-X main.version=v1.2.3".
 var version = "dev"
 
-func runVersion(_ context.Context, env *environment, args []string) error {
-	f := newFlags("version", "", "Print the version, the Go version and the VCS revision.", env.stderr)
-	if err := f.fs.Parse(args); err != nil {
-		return err
-	}
+// versionLine is what scorer version and scorer --version print.
+func versionLine() string {
 	rev := "unknown"
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {
@@ -23,6 +21,18 @@ func runVersion(_ context.Context, env *environment, args []string) error {
 			}
 		}
 	}
-	fmt.Fprintf(env.stdout, "scorer %s (%s, revision %s, %s/%s)\n", version, runtime.Version(), rev, runtime.GOOS, runtime.GOARCH)
-	return nil
+	return fmt.Sprintf("scorer %s (%s, revision %s, %s/%s)", version, runtime.Version(), rev, runtime.GOOS, runtime.GOARCH)
+}
+
+func (c *cli) versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "print the version (also scorer --version)",
+		Long:  "Print the version, the Go version and the VCS revision.",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			_, err := fmt.Fprintln(c.env.stdout, versionLine())
+			return err
+		},
+	}
 }

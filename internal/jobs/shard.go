@@ -107,7 +107,7 @@ func (j *ScoreJob) refuseOtherShardCount(ctx context.Context, pub *table.Publish
 	if err != nil || p == nil || p.Count == count {
 		return err
 	}
-	return fmt.Errorf("%w: a backfill of %s in %d shards is in progress (plan %s); this run has %d: finish it with the same count, or abandon it with --abandon-shards",
+	return fmt.Errorf("%w: a backfill of %s in %d shards is in progress (plan %s); this run has %d: finish it with the same count, or abandon it with scorer shards abandon",
 		ErrConfig, j.Partition, p.Count, p.ID, count)
 }
 
@@ -155,7 +155,7 @@ func (j *ScoreJob) runShard(ctx context.Context, h *held, pub *table.Publisher, 
 		return err
 	}
 	if p != nil && j.ShardPlan != "" && p.ID != j.ShardPlan {
-		return fmt.Errorf("%w: another sharded backfill of %s (plan %s) is in progress; this is plan %s: let it finish, or abandon it with --abandon-shards",
+		return fmt.Errorf("%w: another sharded backfill of %s (plan %s) is in progress; this is plan %s: let it finish, or abandon it with scorer shards abandon",
 			ErrConfig, j.Partition, p.ID, j.ShardPlan)
 	}
 	if p == nil {
@@ -213,7 +213,7 @@ func (j *ScoreJob) runShard(ctx context.Context, h *held, pub *table.Publisher, 
 		if errors.Is(err, store.ErrNotExist) {
 			// The plan pinned each file's generation: a file replaced since
 			// can never be read as planned.
-			return fmt.Errorf("%w: an input of plan %s was replaced or deleted after the plan was made (%w); abandon the plan with --abandon-shards and backfill %s again",
+			return fmt.Errorf("%w: an input of plan %s was replaced or deleted after the plan was made (%w); abandon the plan with scorer shards abandon and backfill %s again",
 				ErrConfig, p.ID, err, j.Partition)
 		}
 		if err != nil {

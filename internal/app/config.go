@@ -1,7 +1,8 @@
-package main
+package app
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -14,11 +15,12 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/adtech/scorer/internal/jobs"
+	"github.com/adtech/scorer/readers"
 	"github.com/adtech/scorer/readers/store"
 )
 
 // Config is the scorer configuration file. Every key is optional; the
-// defaults (see defaultConfig) run the embedded demo from the repository
+// defaults (see Default) run the embedded demo from the repository
 // root. Precedence: flags over environment (SCORER_<KEY>, nested keys joined
 // by "_", e.g. SCORER_BACKFILL_TABLE) over the file over the defaults.
 // docs/config.md documents every key; keep the two in step.
@@ -169,7 +171,9 @@ type TrainConfig struct {
 	Seed               int64   `yaml:"seed"`
 }
 
-func defaultConfig() Config {
+// Default is the configuration with every key at its default: it runs the
+// embedded demo from the repository root.
+func Default() Config {
 	return Config{
 		Input:           "testdata/store",
 		Output:          "out",
@@ -200,10 +204,11 @@ func defaultConfig() Config {
 	}
 }
 
-// loadConfig applies the file (if any) and then the environment to the
-// defaults.
-func loadConfig(path string, env func(string) (string, bool)) (Config, error) {
-	cfg := defaultConfig()
+// Load applies the file (if any) and then the environment (SCORER_<KEY>,
+// read through env) to the defaults. It does not validate: flags may still
+// change the result (see Validate).
+func Load(path string, env func(string) (string, bool)) (Config, error) {
+	cfg := Default()
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -349,7 +354,7 @@ func (c Config) Validate() error {
 	default:
 		bad("log.level: debug, info, warn or error, not %q", c.Log.Level)
 	}
-	if err := c.GCS.options(nil).Validate(); err != nil {
+	if err := c.GCS.Options(nil).Validate(); err != nil {
 		bad("gcs: %v", err)
 	}
 	if c.LeaseTTL < 2*time.Second {
@@ -375,8 +380,9 @@ func gcsDefaults() GCSConfig {
 	}
 }
 
-// options are the store options of this config; onRetry counts retries.
-func (g GCSConfig) options(onRetry func(op string, err error)) store.GCSOptions {
+// Options are the store options of this config; onRetry (may be nil) is
+// called on every retry.
+func (g GCSConfig) Options(onRetry func(op string, err error)) store.GCSOptions {
 	return store.GCSOptions{
 		MaxAttempts: g.MaxAttempts, InitialBackoff: g.InitialBackoff, MaxBackoff: g.MaxBackoff,
 		CallTimeout: g.CallTimeout, ChunkSize: g.ChunkSize, ParallelReadThreshold: g.ParallelReadThreshold,
@@ -384,9 +390,48 @@ func (g GCSConfig) options(onRetry func(op string, err error)) store.GCSOptions 
 	}
 }
 
+// CSVOptions are the reader options of the csv section.
+func (c CSVConfig) CSVOptions() readers.CSVOptions {
+	var delim rune
+	if d := []rune(unescapeDelim(c.Delimiter)); len(d) == 1 {
+		delim = d[0]
+	}
+	return readers.CSVOptions{Delimiter: delim, Header: c.Header, ColumnNames: c.Columns}
+}
+
 func unescapeDelim(s string) string {
 	if s == `\t` {
 		return "\t"
 	}
 	return s
+}
+
+// PeekLog returns the log section as the file at path (if any) and the
+// environment set it, leniently: it never fails, and a value it cannot read
+// stays at its default. It lets a command pick its log format before the
+// configuration is loaded and validated, so that even an error in the
+// configuration is logged in the format asked for.
+func PeekLog(path string, env func(string) (string, bool)) LogConfig {
+	lc := Default().Log
+	if path != "" {
+		if data, err := os.ReadFile(path); err == nil {
+			var f struct {
+				Log struct {
+					Format string `yaml:"format"`
+					Level  string `yaml:"level"`
+				} `yaml:"log"`
+			}
+			if yaml.Unmarshal(data, &f) == nil {
+				lc.Format = cmp.Or(f.Log.Format, lc.Format)
+				lc.Level = cmp.Or(f.Log.Level, lc.Level)
+			}
+		}
+	}
+	if v, ok := env("SCORER_LOG_FORMAT"); ok {
+		lc.Format = v
+	}
+	if v, ok := env("SCORER_LOG_LEVEL"); ok {
+		lc.Level = v
+	}
+	return lc
 }

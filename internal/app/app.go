@@ -1,0 +1,178 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path"
+	"sync/atomic"
+	"time"
+
+	"github.com/adtech/scorer/internal/jobs"
+	"github.com/adtech/scorer/readers/store"
+	"github.com/adtech/scorer/scoring/bundle"
+	"github.com/adtech/scorer/writers/table"
+)
+
+// Options are what an App gets from the process that hosts it.
+type Options struct {
+	// Log receives the application's logs; nil discards them.
+	Log *slog.Logger
+	// Version is the scorer version, recorded in run records and metrics.
+	Version string
+	// Progress makes the progress reporter of one run; nil for none.
+	Progress func() jobs.Progress
+	// Now is the clock (default time.Now): the default partition date of a
+	// queue run.
+	Now func() time.Time
+}
+
+// App is the application for one validated configuration. Its methods are
+// safe for concurrent use.
+type App struct {
+	cfg      Config
+	log      *slog.Logger
+	version  string
+	progress func() jobs.Progress
+	now      func() time.Time
+	retries  atomic.Int64 // store calls retried
+}
+
+// New returns the application for a validated configuration. It makes
+// gs:// URIs open with the configuration's options, counting and logging
+// every retry; that registration is process-wide (the latest App's wins).
+func New(cfg Config, opts Options) *App {
+	a := &App{cfg: cfg, log: opts.Log, version: opts.Version, progress: opts.Progress, now: opts.Now}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	if a.version == "" {
+		a.version = "dev"
+	}
+	store.Register("gs", store.GCSOpener(cfg.GCS.Options(func(op string, err error) {
+		a.retries.Add(1)
+		a.log.Debug("retrying a GCS call", "op", op, "err", err)
+	})))
+	return a
+}
+
+// Config is the application's configuration.
+func (a *App) Config() Config { return a.cfg }
+
+// Retries is the number of store calls retried so far.
+func (a *App) Retries() int64 { return a.retries.Load() }
+
+// Opened is what every scoring run opens before it starts: the two stores
+// and the model bundle.
+type Opened struct {
+	Input, Output store.Bucket
+	Bundle        *bundle.Bundle
+}
+
+// Open opens the stores and loads the model bundle. It reads only.
+func (a *App) Open(ctx context.Context) (*Opened, error) {
+	var o Opened
+	var err error
+	if o.Input, err = store.Open(ctx, a.cfg.Input); err != nil {
+		return nil, UsageError{fmt.Errorf("input: %w", err)}
+	}
+	if o.Output, err = a.openOutput(ctx); err != nil {
+		return nil, err
+	}
+	if o.Bundle, err = LoadBundle(ctx, a.cfg.Model); err != nil {
+		return nil, err
+	}
+	return &o, nil
+}
+
+func (a *App) openOutput(ctx context.Context) (store.Bucket, error) {
+	out, err := store.Open(ctx, a.cfg.Output)
+	if err != nil {
+		return nil, UsageError{fmt.Errorf("output: %w", err)}
+	}
+	return out, nil
+}
+
+// LoadBundle loads a model bundle from its URI. A bundle that cannot be
+// read or does not validate is a configuration error.
+func LoadBundle(ctx context.Context, uri string) (*bundle.Bundle, error) {
+	b, err := store.Open(ctx, uri)
+	if err != nil {
+		return nil, UsageError{fmt.Errorf("model: %w", err)}
+	}
+	bu, err := bundle.Load(ctx, b, "")
+	if err != nil {
+		return nil, fmt.Errorf("%w: load model bundle %s: %w", jobs.ErrConfig, uri, err)
+	}
+	return bu, nil
+}
+
+// scoreJob fills the parts of a ScoreJob that come from the configuration.
+func (a *App) scoreJob(o *Opened) jobs.ScoreJob {
+	cfg := a.cfg
+	limit, _ := jobs.ParseBadRowLimit(cfg.MaxBadRows) // validated with the config
+	j := jobs.ScoreJob{
+		Input: o.Input, Output: o.Output, Bundle: o.Bundle,
+		Workers: cfg.Workers, BatchSize: cfg.BatchSize, ReadConcurrency: cfg.ReadConcurrency,
+		CSV: cfg.CSV.CSVOptions(), BadRows: limit,
+		RowGroupRows: int64(cfg.Parquet.RowGroupRows), PartRows: int64(cfg.Parquet.PartRows),
+		LeaseTTL: cfg.LeaseTTL, Log: a.log,
+	}
+	if a.progress != nil {
+		j.Progress = a.progress()
+	}
+	return j
+}
+
+// backfillJob is the job that backfills a month.
+func (a *App) backfillJob(o *Opened, month string, shard *jobs.Shard) jobs.ScoreJob {
+	j := a.scoreJob(o)
+	j.Job, j.Dir = jobs.BackfillJob(month), path.Join(a.cfg.Backfill.Dir, month)
+	j.Table, j.Partition, j.Mode = a.cfg.Backfill.Table, "month="+month, table.Replace
+	j.IDColumns, j.RequireRows, j.Shard = a.cfg.Backfill.IDColumns, true, shard
+	return j
+}
+
+// queueJob is the job that scores the queue into a day's partition.
+func (a *App) queueJob(o *Opened, day string) jobs.ScoreJob {
+	j := a.scoreJob(o)
+	j.Job, j.Dir = jobs.JobQueue, a.cfg.Queue.Dir
+	j.Table, j.Partition, j.Mode = a.cfg.Queue.Table, "date="+day, table.Append
+	j.IDColumns, j.SkipConsumed = a.cfg.Queue.IDColumns, true
+	return j
+}
+
+// ShardFromEnv returns the shard of a sharded backfill from spec ("i/N"),
+// or when spec is empty from the variables Kubernetes Indexed Jobs
+// (JOB_COMPLETION_INDEX, SCORER_SHARD_COUNT) and Cloud Run Jobs
+// (CLOUD_RUN_TASK_INDEX, CLOUD_RUN_TASK_COUNT) set; nil when the run is not
+// sharded.
+func ShardFromEnv(spec string, getenv func(string) (string, bool)) (*jobs.Shard, error) {
+	if spec == "" {
+		for _, pair := range [][2]string{{"JOB_COMPLETION_INDEX", "SCORER_SHARD_COUNT"}, {"CLOUD_RUN_TASK_INDEX", "CLOUD_RUN_TASK_COUNT"}} {
+			i, okI := getenv(pair[0])
+			n, okN := getenv(pair[1])
+			if okI && okN {
+				spec = i + "/" + n
+				break
+			}
+			if okI && pair[0] == "JOB_COMPLETION_INDEX" {
+				return nil, UsageError{fmt.Errorf("JOB_COMPLETION_INDEX is set but SCORER_SHARD_COUNT is not: set it to the Job's completions")}
+			}
+		}
+	}
+	if spec == "" {
+		return nil, nil
+	}
+	sh, err := jobs.ParseShard(spec)
+	if err != nil {
+		return nil, err
+	}
+	if sh.Count == 1 {
+		return nil, nil
+	}
+	return &sh, nil
+}

@@ -1,0 +1,208 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/adtech/scorer/internal/jobs"
+	"github.com/adtech/scorer/internal/runlog"
+	"github.com/adtech/scorer/writers/table"
+)
+
+// The kinds of scoring job, as run records and metrics name them.
+const (
+	KindQueue    = "queue"
+	KindBackfill = "backfill"
+)
+
+// BackfillRequest asks for the backfill of one month.
+type BackfillRequest struct {
+	// Month is YYYY-MM.
+	Month string
+	// Shard, if set, scores one shard of a sharded backfill (ShardFromEnv).
+	Shard *jobs.Shard
+	// ShardPlan names the sharded backfill the shard belongs to.
+	ShardPlan string
+	// Trigger is recorded in the run record; default runlog.Manual.
+	Trigger string
+}
+
+// QueueRequest asks for a run of the queue.
+type QueueRequest struct {
+	// Date is the partition date, YYYY-MM-DD; default today (UTC).
+	Date string
+	// Trigger is recorded in the run record; default runlog.Manual.
+	Trigger string
+}
+
+func (r BackfillRequest) validate() error {
+	if r.Month == "" {
+		return UsageError{errors.New("backfill: a month (YYYY-MM) is required")}
+	}
+	if _, _, err := jobs.ParseMonth(r.Month); err != nil {
+		return UsageError{err}
+	}
+	if r.ShardPlan != "" {
+		if err := jobs.ValidShardPlan(r.ShardPlan); err != nil {
+			return UsageError{err}
+		}
+	}
+	return nil
+}
+
+// day is the request's partition date, validated.
+func (a *App) day(r QueueRequest) (string, error) {
+	if r.Date == "" {
+		return a.now().UTC().Format(time.DateOnly), nil
+	}
+	if _, err := jobs.ParseDate(r.Date); err != nil {
+		return "", UsageError{err}
+	}
+	return r.Date, nil
+}
+
+func trigger(t string) string {
+	if t == "" {
+		return runlog.Manual
+	}
+	return t
+}
+
+// Backfill scores one month of ad dumps and replaces the month's partition,
+// recording the run.
+func (a *App) Backfill(ctx context.Context, r BackfillRequest) (*jobs.Summary, error) {
+	if err := r.validate(); err != nil {
+		return nil, err
+	}
+	rec := &runlog.Record{Job: jobs.BackfillJob(r.Month), Kind: KindBackfill, Trigger: trigger(r.Trigger)}
+	if r.Shard != nil {
+		rec.Shard = fmt.Sprintf("%d/%d", r.Shard.Index, r.Shard.Count)
+	}
+	sum, err := a.score(ctx, rec, func(o *Opened) jobs.ScoreJob {
+		j := a.backfillJob(o, r.Month, r.Shard)
+		j.ShardPlan = r.ShardPlan
+		return j
+	})
+	if err != nil {
+		return sum, fmt.Errorf("backfill %s: %w", r.Month, err)
+	}
+	return sum, nil
+}
+
+// Queue scores every queued request file not scored yet, exactly once,
+// into a day's partition, recording the run.
+func (a *App) Queue(ctx context.Context, r QueueRequest) (*jobs.Summary, error) {
+	day, err := a.day(r)
+	if err != nil {
+		return nil, err
+	}
+	rec := &runlog.Record{Job: jobs.JobQueue, Kind: KindQueue, Trigger: trigger(r.Trigger)}
+	sum, err := a.score(ctx, rec, func(o *Opened) jobs.ScoreJob { return a.queueJob(o, day) })
+	if err != nil {
+		return sum, fmt.Errorf("run: %w", err)
+	}
+	return sum, nil
+}
+
+// AbandonShards deletes the month's sharded backfill in progress (its plan,
+// shard records and staged parts), under the month's lease. With none in
+// progress it does nothing.
+func (a *App) AbandonShards(ctx context.Context, month string) error {
+	if err := (BackfillRequest{Month: month}).validate(); err != nil {
+		return err
+	}
+	o, err := a.Open(ctx)
+	if err != nil {
+		return err
+	}
+	if err := jobs.AbandonShards(ctx, a.backfillJob(o, month, nil)); err != nil {
+		return fmt.Errorf("abandon shards of %s: %w", month, err)
+	}
+	return nil
+}
+
+// score runs a scoring job and keeps its run record in the output store:
+// written "running" before anything else, and with the outcome, the counts
+// and the report when the run ends. Manual and scheduled runs both come
+// through here, so they are recorded (and counted) alike. rec names the
+// job, its kind and trigger; build makes the job once the stores and the
+// model are open. rec is filled in.
+func (a *App) score(ctx context.Context, rec *runlog.Record, build func(*Opened) jobs.ScoreJob) (*jobs.Summary, error) {
+	out, err := a.openOutput(ctx)
+	if err != nil {
+		return nil, err
+	}
+	log := runlog.New(out)
+	start := time.Now()
+	host, _ := os.Hostname()
+	rec.RunID, rec.StartedAt = table.NewRunID(start), start.UTC()
+	rec.Host, rec.PID, rec.Version = host, os.Getpid(), a.version
+	if err := log.Start(ctx, rec); err != nil {
+		return nil, err
+	}
+
+	o, err := a.Open(ctx)
+	var sum *jobs.Summary
+	if err == nil {
+		j := build(o)
+		j.RunID = rec.RunID
+		sum, err = jobs.Score(ctx, j)
+	}
+	finishRecord(ctx, rec, sum, err, time.Now())
+	if ferr := log.Finish(context.WithoutCancel(ctx), rec); ferr != nil {
+		a.log.Warn("write the run record", "run_id", rec.RunID, "err", ferr)
+	}
+	return sum, err
+}
+
+// finishRecord fills in how a run ended.
+func finishRecord(ctx context.Context, rec *runlog.Record, sum *jobs.Summary, err error, end time.Time) {
+	rec.FinishedAt = end.UTC()
+	rec.DurationSeconds = end.Sub(rec.StartedAt).Seconds()
+	rec.ExitCode, rec.Outcome = ExitCode(err), outcomeOf(ctx, sum, err)
+	if err != nil {
+		rec.Error = err.Error()
+	}
+	if sum == nil {
+		return
+	}
+	rec.Table, rec.Partition = sum.Table, sum.Partition
+	if sum.ModelName != "" {
+		rec.Model = &runlog.Model{Name: sum.ModelName, Version: sum.ModelVersion}
+	}
+	rec.InputFiles, rec.InputBytes = sum.InputFiles, sum.InputBytes
+	rec.OutputFiles, rec.OutputBytes = sum.OutputFiles, sum.OutputBytes
+	rec.RowsRead, rec.RowsScored, rec.RowsRejected = sum.RowsRead+sum.RowsRejected, sum.RowsRead, sum.RowsRejected
+	rec.Recovered = sum.Recovered
+	if rec.Outcome == runlog.Succeeded {
+		rep := &runlog.Report{Scores: sum.Scores.Summary()}
+		if secs := sum.Duration.Seconds(); secs > 0 {
+			rep.RowsPerSecond = float64(rec.RowsRead) / secs
+			rep.BytesPerSecond = float64(sum.InputBytes) / secs
+		}
+		rec.Report = rep
+	}
+}
+
+// outcomeOf is a run's outcome, from its error's exit code.
+func outcomeOf(ctx context.Context, sum *jobs.Summary, err error) runlog.Outcome {
+	switch code := ExitCode(err); {
+	case err == nil && sum != nil && sum.NothingToDo:
+		return runlog.NothingToDo
+	case err == nil:
+		return runlog.Succeeded
+	case code == ExitRetry && ctx.Err() != nil:
+		return runlog.Cancelled
+	case code == ExitUsage:
+		return runlog.ConfigError
+	case code == ExitBadInput:
+		return runlog.BadInput
+	case code == ExitBusy:
+		return runlog.Busy
+	default:
+		return runlog.Failed
+	}
+}
