@@ -185,8 +185,11 @@ func TestFitAndTransform(t *testing.T) {
 	site := func(s string) int32 { return int32(1 + Hash(s)%50) }
 	cross := func(a, d string) int32 { return int32(1 + hashCross(a, d)%7) }
 	wantDense := [][2]float64{
-		{(raw[0] - mean) / std, 30}, {(raw[1] - mean) / std, 0}, {(raw[2] - mean) / std, -2},
-		{(raw[3] - mean) / std, 40}, {(raw[4] - mean) / std, 1},
+		{(raw[0] - mean) / std, 30},
+		{(raw[1] - mean) / std, 0},
+		{(raw[2] - mean) / std, -2},
+		{(raw[3] - mean) / std, 40},
+		{(raw[4] - mean) / std, 1},
 	}
 	wantCat := [][5]int32{
 		{site("x.com"), 2, cross("x.com", "mobile"), 14, 1},

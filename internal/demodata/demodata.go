@@ -155,8 +155,10 @@ func (r Row) fields(withLabel bool) []string {
 	if !math.IsNaN(r.BidPrice) {
 		bid = strconv.FormatFloat(r.BidPrice, 'f', 4, 64)
 	}
-	f := []string{r.ID, r.ServedAt.Format(time.RFC3339), r.Site, r.Category, r.Device, r.Country,
-		strconv.Itoa(r.Width), strconv.Itoa(r.Height), bid, strconv.Itoa(r.Position)}
+	f := []string{
+		r.ID, r.ServedAt.Format(time.RFC3339), r.Site, r.Category, r.Device, r.Country,
+		strconv.Itoa(r.Width), strconv.Itoa(r.Height), bid, strconv.Itoa(r.Position),
+	}
 	if withLabel {
 		f = append(f, strconv.Itoa(r.Clicked))
 	}

@@ -6,8 +6,8 @@ import (
 
 	"github.com/adtech/scorer/readers"
 	"github.com/adtech/scorer/readers/store"
-	"github.com/adtech/scorer/writers/table"
 	"github.com/adtech/scorer/scoring/bundle"
+	"github.com/adtech/scorer/writers/table"
 )
 
 // BenchmarkBackfillDemo is `scorer backfill --month 2020-09` on the demo

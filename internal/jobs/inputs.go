@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/readers"
+	"github.com/adtech/scorer/readers/store"
 )
 
 // ParseMonth parses YYYY-MM and returns the half-open UTC range [from, to).

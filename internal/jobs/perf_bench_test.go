@@ -13,8 +13,8 @@ import (
 	"github.com/adtech/scorer/internal/perf"
 	"github.com/adtech/scorer/readers"
 	"github.com/adtech/scorer/readers/store"
-	"github.com/adtech/scorer/writers/table"
 	"github.com/adtech/scorer/scoring/bundle"
+	"github.com/adtech/scorer/writers/table"
 )
 
 // perfDataRows is the size of the end-to-end benchmark's input.

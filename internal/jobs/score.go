@@ -128,8 +128,10 @@ func Score(ctx context.Context, j ScoreJob) (*Summary, error) {
 	if j.RunID == "" {
 		j.RunID = table.NewRunID(start)
 	}
-	sum := &Summary{RunID: j.RunID, Job: j.Job, Table: j.Table, Partition: j.Partition,
-		ModelName: j.Bundle.Name, ModelVersion: j.Bundle.Version, Started: start}
+	sum := &Summary{
+		RunID: j.RunID, Job: j.Job, Table: j.Table, Partition: j.Partition,
+		ModelName: j.Bundle.Name, ModelVersion: j.Bundle.Version, Started: start,
+	}
 	defer func() { sum.Duration = j.Now().Sub(start) }()
 
 	fx, err := features.NewPipeline(j.Bundle.Features, j.Bundle.Stats)
@@ -256,7 +258,7 @@ type held struct {
 	j         *ScoreJob
 	lse       *lease.Lease
 	name      string
-	ctx       context.Context
+	ctx       context.Context //nolint:containedctx // the run's context: cancelled with ErrLost as cause when the lease is lost, which explain reports
 	cancel    context.CancelCauseFunc
 	committed bool
 }
@@ -384,7 +386,7 @@ func (j *ScoreJob) stage(ctx context.Context, pub *table.Publisher, fx *features
 	if err != nil {
 		return nil, err
 	}
-	defer src.Close()
+	defer func() { _ = src.Close() }() // Reader.Close only stops the decoders; errors came through Read
 
 	if j.Progress != nil {
 		j.Progress.Start(total)

@@ -147,7 +147,7 @@ func eachRecord(ctx context.Context, open func() (*readers.Reader, *badRows, err
 	if err != nil {
 		return nil, err
 	}
-	defer src.Close()
+	defer func() { _ = src.Close() }() // Reader.Close only stops the decoders; errors came through Read
 	for {
 		rec, err := src.Read(ctx)
 		if errors.Is(err, io.EOF) {

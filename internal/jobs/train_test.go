@@ -95,7 +95,7 @@ func scoreDir(t *testing.T, b store.Bucket, dir string, bu *bundle.Bundle, csv r
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer src.Close()
+	defer func() { _ = src.Close() }()
 	fx, err := features.NewPipeline(bu.Features, bu.Stats)
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +104,7 @@ func scoreDir(t *testing.T, b store.Bucket, dir string, bu *bundle.Bundle, csv r
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
+	defer func() { _ = m.Close() }()
 
 	var out scored
 	var batch features.Batch
@@ -335,7 +335,7 @@ func TestTrainCriteo(t *testing.T) {
 	if err != nil {
 		t.Skipf("Criteo sample not available: %v", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	var lines []string
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {

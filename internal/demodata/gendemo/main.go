@@ -65,7 +65,7 @@ func write(path string, fill func(*os.File) error) error {
 		return err
 	}
 	if err := fill(f); err != nil {
-		f.Close()
+		_ = f.Close() // the write already failed; that error is the one to report
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return f.Close()
