@@ -121,7 +121,7 @@ func printPlan(w io.Writer, format formatValue, p *app.Plan) error {
 		}{true, p})
 	}
 	ew := &errWriter{w: w}
-	ew.printf("dry run of scorer %s: nothing was written\n", p.Job)
+	ew.printf("dry run of job %s: nothing was written\n", p.Job)
 	ew.printf("  model: %s\n", p.Model)
 	if p.Shard != "" {
 		ew.printf("  shard: %s (%d of the month's files are other shards')\n", p.Shard, len(p.OtherShards))
