@@ -140,7 +140,7 @@ func scoreDir(t *testing.T, b store.Bucket, dir string, bu *bundle.Bundle, csv r
 	return out
 }
 
-// demoTrainJob is `scorer train` with the defaults of cmd/scorer/config.go
+// demoTrainJob is `scorer train` with the defaults of internal/app/config.go
 // (wide_deep, E=8, hidden [32, 16], lr 0.001, 8 epochs, batch 256,
 // validation 0.2, seed 1) on month of the store at dir.
 func demoTrainJob(t *testing.T, dir, month string) TrainJob {
