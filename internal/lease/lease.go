@@ -353,10 +353,10 @@ func (l *Lease) Fence(ctx context.Context, key string, data []byte) error {
 //     precondition that is not this run's own lost write) calls lost at once.
 //
 // A process stopped for longer than the give-up time (SIGSTOP, a VM pause)
-// sees the gap on waking: its next renewal either finds the lease taken
-// (lost at once) or, if nobody took it, renews it; either way the fenced
-// commit (Fence) is what guarantees that a run whose lease was taken never
-// commits.
+// sees the gap on its monotonic clock when it wakes: Keep calls lost
+// without another attempt. Its main goroutine may get to a Check or Fence
+// first; those are conditional writes, so a run whose lease was taken never
+// commits (and one whose lease nobody took may still finish).
 func (l *Lease) Keep(ctx context.Context, lost func(error)) {
 	tm := TimingFor(l.ttl)
 	for {
@@ -392,7 +392,7 @@ func (l *Lease) renewBefore(ctx context.Context, giveUp time.Time, tm Timing) er
 		left := giveUp.Sub(l.clk.Now())
 		if left <= 0 {
 			if lastErr == nil {
-				lastErr = errors.New("no time left to renew")
+				lastErr = errors.New("stalled past the give-up time")
 			}
 			return fmt.Errorf("%w: cannot renew %s within %s of the last renewal (ttl %s): %w", ErrLost, l.key, tm.GiveUp(), tm.TTL, lastErr)
 		}
