@@ -145,7 +145,7 @@ func newGCSEnv(t *testing.T) *gcsEnv {
 	}
 	srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: testBucket})
 	uploads := &uploadLog{}
-	ts := httptest.NewServer(uploads.wrap(finishedSessions(rewritePreconditions(srv, srv.HTTPHandler()))))
+	ts := httptest.NewServer(uploads.wrap(resumableSessions(rewritePreconditions(srv, srv.HTTPHandler()))))
 	base := &http.Transport{MaxIdleConnsPerHost: 16}
 	ft := faults.New(base, 1)
 	client, err := storage.NewClient(context.Background(),
@@ -219,15 +219,23 @@ func rewritePreconditions(srv *fakestorage.Server, next http.Handler) http.Handl
 	})
 }
 
-// finishedSessions answers a request to a resumable upload session that
-// has already completed with the completing answer again, as GCS does;
-// fake-gcs-server v1.56 forgets the session and answers 404, which a client
-// whose last chunk was cut by its deadline after the server took it (a
-// loaded machine) would read as a missing bucket.
-func finishedSessions(next http.Handler) http.Handler {
+// resumableSessions makes fake-gcs-server's resumable uploads idempotent,
+// as GCS's are. fake-gcs-server v1.56 appends every chunk it receives and
+// forgets a session once complete (404 after): a chunk cut by its deadline
+// after the server took it (a loaded machine) and sent again would be
+// stored twice, or, if it was the last, answered 404, which the client reads
+// as a missing bucket. Here requests of one session are served one at a
+// time; bytes the session already holds are dropped from a resent chunk
+// (Content-Range); a finished session answers with its final answer again.
+func resumableSessions(next http.Handler) http.Handler {
+	type session struct {
+		mu       sync.Mutex
+		received int64
+		done     *httptest.ResponseRecorder
+	}
 	var (
-		mu   sync.Mutex
-		done = map[string]*httptest.ResponseRecorder{}
+		mu       sync.Mutex
+		sessions = map[string]*session{}
 	)
 	replay := func(w http.ResponseWriter, rec *httptest.ResponseRecorder) {
 		for k, v := range rec.Header() {
@@ -236,6 +244,7 @@ func finishedSessions(next http.Handler) http.Handler {
 		w.WriteHeader(rec.Code)
 		_, _ = w.Write(rec.Body.Bytes())
 	}
+	rangeRe := regexp.MustCompile(`^bytes (\d+)-(\d+)/(\d+|\*)$`)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.URL.Query().Get("upload_id")
 		if id == "" {
@@ -243,19 +252,44 @@ func finishedSessions(next http.Handler) http.Handler {
 			return
 		}
 		mu.Lock()
-		rec, ok := done[id]
+		s := sessions[id]
+		if s == nil {
+			s = &session{}
+			sessions[id] = s
+		}
 		mu.Unlock()
-		if ok {
-			_, _ = io.Copy(io.Discard, r.Body)
-			replay(w, rec)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		rec = httptest.NewRecorder()
+		if s.done != nil {
+			replay(w, s.done)
+			return
+		}
+		end := int64(-1)
+		if m := rangeRe.FindStringSubmatch(r.Header.Get("Content-Range")); m != nil {
+			first, _ := strconv.ParseInt(m[1], 10, 64)
+			end, _ = strconv.ParseInt(m[2], 10, 64)
+			if first < s.received {
+				skip := min(s.received-first, int64(len(body)))
+				body = body[skip:]
+				r.Header.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%s", first+skip, end, m[3]))
+			}
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		rec := httptest.NewRecorder()
 		next.ServeHTTP(rec, r)
-		if rec.Code/100 == 2 && rec.Header().Get("X-Http-Status-Code-Override") == "" {
-			mu.Lock()
-			done[id] = rec
-			mu.Unlock()
+		if rec.Code/100 == 2 {
+			if end >= 0 {
+				s.received = max(s.received, end+1)
+			}
+			if rec.Header().Get("X-Http-Status-Code-Override") == "" {
+				s.done = rec
+			}
 		}
 		replay(w, rec)
 	})
