@@ -7,7 +7,7 @@ GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 BENCH_COUNT   ?= 5
 VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build test test-short demo demo-gcs demo-bundle testdata bench bench-data bench-openblas bench-compare rss clean-bench-data lint fmt tidy-check clean
+.PHONY: all build test test-stress test-short demo demo-gcs demo-bundle testdata bench bench-data bench-openblas bench-compare rss clean-bench-data lint fmt tidy-check clean
 
 all: build
 
@@ -20,6 +20,19 @@ build:
 test:
 	$(GO) test -race -count=1 -timeout 15m ./...
 	$(GO) test -race -count=1 -tags failpoints ./internal/failpoint/
+
+# The suite on a loaded machine: every core kept busy by internal/tools/cpuhog
+# (2 spinning goroutines per core, stopping by itself after STRESS_FOR),
+# once with the default GOMAXPROCS and once with -cpu 1. Tests must not
+# depend on timing; this is how we find out.
+STRESS_FOR ?= 60m
+test-stress:
+	$(GO) build -o bin/cpuhog ./internal/tools/cpuhog
+	./bin/cpuhog -for $(STRESS_FOR) & hog=$$!; trap "kill $$hog" EXIT; \
+	  $(GO) test -race -count=1 -timeout 30m ./... && \
+	  $(GO) test -race -count=1 -tags failpoints ./internal/failpoint/ && \
+	  $(GO) test -race -count=1 -timeout 30m -cpu 1 ./... && \
+	  $(GO) test -race -count=1 -tags failpoints -cpu 1 ./internal/failpoint/
 
 test-short:
 	$(GO) test -short -count=1 ./...

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -330,8 +331,13 @@ func TestGCSLease(t *testing.T) {
 	g := newGCS(t)
 	g.seedDemo(t)
 	args := append([]string{"backfill", "--month", "2020-09", "--batch-size", "1000"}, gcsArgs()...)
+	// The stalled run's lease lives 12 s: long enough that the refused
+	// run below reads it live even on a loaded machine (its last renewal
+	// was at most a renewal interval, 3 s, before it stopped), short
+	// enough to wait out. The runs that must succeed keep the default
+	// 60 s TTL, so that one slow renewal cannot stop them.
 	var env []string
-	for k, v := range g.env("SCORER_LEASE_TTL", "2s") {
+	for k, v := range g.env("SCORER_LEASE_TTL", "12s") {
 		env = append(env, k+"="+v)
 	}
 	stalled, stalledErr := startStopped(t, "score.batch:2", env, args...)
@@ -347,8 +353,8 @@ func TestGCSLease(t *testing.T) {
 
 	// It stalls past its lease; another run takes over and commits; the
 	// stalled one wakes up and must not commit.
-	time.Sleep(2500 * time.Millisecond)
-	mustSucceed(t, scorerProc(t, g.env("SCORER_LEASE_TTL", "2s"), args...))
+	g.waitLeasesExpired(t)
+	mustSucceed(t, scorerProc(t, g.env(), args...))
 	dir := checkGCSPublished(t, g, "ad_scores", "month=2020-09")
 	first := scoresOf(t, dir, "ad_scores", "ad_id")
 	if err := stalled.Process.Signal(syscall.SIGCONT); err != nil {
@@ -362,6 +368,33 @@ func TestGCSLease(t *testing.T) {
 	if got := scoresOf(t, dir, "ad_scores", "ad_id"); !slices.Equal(got, first) {
 		t.Fatal("the stalled run changed the published month")
 	}
+}
+
+// waitLeasesExpired waits until every lease object in the output store
+// has expired by its own expires_at (the event a takeover waits for),
+// however long the stalled holder took to get there.
+func (g *gcsEnv) waitLeasesExpired(t *testing.T) {
+	t.Helper()
+	var latest time.Time
+	for _, name := range g.names(t, "analytics", "scorer/_scorer/leases/") {
+		obj, err := g.srv.GetObject("analytics", "scorer/_scorer/leases/"+name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var l struct {
+			ExpiresAt time.Time `json:"expires_at"`
+		}
+		if err := json.Unmarshal(obj.Content, &l); err != nil {
+			t.Fatalf("lease %s: %v", name, err)
+		}
+		if l.ExpiresAt.After(latest) {
+			latest = l.ExpiresAt
+		}
+	}
+	if latest.IsZero() {
+		t.Fatal("no lease in the output store")
+	}
+	time.Sleep(time.Until(latest) + 100*time.Millisecond)
 }
 
 func TestGCSShards(t *testing.T) {

@@ -5,8 +5,10 @@
 // A lease is a small JSON object (_scorer/leases/<job>.json, made by
 // internal/state like every key under _scorer/). Acquire creates
 // it, or takes over one whose holder let it expire, with a conditional write;
-// Keep renews it (at most once a second) while the run works and cancels the
-// run's context the moment a renewal finds the lease taken. Fence is the
+// Keep renews it (at most once a second) while the run works, retries a
+// renewal that fails or is slow for as long as the lease cannot have expired,
+// and stops the run the moment a renewal finds the lease taken (see Keep for
+// the timing model). Fence is the
 // fencing write: it stores the run's commit record in the lease object,
 // conditional on the generation the holder last wrote, so a run that stalled
 // and lost its lease can never commit (its fence fails); the commit record is
@@ -29,6 +31,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/adtech/scorer/internal/backoff"
 	"github.com/adtech/scorer/internal/state"
 	"github.com/adtech/scorer/readers/store"
 )
@@ -65,12 +68,14 @@ type Lease struct {
 	key  string
 	ttl  time.Duration
 	now  func() time.Time
+	clk  Clock
 	mu   sync.Mutex
 	info Info
 	gen  int64
 	lost error
-	// renewed is when the lease was last written, on the monotonic clock:
-	// a process that was stopped sees the gap.
+	// renewed is when the last successful write of the lease began, on
+	// the monotonic clock (clk): the lease lives at least ttl from then,
+	// and a process that was stopped sees the gap.
 	renewed  time.Time
 	inherKey string
 	inher    []byte
@@ -79,8 +84,73 @@ type Lease struct {
 // Options configure Acquire.
 type Options struct {
 	TTL time.Duration    // how long a lease lives without renewal (default 60 s)
-	Now func() time.Time // clock (default time.Now)
+	Now func() time.Time // wall clock written into the lease (default time.Now)
+	// Clock measures elapsed time and waits (renewal intervals, per-call
+	// timeouts, backoff, the give-up time); default: the system's
+	// monotonic clock. Tests inject a fake one.
+	Clock Clock
 }
+
+// Clock is the time source of renewals. Now is read for elapsed time only
+// (with the system clock, its monotonic reading); Sleep and WithTimeout are
+// time.Sleep (ended early by ctx) and context.WithTimeout on that clock.
+type Clock interface {
+	Now() time.Time
+	Sleep(ctx context.Context, d time.Duration) error
+	WithTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc)
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+func (systemClock) Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func (systemClock) WithTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, d)
+}
+
+// Timing is how a lease of a given TTL is kept (see Keep).
+type Timing struct {
+	TTL time.Duration
+	// Interval is the pause between the start of a successful renewal and
+	// the next one: TTL/4, at least MinRenew.
+	Interval time.Duration
+	// CallTimeout bounds one renewal attempt: Interval, and never past the
+	// give-up time.
+	CallTimeout time.Duration
+	// Margin is how long before the lease would really expire the holder
+	// gives up renewing and stops its run: TTL/4.
+	Margin time.Duration
+	// Backoff is the pause between failed attempts: Interval/8 doubling up
+	// to Interval/2, with equal jitter, never past the give-up time.
+	Backoff backoff.Policy
+}
+
+// TimingFor returns the timing of a lease of the given TTL.
+func TimingFor(ttl time.Duration) Timing {
+	every := max(ttl/4, MinRenew)
+	return Timing{
+		TTL:         ttl,
+		Interval:    every,
+		CallTimeout: every,
+		Margin:      ttl / 4,
+		Backoff:     backoff.Policy{Initial: every / 8, Max: every / 2, Jitter: backoff.Equal},
+	}
+}
+
+// GiveUp is how long after the start of the last successful renewal the
+// holder stops renewing: TTL - Margin.
+func (t Timing) GiveUp() time.Duration { return t.TTL - t.Margin }
 
 // Acquire takes the lease for job on behalf of runID, or returns an error
 // wrapping ErrHeld with the holder named.
@@ -94,7 +164,10 @@ func Acquire(ctx context.Context, b store.Bucket, job, runID string, opts Option
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	l := &Lease{b: b, key: state.LeaseKey(job), ttl: opts.TTL, now: opts.Now}
+	if opts.Clock == nil {
+		opts.Clock = systemClock{}
+	}
+	l := &Lease{b: b, key: state.LeaseKey(job), ttl: opts.TTL, now: opts.Now, clk: opts.Clock}
 	now := l.now().UTC()
 	l.info = Info{Holder: holderID(), RunID: runID, AcquiredAt: now, RenewedAt: now, ExpiresAt: now.Add(l.ttl)}
 
@@ -145,12 +218,27 @@ func (l *Lease) write(ctx context.Context, gen int64) error {
 	if err != nil {
 		return err
 	}
+	start := l.clk.Now()
 	newGen, err := state.Swap(ctx, l.b, l.key, data, gen)
+	if errors.Is(err, store.ErrPrecondition) && gen != 0 {
+		// An earlier attempt whose answer was lost (a timeout) may have
+		// been applied: if the lease is still this run's, adopt its
+		// generation and write again.
+		// A read that fails leaves the question open (an error that is
+		// not a failed precondition: Keep retries); a deleted lease is lost.
+		cur, curGen, rerr := read(ctx, l.b, l.key)
+		switch {
+		case rerr != nil:
+			return fmt.Errorf("check lease %s after a failed precondition: %w", l.key, rerr)
+		case curGen != gen && cur.Holder == l.info.Holder && cur.RunID == l.info.RunID && !cur.Released:
+			newGen, err = state.Swap(ctx, l.b, l.key, data, curGen)
+		}
+	}
 	if err != nil {
 		return err
 	}
 	l.gen = newGen
-	l.renewed = time.Now()
+	l.renewed = start
 	return nil
 }
 
@@ -218,7 +306,7 @@ func (l *Lease) renewLocked(ctx context.Context) error {
 func (l *Lease) Check(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.lost == nil && time.Since(l.renewed) < MinRenew {
+	if l.lost == nil && l.clk.Now().Sub(l.renewed) < MinRenew {
 		return nil
 	}
 	return l.renewLocked(ctx)
@@ -248,40 +336,90 @@ func (l *Lease) Fence(ctx context.Context, key string, data []byte) error {
 	return nil
 }
 
-// Keep renews the lease every interval (ttl/4, at least MinRenew) until ctx
-// is done, and calls lost if a renewal finds the lease gone or cannot renew
-// before the lease would expire. Run it in its own goroutine.
+// Keep renews the lease until ctx is done and calls lost (once) when the
+// run must stop. Run it in its own goroutine. The timing (TimingFor):
+//
+//   - a renewal starts Interval after the start of the last successful
+//     write of the lease (by Keep, Check, Fence or ClearPending), measured
+//     on the monotonic clock;
+//   - each attempt runs under CallTimeout; an attempt that fails (an error,
+//     or its timeout) is retried after a backoff, as long as the give-up
+//     time, TTL - Margin after the start of the last successful write, has
+//     not come: the lease object still names this run until TTL after that
+//     start, so nobody can have taken it;
+//   - at the give-up time lost is called with an error wrapping ErrLost
+//     ("cannot renew"): the run stops Margin before the lease could expire;
+//   - a renewal that finds the lease taken or deleted (a failed
+//     precondition that is not this run's own lost write) calls lost at once.
+//
+// A process stopped for longer than the give-up time (SIGSTOP, a VM pause)
+// sees the gap on its monotonic clock when it wakes: Keep calls lost
+// without another attempt. Its main goroutine may get to a Check or Fence
+// first; those are conditional writes, so a run whose lease was taken never
+// commits (and one whose lease nobody took may still finish).
 func (l *Lease) Keep(ctx context.Context, lost func(error)) {
-	every := max(l.ttl/4, MinRenew)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	lastOK := l.now()
+	tm := TimingFor(l.ttl)
 	for {
-		select {
-		case <-ctx.Done():
+		last := l.lastWrite()
+		if !l.wait(ctx, last.Add(tm.Interval).Sub(l.clk.Now())) {
 			return
-		case <-t.C:
 		}
-		// A renewal that cannot finish before the lease would expire is as
-		// good as lost: bound it, so that the run is stopped in time.
-		rctx, cancel := context.WithDeadline(ctx, lastOK.Add(l.ttl-every))
-		err := l.Renew(rctx)
-		cancel()
-		switch {
-		case err == nil:
-			lastOK = l.now()
-		case errors.Is(err, ErrLost):
-			lost(err)
-			return
-		case ctx.Err() != nil:
-			return
-		case l.now().Sub(lastOK) >= l.ttl-every:
-			// Renewals keep failing (store unreachable): stop before the
-			// lease can expire under us.
-			lost(fmt.Errorf("%w: cannot renew: %w", ErrLost, err))
+		if l.lastWrite().After(last) {
+			continue // Check or Fence renewed it meanwhile
+		}
+		if err := l.renewBefore(ctx, last.Add(tm.GiveUp()), tm); err != nil {
+			if ctx.Err() == nil {
+				lost(err)
+			}
 			return
 		}
 	}
+}
+
+// lastWrite is when the last successful write of the lease began.
+func (l *Lease) lastWrite() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.renewed
+}
+
+// renewBefore renews the lease, retrying failed attempts until giveUp. It
+// returns nil once renewed, or the error that must stop the run (wrapping
+// ErrLost), or ctx's error.
+func (l *Lease) renewBefore(ctx context.Context, giveUp time.Time, tm Timing) error {
+	var lastErr error
+	for n := 1; ; n++ {
+		left := giveUp.Sub(l.clk.Now())
+		if left <= 0 {
+			if lastErr == nil {
+				lastErr = errors.New("stalled past the give-up time")
+			}
+			return fmt.Errorf("%w: cannot renew %s within %s of the last renewal (ttl %s): %w", ErrLost, l.key, tm.GiveUp(), tm.TTL, lastErr)
+		}
+		actx, cancel := l.clk.WithTimeout(ctx, min(tm.CallTimeout, left))
+		err := l.Renew(actx)
+		cancel()
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, ErrLost):
+			return err
+		case ctx.Err() != nil:
+			return ctx.Err()
+		}
+		lastErr = err
+		if !l.wait(ctx, min(tm.Backoff.Delay(n), giveUp.Sub(l.clk.Now()))) {
+			return ctx.Err()
+		}
+	}
+}
+
+// wait waits d on the lease's clock; false if ctx ended first.
+func (l *Lease) wait(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	return l.clk.Sleep(ctx, d) == nil
 }
 
 // Release gives the lease up, keeping a fenced commit for the next holder
