@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -73,8 +74,9 @@ func TestStalledRunLosesLeaseAndCannotCommit(t *testing.T) {
 	args := append([]string{"backfill", "--month", "2020-09", "--batch-size", "1000"}, demoArgs(out)...)
 	stalled, stalledErr := startStopped(t, "score.batch:2", env, args...)
 
-	time.Sleep(2500 * time.Millisecond) // the stalled run's lease expires
-	mustSucceed(t, scorerProc(t, map[string]string{"SCORER_LEASE_TTL": "2s"}, args...))
+	waitLocalLeasesExpired(t, out) // the stalled run's lease expires
+	// The healthy run keeps the default TTL: only the stalled one is short.
+	mustSucceed(t, scorerProc(t, nil, args...))
 	s := readTable(t, filepath.Join(out, "ad_scores"), "ad_id", "month")
 
 	// The stalled run wakes up: it must notice the lost lease and publish nothing.
@@ -108,11 +110,13 @@ func TestRunStalledMidPublishCannotGoBack(t *testing.T) {
 	args := append([]string{"backfill", "--month", "2020-09"}, demoArgs(out)...)
 	stalled, stalledErr := startStopped(t, "publish.after-part-copied:1", env, args...)
 
-	time.Sleep(2500 * time.Millisecond)
+	waitLocalLeasesExpired(t, out)
+	// The healthy run keeps the default TTL: only the stalled one is short.
 	envMap := map[string]string{}
 	for _, kv := range env {
-		k, v, _ := strings.Cut(kv, "=")
-		envMap[k] = v
+		if k, v, _ := strings.Cut(kv, "="); k != "SCORER_LEASE_TTL" {
+			envMap[k] = v
+		}
 	}
 	mustSucceed(t, scorerProc(t, envMap, args...))
 	newer := readTable(t, filepath.Join(out, "ad_scores"), "ad_id", "month")
@@ -132,4 +136,35 @@ func TestRunStalledMidPublishCannotGoBack(t *testing.T) {
 		t.Fatalf("table after the stalled publisher woke: %+v, want %+v", got, newer)
 	}
 	checkPublished(t, out, "ad_scores", "month=2020-09")
+}
+
+// waitLocalLeasesExpired waits until every lease object in the local output
+// store has expired by its own expires_at (the event a takeover waits for),
+// however long the stalled holder took to get there.
+func waitLocalLeasesExpired(t *testing.T, out string) {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join(out, "_scorer", "leases", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var latest time.Time
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var l struct {
+			ExpiresAt time.Time `json:"expires_at"`
+		}
+		if err := json.Unmarshal(data, &l); err != nil {
+			t.Fatalf("lease %s: %v", p, err)
+		}
+		if l.ExpiresAt.After(latest) {
+			latest = l.ExpiresAt
+		}
+	}
+	if latest.IsZero() {
+		t.Fatalf("no lease in %s", out)
+	}
+	time.Sleep(time.Until(latest) + 100*time.Millisecond)
 }
