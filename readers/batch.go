@@ -1,7 +1,10 @@
 package readers
 
 import (
+	"bytes"
 	"context"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -165,11 +168,13 @@ func (b *batcher) flush(ctx context.Context) error {
 	return nil
 }
 
-// badRow reports a row that cannot be converted. It returns nil when the
-// row is dropped and reading goes on.
-func (b *batcher) badRow(e RowError) error {
+// badRow reports a row that cannot be converted, with its stored text (nil
+// if not known). It returns nil when the row is dropped and reading goes
+// on.
+func (b *batcher) badRow(e RowError, raw []byte) error {
 	e.File = b.file.task.info.Key
 	e.Value = shorten(e.Value)
+	e.Raw = cutRaw(raw, b.src.cfg.RawMaxBytes)
 	if err := b.src.onBadRow(e); err != nil {
 		return stopError{err}
 	}
@@ -183,3 +188,21 @@ type stopError struct{ err error }
 
 func (e stopError) Error() string { return e.err.Error() }
 func (e stopError) Unwrap() error { return e.err }
+
+// cutRaw is a bad row's stored text for RowError.Raw: without its final
+// line break, at most max bytes cut at a character boundary, valid UTF-8.
+func cutRaw(raw []byte, max int) string {
+	if max < 0 || len(raw) == 0 {
+		return ""
+	}
+	raw = bytes.TrimSuffix(raw, []byte("\n"))
+	raw = bytes.TrimSuffix(raw, []byte("\r"))
+	if len(raw) > max {
+		cut := max
+		for cut > 0 && !utf8.RuneStart(raw[cut]) {
+			cut--
+		}
+		raw = raw[:cut]
+	}
+	return strings.ToValidUTF8(string(raw), "\uFFFD")
+}

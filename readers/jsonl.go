@@ -48,7 +48,7 @@ func (r *Reader) decodeJSONL(ctx context.Context, in io.Reader, b *batcher) erro
 			reason = reasonMalformedJS + ": " + err.Error()
 		}
 		if reason != "" {
-			if err := b.badRow(RowError{Row: row, Line: line, Value: string(text[:min(len(text), maxValueInError+1)]), Reason: reason}); err != nil {
+			if err := b.badRow(RowError{Row: row, Line: line, Value: string(text[:min(len(text), maxValueInError+1)]), Reason: reason}, text); err != nil {
 				return err
 			}
 			continue
@@ -59,7 +59,8 @@ func (r *Reader) decodeJSONL(ctx context.Context, in io.Reader, b *batcher) erro
 			var shown string
 			vals[j], shown, reason = fromJSON(c, obj.raw[j], obj.present[j])
 			if reason != "" {
-				if err := b.badRow(RowError{Row: row, Line: line, Column: c.name, Value: shown, Reason: reason}); err != nil {
+				e := RowError{Row: row, Line: line, Column: c.name, Value: shown, Reason: reason, ids: r.jsonIDs(obj)}
+				if err := b.badRow(e, text); err != nil {
 					return err
 				}
 				good = false
@@ -79,6 +80,23 @@ func (r *Reader) decodeJSONL(ctx context.Context, in io.Reader, b *batcher) erro
 		return badInput("%w", err)
 	}
 	return b.flush(ctx)
+}
+
+// jsonIDs are the id values of a parsed object, nil unless all are good.
+func (r *Reader) jsonIDs(obj *jsonRow) *[]string {
+	if len(r.cfg.ids) == 0 {
+		return nil
+	}
+	ids := make([]string, len(r.cfg.ids))
+	for k, j := range r.cfg.ids {
+		c := &r.cfg.cols[j]
+		v, _, reason := fromJSON(c, obj.raw[j], obj.present[j])
+		if reason != "" || v.null || v.s == "" {
+			return nil
+		}
+		ids[k] = v.s
+	}
+	return &ids
 }
 
 // fromJSON converts one member of a JSON object (raw is valid JSON). It

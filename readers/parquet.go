@@ -345,7 +345,7 @@ func (r *Reader) decodeParquet(ctx context.Context, f io.ReaderAt, size int64, b
 				for i := 0; i < m; i++ {
 					if e := rowErr[i]; e != nil {
 						rowErr[i] = nil
-						if err := b.badRow(*e); err != nil {
+						if err := b.badRow(*e, nil); err != nil {
 							return err
 						}
 						continue
