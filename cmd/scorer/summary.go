@@ -45,6 +45,7 @@ type summary struct {
 	RowsIn          int64    `json:"rows_in"`
 	RowsScored      int64    `json:"rows_scored"`
 	RowsRejected    int64    `json:"rows_rejected"`
+	EmptyFiles      []string `json:"empty_files"`
 	DurationSeconds float64  `json:"duration_seconds"`
 	RowsPerSecond   float64  `json:"rows_per_second"`
 	Table           string   `json:"table"`
@@ -61,14 +62,14 @@ func newSummary(cfg app.Config, s *jobs.Summary, retries int64) summary {
 		RunID: s.RunID, Job: s.Job, NothingToDo: s.NothingToDo, ModelName: s.ModelName, ModelVersion: s.ModelVersion,
 		InputFiles: s.InputFiles, InputBytes: s.InputBytes,
 		RowsIn: s.RowsRead + s.RowsRejected, RowsScored: s.RowsRead, RowsRejected: s.RowsRejected,
-		DurationSeconds: s.Duration.Seconds(), Table: s.Table, Partition: s.Partition,
+		EmptyFiles: s.EmptyFiles, DurationSeconds: s.Duration.Seconds(), Table: s.Table, Partition: s.Partition,
 		TableURI:    fmt.Sprintf("%s/%s/%s", strings.TrimSuffix(cfg.Output, "/"), s.Table, s.Partition),
 		OutputFiles: s.OutputFiles, OutputBytes: s.OutputBytes, StoreRetries: retries, Recovered: s.Recovered,
 	}
 	if secs := s.Duration.Seconds(); secs > 0 {
 		out.RowsPerSecond = float64(s.RowsRead) / secs
 	}
-	for _, p := range []*[]string{&out.InputFiles, &out.OutputFiles, &out.Recovered} {
+	for _, p := range []*[]string{&out.InputFiles, &out.EmptyFiles, &out.OutputFiles, &out.Recovered} {
 		if *p == nil {
 			*p = []string{}
 		}
@@ -94,6 +95,9 @@ func printSummary(w io.Writer, format formatValue, cfg app.Config, s *jobs.Summa
 	row("rows in", s.RowsRead+s.RowsRejected)
 	row("rows scored", s.RowsRead)
 	row("rows rejected", s.RowsRejected)
+	if len(s.EmptyFiles) > 0 {
+		row("empty files", fmt.Sprintf("%d (%s)", len(s.EmptyFiles), strings.Join(s.EmptyFiles, ", ")))
+	}
 	secs := s.Duration.Seconds()
 	if secs > 0 {
 		row("throughput", fmt.Sprintf("%.0f rows/s (%s)", float64(s.RowsRead)/secs, s.Duration.Round(time.Millisecond)))

@@ -44,6 +44,7 @@ type Config struct {
 
 	Backfill TableConfig   `yaml:"backfill"`
 	Queue    TableConfig   `yaml:"queue"`
+	Rejects  RejectsConfig `yaml:"rejects"`
 	CSV      CSVConfig     `yaml:"csv"`
 	Parquet  ParquetConfig `yaml:"parquet"`
 	Log      LogConfig     `yaml:"log"`
@@ -127,6 +128,13 @@ type TableConfig struct {
 	IDColumns []string `yaml:"id_columns"`
 }
 
+// RejectsConfig says what the rejects tables keep of a bad row.
+type RejectsConfig struct {
+	// RawMaxBytes bounds the raw text kept of a rejected row (the raw
+	// column); 0 keeps none.
+	RawMaxBytes int `yaml:"raw_max_bytes"`
+}
+
 // CSVConfig describes the CSV dumps.
 type CSVConfig struct {
 	// Delimiter is one character; "\t" for tab. Empty: "," (tab for .tsv).
@@ -183,6 +191,7 @@ func Default() Config {
 		MaxBadRows:      "0",
 		Backfill:        TableConfig{Dir: "dumps", Table: "ad_scores", IDColumns: []string{"ad_id"}},
 		Queue:           TableConfig{Dir: "queue", Table: "request_scores", IDColumns: []string{"request_id"}},
+		Rejects:         RejectsConfig{RawMaxBytes: 1024},
 		CSV:             CSVConfig{Header: true},
 		Parquet:         ParquetConfig{RowGroupRows: 128 * 1024, PartRows: 1 << 20},
 		Log:             LogConfig{Format: "auto", Level: "info"},
@@ -324,6 +333,9 @@ func (c Config) Validate() error {
 	if _, err := jobs.ParseBadRowLimit(c.MaxBadRows); err != nil {
 		bad("max_bad_rows: %v", err)
 	}
+	if c.Rejects.RawMaxBytes < 0 || c.Rejects.RawMaxBytes > 1<<20 {
+		bad("rejects.raw_max_bytes: must be in 0..1048576, got %d", c.Rejects.RawMaxBytes)
+	}
 	for name, t := range map[string]TableConfig{"backfill": c.Backfill, "queue": c.Queue} {
 		if t.Table == "" || strings.ContainsAny(t.Table, "/=") || strings.HasPrefix(t.Table, "_") {
 			bad("%s.table: %q is not a valid table name", name, t.Table)
@@ -333,6 +345,11 @@ func (c Config) Validate() error {
 		}
 		if len(t.IDColumns) == 0 {
 			bad("%s.id_columns: at least one id column is needed", name)
+		}
+		for _, id := range t.IDColumns {
+			if jobs.RejectsColumn(id) {
+				bad("%s.id_columns: %q is also a column of the rejects table; rename it", name, id)
+			}
 		}
 	}
 	if c.Backfill.Table == c.Queue.Table {
