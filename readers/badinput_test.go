@@ -128,3 +128,43 @@ func TestIDColumnsMustBeInSchema(t *testing.T) {
 		t.Fatalf("error %v, want ErrInvalidOptions", err)
 	}
 }
+
+// Admit turns the rows it refuses into bad rows, in every format, with the
+// row's place, ids and text.
+func TestAdmit(t *testing.T) {
+	rows := makeRows("", 6)
+	for _, tc := range []struct {
+		key  string
+		data []byte
+	}{
+		{"a.csv", csvBytes(rows, ",")},
+		{"a.jsonl", jsonlBytes(rows)},
+		{"a.parquet", parquetBytes(t, rows)},
+	} {
+		t.Run(tc.key, func(t *testing.T) {
+			f := newFixture(t)
+			var got []RowError
+			opts := Options{
+				Schema: adSchema, Mem: newMem(t), IDColumns: []string{"id"},
+				Admit: func(ids []string) string {
+					if ids[0] == rows[3].ID {
+						return "duplicate request id"
+					}
+					return ""
+				},
+				OnBadRow: func(e RowError) error { got = append(got, e); return nil },
+			}
+			res := drain(t, mustOpen(t, f.b, []store.ObjectInfo{f.put(tc.key, tc.data)}, opts))
+			if res.err != nil || len(res.rows) != 5 {
+				t.Fatalf("%d rows, error %v; want 5 rows", len(res.rows), res.err)
+			}
+			if len(got) != 1 || got[0].Row != 4 || got[0].Reason != "duplicate request id" || got[0].Column != "id" ||
+				got[0].Value != rows[3].ID || !slices.Equal(got[0].IDs(), []string{rows[3].ID}) {
+				t.Fatalf("bad rows %+v", got)
+			}
+			if tc.key != "a.parquet" && !strings.Contains(got[0].Raw, rows[3].ID) {
+				t.Errorf("raw %q does not hold the row", got[0].Raw)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package readers
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -166,6 +167,37 @@ func (b *batcher) flush(ctx context.Context) error {
 	}
 	b.file.stat.Rows += int64(n) // rows delivered, not merely decoded
 	return nil
+}
+
+// admit asks Options.Admit about a good row with these ids: ok when the row
+// is admitted; otherwise the row was reported as bad (err is then OnBadRow's
+// answer).
+func (b *batcher) admit(ids []string, row, line int64, raw []byte) (ok bool, err error) {
+	adm := b.src.cfg.Admit
+	if adm == nil {
+		return true, nil
+	}
+	b.src.badMu.Lock()
+	reason := adm(ids)
+	b.src.badMu.Unlock()
+	if reason == "" {
+		return true, nil
+	}
+	cp := slices.Clone(ids)
+	for i := range cp {
+		cp[i] = strings.Clone(cp[i])
+	}
+	e := RowError{Row: row, Line: line, Column: b.src.cfg.IDColumns[0], Value: cp[0], Reason: reason, ids: &cp}
+	return false, b.badRow(e, raw)
+}
+
+// rowIDs fills buf with the id values of a converted row.
+func (b *batcher) rowIDs(buf []string, vals []value) []string {
+	buf = buf[:0]
+	for _, j := range b.src.cfg.ids {
+		buf = append(buf, vals[j].s)
+	}
+	return buf
 }
 
 // badRow reports a row that cannot be converted, with its stored text (nil

@@ -75,6 +75,7 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 
 	nulls := &r.cfg.nulls
 	conv := newTextRow(len(cols))
+	var idBuf []string
 	var row, line int64
 	// A record read ahead after a quoting error; see below.
 	var (
@@ -168,6 +169,17 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 				good = false
 				break
 			}
+		}
+		if good && r.cfg.Admit != nil {
+			idBuf = idBuf[:0]
+			for _, j := range r.cfg.ids {
+				idBuf = append(idBuf, rec[idx[j]])
+			}
+			ok, err := b.admit(idBuf, row, line, raw)
+			if err != nil {
+				return err
+			}
+			good = ok
 		}
 		if good {
 			if err := b.appendText(ctx, rec, idx, conv); err != nil {

@@ -29,6 +29,7 @@ func (r *Reader) decodeJSONL(ctx context.Context, in io.Reader, b *batcher) erro
 	vals := make([]value, len(cols))
 	obj := newJSONRow(cols)
 	var row, line int64
+	var idBuf []string
 	for sc.Scan() {
 		line++
 		if line%1024 == 0 {
@@ -66,6 +67,14 @@ func (r *Reader) decodeJSONL(ctx context.Context, in io.Reader, b *batcher) erro
 				good = false
 				break
 			}
+		}
+		if good && r.cfg.Admit != nil {
+			idBuf = b.rowIDs(idBuf, vals)
+			ok, err := b.admit(idBuf, row, line, text)
+			if err != nil {
+				return err
+			}
+			good = ok
 		}
 		if good {
 			if err := b.appendRow(ctx, vals); err != nil {

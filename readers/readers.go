@@ -85,6 +85,14 @@ type Options struct {
 	// IDColumns name the Schema fields that identify a row (utf8 fields).
 	// A RowError carries their values in IDs when they can be read.
 	IDColumns []string
+	// Admit, if set, is asked about every good row, with the row's values
+	// of IDColumns (valid during the call only: copy them to keep them). An
+	// empty answer admits the row; any other answer is a reason that makes
+	// it a bad row, reported through OnBadRow as a RowError with that
+	// Reason, Column the first id column and Value its value. Calls are
+	// serialised with each other and with OnBadRow; rows of one file come in
+	// file order, files interleave when Concurrency > 1.
+	Admit func(ids []string) string
 	// RawMaxBytes bounds RowError.Raw, the bad row's text as stored (text
 	// formats): 0 means DefaultRawMaxBytes, a negative value keeps none.
 	RawMaxBytes int
@@ -290,6 +298,9 @@ func newConfig(o Options) (*config, error) {
 	cols, err := compileSchema(o.Schema)
 	if err != nil {
 		return nil, err
+	}
+	if o.Admit != nil && len(o.IDColumns) == 0 {
+		return nil, fmt.Errorf("open readers: %w: Admit needs IDColumns", ErrInvalidOptions)
 	}
 	if o.RawMaxBytes == 0 {
 		o.RawMaxBytes = DefaultRawMaxBytes
