@@ -142,6 +142,12 @@ func (a *App) queueJob(o *Opened, day string) jobs.ScoreJob {
 	j.Job, j.Dir = jobs.JobQueue, a.cfg.Queue.Dir
 	j.Table, j.Partition, j.Mode = a.cfg.Queue.Table, "date="+day, table.Append
 	j.IDColumns, j.SkipConsumed = a.cfg.Queue.IDColumns, true
+	j.Duplicates, _ = jobs.ParseDuplicates(a.cfg.Queue.Duplicates) // validated with the config
+	if d, err := time.Parse(time.DateOnly, day); err == nil {
+		for i := range a.cfg.Queue.DuplicatesWindowDays {
+			j.SeenPartitions = append(j.SeenPartitions, "date="+d.AddDate(0, 0, -i).Format(time.DateOnly))
+		}
+	}
 	return j
 }
 

@@ -76,6 +76,13 @@ type ScoreJob struct {
 	Workers, BatchSize, ReadConcurrency int
 	CSV                                 readers.CSVOptions
 	BadRows                             BadRowLimit
+	// Duplicates says what to do with a row whose ids were seen before, in
+	// the run or published in SeenPartitions of Table (the window).
+	// Anything but DupKeepAll reads the input files one at a time, in key
+	// order, so that which row of an id is "first" does not depend on
+	// timing.
+	Duplicates     Duplicates
+	SeenPartitions []string
 	// RawMaxBytes bounds the raw text of a bad row kept in the rejects
 	// table (its raw column); 0 keeps none.
 	RawMaxBytes            int
@@ -102,7 +109,11 @@ type Summary struct {
 	InputFiles   []string
 	InputBytes   int64
 	RowsRead     int64 // good rows read (and scored)
-	RowsRejected int64
+	RowsRejected int64 // bad rows (duplicates not included)
+	// Duplicates counts the rows whose ids were seen before; DupsTo says
+	// where they went ("rejects" or "dropped").
+	Duplicates int64
+	DupsTo     string
 	// EmptyFiles are the input files that held no row (scored as nothing).
 	EmptyFiles  []string
 	OutputFiles []string // published, relative to the output store
@@ -385,11 +396,28 @@ func (j *ScoreJob) stage(ctx context.Context, pub *table.Publisher, fx *features
 		}
 	}
 	br := &badRows{limit: j.BadRows, reject: func(e readers.RowError) error { return rej.add(ctx, e) }}
+	var dd *dedupe
+	var admit func([]string) string
+	concurrency := j.ReadConcurrency
+	if j.Duplicates != "" && j.Duplicates != DupKeepAll {
+		if dd, err = j.loadSeen(ctx, pub); err != nil {
+			return nil, err
+		}
+		admit, concurrency = dd.admit, 1
+		br.dups = &dd.n
+		br.dup = func(e readers.RowError) error {
+			if j.Duplicates == DupReject {
+				return rej.add(ctx, e)
+			}
+			return nil
+		}
+	}
 
 	src, err := readers.Open(ctx, j.Input, files, readers.Options{
 		Schema:      j.Bundle.Features.InputSchema(j.IDColumns, false),
 		BatchSize:   j.BatchSize,
-		Concurrency: j.ReadConcurrency,
+		Concurrency: concurrency,
+		Admit:       admit,
 		CSV:         j.CSV,
 		OnBadRow:    br.onBadRow,
 		IDColumns:   j.IDColumns,
@@ -421,6 +449,16 @@ func (j *ScoreJob) stage(ctx context.Context, pub *table.Publisher, fx *features
 			j.Log.Warn("input file has no rows", "file", j.Input.URI(f.Key))
 		}
 		inputs = append(inputs, table.InputFile{Key: f.Key, Generation: f.Generation, Size: f.Size, CRC32C: f.CRC32C, Rows: f.Rows})
+	}
+	if dd != nil {
+		sum.Duplicates, sum.DupsTo = dd.n.Load(), "dropped"
+		if j.Duplicates == DupReject {
+			sum.DupsTo = "rejects"
+		}
+		sum.RowsRejected -= sum.Duplicates
+		if sum.Duplicates > 0 {
+			j.Log.Warn("duplicate request ids", "rows", sum.Duplicates, "to", sum.DupsTo)
+		}
 	}
 	if j.RequireRows && sum.RowsRead == 0 {
 		return nil, fmt.Errorf("%w: no rows in %d input files under %s (%d bad rows)", ErrBadInput, len(files), j.Input.URI(j.Dir+"/"), sum.RowsRejected)
