@@ -1,7 +1,11 @@
 package readers
 
 import (
+	"bytes"
 	"context"
+	"slices"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -165,11 +169,44 @@ func (b *batcher) flush(ctx context.Context) error {
 	return nil
 }
 
-// badRow reports a row that cannot be converted. It returns nil when the
-// row is dropped and reading goes on.
-func (b *batcher) badRow(e RowError) error {
+// admit asks Options.Admit about a good row with these ids: ok when the row
+// is admitted; otherwise the row was reported as bad (err is then OnBadRow's
+// answer).
+func (b *batcher) admit(ids []string, row, line int64, raw []byte) (ok bool, err error) {
+	adm := b.src.cfg.Admit
+	if adm == nil {
+		return true, nil
+	}
+	b.src.badMu.Lock()
+	reason := adm(ids)
+	b.src.badMu.Unlock()
+	if reason == "" {
+		return true, nil
+	}
+	cp := slices.Clone(ids)
+	for i := range cp {
+		cp[i] = strings.Clone(cp[i])
+	}
+	e := RowError{Row: row, Line: line, Column: b.src.cfg.IDColumns[0], Value: cp[0], Reason: reason, ids: &cp}
+	return false, b.badRow(e, raw)
+}
+
+// rowIDs fills buf with the id values of a converted row.
+func (b *batcher) rowIDs(buf []string, vals []value) []string {
+	buf = buf[:0]
+	for _, j := range b.src.cfg.ids {
+		buf = append(buf, vals[j].s)
+	}
+	return buf
+}
+
+// badRow reports a row that cannot be converted, with its stored text (nil
+// if not known). It returns nil when the row is dropped and reading goes
+// on.
+func (b *batcher) badRow(e RowError, raw []byte) error {
 	e.File = b.file.task.info.Key
 	e.Value = shorten(e.Value)
+	e.Raw = cutRaw(raw, b.src.cfg.RawMaxBytes)
 	if err := b.src.onBadRow(e); err != nil {
 		return stopError{err}
 	}
@@ -183,3 +220,21 @@ type stopError struct{ err error }
 
 func (e stopError) Error() string { return e.err.Error() }
 func (e stopError) Unwrap() error { return e.err }
+
+// cutRaw is a bad row's stored text for RowError.Raw: without its final
+// line break, at most max bytes cut at a character boundary, valid UTF-8.
+func cutRaw(raw []byte, max int) string {
+	if max < 0 || len(raw) == 0 {
+		return ""
+	}
+	raw = bytes.TrimSuffix(raw, []byte("\n"))
+	raw = bytes.TrimSuffix(raw, []byte("\r"))
+	if len(raw) > max {
+		cut := max
+		for cut > 0 && !utf8.RuneStart(raw[cut]) {
+			cut--
+		}
+		raw = raw[:cut]
+	}
+	return strings.ToValidUTF8(string(raw), "\uFFFD")
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -21,6 +22,11 @@ import (
 // columns by header name and ignore the others. csv.Reader.FieldPos gives
 // the line of every row.
 func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *batcher) error {
+	var rec0 *recorder // keeps the text of the record being decoded, for RowError.Raw
+	if r.cfg.RawMaxBytes >= 0 {
+		rec0 = &recorder{r: in}
+		in = rec0
+	}
 	cr := csv.NewReader(in)
 	cr.Comma = delim
 	cr.FieldsPerRecord = -1 // ragged rows are bad rows, checked below
@@ -69,13 +75,27 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 
 	nulls := &r.cfg.nulls
 	conv := newTextRow(len(cols))
+	var idBuf []string
 	var row, line int64
 	// A record read ahead after a quoting error; see below.
 	var (
 		ahead    bool
 		aheadRec []string
 		aheadErr error
+		aheadRaw []byte
 	)
+	// next reads a record and returns the stored text it came from.
+	next := func() ([]string, []byte, error) {
+		rec, err := cr.Read()
+		var raw []byte
+		if rec0 != nil {
+			raw = rec0.take(cr.InputOffset())
+		}
+		return rec, raw, err
+	}
+	if rec0 != nil {
+		rec0.take(cr.InputOffset()) // the header
+	}
 	for {
 		if row%1024 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -83,11 +103,12 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 			}
 		}
 		var rec []string
+		var raw []byte
 		var err error
 		if ahead {
-			rec, err, ahead = aheadRec, aheadErr, false
+			rec, raw, err, ahead = aheadRec, aheadRaw, aheadErr, false
 		} else {
-			rec, err = cr.Read()
+			rec, raw, err = next()
 		}
 		if errors.Is(err, io.EOF) {
 			break
@@ -100,7 +121,8 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 				// the file has swallowed every line after it, which must
 				// not pass for a single dropped row.
 				if errors.Is(pe.Err, csv.ErrQuote) {
-					aheadRec, aheadErr = cr.Read()
+					raw = slices.Clone(raw) // take reuses the buffer
+					aheadRec, aheadRaw, aheadErr = next()
 					if errors.Is(aheadErr, io.EOF) {
 						return badInput("line %d: quoted field not closed before the end of the file (or a stray quote on the last line)", pe.StartLine)
 					}
@@ -108,7 +130,7 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 				}
 				row++
 				reason := fmt.Sprintf("malformed CSV at line %d, column %d: %v", pe.Line, pe.Column, pe.Err)
-				if err := b.badRow(RowError{Row: row, Line: int64(pe.StartLine), Reason: reason}); err != nil {
+				if err := b.badRow(RowError{Row: row, Line: int64(pe.StartLine), Reason: reason}, raw); err != nil {
 					return err
 				}
 				continue
@@ -123,7 +145,8 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 		line = int64(l)
 		if len(rec) != len(names) {
 			reason := fmt.Sprintf("%d fields, want %d", len(rec), len(names))
-			if err := b.badRow(RowError{Row: row, Line: line, Reason: reason}); err != nil {
+			// The fields are not where the header says: no id is trusted.
+			if err := b.badRow(RowError{Row: row, Line: line, Reason: reason}, raw); err != nil {
 				return err
 			}
 			continue
@@ -139,12 +162,24 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 				reason = conv.convert(j, c, s)
 			}
 			if reason != "" {
-				if err := b.badRow(RowError{Row: row, Line: line, Column: c.name, Value: s, Reason: reason}); err != nil {
+				e := RowError{Row: row, Line: line, Column: c.name, Value: s, Reason: reason, ids: r.textIDs(rec, idx)}
+				if err := b.badRow(e, raw); err != nil {
 					return err
 				}
 				good = false
 				break
 			}
+		}
+		if good && r.cfg.Admit != nil {
+			idBuf = idBuf[:0]
+			for _, j := range r.cfg.ids {
+				idBuf = append(idBuf, rec[idx[j]])
+			}
+			ok, err := b.admit(idBuf, row, line, raw)
+			if err != nil {
+				return err
+			}
+			good = ok
 		}
 		if good {
 			if err := b.appendText(ctx, rec, idx, conv); err != nil {
@@ -153,6 +188,56 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 		}
 	}
 	return b.flush(ctx)
+}
+
+// textIDs are the id values of a text row whose fields match the header,
+// nil unless all are good.
+func (r *Reader) textIDs(rec []string, idx []int) *[]string {
+	if len(r.cfg.ids) == 0 {
+		return nil
+	}
+	ids := make([]string, len(r.cfg.ids))
+	for k, j := range r.cfg.ids {
+		s := rec[idx[j]]
+		if s == "" || r.cfg.nulls.has(s) || !validUTF8(s) {
+			return nil
+		}
+		ids[k] = strings.Clone(s)
+	}
+	return &ids
+}
+
+// recorder keeps the bytes read through it from the end of the last
+// record taken on, so that a record's stored text can be cut out by the
+// csv.Reader's input offsets. What it holds is one record plus the
+// csv.Reader's read-ahead.
+type recorder struct {
+	r     io.Reader
+	buf   []byte
+	start int   // buf[start:] are the bytes from offset base on
+	base  int64 // input offset of buf[start]
+}
+
+func (c *recorder) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.buf = append(c.buf, p[:n]...)
+	return n, err
+}
+
+// take returns the bytes from the end of the previous take to offset end
+// (valid until the next call) and forgets them.
+func (c *recorder) take(end int64) []byte {
+	n := int(end - c.base)
+	n = max(0, min(n, len(c.buf)-c.start))
+	out := c.buf[c.start : c.start+n]
+	c.start += n
+	c.base += int64(n)
+	if c.start > 64<<10 { // compact now and then, not per record
+		out = slices.Clone(out) // the copy below overwrites it
+		k := copy(c.buf, c.buf[c.start:])
+		c.buf, c.start = c.buf[:k], 0
+	}
+	return out
 }
 
 // textRow is one text row's converted fields, column by column. Strings are

@@ -64,18 +64,34 @@ var errLineTooLong = errors.New("line too long")
 // readText decodes a CSV, TSV or JSON Lines file, gunzipping it first if
 // its name says so. Nothing is held beyond one line and one batch.
 func (r *Reader) readText(ctx context.Context, fs *fileState, raw io.Reader, b *batcher) error {
-	in := raw
-	if fs.task.format.gzip {
-		zr, err := gzip.NewReader(raw)
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF // not even a header
-			}
-			return badInput("truncated or corrupt gzip: %w", err)
-		}
-		defer func() { _ = zr.Close() }()
-		in = gzipErrors{zr}
+	if !fs.task.format.gzip {
+		return r.decodeText(ctx, fs, raw, b)
 	}
+	cr := &countReader{r: bufio.NewReaderSize(raw, 64<<10)}
+	zr, err := gzip.NewReader(cr)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF // not even a header
+		}
+		return badInput("truncated or corrupt gzip: %w", err)
+	}
+	defer func() { _ = zr.Close() }()
+	err = r.decodeText(ctx, fs, gzipErrors{zr, cr}, b)
+	if err != nil && errors.Is(err, ErrBadInput) && !errors.As(err, new(gzipError)) {
+		// Damage inside a gzip stream decodes to wrong text until the
+		// checksum at its end: a bad row may be the first symptom of a
+		// corrupt file. Read the stream to its end to tell the two apart.
+		if _, derr := io.Copy(io.Discard, gzipErrors{zr, cr}); derr != nil {
+			var ge gzipError
+			if errors.As(derr, &ge) {
+				return badInput("%w; the text before it is unreliable (first symptom: %v)", ge, err)
+			}
+		}
+	}
+	return err
+}
+
+func (r *Reader) decodeText(ctx context.Context, fs *fileState, in io.Reader, b *batcher) error {
 	br := bufio.NewReaderSize(in, 64<<10)
 	// A UTF-8 byte order mark is not part of the first column name or line.
 	if bom, err := br.Peek(3); err == nil && bytes.Equal(bom, []byte("\xef\xbb\xbf")) {
@@ -96,13 +112,50 @@ func (r *Reader) readText(ctx context.Context, fs *fileState, raw io.Reader, b *
 	}
 }
 
+// countReader counts the compressed bytes the gzip decoder consumes (it
+// is a flate.Reader, so the decoder reads no further than it needs).
+type countReader struct {
+	r *bufio.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countReader) ReadByte() (byte, error) {
+	b, err := c.r.ReadByte()
+	if err == nil {
+		c.n++
+	}
+	return b, err
+}
+
+// gzipError is a failure of the gzip stream itself: truncated, a corrupt
+// deflate block, a checksum or length that does not match.
+type gzipError struct {
+	offset int64 // compressed bytes consumed when it was found
+	err    error
+}
+
+func (e gzipError) Error() string {
+	return fmt.Sprintf("truncated or corrupt gzip stream, found at compressed byte %d: %v", e.offset, e.err)
+}
+
+func (e gzipError) Unwrap() error { return e.err }
+
 // gzipErrors names errors of the gzip stream as such.
-type gzipErrors struct{ r io.Reader }
+type gzipErrors struct {
+	r  io.Reader
+	cr *countReader
+}
 
 func (g gzipErrors) Read(p []byte) (int, error) {
 	n, err := g.r.Read(p)
 	if err != nil && !errors.Is(err, io.EOF) {
-		err = fmt.Errorf("truncated or corrupt gzip: %w", err)
+		err = gzipError{offset: g.cr.n, err: err}
 	}
 	return n, err
 }

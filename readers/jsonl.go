@@ -29,6 +29,7 @@ func (r *Reader) decodeJSONL(ctx context.Context, in io.Reader, b *batcher) erro
 	vals := make([]value, len(cols))
 	obj := newJSONRow(cols)
 	var row, line int64
+	var idBuf []string
 	for sc.Scan() {
 		line++
 		if line%1024 == 0 {
@@ -48,7 +49,7 @@ func (r *Reader) decodeJSONL(ctx context.Context, in io.Reader, b *batcher) erro
 			reason = reasonMalformedJS + ": " + err.Error()
 		}
 		if reason != "" {
-			if err := b.badRow(RowError{Row: row, Line: line, Value: string(text[:min(len(text), maxValueInError+1)]), Reason: reason}); err != nil {
+			if err := b.badRow(RowError{Row: row, Line: line, Value: string(text[:min(len(text), maxValueInError+1)]), Reason: reason}, text); err != nil {
 				return err
 			}
 			continue
@@ -59,12 +60,21 @@ func (r *Reader) decodeJSONL(ctx context.Context, in io.Reader, b *batcher) erro
 			var shown string
 			vals[j], shown, reason = fromJSON(c, obj.raw[j], obj.present[j])
 			if reason != "" {
-				if err := b.badRow(RowError{Row: row, Line: line, Column: c.name, Value: shown, Reason: reason}); err != nil {
+				e := RowError{Row: row, Line: line, Column: c.name, Value: shown, Reason: reason, ids: r.jsonIDs(obj)}
+				if err := b.badRow(e, text); err != nil {
 					return err
 				}
 				good = false
 				break
 			}
+		}
+		if good && r.cfg.Admit != nil {
+			idBuf = b.rowIDs(idBuf, vals)
+			ok, err := b.admit(idBuf, row, line, text)
+			if err != nil {
+				return err
+			}
+			good = ok
 		}
 		if good {
 			if err := b.appendRow(ctx, vals); err != nil {
@@ -79,6 +89,23 @@ func (r *Reader) decodeJSONL(ctx context.Context, in io.Reader, b *batcher) erro
 		return badInput("%w", err)
 	}
 	return b.flush(ctx)
+}
+
+// jsonIDs are the id values of a parsed object, nil unless all are good.
+func (r *Reader) jsonIDs(obj *jsonRow) *[]string {
+	if len(r.cfg.ids) == 0 {
+		return nil
+	}
+	ids := make([]string, len(r.cfg.ids))
+	for k, j := range r.cfg.ids {
+		c := &r.cfg.cols[j]
+		v, _, reason := fromJSON(c, obj.raw[j], obj.present[j])
+		if reason != "" || v.null || v.s == "" {
+			return nil
+		}
+		ids[k] = v.s
+	}
+	return &ids
 }
 
 // fromJSON converts one member of a JSON object (raw is valid JSON). It

@@ -294,6 +294,7 @@ func (r *Reader) decodeParquet(ctx context.Context, f io.ReaderAt, size int64, b
 	rowErr := make([]*RowError, chunk)
 	buf := make([]parquet.Value, min(chunk, 4096))
 	vals := make([]value, len(cols))
+	var idBuf []string
 	var row int64 // rows before this chunk
 
 	for _, rg := range pf.RowGroups() {
@@ -345,13 +346,23 @@ func (r *Reader) decodeParquet(ctx context.Context, f io.ReaderAt, size int64, b
 				for i := 0; i < m; i++ {
 					if e := rowErr[i]; e != nil {
 						rowErr[i] = nil
-						if err := b.badRow(*e); err != nil {
+						if err := b.badRow(*e, nil); err != nil {
 							return err
 						}
 						continue
 					}
 					for j := range vals {
 						vals[j] = stage[j][i]
+					}
+					if r.cfg.Admit != nil {
+						idBuf = b.rowIDs(idBuf, vals)
+						ok, err := b.admit(idBuf, row+int64(i)+1, 0, nil)
+						if err != nil {
+							return err
+						}
+						if !ok {
+							continue
+						}
 					}
 					if err := b.appendRow(ctx, vals); err != nil {
 						return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -50,6 +51,7 @@ const MetadataFileKey = "scorer.file"
 const (
 	DefaultBatchSize   = 8192
 	DefaultConcurrency = 2
+	DefaultRawMaxBytes = 1024
 )
 
 // defaultNullValues are the CSV/TSV fields read as null when
@@ -80,6 +82,20 @@ type Options struct {
 	OnBadRow func(RowError) error
 	// CSV configures .csv and .tsv files.
 	CSV CSVOptions
+	// IDColumns name the Schema fields that identify a row (utf8 fields).
+	// A RowError carries their values in IDs when they can be read.
+	IDColumns []string
+	// Admit, if set, is asked about every good row, with the row's values
+	// of IDColumns (valid during the call only: copy them to keep them). An
+	// empty answer admits the row; any other answer is a reason that makes
+	// it a bad row, reported through OnBadRow as a RowError with that
+	// Reason, Column the first id column and Value its value. Calls are
+	// serialised with each other and with OnBadRow; rows of one file come in
+	// file order, files interleave when Concurrency > 1.
+	Admit func(ids []string) string
+	// RawMaxBytes bounds RowError.Raw, the bad row's text as stored (text
+	// formats): 0 means DefaultRawMaxBytes, a negative value keeps none.
+	RawMaxBytes int
 
 	// lineLimit bounds the length of one line of a text file (tests lower
 	// it); 0 means maxLineBytes.
@@ -113,6 +129,13 @@ type RowError struct {
 	Column string // the offending column; empty when the row as a whole is bad
 	Value  string // the offending value as read, shortened; may be empty
 	Reason string // what is wrong, e.g. "not a number"
+	// ids backs IDs; a pointer keeps RowError comparable (errors.Is).
+	ids *[]string
+	// Raw is the row's text as stored (after decompression; CSV: every line
+	// of the record, without the final line break), shortened to
+	// Options.RawMaxBytes at a character boundary, with invalid UTF-8
+	// replaced by U+FFFD. Empty for Parquet and when RawMaxBytes < 0.
+	Raw string
 }
 
 // Error formats the error as
@@ -137,6 +160,16 @@ func (e RowError) Error() string {
 		fmt.Fprintf(&b, " (%q)", e.Value)
 	}
 	return b.String()
+}
+
+// IDs are the row's values of Options.IDColumns, in that order, when
+// every one of them could be read (present, not null, valid, and, in a
+// CSV row, with as many fields as the header); nil otherwise.
+func (e RowError) IDs() []string {
+	if e.ids == nil {
+		return nil
+	}
+	return slices.Clone(*e.ids)
 }
 
 // Unwrap makes errors.Is(rowErr, ErrBadInput) true.
@@ -205,6 +238,7 @@ type config struct {
 	Options
 	cols  []colSpec
 	nulls nullSet
+	ids   []int // index in cols of each of IDColumns
 }
 
 // nullSet is CSVOptions.NullValues as a set, with a cheap test that rules
@@ -265,9 +299,23 @@ func newConfig(o Options) (*config, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.Admit != nil && len(o.IDColumns) == 0 {
+		return nil, fmt.Errorf("open readers: %w: Admit needs IDColumns", ErrInvalidOptions)
+	}
+	if o.RawMaxBytes == 0 {
+		o.RawMaxBytes = DefaultRawMaxBytes
+	}
+	ids := make([]int, len(o.IDColumns))
+	for k, name := range o.IDColumns {
+		j := slices.IndexFunc(cols, func(c colSpec) bool { return c.name == name })
+		if j < 0 || cols[j].typ != tString {
+			return nil, fmt.Errorf("open readers: %w: id column %q is not a utf8 field of the schema", ErrInvalidOptions, name)
+		}
+		ids[k] = j
+	}
 	nullValues := o.CSV.NullValues
 	if nullValues == nil {
 		nullValues = defaultNullValues
 	}
-	return &config{Options: o, cols: cols, nulls: newNullSet(nullValues)}, nil
+	return &config{Options: o, cols: cols, nulls: newNullSet(nullValues), ids: ids}, nil
 }

@@ -333,7 +333,7 @@ func TestBadRows(t *testing.T) {
 			files := []store.ObjectInfo{f.put(tc.key, tc.data)}
 
 			t.Run("fatal", func(t *testing.T) {
-				src := mustOpen(t, f.b, files, Options{Schema: schemaFor(tc.key), BatchSize: 1, Mem: newMem(t)})
+				src := mustOpen(t, f.b, files, Options{Schema: schemaFor(tc.key), BatchSize: 1, Mem: newMem(t), RawMaxBytes: -1})
 				res := drain(t, src)
 				var re RowError
 				if !errors.As(res.err, &re) {
@@ -353,7 +353,7 @@ func TestBadRows(t *testing.T) {
 			t.Run("dropped", func(t *testing.T) {
 				var got []RowError
 				src := mustOpen(t, f.b, files, Options{
-					Schema: schemaFor(tc.key), BatchSize: 2, Mem: newMem(t),
+					Schema: schemaFor(tc.key), BatchSize: 2, Mem: newMem(t), RawMaxBytes: -1,
 					OnBadRow: func(e RowError) error { got = append(got, e); return nil },
 				})
 				n := int64(0)

@@ -54,6 +54,23 @@ func gz(t *testing.T, data []byte) []byte {
 	return buf.Bytes()
 }
 
+// storedGz gzips data in stored (uncompressed) blocks.
+func storedGz(t *testing.T, data []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := gzip.NewWriterLevel(&buf, gzip.NoCompression)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
 // Column positions in demodata.Columns.
 const (
 	colAdID = 0
@@ -104,6 +121,10 @@ func TestBadInput(t *testing.T) {
 		noSite = append(noSite, strings.Join(append(f[:colSite:colSite], f[colSite+1:]...), ","))
 	}
 	full := gz(t, join(good))
+	// Damage inside the stream: stored blocks keep the text readable, so a
+	// comma put into row 30 makes it ragged before the checksum fails.
+	midStream := storedGz(t, join(good))
+	midStream[bytes.Index(midStream, []byte(good[30]))+3] = ','
 
 	tests := []struct {
 		name  string
@@ -134,6 +155,11 @@ func TestBadInput(t *testing.T) {
 			"truncated gzip",
 			map[string][]byte{"a.csv.gz": full[:len(full)/2]},
 			[]string{"a.csv.gz"},
+		},
+		{
+			"gzip corrupted mid-stream",
+			map[string][]byte{"a.csv.gz": midStream},
+			[]string{"a.csv.gz", "corrupt gzip", "compressed byte"},
 		},
 		{
 			"empty month",
@@ -224,6 +250,74 @@ func TestMaxBadRowsSendsRowsToRejects(t *testing.T) {
 			want := "dumps/2020-09/a.csv:10:bid_price dumps/2020-09/a.csv:20:ad_id"
 			if strings.Join(got, " ") != want {
 				t.Errorf("rejects = %v, want %s", got, want)
+			}
+		})
+	}
+}
+
+// A rejected row keeps its id and its raw text, so that it can be traced
+// and replayed.
+func TestRejectsCarryIDAndRawLine(t *testing.T) {
+	good := demoCSV(t, "raw", 50)
+	lines := append([]string(nil), good...)
+	lines[10] = setField(lines[10], colBid, "ten")
+	lines[20] = lines[20] + ",extra"
+	in, out := t.TempDir(), t.TempDir()
+	writeFile(t, filepath.Join(in, "dumps/2020-09/a.csv"), []byte(strings.Join(lines, "\n")+"\n"))
+	mustSucceed(t, scorer(t, map[string]string{"SCORER_REJECTS_RAW_MAX_BYTES": "20"}, "backfill", "--month", "2020-09",
+		"--input", in, "--model", demoModel, "--output", out, "--max-bad-rows", "2"))
+
+	rows, err := duck(t).Query(fmt.Sprintf(`SELECT "row", coalesce(ad_id, '<null>'), raw FROM read_parquet('%s/ad_scores_rejects/*/*.parquet') ORDER BY "row"`, out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeRows(t, rows)
+	var got []string
+	for rows.Next() {
+		var row int64
+		var id, raw string
+		if err := rows.Scan(&row, &id, &raw); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%d|%s|%s", row, id, raw))
+	}
+	// A ragged row's fields are not where the header says: no id is
+	// trusted, the raw line shows it.
+	want := []string{
+		fmt.Sprintf("10|%s|%s", strings.Split(good[10], ",")[colAdID], lines[10][:20]),
+		fmt.Sprintf("20|<null>|%s", lines[20][:20]),
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("rejects:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// An input file without rows is scored as nothing, but said so: in the log
+// and in the summary.
+func TestEmptyInputFileIsReported(t *testing.T) {
+	in := t.TempDir()
+	queued, err := os.ReadFile(filepath.Join(demoStore, "queue", "requests-2020-09-02T00.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(in, "queue/a.jsonl"), queued)
+	writeFile(t, filepath.Join(in, "queue/b.jsonl"), nil)
+	for _, format := range []string{"text", "json"} {
+		t.Run(format, func(t *testing.T) {
+			r := scorer(t, nil, "run", "--date", "2020-09-02", "--input", in, "--model", demoModel,
+				"--output", t.TempDir(), "--log-format", "json", "-o", format)
+			mustSucceed(t, r)
+			if !strings.Contains(r.stderr, `"level":"WARN"`) || !strings.Contains(r.stderr, "queue/b.jsonl") {
+				t.Errorf("no warning names the empty file:\n%s", r.stderr)
+			}
+			want := "empty files    1 (queue/b.jsonl)"
+			if format == "json" {
+				want = `"empty_files": [
+    "queue/b.jsonl"
+  ]`
+			}
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("summary does not say %q:\n%s", want, r.stdout)
 			}
 		})
 	}

@@ -45,6 +45,9 @@ type summary struct {
 	RowsIn          int64    `json:"rows_in"`
 	RowsScored      int64    `json:"rows_scored"`
 	RowsRejected    int64    `json:"rows_rejected"`
+	EmptyFiles      []string `json:"empty_files"`
+	Duplicates      int64    `json:"duplicates"`
+	DuplicatesTo    string   `json:"duplicates_to,omitempty"`
 	DurationSeconds float64  `json:"duration_seconds"`
 	RowsPerSecond   float64  `json:"rows_per_second"`
 	Table           string   `json:"table"`
@@ -60,15 +63,15 @@ func newSummary(cfg app.Config, s *jobs.Summary, retries int64) summary {
 	out := summary{
 		RunID: s.RunID, Job: s.Job, NothingToDo: s.NothingToDo, ModelName: s.ModelName, ModelVersion: s.ModelVersion,
 		InputFiles: s.InputFiles, InputBytes: s.InputBytes,
-		RowsIn: s.RowsRead + s.RowsRejected, RowsScored: s.RowsRead, RowsRejected: s.RowsRejected,
-		DurationSeconds: s.Duration.Seconds(), Table: s.Table, Partition: s.Partition,
+		RowsIn: s.RowsRead + s.RowsRejected + s.Duplicates, RowsScored: s.RowsRead, RowsRejected: s.RowsRejected,
+		EmptyFiles: s.EmptyFiles, Duplicates: s.Duplicates, DuplicatesTo: s.DupsTo, DurationSeconds: s.Duration.Seconds(), Table: s.Table, Partition: s.Partition,
 		TableURI:    fmt.Sprintf("%s/%s/%s", strings.TrimSuffix(cfg.Output, "/"), s.Table, s.Partition),
 		OutputFiles: s.OutputFiles, OutputBytes: s.OutputBytes, StoreRetries: retries, Recovered: s.Recovered,
 	}
 	if secs := s.Duration.Seconds(); secs > 0 {
 		out.RowsPerSecond = float64(s.RowsRead) / secs
 	}
-	for _, p := range []*[]string{&out.InputFiles, &out.OutputFiles, &out.Recovered} {
+	for _, p := range []*[]string{&out.InputFiles, &out.EmptyFiles, &out.OutputFiles, &out.Recovered} {
 		if *p == nil {
 			*p = []string{}
 		}
@@ -91,9 +94,15 @@ func printSummary(w io.Writer, format formatValue, cfg app.Config, s *jobs.Summa
 	}
 	row("model", s.ModelName+" "+s.ModelVersion)
 	row("input files", fmt.Sprintf("%d (%s)", len(s.InputFiles), humanBytes(s.InputBytes)))
-	row("rows in", s.RowsRead+s.RowsRejected)
+	row("rows in", s.RowsRead+s.RowsRejected+s.Duplicates)
 	row("rows scored", s.RowsRead)
 	row("rows rejected", s.RowsRejected)
+	if s.Duplicates > 0 {
+		row("duplicate ids", fmt.Sprintf("%d (%s)", s.Duplicates, s.DupsTo))
+	}
+	if len(s.EmptyFiles) > 0 {
+		row("empty files", fmt.Sprintf("%d (%s)", len(s.EmptyFiles), strings.Join(s.EmptyFiles, ", ")))
+	}
 	secs := s.Duration.Seconds()
 	if secs > 0 {
 		row("throughput", fmt.Sprintf("%.0f rows/s (%s)", float64(s.RowsRead)/secs, s.Duration.Round(time.Millisecond)))

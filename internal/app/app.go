@@ -117,7 +117,7 @@ func (a *App) scoreJob(o *Opened) jobs.ScoreJob {
 	j := jobs.ScoreJob{
 		Input: o.Input, Output: o.Output, Bundle: o.Bundle,
 		Workers: cfg.Workers, BatchSize: cfg.BatchSize, ReadConcurrency: cfg.ReadConcurrency,
-		CSV: cfg.CSV.CSVOptions(), BadRows: limit,
+		CSV: cfg.CSV.CSVOptions(), BadRows: limit, RawMaxBytes: cfg.Rejects.RawMaxBytes,
 		RowGroupRows: int64(cfg.Parquet.RowGroupRows), PartRows: int64(cfg.Parquet.PartRows),
 		LeaseTTL: cfg.LeaseTTL, Log: a.log,
 	}
@@ -142,6 +142,12 @@ func (a *App) queueJob(o *Opened, day string) jobs.ScoreJob {
 	j.Job, j.Dir = jobs.JobQueue, a.cfg.Queue.Dir
 	j.Table, j.Partition, j.Mode = a.cfg.Queue.Table, "date="+day, table.Append
 	j.IDColumns, j.SkipConsumed = a.cfg.Queue.IDColumns, true
+	j.Duplicates, _ = jobs.ParseDuplicates(a.cfg.Queue.Duplicates) // validated with the config
+	if d, err := time.Parse(time.DateOnly, day); err == nil {
+		for i := range a.cfg.Queue.DuplicatesWindowDays {
+			j.SeenPartitions = append(j.SeenPartitions, "date="+d.AddDate(0, 0, -i).Format(time.DateOnly))
+		}
+	}
 	return j
 }
 

@@ -44,6 +44,7 @@ type Config struct {
 
 	Backfill TableConfig   `yaml:"backfill"`
 	Queue    TableConfig   `yaml:"queue"`
+	Rejects  RejectsConfig `yaml:"rejects"`
 	CSV      CSVConfig     `yaml:"csv"`
 	Parquet  ParquetConfig `yaml:"parquet"`
 	Log      LogConfig     `yaml:"log"`
@@ -125,6 +126,20 @@ type TableConfig struct {
 	Table string `yaml:"table"`
 	// IDColumns are copied from each input row to its output row.
 	IDColumns []string `yaml:"id_columns"`
+	// Duplicates (queue only): what a run does with a request whose ids
+	// were scored before, in the run or in the window: reject (to the
+	// rejects table), keep_first (dropped, counted) or keep_all.
+	Duplicates string `yaml:"duplicates"`
+	// DuplicatesWindowDays (queue only): how many day partitions, the
+	// run's and the ones before it, hold the ids that count as scored.
+	DuplicatesWindowDays int `yaml:"duplicates_window_days"`
+}
+
+// RejectsConfig says what the rejects tables keep of a bad row.
+type RejectsConfig struct {
+	// RawMaxBytes bounds the raw text kept of a rejected row (the raw
+	// column); 0 keeps none.
+	RawMaxBytes int `yaml:"raw_max_bytes"`
 }
 
 // CSVConfig describes the CSV dumps.
@@ -182,13 +197,17 @@ func Default() Config {
 		ReadConcurrency: 2,
 		MaxBadRows:      "0",
 		Backfill:        TableConfig{Dir: "dumps", Table: "ad_scores", IDColumns: []string{"ad_id"}},
-		Queue:           TableConfig{Dir: "queue", Table: "request_scores", IDColumns: []string{"request_id"}},
-		CSV:             CSVConfig{Header: true},
-		Parquet:         ParquetConfig{RowGroupRows: 128 * 1024, PartRows: 1 << 20},
-		Log:             LogConfig{Format: "auto", Level: "info"},
-		Progress:        "auto",
-		LeaseTTL:        time.Minute,
-		GCS:             gcsDefaults(),
+		Queue: TableConfig{
+			Dir: "queue", Table: "request_scores", IDColumns: []string{"request_id"},
+			Duplicates: string(jobs.DupReject), DuplicatesWindowDays: 2,
+		},
+		Rejects:  RejectsConfig{RawMaxBytes: 1024},
+		CSV:      CSVConfig{Header: true},
+		Parquet:  ParquetConfig{RowGroupRows: 128 * 1024, PartRows: 1 << 20},
+		Log:      LogConfig{Format: "auto", Level: "info"},
+		Progress: "auto",
+		LeaseTTL: time.Minute,
+		GCS:      gcsDefaults(),
 		Schedule: ScheduleConfig{
 			Listen: ":8080", ShutdownTimeout: 5 * time.Minute, Retries: 3, Backoff: time.Minute, MaxBackoff: 15 * time.Minute,
 			Jobs: []ScheduleJob{
@@ -324,6 +343,9 @@ func (c Config) Validate() error {
 	if _, err := jobs.ParseBadRowLimit(c.MaxBadRows); err != nil {
 		bad("max_bad_rows: %v", err)
 	}
+	if c.Rejects.RawMaxBytes < 0 || c.Rejects.RawMaxBytes > 1<<20 {
+		bad("rejects.raw_max_bytes: must be in 0..1048576, got %d", c.Rejects.RawMaxBytes)
+	}
 	for name, t := range map[string]TableConfig{"backfill": c.Backfill, "queue": c.Queue} {
 		if t.Table == "" || strings.ContainsAny(t.Table, "/=") || strings.HasPrefix(t.Table, "_") {
 			bad("%s.table: %q is not a valid table name", name, t.Table)
@@ -334,6 +356,20 @@ func (c Config) Validate() error {
 		if len(t.IDColumns) == 0 {
 			bad("%s.id_columns: at least one id column is needed", name)
 		}
+		for _, id := range t.IDColumns {
+			if jobs.RejectsColumn(id) {
+				bad("%s.id_columns: %q is also a column of the rejects table; rename it", name, id)
+			}
+		}
+	}
+	if c.Backfill.Duplicates != "" || c.Backfill.DuplicatesWindowDays != 0 {
+		bad("backfill.duplicates, backfill.duplicates_window_days: queue only (a backfill replaces its month whole)")
+	}
+	if _, err := jobs.ParseDuplicates(c.Queue.Duplicates); err != nil {
+		bad("queue.duplicates: %v", err)
+	}
+	if c.Queue.DuplicatesWindowDays < 1 || c.Queue.DuplicatesWindowDays > 366 {
+		bad("queue.duplicates_window_days: must be in 1..366, got %d", c.Queue.DuplicatesWindowDays)
 	}
 	if c.Backfill.Table == c.Queue.Table {
 		bad("backfill.table and queue.table must differ (their partitions have different keys)")

@@ -70,9 +70,17 @@ type badRows struct {
 	limit  BadRowLimit
 	reject func(readers.RowError) error
 	count  atomic.Int64
+	// dup, if set, takes the duplicate rows (ReasonDuplicate): they are
+	// not bad input and never count against the limit.
+	dup  func(readers.RowError) error
+	dups *atomic.Int64
 }
 
 func (b *badRows) onBadRow(e readers.RowError) error {
+	if b.dup != nil && e.Reason == ReasonDuplicate {
+		b.dups.Add(1)
+		return b.dup(e)
+	}
 	if b.limit.Zero() {
 		return e // wraps ErrBadInput
 	}

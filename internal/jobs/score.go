@@ -1,11 +1,13 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"path"
+	"slices"
 	"sync"
 	"time"
 
@@ -74,7 +76,17 @@ type ScoreJob struct {
 	Workers, BatchSize, ReadConcurrency int
 	CSV                                 readers.CSVOptions
 	BadRows                             BadRowLimit
-	RowGroupRows, PartRows              int64
+	// Duplicates says what to do with a row whose ids were seen before, in
+	// the run or published in SeenPartitions of Table (the window).
+	// Anything but DupKeepAll reads the input files one at a time, in key
+	// order, so that which row of an id is "first" does not depend on
+	// timing.
+	Duplicates     Duplicates
+	SeenPartitions []string
+	// RawMaxBytes bounds the raw text of a bad row kept in the rejects
+	// table (its raw column); 0 keeps none.
+	RawMaxBytes            int
+	RowGroupRows, PartRows int64
 
 	// LeaseTTL is how long the job's lease lives without renewal (default
 	// 60 s): a run that stalls longer loses the lease and cannot commit.
@@ -97,11 +109,17 @@ type Summary struct {
 	InputFiles   []string
 	InputBytes   int64
 	RowsRead     int64 // good rows read (and scored)
-	RowsRejected int64
-	OutputFiles  []string // published, relative to the output store
-	OutputBytes  int64    // bytes of the published files
-	Started      time.Time
-	Duration     time.Duration
+	RowsRejected int64 // bad rows (duplicates not included)
+	// Duplicates counts the rows whose ids were seen before; DupsTo says
+	// where they went ("rejects" or "dropped").
+	Duplicates int64
+	DupsTo     string
+	// EmptyFiles are the input files that held no row (scored as nothing).
+	EmptyFiles  []string
+	OutputFiles []string // published, relative to the output store
+	OutputBytes int64    // bytes of the published files
+	Started     time.Time
+	Duration    time.Duration
 	// NothingToDo: no input was waiting (an empty queue); nothing written.
 	NothingToDo bool
 	// Recovered: earlier runs that this run rolled forward first.
@@ -367,7 +385,10 @@ func (j *ScoreJob) stage(ctx context.Context, pub *table.Publisher, fx *features
 	if err != nil {
 		return nil, err
 	}
-	rej := &rejects{run: run, table: RejectsTable(j.Table), partition: j.Partition, mode: j.Mode, runID: j.RunID, at: sum.Started}
+	rej := &rejects{
+		run: run, table: RejectsTable(j.Table), partition: j.Partition, mode: j.Mode, runID: j.RunID, at: sum.Started,
+		schema: rejectsSchema(j.IDColumns),
+	}
 	if j.Mode == table.Replace {
 		// A replaced partition's rejects are replaced too, even by none.
 		if err := rej.open(); err != nil {
@@ -375,13 +396,32 @@ func (j *ScoreJob) stage(ctx context.Context, pub *table.Publisher, fx *features
 		}
 	}
 	br := &badRows{limit: j.BadRows, reject: func(e readers.RowError) error { return rej.add(ctx, e) }}
+	var dd *dedupe
+	var admit func([]string) string
+	concurrency := j.ReadConcurrency
+	if j.Duplicates != "" && j.Duplicates != DupKeepAll {
+		if dd, err = j.loadSeen(ctx, pub); err != nil {
+			return nil, err
+		}
+		admit, concurrency = dd.admit, 1
+		br.dups = &dd.n
+		br.dup = func(e readers.RowError) error {
+			if j.Duplicates == DupReject {
+				return rej.add(ctx, e)
+			}
+			return nil
+		}
+	}
 
 	src, err := readers.Open(ctx, j.Input, files, readers.Options{
 		Schema:      j.Bundle.Features.InputSchema(j.IDColumns, false),
 		BatchSize:   j.BatchSize,
-		Concurrency: j.ReadConcurrency,
+		Concurrency: concurrency,
+		Admit:       admit,
 		CSV:         j.CSV,
 		OnBadRow:    br.onBadRow,
+		IDColumns:   j.IDColumns,
+		RawMaxBytes: cmp.Or(j.RawMaxBytes, -1),
 	})
 	if err != nil {
 		return nil, err
@@ -404,7 +444,21 @@ func (j *ScoreJob) stage(ctx context.Context, pub *table.Publisher, fx *features
 		sum.RowsRead += f.Rows
 		sum.RowsRejected += f.BadRows
 		sum.InputBytes += f.Size
+		if f.Rows == 0 && f.BadRows == 0 {
+			sum.EmptyFiles = append(sum.EmptyFiles, f.Key)
+			j.Log.Warn("input file has no rows", "file", j.Input.URI(f.Key))
+		}
 		inputs = append(inputs, table.InputFile{Key: f.Key, Generation: f.Generation, Size: f.Size, CRC32C: f.CRC32C, Rows: f.Rows})
+	}
+	if dd != nil {
+		sum.Duplicates, sum.DupsTo = dd.n.Load(), "dropped"
+		if j.Duplicates == DupReject {
+			sum.DupsTo = "rejects"
+		}
+		sum.RowsRejected -= sum.Duplicates
+		if sum.Duplicates > 0 {
+			j.Log.Warn("duplicate request ids", "rows", sum.Duplicates, "to", sum.DupsTo)
+		}
 	}
 	if j.RequireRows && sum.RowsRead == 0 {
 		return nil, fmt.Errorf("%w: no rows in %d input files under %s (%d bad rows)", ErrBadInput, len(files), j.Input.URI(j.Dir+"/"), sum.RowsRejected)
@@ -493,20 +547,46 @@ type rejects struct {
 	mode             table.Mode
 	runID            string
 	at               time.Time
+	schema           *arrow.Schema // rejectsSchema of the job's id columns
 
 	mu  sync.Mutex
 	out *table.Writer
 	b   *array.RecordBuilder
 }
 
-var rejectsSchema = arrow.NewSchema([]arrow.Field{
+// rejectsFixed are the rejects table's columns before the id columns;
+// raw comes after them, and the table's writer adds run_id and
+// rejected_at.
+var rejectsFixed = []arrow.Field{
 	{Name: "file", Type: arrow.BinaryTypes.String},
 	{Name: "row", Type: arrow.PrimitiveTypes.Int64},
 	{Name: "line", Type: arrow.PrimitiveTypes.Int64},
 	{Name: "column", Type: arrow.BinaryTypes.String},
 	{Name: "value", Type: arrow.BinaryTypes.String},
 	{Name: "reason", Type: arrow.BinaryTypes.String},
-}, nil)
+}
+
+// RejectsColumn reports whether name is a column of every rejects table,
+// which an id column must not be named.
+func RejectsColumn(name string) bool {
+	switch name {
+	case "raw", "run_id", "rejected_at":
+		return true
+	}
+	return slices.ContainsFunc(rejectsFixed, func(f arrow.Field) bool { return f.Name == name })
+}
+
+// rejectsSchema is the rejects table's schema for a job's id columns: each
+// id is null where the bad row's ids could not be read, raw is null where
+// no text was kept.
+func rejectsSchema(ids []string) *arrow.Schema {
+	fields := slices.Clone(rejectsFixed)
+	for _, id := range ids {
+		fields = append(fields, arrow.Field{Name: id, Type: arrow.BinaryTypes.String, Nullable: true})
+	}
+	fields = append(fields, arrow.Field{Name: "raw", Type: arrow.BinaryTypes.String, Nullable: true})
+	return arrow.NewSchema(fields, nil)
+}
 
 const rejectsFlushRows = 4096
 
@@ -515,7 +595,7 @@ func (r *rejects) open() error {
 		return nil
 	}
 	out, err := r.run.Output(table.OutputSpec{
-		Table: r.table, Partition: r.partition, Mode: r.mode, Schema: rejectsSchema,
+		Table: r.table, Partition: r.partition, Mode: r.mode, Schema: r.schema,
 		Constants: []writers.Constant{{Name: "run_id", Value: r.runID}, {Name: "rejected_at", Value: r.at}},
 	})
 	if err != nil {
@@ -532,7 +612,7 @@ func (r *rejects) add(ctx context.Context, e readers.RowError) error {
 		return err
 	}
 	if r.b == nil {
-		r.b = array.NewRecordBuilder(memory.DefaultAllocator, rejectsSchema)
+		r.b = array.NewRecordBuilder(memory.DefaultAllocator, r.schema)
 	}
 	r.b.Field(0).(*array.StringBuilder).Append(e.File)
 	r.b.Field(1).(*array.Int64Builder).Append(e.Row)
@@ -540,6 +620,22 @@ func (r *rejects) add(ctx context.Context, e readers.RowError) error {
 	r.b.Field(3).(*array.StringBuilder).Append(e.Column)
 	r.b.Field(4).(*array.StringBuilder).Append(e.Value)
 	r.b.Field(5).(*array.StringBuilder).Append(e.Reason)
+	nids := r.schema.NumFields() - len(rejectsFixed) - 1
+	ids := e.IDs()
+	for k := range nids {
+		f := r.b.Field(len(rejectsFixed) + k).(*array.StringBuilder)
+		if ids == nil {
+			f.AppendNull()
+		} else {
+			f.Append(ids[k])
+		}
+	}
+	raw := r.b.Field(r.schema.NumFields() - 1).(*array.StringBuilder)
+	if e.Raw == "" {
+		raw.AppendNull()
+	} else {
+		raw.Append(e.Raw)
+	}
 	if r.b.Field(0).Len() >= rejectsFlushRows {
 		return r.flushLocked(ctx)
 	}
