@@ -58,7 +58,7 @@ func (a *App) Train(ctx context.Context, r TrainRequest) (*bundle.Bundle, string
 		Name: tc.Name, Version: tc.Version, Config: trainCfg,
 		ValidationFraction: tc.ValidationFraction, Split: tc.Split, TimeColumn: tc.TimeColumn, Refit: tc.Refit,
 		BatchSize: cfg.BatchSize,
-		CSV: cfg.CSV.CSVOptions(), BadRows: limit,
+		CSV:       cfg.CSV.CSVOptions(), BadRows: limit,
 		Command: r.Command, Log: a.log,
 		Data: strings.TrimSuffix(cfg.Input, "/") + "/" + path.Join(cfg.Backfill.Dir, r.Month),
 	})
