@@ -162,6 +162,36 @@ func (c *cli) intFlag(cmd *cobra.Command, name, usage string, field func(*app.Co
 	c.override(cmd, name, func(cfg *app.Config) { *field(cfg) = *v })
 }
 
+func (c *cli) int64Flag(cmd *cobra.Command, name, usage string, field func(*app.Config) *int64) {
+	v := new(int64)
+	*v = *field(ptr(app.Default()))
+	cmd.Flags().Int64Var(v, name, *v, usage)
+	c.override(cmd, name, func(cfg *app.Config) { *field(cfg) = *v })
+}
+
+func (c *cli) floatFlag(cmd *cobra.Command, name, usage string, field func(*app.Config) *float64) {
+	v := new(float64)
+	*v = *field(ptr(app.Default()))
+	cmd.Flags().Float64Var(v, name, *v, usage)
+	c.override(cmd, name, func(cfg *app.Config) { *field(cfg) = *v })
+}
+
+func (c *cli) boolFlag(cmd *cobra.Command, name, usage string, field func(*app.Config) *bool) {
+	v := new(bool)
+	*v = *field(ptr(app.Default()))
+	cmd.Flags().BoolVar(v, name, *v, usage)
+	c.override(cmd, name, func(cfg *app.Config) { *field(cfg) = *v })
+}
+
+// intsFlag is a list flag: comma-separated, and "" (--hidden=) is the
+// empty list.
+func (c *cli) intsFlag(cmd *cobra.Command, name, usage string, field func(*app.Config) *[]int) {
+	v := new([]int)
+	*v = *field(ptr(app.Default()))
+	cmd.Flags().IntSliceVar(v, name, *v, usage)
+	c.override(cmd, name, func(cfg *app.Config) { *field(cfg) = *v })
+}
+
 func ptr[T any](v T) *T { return &v }
 
 // storeFlags adds the flags that name the stores and the model.

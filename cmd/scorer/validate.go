@@ -2,20 +2,28 @@ package main
 
 import (
 	"github.com/spf13/cobra"
+
+	"github.com/adtech/scorer/internal/app"
 )
 
 func (c *cli) validateCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "validate [flags]",
 		Short: "check config, feature spec and model bundle without scoring",
-		Long: `Check the configuration, the model bundle (its weights, its feature spec and
+		Long: `Check the configuration, the training feature spec (train.spec, strictly:
+an unknown kind or key is an error naming the feature) against a sample of
+the input (the newest file under backfill.dir must have every column it
+reads), the model bundle if there is one (its weights, its feature spec and
 statistics, and that its graph compiles) and that both stores can be listed,
-without scoring anything. Prints what it checked; exits 2 on the first
-configuration problem.`,
+without scoring or training anything. Without a bundle (before the first
+scorer train) the training set-up alone is checked; with one, train.spec is
+checked only if the file exists. Prints what it checked; exits 2 on the
+first configuration or spec problem.`,
 		Args: cobra.NoArgs,
 	}
 	c.storeFlags(cmd)
 	c.runFlags(cmd)
+	c.stringFlag(cmd, "spec", "", "training feature spec file to check (config: train.spec)", func(c *app.Config) *string { return &c.Train.Spec })
 	exitCodes(cmd, codes(0, 1, 2))
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg, err := c.config(cmd)
@@ -25,6 +33,15 @@ configuration problem.`,
 		w := &errWriter{w: c.env.stdout}
 		w.printf("config: ok\n")
 		v, err := c.newApp(cfg).Validate(cmd.Context())
+		if v.TrainSpec != "" {
+			w.printf("train spec: %s, %d features\n", v.TrainSpec, v.TrainFeatures)
+		}
+		if v.Sample != "" {
+			w.printf("input sample: %s has the %d columns train reads\n", v.Sample, v.SampleColumns)
+		}
+		if v.NoBundle {
+			w.printf("model: no bundle at %s yet (scorer train makes one)\n", cfg.Model)
+		}
 		if bu := v.Bundle; bu != nil {
 			w.printf("model: %s %s (%s), %d features -> %d dense + %d indexed inputs, compiles\n",
 				bu.Name, bu.Version, bu.Arch.Kind, len(bu.Features.Features), v.Dense, v.Indexed)

@@ -173,17 +173,83 @@ type TrainConfig struct {
 	// Name and Version of the bundle; version defaults to the month.
 	Name    string `yaml:"name"`
 	Version string `yaml:"version"`
-	// Arch: wide, deep or wide_deep.
-	Arch         string  `yaml:"arch"`
-	EmbeddingDim int     `yaml:"embedding_dim"`
-	Hidden       []int   `yaml:"hidden"`
+	// Arch: wide, deep or wide_deep. EmbeddingDim and Hidden size the deep
+	// part; a wide model ignores them.
+	Arch         string `yaml:"arch"`
+	EmbeddingDim int    `yaml:"embedding_dim"`
+	Hidden       []int  `yaml:"hidden"`
+	// Epochs is the most epochs run; with a validation split, training
+	// stops after Patience epochs without a lower validation log loss (0:
+	// never early) and keeps the best epoch's weights.
 	Epochs       int     `yaml:"epochs"`
+	Patience     int     `yaml:"patience"`
 	BatchSize    int     `yaml:"batch_size"`
 	LearningRate float64 `yaml:"learning_rate"`
 	L2           float64 `yaml:"l2"`
-	// ValidationFraction of the rows is held out to measure AUC and log loss.
+	// ValidationFraction of the rows is held out to pick the epoch and to
+	// measure AUC and log loss; 0 for none (then all Epochs run).
 	ValidationFraction float64 `yaml:"validation_fraction"`
-	Seed               int64   `yaml:"seed"`
+	// Split: time holds out the latest rows by TimeColumn (without one,
+	// the last rows in input order); random a seeded random choice.
+	Split      string `yaml:"split"`
+	TimeColumn string `yaml:"time_column"`
+	// Refit retrains on every row for the best epoch count.
+	Refit bool  `yaml:"refit"`
+	Seed  int64 `yaml:"seed"`
+}
+
+// Validate checks the train section (scorer train and scorer validate).
+func (t TrainConfig) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("train."+format, a...)) }
+	if t.Spec == "" {
+		bad("spec: must be set")
+	}
+	if t.Name == "" {
+		bad("name: must be set")
+	}
+	switch t.Arch {
+	case "wide", "deep", "wide_deep":
+	default:
+		bad("arch: wide, deep or wide_deep, not %q", t.Arch)
+	}
+	if t.Arch != "wide" {
+		if t.EmbeddingDim < 1 {
+			bad("embedding_dim: must be >= 1 for %s, got %d", t.Arch, t.EmbeddingDim)
+		}
+		for i, h := range t.Hidden {
+			if h < 1 {
+				bad("hidden[%d]: must be >= 1, got %d", i, h)
+			}
+		}
+	}
+	if t.Epochs < 1 {
+		bad("epochs: must be >= 1, got %d", t.Epochs)
+	}
+	if t.Patience < 0 {
+		bad("patience: must be >= 0, got %d", t.Patience)
+	}
+	if t.BatchSize < 1 {
+		bad("batch_size: must be >= 1, got %d", t.BatchSize)
+	}
+	if !(t.LearningRate > 0 && t.LearningRate < 1) {
+		bad("learning_rate: must be in (0, 1), got %g", t.LearningRate)
+	}
+	if !(t.L2 >= 0 && t.L2 < 1) {
+		bad("l2: must be in [0, 1), got %g", t.L2)
+	}
+	if !(t.ValidationFraction >= 0 && t.ValidationFraction < 1) {
+		bad("validation_fraction: must be in [0, 1), got %g", t.ValidationFraction)
+	}
+	switch t.Split {
+	case jobs.SplitTime, jobs.SplitRandom:
+	default:
+		bad("split: time or random, not %q", t.Split)
+	}
+	if t.Refit && t.ValidationFraction == 0 {
+		bad("refit: needs a validation split (validation_fraction > 0) to choose the epoch count")
+	}
+	return errors.Join(errs...)
 }
 
 // Default is the configuration with every key at its default: it runs the
@@ -217,8 +283,8 @@ func Default() Config {
 		},
 		Train: TrainConfig{
 			Spec: "testdata/features.yaml", Name: "ctr-demo", Arch: "wide_deep", EmbeddingDim: 8,
-			Hidden: []int{32, 16}, Epochs: 8, BatchSize: 256, LearningRate: 0.001,
-			ValidationFraction: 0.2, Seed: 1,
+			Hidden: []int{32, 16}, Epochs: 8, Patience: 2, BatchSize: 256, LearningRate: 0.001,
+			ValidationFraction: 0.2, Split: jobs.SplitTime, Seed: 1,
 		},
 	}
 }
@@ -304,6 +370,10 @@ func setScalar(f reflect.Value, s string) error {
 		}
 		f.SetBool(b)
 	case reflect.Slice:
+		if strings.TrimSpace(s) == "" { // SCORER_TRAIN_HIDDEN="": the empty list
+			f.Set(reflect.MakeSlice(f.Type(), 0, 0))
+			return nil
+		}
 		parts := strings.Split(s, ",")
 		sl := reflect.MakeSlice(f.Type(), len(parts), len(parts))
 		for i, p := range parts {

@@ -137,3 +137,44 @@ func TestRetryable(t *testing.T) {
 		}
 	}
 }
+
+// An environment variable set to "" is the empty list (SCORER_TRAIN_HIDDEN=
+// clears the default hidden layers); a wide model ignores the deep
+// settings instead of refusing them.
+func TestTrainSection(t *testing.T) {
+	cfg, err := Load("", mapEnv(map[string]string{"SCORER_TRAIN_HIDDEN": "", "SCORER_TRAIN_ARCH": "deep"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Train.Hidden == nil || len(cfg.Train.Hidden) != 0 {
+		t.Errorf("SCORER_TRAIN_HIDDEN=\"\": hidden = %#v, want the empty list", cfg.Train.Hidden)
+	}
+	if err := cfg.Train.Validate(); err != nil {
+		t.Errorf("deep without hidden layers: %v", err)
+	}
+	wide := Default().Train
+	wide.Arch = "wide"
+	if err := wide.Validate(); err != nil {
+		t.Errorf("wide from the defaults: %v", err)
+	}
+	if a := wide.Architecture(); a.EmbeddingDim != 0 || len(a.Hidden) != 0 {
+		t.Errorf("wide architecture %+v keeps deep settings", a)
+	}
+	for _, tt := range []struct {
+		set  func(*TrainConfig)
+		want string
+	}{
+		{func(c *TrainConfig) { c.Split = "latest" }, "train.split"},
+		{func(c *TrainConfig) { c.ValidationFraction = 1 }, "train.validation_fraction"},
+		{func(c *TrainConfig) { c.Patience = -1 }, "train.patience"},
+		{func(c *TrainConfig) { c.Arch = "linear" }, "train.arch"},
+		{func(c *TrainConfig) { c.Refit, c.ValidationFraction = true, 0 }, "train.refit"},
+		{func(c *TrainConfig) { c.Hidden = []int{0} }, "train.hidden[0]"},
+	} {
+		c := Default().Train
+		tt.set(&c)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Validate() = %v, want an error naming %s", err, tt.want)
+		}
+	}
+}

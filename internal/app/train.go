@@ -32,6 +32,9 @@ func (a *App) Train(ctx context.Context, r TrainRequest) (*bundle.Bundle, string
 	}
 	cfg := a.cfg
 	tc := cfg.Train
+	if err := tc.Validate(); err != nil {
+		return nil, "", UsageError{fmt.Errorf("invalid configuration:\n%w", err)}
+	}
 	s, err := features.LoadSpec(tc.Spec)
 	if err != nil {
 		return nil, "", UsageError{err}
@@ -46,15 +49,16 @@ func (a *App) Train(ctx context.Context, r TrainRequest) (*bundle.Bundle, string
 	}
 	limit, _ := jobs.ParseBadRowLimit(cfg.MaxBadRows)
 	trainCfg := training.DefaultConfig()
-	trainCfg.Arch = bundle.Architecture{Kind: bundle.Kind(tc.Arch), EmbeddingDim: tc.EmbeddingDim, Hidden: tc.Hidden}
-	trainCfg.Epochs, trainCfg.BatchSize = tc.Epochs, tc.BatchSize
+	trainCfg.Arch = tc.Architecture()
+	trainCfg.Epochs, trainCfg.BatchSize, trainCfg.Patience = tc.Epochs, tc.BatchSize, tc.Patience
 	trainCfg.LearningRate, trainCfg.L2, trainCfg.Seed = tc.LearningRate, tc.L2, tc.Seed
 
 	bu, err := jobs.Train(ctx, jobs.TrainJob{
 		Input: input, Dir: cfg.Backfill.Dir, Month: r.Month, Spec: s,
 		Name: tc.Name, Version: tc.Version, Config: trainCfg,
-		ValidationFraction: tc.ValidationFraction, BatchSize: cfg.BatchSize,
-		CSV: cfg.CSV.CSVOptions(), BadRows: limit,
+		ValidationFraction: tc.ValidationFraction, Split: tc.Split, TimeColumn: tc.TimeColumn, Refit: tc.Refit,
+		BatchSize: cfg.BatchSize,
+		CSV:       cfg.CSV.CSVOptions(), BadRows: limit,
 		Command: r.Command, Log: a.log,
 		Data: strings.TrimSuffix(cfg.Input, "/") + "/" + path.Join(cfg.Backfill.Dir, r.Month),
 	})
@@ -65,4 +69,14 @@ func (a *App) Train(ctx context.Context, r TrainRequest) (*bundle.Bundle, string
 		return nil, "", fmt.Errorf("save bundle: %w", err)
 	}
 	return bu, outB.URI(""), nil
+}
+
+// Architecture is the model architecture the train section asks for: a
+// wide model (a logistic regression) has no embeddings or hidden layers,
+// so the deep settings are left out of it rather than refused.
+func (t TrainConfig) Architecture() bundle.Architecture {
+	if bundle.Kind(t.Arch) == bundle.Wide {
+		return bundle.Architecture{Kind: bundle.Wide}
+	}
+	return bundle.Architecture{Kind: bundle.Kind(t.Arch), EmbeddingDim: t.EmbeddingDim, Hidden: t.Hidden}
 }

@@ -1,13 +1,17 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"path"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -30,15 +34,30 @@ type TrainJob struct {
 	Name    string
 	Version string // default: the month
 	Config  training.Config
-	// ValidationFraction of the rows (a seeded random choice) is held out.
+	// ValidationFraction of the rows is held out, chosen by Split: to pick
+	// the epoch (early stopping) and to measure the model.
 	ValidationFraction float64
-	BatchSize          int
-	CSV                readers.CSVOptions
-	BadRows            BadRowLimit
-	Command            string // recorded in the bundle
-	Data               string // the training data as the user named it, recorded in the bundle
-	Log                *slog.Logger
+	// Split: SplitTime ("" too) holds out the latest rows by TimeColumn, or
+	// without a TimeColumn the last rows in input order (files in key
+	// order, rows in file order); SplitRandom a seeded random choice.
+	Split      string
+	TimeColumn string
+	// Refit retrains on every row, validation rows included, for the best
+	// epoch count found with the validation split.
+	Refit     bool
+	BatchSize int
+	CSV       readers.CSVOptions
+	BadRows   BadRowLimit
+	Command   string // recorded in the bundle
+	Data      string // the training data as the user named it, recorded in the bundle
+	Log       *slog.Logger
 }
+
+// Validation splits.
+const (
+	SplitTime   = "time"
+	SplitRandom = "random"
+)
 
 // Train fits the feature statistics on the month (first pass over the
 // files), computes the model inputs (second pass), trains, and returns the
@@ -59,6 +78,27 @@ func Train(ctx context.Context, j TrainJob) (*bundle.Bundle, error) {
 		return nil, fmt.Errorf("%w: no input files for month %s under %s", ErrBadInput, j.Month, j.Input.URI(path.Join(j.Dir, j.Month)))
 	}
 	schema := j.Spec.InputSchema(nil, true)
+	timeCol := ""
+	switch j.Split {
+	case "", SplitTime:
+		timeCol = j.TimeColumn
+	case SplitRandom:
+	default:
+		return nil, fmt.Errorf("%w: split %q: time or random", ErrConfig, j.Split)
+	}
+	if !(j.ValidationFraction >= 0 && j.ValidationFraction < 1) {
+		return nil, fmt.Errorf("%w: validation_fraction %g: want 0 <= fraction < 1", ErrConfig, j.ValidationFraction)
+	}
+	if timeCol != "" {
+		if i := schema.FieldIndices(timeCol); len(i) > 0 {
+			if schema.Field(i[0]).Type.ID() != arrow.TIMESTAMP {
+				return nil, fmt.Errorf("%w: time_column %q is read as %s by the feature spec, not as a timestamp", ErrConfig, timeCol, schema.Field(i[0]).Type)
+			}
+		} else {
+			schema = arrow.NewSchema(append(schema.Fields(), arrow.Field{Name: timeCol, Type: arrow.FixedWidthTypes.Timestamp_us, Nullable: true}), nil)
+		}
+	}
+
 	// One file at a time, in key order: the same data gives the same rows
 	// in the same order, so training is reproducible.
 	open := func() (*readers.Reader, *badRows, error) {
@@ -83,6 +123,7 @@ func Train(ctx context.Context, j TrainJob) (*bundle.Bundle, error) {
 
 	var all training.Dataset
 	all.Batch.D, all.Batch.K = fx.Dense(), len(fx.Cardinalities())
+	var times []int64 // timeCol per row, math.MinInt64 if missing
 	var b features.Batch
 	rows := 0
 	bad, err := eachRecord(ctx, open, func(rec arrow.RecordBatch) error {
@@ -98,6 +139,19 @@ func Train(ctx context.Context, j TrainJob) (*bundle.Bundle, error) {
 				return fmt.Errorf("%w: %s: label %q must be 0 or 1, got %g (record row %d)", ErrBadInput, readers.SourceFile(rec), j.Spec.Label, y, i+1)
 			}
 			all.Labels = append(all.Labels, float32(y))
+		}
+		if timeCol != "" {
+			ts, ok := rec.Column(rec.Schema().FieldIndices(timeCol)[0]).(*array.Timestamp)
+			if !ok {
+				return fmt.Errorf("time column %q is not a timestamp", timeCol)
+			}
+			for i := range ts.Len() {
+				t := int64(math.MinInt64)
+				if ts.IsValid(i) {
+					t = int64(ts.Value(i))
+				}
+				times = append(times, t)
+			}
 		}
 		all.Batch.Dense = append(all.Batch.Dense, b.Dense...)
 		all.Batch.Cat = append(all.Batch.Cat, b.Cat...)
@@ -115,17 +169,37 @@ func Train(ctx context.Context, j TrainJob) (*bundle.Bundle, error) {
 		return nil, fmt.Errorf("%w: month %s has %d labelled rows; training needs more", ErrBadInput, j.Month, rows)
 	}
 
-	train, val := split(all, j.ValidationFraction, uint64(j.Config.Seed))
+	order, how := splitOrder(rows, j.Split, timeCol, times, uint64(j.Config.Seed))
+	nVal := int(float64(rows) * j.ValidationFraction)
+	train, val := pick(all, order[:rows-nVal]), pick(all, order[rows-nVal:])
 	cfg := j.Config
 	cfg.Inputs = bundle.Inputs{Dense: fx.Dense(), Cardinalities: fx.Cardinalities()}
-	if j.Log != nil {
-		cfg.Progress = func(e training.EpochStats) {
-			j.Log.Info("epoch", "epoch", e.Epoch, "loss", e.Loss, "val_logloss", e.ValLogLoss, "val_auc", e.ValAUC, "elapsed", e.Elapsed.Round(time.Millisecond))
-		}
-	}
+	cfg.Progress = j.logEpoch("")
 	bu, err := training.Train(ctx, cfg, train, val)
 	if err != nil {
+		if errors.Is(err, training.ErrConfig) {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
 		return nil, fmt.Errorf("train: %w", err)
+	}
+	info := bu.Training
+	if j.Refit && val.Batch.N > 0 && info.BestEpoch > 0 {
+		// Every row, for the epochs that did best on the validation rows.
+		// The val_ metrics stay those of the model that chose them: the
+		// refitted one has seen the validation rows.
+		cfg.Epochs, cfg.Patience = info.BestEpoch, 0
+		cfg.Progress = j.logEpoch("refit")
+		refit, err := training.Train(ctx, cfg, all, training.Dataset{})
+		if err != nil {
+			return nil, fmt.Errorf("refit: %w", err)
+		}
+		for k, v := range bu.Metrics {
+			if strings.HasPrefix(k, "val_") {
+				refit.Metrics[k] = v
+			}
+		}
+		refit.Training.BestEpoch, refit.Training.Patience, refit.Training.Refit = info.BestEpoch, info.Patience, true
+		bu = refit
 	}
 	bu.Name, bu.Version = j.Name, j.Version
 	if bu.Version == "" {
@@ -135,9 +209,33 @@ func Train(ctx context.Context, j TrainJob) (*bundle.Bundle, error) {
 	bu.Training.Data = j.Data
 	bu.Training.Rows = rows
 	bu.Training.Command = j.Command
+	if nVal > 0 {
+		bu.Training.Split, bu.Training.ValidationFraction = how, j.ValidationFraction
+	}
 	bu.Metrics["train_rows"] = float64(train.Batch.N)
 	bu.Metrics["val_rows"] = float64(val.Batch.N)
 	return bu, nil
+}
+
+// logEpoch logs each epoch's statistics, leaving out those that do not
+// exist (no NaN in the logs).
+func (j TrainJob) logEpoch(phase string) func(training.EpochStats) {
+	if j.Log == nil {
+		return nil
+	}
+	return func(e training.EpochStats) {
+		attrs := []any{"epoch", e.Epoch, "train_loss", e.Loss}
+		if phase != "" {
+			attrs = append(attrs, "phase", phase)
+		}
+		if !math.IsNaN(e.ValLogLoss) {
+			attrs = append(attrs, "val_logloss", e.ValLogLoss, "best", e.Best)
+		}
+		if !math.IsNaN(e.ValAUC) {
+			attrs = append(attrs, "val_auc", e.ValAUC)
+		}
+		j.Log.Info("epoch", append(attrs, "elapsed", e.Elapsed.Round(time.Millisecond))...)
+	}
 }
 
 // eachRecord reads every record of a freshly opened source and returns the
@@ -164,21 +262,34 @@ func eachRecord(ctx context.Context, open func() (*readers.Reader, *badRows, err
 	}
 }
 
-// split holds out a seeded random fraction of the rows for validation.
-func split(all training.Dataset, fraction float64, seed uint64) (train, val training.Dataset) {
-	n, d, k := all.Batch.N, all.Batch.D, all.Batch.K
-	perm := rand.New(rand.NewPCG(seed, 0x7a11d)).Perm(n)
-	nVal := int(float64(n) * fraction)
-	pick := func(idx []int) training.Dataset {
-		var ds training.Dataset
-		ds.Batch.Reset(len(idx), d, k)
-		ds.Labels = make([]float32, len(idx))
-		for r, i := range idx {
-			copy(ds.Batch.Dense[r*d:(r+1)*d], all.Batch.Dense[i*d:(i+1)*d])
-			copy(ds.Batch.Cat[r*k:(r+1)*k], all.Batch.Cat[i*k:(i+1)*k])
-			ds.Labels[r] = all.Labels[i]
-		}
-		return ds
+// splitOrder orders the rows so that the validation rows come last: by
+// time (rows without one first; ties in input order), in input order, or
+// at random (seeded). It also says how, for the bundle's record.
+func splitOrder(n int, split, timeCol string, times []int64, seed uint64) ([]int, string) {
+	if split == SplitRandom {
+		return rand.New(rand.NewPCG(seed, 0x7a11d)).Perm(n), SplitRandom
 	}
-	return pick(perm[nVal:]), pick(perm[:nVal])
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	if timeCol == "" {
+		return order, "order"
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(times[a], times[b]) })
+	return order, "time:" + timeCol
+}
+
+// pick copies the rows idx of all, in that order.
+func pick(all training.Dataset, idx []int) training.Dataset {
+	d, k := all.Batch.D, all.Batch.K
+	var ds training.Dataset
+	ds.Batch.Reset(len(idx), d, k)
+	ds.Labels = make([]float32, len(idx))
+	for r, i := range idx {
+		copy(ds.Batch.Dense[r*d:(r+1)*d], all.Batch.Dense[i*d:(i+1)*d])
+		copy(ds.Batch.Cat[r*k:(r+1)*k], all.Batch.Cat[i*k:(i+1)*k])
+		ds.Labels[r] = all.Labels[i]
+	}
+	return ds
 }

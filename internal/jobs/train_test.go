@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -533,4 +534,90 @@ func TestTrainBadRowFraction(t *testing.T) {
 			t.Errorf("max_bad_rows %s with 10%% bad rows: err = %v, want failure %v", tt.limit, err, tt.fails)
 		}
 	}
+}
+
+// splitOrder puts the validation rows last: the latest by time (rows
+// without a time first, ties in input order), the last in input order
+// without a time column, or a seeded random choice.
+func TestSplitOrder(t *testing.T) {
+	times := []int64{30, math.MinInt64, 10, 30, 20}
+	if got, how := splitOrder(5, SplitTime, "served_at", times, 1); !slices.Equal(got, []int{1, 2, 4, 0, 3}) || how != "time:served_at" {
+		t.Errorf("by time: %v (%s)", got, how)
+	}
+	if got, how := splitOrder(5, "", "", nil, 1); !slices.Equal(got, []int{0, 1, 2, 3, 4}) || how != "order" {
+		t.Errorf("input order: %v (%s)", got, how)
+	}
+	a, how := splitOrder(50, SplitRandom, "served_at", nil, 1)
+	b, _ := splitOrder(50, SplitRandom, "", nil, 1)
+	if !slices.Equal(a, b) || slices.IsSorted(a) || how != SplitRandom {
+		t.Errorf("random: %v, then %v (%s)", a, b, how)
+	}
+}
+
+// The split, the early stopping record, refit, and logs without NaN, on a
+// small demo month.
+func TestTrainSplitsAndRefit(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	writeDemoMonth(t, dir, demodata.New(11), "2020-07", "ads", 2, 1500)
+	run := func(t *testing.T, set func(*TrainJob)) (*bundle.Bundle, string) {
+		t.Helper()
+		j := demoTrainJob(t, dir, "2020-07")
+		j.Config.Epochs = 3
+		var logs bytes.Buffer
+		j.Log = slog.New(slog.NewJSONHandler(&logs, nil))
+		set(&j)
+		bu, err := Train(ctx, j)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range bu.Metrics {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				t.Errorf("metric %s = %v", k, v)
+			}
+		}
+		if strings.Contains(logs.String(), "NaN") || strings.Contains(logs.String(), "!ERROR") {
+			t.Errorf("logs:\n%s", logs.String())
+		}
+		return bu, logs.String()
+	}
+	t.Run("time column", func(t *testing.T) {
+		bu, _ := run(t, func(j *TrainJob) { j.TimeColumn = "served_at" })
+		if bu.Training.Split != "time:served_at" || bu.Metrics["val_rows"] != 600 || bu.Training.BestEpoch < 1 {
+			t.Errorf("split %q, val_rows %v, best epoch %d", bu.Training.Split, bu.Metrics["val_rows"], bu.Training.BestEpoch)
+		}
+	})
+	t.Run("no validation", func(t *testing.T) {
+		bu, logs := run(t, func(j *TrainJob) { j.ValidationFraction = 0 })
+		if bu.Training.Split != "" || bu.Training.BestEpoch != 0 || bu.Training.Epochs != 3 || !strings.Contains(logs, `"train_loss"`) {
+			t.Errorf("training record %+v", bu.Training)
+		}
+		for k := range bu.Metrics {
+			if strings.HasPrefix(k, "val_") && k != "val_rows" {
+				t.Errorf("metric %s without a validation split", k)
+			}
+		}
+	})
+	t.Run("refit", func(t *testing.T) {
+		bu, logs := run(t, func(j *TrainJob) { j.Refit = true })
+		tr := bu.Training
+		if !tr.Refit || tr.BestEpoch < 1 || tr.Epochs != tr.BestEpoch || bu.Metrics["rows"] != 3000 || !strings.Contains(logs, `"phase":"refit"`) {
+			t.Errorf("refit: training %+v, metrics %v", tr, bu.Metrics)
+		}
+		if _, ok := bu.Metrics["val_logloss"]; !ok {
+			t.Errorf("refit lost the validation metrics: %v", bu.Metrics)
+		}
+	})
+	t.Run("bad time column", func(t *testing.T) {
+		j := demoTrainJob(t, dir, "2020-07")
+		j.TimeColumn = "bid_price" // numeric in the spec
+		if _, err := Train(ctx, j); !errors.Is(err, ErrConfig) {
+			t.Errorf("time column read as a number: %v, want ErrConfig", err)
+		}
+		j = demoTrainJob(t, dir, "2020-07")
+		j.Config.Arch.Kind = bundle.Wide // hidden layers set: a config error, not a retry
+		if _, err := Train(ctx, j); !errors.Is(err, ErrConfig) {
+			t.Errorf("wide with hidden layers: %v, want ErrConfig", err)
+		}
+	})
 }

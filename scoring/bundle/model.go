@@ -71,15 +71,27 @@ func (in Inputs) Offsets() []int {
 
 // TrainingInfo records how a bundle was trained.
 type TrainingInfo struct {
-	Data         string    `yaml:"data,omitempty"`
-	Rows         int       `yaml:"rows,omitempty"`
-	Command      string    `yaml:"command,omitempty"`
-	Seed         int64     `yaml:"seed"`
-	Epochs       int       `yaml:"epochs,omitempty"`
-	BatchSize    int       `yaml:"batch_size,omitempty"`
-	LearningRate float64   `yaml:"learning_rate,omitempty"`
-	L2           float64   `yaml:"l2,omitempty"`
-	TrainedAt    time.Time `yaml:"trained_at,omitempty"`
+	Data    string `yaml:"data,omitempty"`
+	Rows    int    `yaml:"rows,omitempty"`
+	Command string `yaml:"command,omitempty"`
+	Seed    int64  `yaml:"seed"`
+	// Epochs run; with a validation split, BestEpoch is the epoch whose
+	// weights were kept (lowest validation log loss) and Patience the
+	// early-stopping patience. Refit: the weights were then retrained on
+	// every row (validation rows included) for BestEpoch epochs.
+	Epochs    int  `yaml:"epochs,omitempty"`
+	BestEpoch int  `yaml:"best_epoch,omitempty"`
+	Patience  int  `yaml:"patience,omitempty"`
+	Refit     bool `yaml:"refit,omitempty"`
+	// Split is how the validation rows were chosen: time:<column> (the
+	// latest rows by that column), order (the last rows in input order),
+	// random; ValidationFraction how many.
+	Split              string    `yaml:"split,omitempty"`
+	ValidationFraction float64   `yaml:"validation_fraction,omitempty"`
+	BatchSize          int       `yaml:"batch_size,omitempty"`
+	LearningRate       float64   `yaml:"learning_rate,omitempty"`
+	L2                 float64   `yaml:"l2,omitempty"`
+	TrainedAt          time.Time `yaml:"trained_at,omitempty"`
 }
 
 // Param is one weight tensor: row-major float32 data of the given shape.

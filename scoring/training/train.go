@@ -21,7 +21,11 @@ const (
 	DefaultEpochs       = 10
 	DefaultBatchSize    = 256
 	DefaultLearningRate = 0.001
+	DefaultPatience     = 2
 )
+
+// ErrConfig marks an invalid training config: retrying cannot help.
+var ErrConfig = errors.New("invalid train config")
 
 // evalBatchSize is the batch size of the model that scores the training and
 // validation data for the metrics.
@@ -44,6 +48,11 @@ type Config struct {
 	// Seed makes training deterministic: the initial weights and the order
 	// of the rows in each epoch depend on it alone.
 	Seed int64
+	// Patience: with validation data, training stops after this many
+	// epochs in a row without a lower validation log loss; 0 never stops
+	// early. Either way, with validation data the returned weights are
+	// those of the epoch with the lowest validation log loss.
+	Patience int
 
 	// Now stamps Training.TrainedAt; nil means time.Now.
 	Now func() time.Time
@@ -57,13 +66,16 @@ type EpochStats struct {
 	Loss       float64 // mean of the epoch's minibatch log losses
 	ValLogLoss float64 // NaN without validation data
 	ValAUC     float64 // NaN without validation data or with one class
-	Elapsed    time.Duration
+	// Best: this epoch has the lowest validation log loss so far (its
+	// weights are kept); false without validation data.
+	Best    bool
+	Elapsed time.Duration
 }
 
 // DefaultConfig returns a config with the default training settings
 // and no architecture or inputs.
 func DefaultConfig() Config {
-	return Config{Epochs: DefaultEpochs, BatchSize: DefaultBatchSize, LearningRate: DefaultLearningRate}
+	return Config{Epochs: DefaultEpochs, BatchSize: DefaultBatchSize, LearningRate: DefaultLearningRate, Patience: DefaultPatience}
 }
 
 func (c Config) withDefaults() Config {
@@ -88,16 +100,18 @@ func (c Config) Validate() error {
 	c = c.withDefaults()
 	switch {
 	case c.Epochs < 0:
-		return fmt.Errorf("invalid train config: epochs %d", c.Epochs)
+		return fmt.Errorf("%w: epochs %d", ErrConfig, c.Epochs)
 	case c.BatchSize < 0:
-		return fmt.Errorf("invalid train config: batch size %d", c.BatchSize)
+		return fmt.Errorf("%w: batch size %d", ErrConfig, c.BatchSize)
 	case !(c.LearningRate > 0) || math.IsInf(c.LearningRate, 0):
-		return fmt.Errorf("invalid train config: learning rate %g", c.LearningRate)
+		return fmt.Errorf("%w: learning rate %g", ErrConfig, c.LearningRate)
 	case !(c.L2 >= 0) || math.IsInf(c.L2, 0):
-		return fmt.Errorf("invalid train config: l2 %g", c.L2)
+		return fmt.Errorf("%w: l2 %g", ErrConfig, c.L2)
+	case c.Patience < 0:
+		return fmt.Errorf("%w: patience %d", ErrConfig, c.Patience)
 	}
 	if err := bundle.ValidateArch(c.Arch, c.Inputs); err != nil {
-		return fmt.Errorf("invalid train config: %w", err)
+		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	return nil
 }
@@ -144,12 +158,23 @@ func (ds *Dataset) check(in bundle.Inputs) error {
 }
 
 // Train fits a model to the training data with Adam on the mean binary
-// cross-entropy (val, used for metrics only, may be the zero Dataset), and
-// returns it as a bundle with Arch, Inputs, Weights,
-// Metrics (auc, logloss and rows on the training data; val_auc,
-// val_logloss and val_rows if val has rows) and Training filled in. The
-// caller sets Name, Version, Features, Stats, Training.Data and
-// Training.Command before saving it.
+// cross-entropy and returns it as a bundle with Arch, Inputs, Weights,
+// Metrics (see below) and Training filled in. The caller sets Name,
+// Version, Features, Stats, Training.Data and Training.Command before
+// saving it.
+//
+// val may be the zero Dataset. With validation rows, each epoch ends by
+// scoring them: the weights of the epoch with the lowest validation log
+// loss are the ones returned (Training.BestEpoch), and training stops
+// after Patience epochs without improvement (if Patience > 0). Without,
+// it runs Epochs epochs and returns the last.
+//
+// Metrics, for the training data and (prefixed val_) the validation data:
+// rows; auc (absent with one class); logloss; logloss_const, the log loss
+// of the constant predictor at the training click rate (the score to
+// beat); calibration, mean score / click rate (1 is calibrated; absent
+// without clicks). No metric is ever NaN: one that does not exist is
+// absent.
 //
 // Initial weights: wide weights zero and the output bias at the logit of
 // the training click rate; deep embeddings normal with standard deviation
@@ -173,11 +198,8 @@ func Train(ctx context.Context, cfg Config, train, val Dataset) (*bundle.Bundle,
 		}
 	}
 
-	var clicks float64
-	for _, y := range train.Labels {
-		clicks += float64(y)
-	}
-	bu, err := initBundle(cfg, clicks/float64(train.Batch.N))
+	rate := clickRate(train.Labels)
+	bu, err := initBundle(cfg, rate)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
@@ -200,7 +222,10 @@ func Train(ctx context.Context, cfg Config, train, val Dataset) (*bundle.Bundle,
 	for i := range perm {
 		perm[i] = i
 	}
-	for epoch := 1; epoch <= cfg.Epochs; epoch++ {
+	bestEpoch, bestLoss := 0, math.Inf(1)
+	var best map[string][]float32 // the weights of bestEpoch
+	epoch := 1
+	for ; epoch <= cfg.Epochs; epoch++ {
 		rng.Shuffle(len(perm), func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
 		var sum float64
 		steps := 0
@@ -218,17 +243,32 @@ func Train(ctx context.Context, cfg Config, train, val Dataset) (*bundle.Bundle,
 		if math.IsNaN(sum) || math.IsInf(sum, 0) {
 			return nil, fmt.Errorf("train: epoch %d: loss diverged (%g); lower the learning rate", epoch, sum)
 		}
-		if cfg.Progress != nil {
-			st := EpochStats{Epoch: epoch, Loss: sum / float64(steps), ValLogLoss: math.NaN(), ValAUC: math.NaN(), Elapsed: time.Since(began)}
-			if val.Batch.N > 0 {
-				p, err := scoreAll(eval, &val.Batch)
-				if err != nil {
-					return nil, fmt.Errorf("train: epoch %d: validation: %w", epoch, err)
-				}
-				st.ValLogLoss, st.ValAUC = LogLoss(p, val.Labels), AUC(p, val.Labels)
+		st := EpochStats{Epoch: epoch, Loss: sum / float64(steps), ValLogLoss: math.NaN(), ValAUC: math.NaN()}
+		if val.Batch.N > 0 {
+			p, err := scoreAll(eval, &val.Batch)
+			if err != nil {
+				return nil, fmt.Errorf("train: epoch %d: validation: %w", epoch, err)
 			}
+			st.ValLogLoss, st.ValAUC = LogLoss(p, val.Labels), AUC(p, val.Labels)
+			if st.ValLogLoss < bestLoss {
+				bestEpoch, bestLoss, st.Best = epoch, st.ValLogLoss, true
+				best = snapshot(bu, best)
+			}
+		}
+		st.Elapsed = time.Since(began)
+		if cfg.Progress != nil {
 			cfg.Progress(st)
 		}
+		if best != nil && cfg.Patience > 0 && epoch-bestEpoch >= cfg.Patience {
+			epoch++
+			break
+		}
+	}
+	ran := epoch - 1
+	if best != nil {
+		restore(bu, best)
+	} else {
+		bestEpoch = 0
 	}
 
 	bu.Metrics = map[string]float64{}
@@ -243,26 +283,82 @@ func Train(ctx context.Context, cfg Config, train, val Dataset) (*bundle.Bundle,
 		if err != nil {
 			return nil, fmt.Errorf("train: metrics: %w", err)
 		}
-		for name, v := range map[string]float64{
-			"auc":     AUC(p, ds.data.Labels),
-			"logloss": LogLoss(p, ds.data.Labels),
-			"rows":    float64(ds.data.Batch.N),
-		} {
-			if !math.IsNaN(v) {
-				bu.Metrics[ds.prefix+name] = v
-			}
+		for name, v := range Metrics(p, ds.data.Labels, rate) {
+			bu.Metrics[ds.prefix+name] = v
 		}
 	}
 	bu.Training = bundle.TrainingInfo{
 		Rows:         train.Batch.N,
 		Seed:         cfg.Seed,
-		Epochs:       cfg.Epochs,
+		Epochs:       ran,
+		BestEpoch:    bestEpoch,
+		Patience:     cfg.Patience,
 		BatchSize:    cfg.BatchSize,
 		LearningRate: cfg.LearningRate,
 		L2:           cfg.L2,
 		TrainedAt:    start.UTC().Truncate(time.Second),
 	}
 	return bu, nil
+}
+
+// Metrics are the metrics Train records for scores p of rows with the
+// given labels, for a model trained at click rate rate: rows, auc,
+// logloss, logloss_const and calibration, each only if it exists (no NaN).
+func Metrics(p, labels []float32, rate float64) map[string]float64 {
+	m := map[string]float64{"rows": float64(len(p))}
+	constant := make([]float32, len(labels))
+	for i := range constant {
+		constant[i] = float32(rate)
+	}
+	var sum float64
+	for _, x := range p {
+		sum += float64(x)
+	}
+	cal := math.NaN()
+	if r := clickRate(labels); r > 0 {
+		cal = sum / float64(len(p)) / r
+	}
+	for name, v := range map[string]float64{
+		"auc":           AUC(p, labels),
+		"logloss":       LogLoss(p, labels),
+		"logloss_const": LogLoss(constant, labels),
+		"calibration":   cal,
+	} {
+		if !math.IsNaN(v) && !math.IsInf(v, 0) {
+			m[name] = v
+		}
+	}
+	return m
+}
+
+// clickRate is the mean label (0 without rows).
+func clickRate(labels []float32) float64 {
+	if len(labels) == 0 {
+		return 0
+	}
+	var clicks float64
+	for _, y := range labels {
+		clicks += float64(y)
+	}
+	return clicks / float64(len(labels))
+}
+
+// snapshot copies the bundle's weights into dst (allocated if nil).
+func snapshot(bu *bundle.Bundle, dst map[string][]float32) map[string][]float32 {
+	if dst == nil {
+		dst = make(map[string][]float32, len(bu.Weights))
+	}
+	for name, p := range bu.Weights {
+		dst[name] = append(dst[name][:0], p.Data...)
+	}
+	return dst
+}
+
+// restore copies saved weights back in place, where the graphs read them.
+func restore(bu *bundle.Bundle, saved map[string][]float32) {
+	for name, p := range bu.Weights {
+		copy(p.Data, saved[name])
+	}
 }
 
 func scoreAll(m *scoring.Model, b *features.Batch) ([]float32, error) {

@@ -51,7 +51,18 @@ func TestTrainLearnsClickFunction(t *testing.T) {
 	if bu.Metrics["rows"] != 20000 || bu.Metrics["val_rows"] != 5000 {
 		t.Errorf("rows metrics %v", bu.Metrics)
 	}
-	wantInfo := bundle.TrainingInfo{Rows: 20000, Seed: 42, Epochs: 4, BatchSize: DefaultBatchSize, LearningRate: 0.005, TrainedAt: at}
+	wantInfo := bundle.TrainingInfo{Rows: 20000, Seed: 42, Epochs: 4, Patience: DefaultPatience, BatchSize: DefaultBatchSize, LearningRate: 0.005, TrainedAt: at}
+	// The kept epoch is the one with the lowest validation log loss, and
+	// its weights are the bundle's.
+	bestLoss := math.Inf(1)
+	for _, e := range epochs {
+		if e.ValLogLoss < bestLoss {
+			bestLoss, wantInfo.BestEpoch = e.ValLogLoss, e.Epoch
+		}
+	}
+	if got := bu.Metrics["val_logloss"]; got != bestLoss {
+		t.Errorf("val_logloss %v, want the best epoch's %v", got, bestLoss)
+	}
 	if !trainingInfoEqual(bu.Training, wantInfo) {
 		t.Errorf("Training = %+v, want %+v", bu.Training, wantInfo)
 	}
@@ -144,8 +155,10 @@ func TestTrainErrors(t *testing.T) {
 		{name: "negative epochs", cfg: func(c *Config) { c.Epochs = -1 }, want: "epochs -1"},
 		{name: "negative batch", cfg: func(c *Config) { c.BatchSize = -2 }, want: "batch size -2"},
 		{name: "bad learning rate", cfg: func(c *Config) { c.LearningRate = math.NaN() }, want: "learning rate NaN"},
-		{name: "negative l2", cfg: func(c *Config) { c.L2 = -1 }, want: "l2 -1"},
+		{name: "negative l2", cfg: func(c *Config) { c.L2 = -1 }, want: "l2 -1", target: ErrConfig},
+		{name: "negative patience", cfg: func(c *Config) { c.Patience = -1 }, want: "patience -1", target: ErrConfig},
 		{name: "bad arch", cfg: func(c *Config) { c.Arch.Kind = "linear" }, want: `unknown architecture kind "linear"`, target: bundle.ErrInvalid},
+		{name: "hidden for wide", cfg: func(c *Config) { c.Arch.Hidden = []int{4} }, want: "hidden", target: ErrConfig},
 		{name: "no rows", data: func(d *Dataset) {
 			*d = Dataset{Batch: d.Batch, Labels: nil}
 			d.Batch.N = 0
@@ -195,4 +208,77 @@ func TestTrainErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTrainEarlyStopping overfits a small noisy sample with a large step:
+// validation log loss must turn up, training must stop Patience epochs
+// after the best one, and the bundle must hold the best epoch's weights
+// (its metrics say so, and so does rescoring the validation rows). Without
+// validation data, every epoch runs and no NaN reaches the metrics.
+func TestTrainEarlyStopping(t *testing.T) {
+	in := bundle.Inputs{Dense: 2, Cardinalities: []int{50, 50, 50}}
+	f := newClickFunc(in, 9)
+	train, _ := f.sample(600, 10)
+	val, _ := f.sample(600, 11)
+	cfg := Config{
+		Arch: bundle.Architecture{Kind: bundle.WideDeep, EmbeddingDim: 8, Hidden: []int{32}}, Inputs: in,
+		Epochs: 30, BatchSize: 32, LearningRate: 0.02, Seed: 3, Patience: 2,
+	}
+	var epochs []EpochStats
+	cfg.Progress = func(s EpochStats) { epochs = append(epochs, s) }
+	bu, err := Train(context.Background(), cfg, train, val)
+	if err != nil {
+		t.Fatal(err)
+	}
+	best := bu.Training.BestEpoch
+	if best < 1 || best >= 30 || bu.Training.Epochs != best+2 || len(epochs) != best+2 {
+		t.Fatalf("best epoch %d, ran %d (%d reports), want early stopping 2 epochs after the best", best, bu.Training.Epochs, len(epochs))
+	}
+	for _, e := range epochs {
+		if e.Epoch != best && e.ValLogLoss <= epochs[best-1].ValLogLoss {
+			t.Errorf("epoch %d: val log loss %v, best epoch %d has %v", e.Epoch, e.ValLogLoss, best, epochs[best-1].ValLogLoss)
+		}
+		if e.Best != (e.ValLogLoss <= minLoss(epochs[:e.Epoch])) {
+			t.Errorf("epoch %d: Best = %v", e.Epoch, e.Best)
+		}
+	}
+	m, err := scoring.NewModel(bu, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = m.Close() }()
+	p := make([]float32, val.Batch.N)
+	if err := m.Score(&val.Batch, p); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := LogLoss(p, val.Labels), epochs[best-1].ValLogLoss; got != want || bu.Metrics["val_logloss"] != want {
+		t.Errorf("bundle's val log loss: rescored %v, metrics %v; best epoch had %v", got, bu.Metrics["val_logloss"], want)
+	}
+	for _, k := range []string{"logloss_const", "val_logloss_const", "calibration", "val_calibration"} {
+		if _, ok := bu.Metrics[k]; !ok {
+			t.Errorf("metric %s missing from %v", k, bu.Metrics)
+		}
+	}
+
+	cfg.Epochs, epochs = 3, nil
+	bu, err = Train(context.Background(), cfg, train, Dataset{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bu.Training.Epochs != 3 || bu.Training.BestEpoch != 0 || len(epochs) != 3 {
+		t.Errorf("without validation: ran %d, best %d, %d reports", bu.Training.Epochs, bu.Training.BestEpoch, len(epochs))
+	}
+	for k, v := range bu.Metrics {
+		if strings.HasPrefix(k, "val_") || math.IsNaN(v) {
+			t.Errorf("without validation: metric %s = %v", k, v)
+		}
+	}
+}
+
+func minLoss(es []EpochStats) float64 {
+	m := math.Inf(1)
+	for _, e := range es {
+		m = min(m, e.ValLogLoss)
+	}
+	return m
 }
