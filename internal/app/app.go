@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,6 +37,11 @@ type App struct {
 	progress func() jobs.Progress
 	now      func() time.Time
 	retries  atomic.Int64 // store calls retried
+	healed   atomic.Bool  // the output store was healed (healOnOpen)
+	// runs is held shared by each scoring run and exclusively by heal, so
+	// that the daemon's heal never holds a job's lease when one of its
+	// runs starts.
+	runs sync.RWMutex
 }
 
 // New returns the application for a validated configuration. It makes
@@ -72,15 +78,17 @@ type Opened struct {
 	Bundle        *bundle.Bundle
 }
 
-// Open opens the stores and loads the model bundle. It reads only.
+// Open opens the stores and loads the model bundle. It reads only (dry
+// runs and validation use it as it is); a run heals the output store first
+// (openOutput).
 func (a *App) Open(ctx context.Context) (*Opened, error) {
 	var o Opened
 	var err error
 	if o.Input, err = store.Open(ctx, a.cfg.Input); err != nil {
 		return nil, UsageError{fmt.Errorf("input: %w", err)}
 	}
-	if o.Output, err = a.openOutput(ctx); err != nil {
-		return nil, err
+	if o.Output, err = store.Open(ctx, a.cfg.Output); err != nil {
+		return nil, UsageError{fmt.Errorf("output: %w", err)}
 	}
 	if o.Bundle, err = LoadBundle(ctx, a.cfg.Model); err != nil {
 		return nil, err
@@ -88,11 +96,14 @@ func (a *App) Open(ctx context.Context) (*Opened, error) {
 	return &o, nil
 }
 
+// openOutput opens the output store for a command that uses it (a run,
+// history) and heals it the first time (healOnOpen).
 func (a *App) openOutput(ctx context.Context) (store.Bucket, error) {
 	out, err := store.Open(ctx, a.cfg.Output)
 	if err != nil {
 		return nil, UsageError{fmt.Errorf("output: %w", err)}
 	}
+	a.healOnOpen(ctx, out)
 	return out, nil
 }
 

@@ -58,6 +58,7 @@ type Daemon struct {
 	nextRun *prometheus.GaugeVec
 	running *prometheus.GaugeVec
 	skips   *prometheus.CounterVec
+	out     store.Bucket
 }
 
 // NewDaemon assembles the daemon of an App: it opens the output store and
@@ -82,6 +83,7 @@ func NewDaemon(ctx context.Context, a *App, hooks *DaemonHooks) (*Daemon, error)
 		return nil, UsageError{fmt.Errorf("output: %w", err)}
 	}
 	d.runs = runlog.New(out)
+	d.out = out
 
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	d.metrics = runlog.NewMetrics(d.reg, d.runs)
@@ -171,6 +173,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		names = append(names, fmt.Sprintf("%s (%s, %s)", jc.Name, jc.Kind, d.specs[jc.Name]))
 	}
 	log.Info("scheduler started", "jobs", strings.Join(names, "; "), "output", d.cfg.Output)
+	served.Add(1)
+	go func() {
+		defer served.Done()
+		d.healLoop(ctx)
+	}()
 
 	err := d.sched.Run(ctx)
 
@@ -326,4 +333,23 @@ func (d *Daemon) recordSkip(e scheduler.Event) {
 		return
 	}
 	d.metrics.Observe(rec)
+}
+
+// healLoop heals the output store at start and every healEvery until ctx
+// is done, so that a publish interrupted by a crash completes even when no
+// scheduled run of its job comes.
+func (d *Daemon) healLoop(ctx context.Context) {
+	t := time.NewTicker(healEvery)
+	defer t.Stop()
+	for {
+		d.app.healed.Store(true)
+		if _, err := d.app.heal(ctx, d.out); err != nil && ctx.Err() == nil {
+			d.app.log.Warn("heal the output store", "output", d.out.URI(""), "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

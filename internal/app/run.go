@@ -135,6 +135,8 @@ func (a *App) score(ctx context.Context, rec *runlog.Record, build func(*Opened)
 	if err != nil {
 		return nil, err
 	}
+	a.runs.RLock()
+	defer a.runs.RUnlock()
 	log := runlog.New(out)
 	start := time.Now()
 	host, _ := os.Hostname()

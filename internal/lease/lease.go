@@ -193,6 +193,16 @@ func Acquire(ctx context.Context, b store.Bucket, job, runID string, opts Option
 	return l, nil
 }
 
+// Peek reads the lease of job without taking it, or returns an error
+// wrapping store.ErrNotExist if there is none.
+func Peek(ctx context.Context, b store.Bucket, job string) (Info, error) {
+	info, _, err := read(ctx, b, state.LeaseKey(job))
+	if err != nil {
+		return Info{}, fmt.Errorf("peek lease %s: %w", job, err)
+	}
+	return info, nil
+}
+
 // read returns a lease and its generation, or an error wrapping
 // store.ErrNotExist if there is none (or it was replaced while reading).
 func read(ctx context.Context, b store.Bucket, key string) (Info, int64, error) {

@@ -86,6 +86,18 @@ func StagedRunID(key string) string {
 // LeaseKey is the key of a job's lease: _scorer/leases/<job>.json.
 func LeaseKey(job string) string { return LeasesPrefix + job + ".json" }
 
+// LeaseName parses a key listed under LeasesPrefix: the name of the lease
+// (a job, or a job's shard: "<job>.shard-<i>-of-<n>"); ok is false for
+// other keys.
+func LeaseName(key string) (name string, ok bool) {
+	rest, found := strings.CutPrefix(key, LeasesPrefix)
+	if !found {
+		return "", false
+	}
+	name, ok = strings.CutSuffix(rest, ".json")
+	return name, ok && name != "" && !strings.Contains(name, "/")
+}
+
 // ShardLeasesPrefix is the prefix of the leases of a job's shards
 // (_scorer/leases/<job>.shard-<i>-of-<n>.json).
 func ShardLeasesPrefix(job string) string { return LeasesPrefix + job + ".shard-" }

@@ -22,7 +22,8 @@ import (
 // to a temporary file in the root's hidden ".tmp" folder (skipped by List,
 // outside every table) and is published by rename, or by link for IfAbsent,
 // so a reader never sees half a file. A crash leaves at most a temporary
-// file behind, which a later open of the bucket deletes once it is a day old.
+// file behind, which the next open of the bucket deletes, by any process:
+// its writer's lock is gone with it (see tempSuffix).
 // Custom metadata (WriteOptions.Metadata) is not kept.
 type fileBucket struct {
 	root string
@@ -50,18 +51,76 @@ func openFile(_ context.Context, u *url.URL) (Bucket, error) {
 // stay on one file system.
 const tempDir = ".tmp"
 
-// collectTemp deletes temporary files older than age: left by a process
-// that died while writing. Younger ones may belong to a live writer.
+// Temporary files are named <base>.<random><tempSuffix>. Each is held under
+// a shared flock by the process writing it, from its creation until it is
+// published or discarded; the kernel drops the locks of a process that
+// dies, SIGKILL included. So a temporary file whose lock can be taken
+// belongs to nobody: its writer is gone. Creation and collection are
+// serialised by the folder lock (.tmp/.lock): shared while a writer creates
+// and locks its file, exclusive while the store collects, so that no file is
+// collected between its creation and its lock. This works across processes
+// and containers that share the folder (flock is the kernel's, on the file).
+const tempSuffix = ".w"
+
+// collectTemp deletes the temporary files of writers that are gone: those
+// named with tempSuffix whose lock can be taken at once, and, for other
+// names (left by an earlier version, which held no lock), those older than
+// age. A live writer's file is never touched. Best effort: an error leaves
+// the files for the next open.
 func (b *fileBucket) collectTemp(age time.Duration) {
-	entries, err := os.ReadDir(filepath.Join(b.root, tempDir))
+	dir := filepath.Join(b.root, tempDir)
+	if _, err := os.Stat(dir); err != nil {
+		return
+	}
+	unlock, err := b.lockTemp(syscall.LOCK_EX)
+	if err != nil {
+		return
+	}
+	defer unlock()
+	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return
 	}
 	for _, e := range entries {
-		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > age {
-			_ = os.Remove(filepath.Join(b.root, tempDir, e.Name()))
+		name := e.Name()
+		p := filepath.Join(dir, name)
+		switch {
+		case name == lockName || e.IsDir():
+		case strings.HasSuffix(name, tempSuffix):
+			if unowned(p) {
+				_ = os.Remove(p)
+			}
+		default:
+			if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > age {
+				_ = os.Remove(p)
+			}
 		}
 	}
+}
+
+// unowned reports whether nobody holds a lock on the file at p.
+func unowned(p string) bool {
+	f, err := os.Open(p)
+	if err != nil {
+		return false
+	}
+	defer func() { _ = f.Close() }() // read only; closing drops our lock
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil
+}
+
+// holdTemp takes the writer's shared lock on a temporary file.
+func holdTemp(f *os.File) error {
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err != nil {
+		return fmt.Errorf("lock %s: %w", f.Name(), err)
+	}
+	return nil
+}
+
+// tempName is a fresh temporary file name for key.
+func (b *fileBucket) tempName(key string) string {
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	return filepath.Join(b.root, tempDir, filepath.Base(key)+"."+hex.EncodeToString(rnd[:])+tempSuffix)
 }
 
 // NewFileBucket returns a Bucket rooted at a local folder; the folder is
@@ -217,16 +276,24 @@ type fileWriter struct {
 	attrs ObjectInfo
 }
 
+// tempFor creates a temporary file for key, locked as its writer's (see
+// tempSuffix) until it is closed.
 func (b *fileBucket) tempFor(key string) (*os.File, error) {
-	dir := filepath.Join(b.root, tempDir)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(b.root, tempDir), 0o755); err != nil {
 		return nil, b.wrap("create", key, err)
 	}
-	var rnd [8]byte
-	_, _ = rand.Read(rnd[:])
-	tmp := filepath.Join(dir, filepath.Base(key)+"."+hex.EncodeToString(rnd[:]))
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	unlock, err := b.lockTemp(syscall.LOCK_SH)
 	if err != nil {
+		return nil, b.wrap("lock", key, err)
+	}
+	defer unlock()
+	f, err := os.OpenFile(b.tempName(key), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, b.wrap("create", key, err)
+	}
+	if err := holdTemp(f); err != nil {
+		_ = os.Remove(f.Name())
+		_ = f.Close() // discarded
 		return nil, b.wrap("create", key, err)
 	}
 	return f, nil
@@ -247,8 +314,8 @@ func (w *fileWriter) Abort() {
 		return
 	}
 	w.done = true
-	_ = w.tmp.Close() // discarded: its close error does not matter
-	_ = os.Remove(w.tmp.Name())
+	_ = os.Remove(w.tmp.Name()) // before the close drops the lock
+	_ = w.tmp.Close()           // discarded: its close error does not matter
 }
 
 func (w *fileWriter) Close() error {
@@ -259,21 +326,23 @@ func (w *fileWriter) Close() error {
 		w.Abort()
 		return w.b.wrap("sync", w.key, err)
 	}
-	if err := w.tmp.Close(); err != nil {
-		w.Abort()
-		return w.b.wrap("close", w.key, err)
-	}
 	w.done = true
+	// The file stays open, and so locked as ours, until it is published:
+	// opening the store in another process must not collect it meanwhile.
 	// The published file is this inode (rename and link keep it), so its
 	// generation is known before it is published.
-	fi, err := os.Stat(w.tmp.Name())
+	fi, err := w.tmp.Stat()
 	if err != nil {
 		_ = os.Remove(w.tmp.Name())
+		_ = w.tmp.Close() // discarded
 		return w.b.wrap("stat", w.key, err)
 	}
 	w.attrs = info(w.key, fi)
 	err = w.b.publish(w.tmp.Name(), w.key, w.opts)
 	_ = os.Remove(w.tmp.Name()) // after a link, or a failed rename
+	// Synced above: a close error cannot lose data any more, and the
+	// object is published (or the error says why not).
+	_ = w.tmp.Close()
 	return err
 }
 
@@ -328,13 +397,21 @@ func (b *fileBucket) publishOnce(tmp, key, final string, opts WriteOptions) erro
 	return syncDir(filepath.Dir(final))
 }
 
+// lockName is the folder lock of the store, in tempDir.
+const lockName = ".lock"
+
 // lockFolder takes an exclusive flock on <root>/.tmp/.lock.
-func (b *fileBucket) lockFolder() (func(), error) {
-	f, err := os.OpenFile(filepath.Join(b.root, tempDir, ".lock"), os.O_RDWR|os.O_CREATE, 0o644)
+func (b *fileBucket) lockFolder() (func(), error) { return b.lockTemp(syscall.LOCK_EX) }
+
+// lockTemp takes a flock (LOCK_SH or LOCK_EX) on <root>/.tmp/.lock: held
+// exclusively for a compare-and-swap and while collecting temporary files,
+// shared while a writer creates and locks its temporary file.
+func (b *fileBucket) lockTemp(how int) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(b.root, tempDir, lockName), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+	if err := syscall.Flock(int(f.Fd()), how); err != nil {
 		_ = f.Close()
 		return nil, err
 	}
@@ -354,13 +431,6 @@ func syncDir(dir string) error {
 func (b *fileBucket) Copy(_ context.Context, src, dst string, opts WriteOptions) error {
 	// A hard link is a copy that costs nothing: objects are never modified
 	// in place, only replaced by rename.
-	f, err := b.tempFor(dst)
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_ = f.Close() // only its name is wanted
-	_ = os.Remove(tmp)
 	stale := func() error {
 		return fmt.Errorf("copy %s generation %d: %w (replaced since it was listed)", b.URI(src), opts.SourceGeneration, ErrNotExist)
 	}
@@ -369,42 +439,80 @@ func (b *fileBucket) Copy(_ context.Context, src, dst string, opts WriteOptions)
 			return stale()
 		}
 	}
-	if err := os.Link(b.path(src), tmp); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("copy %s: %w", b.URI(src), ErrNotExist)
+	held, linked, err := b.linkTemp(src, dst)
+	if err != nil {
+		return err
+	}
+	if !linked {
+		// Another file system: copy the bytes into a temporary file.
+		if held, err = b.tempFor(dst); err != nil {
+			return err
 		}
-		if err := copyFile(b.path(src), tmp); err != nil {
-			_ = os.Remove(tmp)
+		if err := copyInto(b.path(src), held); err != nil {
+			_ = os.Remove(held.Name())
+			_ = held.Close() // discarded
 			return b.wrap("copy", src, err)
 		}
-	} else if opts.SourceGeneration != 0 {
+	}
+	tmp := held.Name()
+	defer func() {
+		_ = os.Remove(tmp) // after a link, or a failed rename
+		_ = held.Close()   // read-only or synced: drops our lock
+	}()
+	if linked && opts.SourceGeneration != 0 {
 		// The link shares the source's inode: check again that it is of
 		// the pinned generation, now that no rename can swap it.
-		if fi, err := os.Stat(tmp); err != nil || generation(fi) != opts.SourceGeneration {
-			_ = os.Remove(tmp)
+		if fi, err := held.Stat(); err != nil || generation(fi) != opts.SourceGeneration {
 			return stale()
 		}
 	}
-	err = b.publish(tmp, dst, opts)
-	_ = os.Remove(tmp)
-	return err
+	return b.publish(tmp, dst, opts)
 }
 
-func copyFile(src, dst string) error {
+// linkTemp links src to a fresh temporary name for dst and returns that
+// file open and locked as ours (see tempSuffix); linked is false, with no
+// error, if src is on another file system.
+func (b *fileBucket) linkTemp(src, dst string) (held *os.File, linked bool, err error) {
+	if err := os.MkdirAll(filepath.Join(b.root, tempDir), 0o755); err != nil {
+		return nil, false, b.wrap("create", dst, err)
+	}
+	unlock, err := b.lockTemp(syscall.LOCK_SH)
+	if err != nil {
+		return nil, false, b.wrap("lock", dst, err)
+	}
+	defer unlock()
+	tmp := b.tempName(dst)
+	if err := os.Link(b.path(src), tmp); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, false, fmt.Errorf("copy %s: %w", b.URI(src), ErrNotExist)
+		}
+		return nil, false, nil
+	}
+	f, err := os.Open(tmp)
+	if err == nil {
+		err = holdTemp(f)
+		if err != nil {
+			_ = f.Close() // discarded
+		}
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return nil, false, b.wrap("copy", src, err)
+	}
+	return f, true, nil
+}
+
+// copyInto copies the file at src into dst and syncs it.
+func copyInto(src string, dst *os.File) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = in.Close() }() // read-only
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
+	if _, err := io.Copy(dst, in); err != nil {
 		return err
 	}
-	if _, err := io.Copy(out, in); err != nil {
-		_ = out.Close() // the copy error is the one to report
-		return err
-	}
-	return out.Close()
+	return dst.Sync()
 }
 
 func (b *fileBucket) Delete(_ context.Context, key string) error {

@@ -17,6 +17,7 @@
 //
 //	<table>/<partition>/part-<run_id>-<nnnnn>.parquet  published data
 //	<table>/<partition>/_manifest.json                 the partition's file list (Manifest)
+//	<table>/<partition>/_manifest.txt                  the same files as full URIs, one a line
 //	<table>/<partition>/_SUCCESS                       folder == manifest (Success)
 //	_scorer/staging/<run_id>/<table>/<partition>/...   a run's parts before publishing
 //	_scorer/commits/<run_id>.json                      commit record: the commit point (CommitRecord)
@@ -64,13 +65,20 @@
 //   - c. Write each _manifest.json, conditional on the generation of the
 //     manifest read just before (IfAbsent if none): REPLACE lists exactly the
 //     run's files, APPEND the previous manifest's files plus the run's. A
-//     manifest already naming this run is left as it is.
+//     manifest already naming this run is left as it is. Then, if the
+//     manifest is this run's, write _manifest.txt from it: each file's full
+//     URI, one a line (BigQuery's newline-delimited manifest).
 //   - d. REPLACE only: delete every object directly in the partition folder
 //     that the manifest does not list (deeper folders are not touched).
 //   - e. Write each _SUCCESS.
 //   - f. Write _scorer/commits/<run_id>.done, then delete the run's staging.
 //     A done run is never rolled forward again, so repeating roll forward on
 //     a published bucket writes nothing.
+//
+// Publisher.RollForwardJob rolls forward one job's committed runs that are
+// not done (internal/jobs.Heal calls it under the job's lease from every
+// process that opens the store, so a glob reader's mixed view lasts only
+// until then); Publisher.Pending lists them.
 //
 // Publisher.Recover rolls forward committed runs that are not done and
 // deletes the staging of runs that never committed (and leftover staging of
@@ -88,7 +96,8 @@
 //     REPLACE partition it sees the old files, then old AND new files from
 //     the first copy until the last stale file is deleted in step d, then only
 //     the new ones. A query in that window can count rows twice.
-//   - _manifest.json is the consistent view: at every instant it lists a
+//   - _manifest.json (and _manifest.txt, rewritten from it before step d)
+//     is the consistent view: at every instant it lists a
 //     complete set of files (the old one until step c, the new one after),
 //     and every file it lists exists — except that a reader holding the old
 //     REPLACE manifest can find its files deleted in step d (a read error,

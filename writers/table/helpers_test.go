@@ -250,6 +250,11 @@ func snapshot(t *testing.T, dir string) map[string]string {
 			// The store collects it; not ours to clean up.
 			return nil
 		}
+		if filepath.Base(rel) == ManifestListName {
+			// It names files by full URI: compare buckets in different
+			// folders by what it names under the root.
+			data = []byte(strings.ReplaceAll(string(data), dir+string(filepath.Separator), "<root>/"))
+		}
 		sum := sha256.Sum256(data)
 		out[filepath.ToSlash(rel)] = hex.EncodeToString(sum[:])
 		return nil
@@ -439,7 +444,10 @@ func checkInvariants(t *testing.T, dir string) {
 	for _, tb := range tables {
 		prefix := tb.name + "/" + tb.partition + "/"
 		m := readJSON[Manifest](t, filepath.Join(dir, filepath.FromSlash(prefix+ManifestName)))
-		want := []string{ManifestName, SuccessName}
+		want := []string{ManifestName, ManifestListName, SuccessName}
+		if got, wantList := manifestList(t, dir, prefix), manifestFiles(m); !slices.Equal(got, wantList) {
+			t.Errorf("%s%s lists %v, manifest %v", prefix, ManifestListName, got, wantList)
+		}
 		var rows int64
 		for _, f := range m.Files {
 			want = append(want, f.Name)
@@ -482,7 +490,45 @@ func checkManifestsReadable(t *testing.T, dir string) {
 				t.Errorf("manifest %s lists %s: sha256 %q, want %s", prefix, f.Name, got, f.SHA256)
 			}
 		}
+		// The text list is the previous manifest's until it is rewritten
+		// right after _manifest.json: either way, files that all exist.
+		if _, ok := snap[prefix+ManifestListName]; ok {
+			for _, name := range manifestList(t, dir, prefix) {
+				if _, ok := snap[prefix+name]; !ok {
+					t.Errorf("%s%s lists %s, which does not exist", prefix, ManifestListName, name)
+				}
+			}
+		}
 	}
+}
+
+// manifestList reads a partition's _manifest.txt: the file names of its
+// URIs, which must all lie in the partition's folder.
+func manifestList(t *testing.T, dir, prefix string) []string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(prefix+ManifestListName)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	folder := filepath.Join(dir, filepath.FromSlash(prefix))
+	for line := range strings.Lines(string(data)) {
+		uri := strings.TrimSuffix(line, "\n")
+		name, ok := strings.CutPrefix(uri, folder+string(filepath.Separator))
+		if !ok || strings.Contains(name, "/") {
+			t.Errorf("%s%s: %q is not a file of the partition", prefix, ManifestListName, uri)
+		}
+		names = append(names, name)
+	}
+	return names
+}
+
+func manifestFiles(m Manifest) []string {
+	var names []string
+	for _, f := range m.Files {
+		names = append(names, f.Name)
+	}
+	return names
 }
 
 func openParquet(t *testing.T, path string) *parquet.File {

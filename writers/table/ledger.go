@@ -111,3 +111,24 @@ func (p *Publisher) Consumed(ctx context.Context, job string) (map[string]InputF
 	}
 	return out, nil
 }
+
+// Pending returns the committed runs that are not done yet (decided, not
+// fully published), in commit order. Only their records are read.
+func (p *Publisher) Pending(ctx context.Context) ([]CommitStatus, error) {
+	commits, err := p.listCommits(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list pending commits: %w", err)
+	}
+	var out []CommitStatus
+	for _, c := range commits {
+		if c.done {
+			continue
+		}
+		rec, err := p.readCommit(ctx, c.id)
+		if err != nil {
+			return nil, fmt.Errorf("list pending commits: %w", err)
+		}
+		out = append(out, CommitStatus{CommitRecord: *rec, StoredAt: c.updated})
+	}
+	return out, nil
+}

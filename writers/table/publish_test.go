@@ -295,8 +295,8 @@ func TestRollForwardIsIdempotent(t *testing.T) {
 		if len(rep.RolledForward)+len(rep.StagingDeleted) != 0 {
 			t.Errorf("Recover on a clean bucket did %+v", rep)
 		}
-		if rolled, err := p.rollForwardPending(ctx); err != nil || len(rolled) != 0 {
-			t.Errorf("rollForwardPending: %v, %v", rolled, err)
+		if rolled, err := p.RollForwardJob(ctx, ""); err != nil || len(rolled) != 0 {
+			t.Errorf("RollForwardJob: %v, %v", rolled, err)
 		}
 	}
 	if !slices.EqualFunc(before, infos(), func(a, b store.ObjectInfo) bool {

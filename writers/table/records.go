@@ -22,6 +22,12 @@ const (
 	// SuccessName is the marker written when a partition's folder matches
 	// its manifest.
 	SuccessName = "_SUCCESS"
+	// ManifestListName is the partition's file list as text: the full URI
+	// of each file the manifest lists, one per line, in the manifest's
+	// order. It is the form BigQuery external tables accept as a manifest
+	// (file_set_spec_type = NEW_LINE_DELIMITED_MANIFEST) and that DuckDB
+	// reads with read_csv; written from _manifest.json right after it.
+	ManifestListName = "_manifest.txt"
 )
 
 // Mode says how a run's files combine with a partition's.

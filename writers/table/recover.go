@@ -60,7 +60,7 @@ func (p *Publisher) RecoverJob(ctx context.Context, job string) (RecoverReport, 
 			continue // keys are sorted: the run's staging is already deleted
 		}
 		if pending[id] {
-			// Committed after rollForwardPending listed (another run is
+			// Committed after rollForwardJob listed (another run is
 			// active, which the caller ruled out), or another job's
 			// pending run: its staging is needed.
 			continue

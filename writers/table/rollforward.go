@@ -14,10 +14,13 @@ import (
 	"github.com/adtech/scorer/readers/store"
 )
 
-// rollForwardPending rolls forward every committed run without a done
-// marker, oldest first, and returns their ids.
-func (p *Publisher) rollForwardPending(ctx context.Context) ([]string, error) {
-	return p.rollForwardJob(ctx, "")
+// RollForwardJob rolls forward the committed runs of one job ("" = every
+// job) that are not done, oldest first, and returns their ids. Unlike
+// RecoverJob it deletes no staging but that of the runs it publishes, so
+// the holder of a job's lease may call it while runs of the job's shards
+// are staging. The caller holds the job's lease (Options.Guard checks it).
+func (p *Publisher) RollForwardJob(ctx context.Context, job string) ([]string, error) {
+	return p.rollForwardJob(ctx, job)
 }
 
 // rollForwardJob rolls forward the pending runs of one job ("" = all).
@@ -97,6 +100,9 @@ func (p *Publisher) rollForward(ctx context.Context, rec *CommitRecord) error {
 			return err
 		}
 		if err := p.hook(PointAfterManifest); err != nil {
+			return err
+		}
+		if err := p.writeManifestList(ctx, id, o); err != nil {
 			return err
 		}
 	}
@@ -285,6 +291,34 @@ func (p *Publisher) writeManifest(ctx context.Context, rec *CommitRecord, o Outp
 	return nil
 }
 
+// writeManifestList writes a partition's _manifest.txt from its
+// _manifest.json, if that is this run's: the full URI of every file it
+// lists, one per line. Written after the manifest and before any file the
+// previous manifest listed is deleted, so the list always names one
+// complete set of existing files: the previous one until here, this run's
+// after. A repeated roll forward writes the same bytes again.
+func (p *Publisher) writeManifestList(ctx context.Context, id string, o OutputRecord) error {
+	m, _, err := p.readManifest(ctx, o.Table, o.Partition)
+	if err != nil {
+		return err
+	}
+	if m == nil || m.RunID != id {
+		return nil // another run's manifest now: the list is that run's to write
+	}
+	var b strings.Builder
+	for _, f := range m.Files {
+		b.WriteString(p.bucket.URI(finalKey(o.Table, o.Partition, f.Name)))
+		b.WriteByte('\n')
+	}
+	key := PartitionPrefix(o.Table, o.Partition) + ManifestListName
+	return p.step(ctx, func() error {
+		if _, err := store.Put(ctx, p.bucket, key, []byte(b.String()), store.WriteOptions{ContentType: "text/plain; charset=utf-8"}); err != nil {
+			return fmt.Errorf("write %s: %w", p.bucket.URI(key), err)
+		}
+		return nil
+	})
+}
+
 // deleteStale deletes the objects directly in a REPLACE partition's folder
 // that its manifest (this run's files) does not list. Deeper folders and the
 // _manifest.json/_SUCCESS objects are left alone.
@@ -299,7 +333,7 @@ func (p *Publisher) deleteStale(ctx context.Context, id string, o OutputRecord) 
 	if err != nil {
 		return err
 	}
-	keep := map[string]bool{ManifestName: true, SuccessName: true}
+	keep := map[string]bool{ManifestName: true, ManifestListName: true, SuccessName: true}
 	for _, f := range o.Files {
 		keep[f.Name] = true
 	}
