@@ -90,8 +90,11 @@ func TestQueueDuplicateRequestIDs(t *testing.T) {
 		scored  map[string]int
 		rejects []string
 	}{
-		{"", map[string]int{ids[0]: 1, ids[1]: 1, ids[2]: 1, ids[3]: 1, ids[4]: 1},
-			[]string{"queue/a.jsonl:4:" + ids[0], "queue/b.jsonl:1:" + ids[1], "queue/c.jsonl:1:" + ids[2]}},
+		{
+			"",
+			map[string]int{ids[0]: 1, ids[1]: 1, ids[2]: 1, ids[3]: 1, ids[4]: 1},
+			[]string{"queue/a.jsonl:4:" + ids[0], "queue/b.jsonl:1:" + ids[1], "queue/c.jsonl:1:" + ids[2]},
+		},
 		{"keep_first", map[string]int{ids[0]: 1, ids[1]: 1, ids[2]: 1, ids[3]: 1, ids[4]: 1}, nil},
 		{"keep_all", map[string]int{ids[0]: 2, ids[1]: 2, ids[2]: 2, ids[3]: 1, ids[4]: 1}, nil},
 	} {
