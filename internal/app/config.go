@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"reflect"
 	"strconv"
@@ -41,6 +42,10 @@ type Config struct {
 	// the rejects table: a count ("100") or a fraction of the rows read
 	// ("0.5%" or "0.005"). "0" fails the run on the first bad row.
 	MaxBadRows string `yaml:"max_bad_rows"`
+	// MaxAbsLogit fails a run (exit code 2) whose model gives a logit of
+	// larger magnitude: an absurd model, not a confident one. 0 turns the
+	// check off; logits that are not finite always fail the run.
+	MaxAbsLogit float64 `yaml:"max_abs_logit"`
 
 	Backfill TableConfig   `yaml:"backfill"`
 	Queue    TableConfig   `yaml:"queue"`
@@ -171,6 +176,11 @@ type TrainConfig struct {
 	Seed               int64   `yaml:"seed"`
 }
 
+// DefaultMaxAbsLogit is the default max_abs_logit: a logit of 50 is a
+// probability within 2e-22 of 0 or 1, which no click model means; a
+// poisoned bias (1e38) or weights blown up in training give far more.
+const DefaultMaxAbsLogit = 50
+
 // Default is the configuration with every key at its default: it runs the
 // embedded demo from the repository root.
 func Default() Config {
@@ -181,6 +191,7 @@ func Default() Config {
 		BatchSize:       4096,
 		ReadConcurrency: 2,
 		MaxBadRows:      "0",
+		MaxAbsLogit:     DefaultMaxAbsLogit,
 		Backfill:        TableConfig{Dir: "dumps", Table: "ad_scores", IDColumns: []string{"ad_id"}},
 		Queue:           TableConfig{Dir: "queue", Table: "request_scores", IDColumns: []string{"request_id"}},
 		CSV:             CSVConfig{Header: true},
@@ -323,6 +334,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := jobs.ParseBadRowLimit(c.MaxBadRows); err != nil {
 		bad("max_bad_rows: %v", err)
+	}
+	if !(c.MaxAbsLogit >= 0) || math.IsInf(c.MaxAbsLogit, 0) {
+		bad("max_abs_logit: must be a number >= 0 (0 turns the check off), got %g", c.MaxAbsLogit)
 	}
 	for name, t := range map[string]TableConfig{"backfill": c.Backfill, "queue": c.Queue} {
 		if t.Table == "" || strings.ContainsAny(t.Table, "/=") || strings.HasPrefix(t.Table, "_") {
