@@ -98,3 +98,61 @@ func TestPoisonedModelIsRefused(t *testing.T) {
 		})
 	}
 }
+
+// Paths are confined to their stores, whatever sets them: a flag, the
+// environment or the config file. Each is refused with exit code 2 and the
+// setting named, before anything is written (in particular not under
+// ./evil.host/ for --output file://evil.host/tmp/x).
+func TestPathsAreConfined(t *testing.T) {
+	input, err := filepath.Abs(demoStore)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, err := filepath.Abs(demoModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cwd := t.TempDir()
+	t.Chdir(cwd) // where a relative path would land
+	config := filepath.Join(t.TempDir(), "c.yaml")
+	writeFile(t, config, []byte("backfill:\n  dir: /etc\n"))
+	out := filepath.Join(t.TempDir(), "out")
+	base := []string{"--input", input, "--model", model, "--log-format", "json"}
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		msgs []string
+	}{
+		{"flag: output with a host", nil, []string{"backfill", "--month", "2020-09", "--output", "file://evil.host/tmp/x"},
+			[]string{"output: ", `names host \"evil.host\"`}},
+		{"flag: input with a host", nil, []string{"run", "--output", out, "--input", "file://evil.host" + input},
+			[]string{"input: ", `names host \"evil.host\"`}},
+		{"env: queue dir climbs out", map[string]string{"SCORER_QUEUE_DIR": "../../../../etc"}, []string{"run", "--output", out},
+			[]string{"queue.dir: ", `has a \"..\" element`}},
+		{"env: output with a host", map[string]string{"SCORER_OUTPUT": "file://evil.host/tmp/x"}, []string{"backfill", "--month", "2020-09"},
+			[]string{"output: ", "evil.host"}},
+		{"config: absolute dumps dir", nil, []string{"backfill", "--month", "2020-09", "--output", out, "--config", config},
+			[]string{"backfill.dir: ", "is absolute"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append(append([]string{tt.args[0]}, base...), tt.args[1:]...) // the case's flags last: they win
+			r := scorer(t, tt.env, args...)
+			if r.code != exitUsage {
+				t.Fatalf("exit code %d, want %d\nstdout:%s\nstderr:%s", r.code, exitUsage, r.stdout, r.stderr)
+			}
+			for _, msg := range tt.msgs {
+				if !strings.Contains(r.stderr, msg) {
+					t.Errorf("stderr does not mention %q:\n%s", msg, r.stderr)
+				}
+			}
+		})
+	}
+	if entries, _ := os.ReadDir(cwd); len(entries) != 0 {
+		t.Errorf("refused runs wrote %v into the working folder", entries)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("refused runs made the output store (%v)", err)
+	}
+}

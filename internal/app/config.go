@@ -314,14 +314,12 @@ func setScalar(f reflect.Value, s string) error {
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
-	if c.Input == "" {
-		bad("input: must be set")
-	}
-	if c.Output == "" {
-		bad("output: must be set")
-	}
-	if c.Model == "" {
-		bad("model: must be set")
+	for _, u := range []struct{ key, uri string }{{"input", c.Input}, {"output", c.Output}, {"model", c.Model}} {
+		if u.uri == "" {
+			bad("%s: must be set", u.key)
+		} else if err := store.CheckURI(u.uri); err != nil {
+			bad("%s: %v", u.key, err)
+		}
 	}
 	if c.Workers < 0 {
 		bad("workers: must be >= 0, got %d", c.Workers)
@@ -339,11 +337,18 @@ func (c Config) Validate() error {
 		bad("max_abs_logit: must be a number >= 0 (0 turns the check off), got %g", c.MaxAbsLogit)
 	}
 	for name, t := range map[string]TableConfig{"backfill": c.Backfill, "queue": c.Queue} {
-		if t.Table == "" || strings.ContainsAny(t.Table, "/=") || strings.HasPrefix(t.Table, "_") {
+		// A table is one folder of the output store: no separator, no
+		// NUL, not "_scorer" and the like (the scorer's own state), not
+		// ".tmp", "." or ".." (the local store's temporary files, or a
+		// way out of the store).
+		if t.Table == "" || strings.ContainsAny(t.Table, "/=\x00") || strings.HasPrefix(t.Table, "_") || strings.HasPrefix(t.Table, ".") {
 			bad("%s.table: %q is not a valid table name", name, t.Table)
 		}
+		// The folder the job reads is a key prefix inside the input store.
 		if t.Dir == "" {
 			bad("%s.dir: must be set", name)
+		} else if err := store.CheckKey(strings.TrimSuffix(t.Dir, "/")); err != nil {
+			bad("%s.dir: must be a folder inside the input store: %v", name, err)
 		}
 		if len(t.IDColumns) == 0 {
 			bad("%s.id_columns: at least one id column is needed", name)
