@@ -156,3 +156,24 @@ func TestPathsAreConfined(t *testing.T) {
 		t.Errorf("refused runs made the output store (%v)", err)
 	}
 }
+
+// A logit that is not finite because the row's own input is out of
+// float32's range (position has no clip in the demo spec) is bad input,
+// exit code 3, naming the row's ids: not the model's fault.
+func TestInputOutOfFloat32RangeIsBadInput(t *testing.T) {
+	const colPosition = 9
+	lines := demoCSV(t, "huge", 20)
+	lines[4] = setField(lines[4], colPosition, "1e39")
+	in, out := t.TempDir(), t.TempDir()
+	writeFile(t, filepath.Join(in, "dumps/2020-09/a.csv"), []byte(strings.Join(lines, "\n")+"\n"))
+	r := scorer(t, nil, "backfill", "--month", "2020-09", "--input", in, "--model", demoModel, "--output", out, "--log-format", "json")
+	if r.code != exitBadInput {
+		t.Fatalf("exit code %d, want %d\nstderr:\n%s", r.code, exitBadInput, r.stderr)
+	}
+	id := strings.Split(lines[4], ",")[0]
+	for _, msg := range []string{`ad_id=\"` + id + `\"`, "is not finite", "the input is at fault"} {
+		if !strings.Contains(r.stderr, msg) {
+			t.Errorf("stderr does not mention %q:\n%s", msg, r.stderr)
+		}
+	}
+}

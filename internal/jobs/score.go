@@ -74,10 +74,11 @@ type ScoreJob struct {
 	Workers, BatchSize, ReadConcurrency int
 	CSV                                 readers.CSVOptions
 	BadRows                             BadRowLimit
+	RowGroupRows, PartRows              int64
+
 	// MaxAbsLogit, if > 0, fails the run (as a model error) on a logit of
 	// larger magnitude; logits that are not finite fail it always.
 	MaxAbsLogit float64
-	RowGroupRows, PartRows              int64
 
 	// LeaseTTL is how long the job's lease lives without renewal (default
 	// 60 s): a run that stalls longer loses the lease and cannot commit.

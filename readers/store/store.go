@@ -268,4 +268,3 @@ func Put(ctx context.Context, b Bucket, key string, data []byte, opts WriteOptio
 	}
 	return w.Attrs(), nil
 }
-
