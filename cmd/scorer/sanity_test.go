@@ -64,12 +64,24 @@ func TestPoisonedModelIsRefused(t *testing.T) {
 		code int
 		msgs []string
 	}{
-		{"NaN weight", map[string]map[int]float32{"deep.l0.w": {3: nan}}, nil, exitUsage,
-			[]string{`tensor \"deep.l0.w\" has a non-finite value NaN at index 3`, "load model bundle"}},
-		{"huge bias", map[string]map[int]float32{"wide.bias": {0: -1e38}}, nil, exitUsage,
-			[]string{"logit -1e+38 is beyond ±50 (max_abs_logit)", `ad_id=`}},
-		{"overflowing logit", map[string]map[int]float32{"wide.bias": {0: 3e38}, "deep.out.b": {0: 3e38}}, nil, exitUsage,
-			[]string{"logit +Inf is not finite", `ad_id=`, "the model"}},
+		{
+			"NaN weight",
+			map[string]map[int]float32{"deep.l0.w": {3: nan}},
+			nil, exitUsage,
+			[]string{`tensor \"deep.l0.w\" has a non-finite value NaN at index 3`, "load model bundle"},
+		},
+		{
+			"huge bias",
+			map[string]map[int]float32{"wide.bias": {0: -1e38}},
+			nil, exitUsage,
+			[]string{"logit -1e+38 is beyond ±50 (max_abs_logit)", `ad_id=`},
+		},
+		{
+			"overflowing logit",
+			map[string]map[int]float32{"wide.bias": {0: 3e38}, "deep.out.b": {0: 3e38}},
+			nil, exitUsage,
+			[]string{"logit +Inf is not finite", `ad_id=`, "the model"},
+		},
 		{"huge bias, limit off", map[string]map[int]float32{"wide.bias": {0: -1e38}}, map[string]string{"SCORER_MAX_ABS_LOGIT": "0"}, exitOK, nil},
 	}
 	for _, tt := range tests {
@@ -124,16 +136,33 @@ func TestPathsAreConfined(t *testing.T) {
 		args []string
 		msgs []string
 	}{
-		{"flag: output with a host", nil, []string{"backfill", "--month", "2020-09", "--output", "file://evil.host/tmp/x"},
-			[]string{"output: ", `names host \"evil.host\"`}},
-		{"flag: input with a host", nil, []string{"run", "--output", out, "--input", "file://evil.host" + input},
-			[]string{"input: ", `names host \"evil.host\"`}},
-		{"env: queue dir climbs out", map[string]string{"SCORER_QUEUE_DIR": "../../../../etc"}, []string{"run", "--output", out},
-			[]string{"queue.dir: ", `has a \"..\" element`}},
-		{"env: output with a host", map[string]string{"SCORER_OUTPUT": "file://evil.host/tmp/x"}, []string{"backfill", "--month", "2020-09"},
-			[]string{"output: ", "evil.host"}},
-		{"config: absolute dumps dir", nil, []string{"backfill", "--month", "2020-09", "--output", out, "--config", config},
-			[]string{"backfill.dir: ", "is absolute"}},
+		{
+			"flag: output with a host", nil,
+			[]string{"backfill", "--month", "2020-09", "--output", "file://evil.host/tmp/x"},
+			[]string{"output: ", `names host \"evil.host\"`},
+		},
+		{
+			"flag: input with a host", nil,
+			[]string{"run", "--output", out, "--input", "file://evil.host" + input},
+			[]string{"input: ", `names host \"evil.host\"`},
+		},
+		{
+			"env: queue dir climbs out",
+			map[string]string{"SCORER_QUEUE_DIR": "../../../../etc"},
+			[]string{"run", "--output", out},
+			[]string{"queue.dir: ", `has a \"..\" element`},
+		},
+		{
+			"env: output with a host",
+			map[string]string{"SCORER_OUTPUT": "file://evil.host/tmp/x"},
+			[]string{"backfill", "--month", "2020-09"},
+			[]string{"output: ", "evil.host"},
+		},
+		{
+			"config: absolute dumps dir", nil,
+			[]string{"backfill", "--month", "2020-09", "--output", out, "--config", config},
+			[]string{"backfill.dir: ", "is absolute"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
