@@ -98,6 +98,10 @@ func TestSpecValidation(t *testing.T) {
 		{"bad part", "features:\n  - {name: a, kind: timestamp, part: minute}\n", "part must be"},
 		{"duplicate", "features:\n  - {name: a, kind: numeric}\n  - {name: a, kind: numeric}\n", "declared twice"},
 		{"bad clip", "features:\n  - {name: a, kind: numeric, clip: [3, 1]}\n", "clip min"},
+		{"NaN fill", "features:\n  - {name: a, kind: numeric, fill: .nan}\n", `feature "a": fill NaN is not finite`},
+		{"infinite fill", "features:\n  - {name: a, kind: numeric, fill: -.inf}\n", `feature "a": fill -Inf is not finite`},
+		{"NaN clip", "features:\n  - {name: a, kind: numeric, clip: [.nan, 1]}\n", `feature "a": clip [NaN 1] has a NaN bound`},
+		{"one-sided clip", "features:\n  - {name: a, kind: numeric, clip: [-.inf, 1]}\n", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

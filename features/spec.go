@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 
@@ -146,6 +147,14 @@ func (s Spec) Validate() error {
 		names[f.Name] = f.Kind
 		switch f.Kind {
 		case Numeric:
+			// A NaN would reach the model as a NaN input: fill must be a
+			// number, clip bounds may be infinite (one-sided) but not NaN.
+			if f.Fill != nil && (math.IsNaN(*f.Fill) || math.IsInf(*f.Fill, 0)) {
+				return bad("feature %q: fill %g is not finite", f.Name, *f.Fill)
+			}
+			if f.Clip != nil && (math.IsNaN(f.Clip[0]) || math.IsNaN(f.Clip[1])) {
+				return bad("feature %q: clip %g has a NaN bound", f.Name, *f.Clip)
+			}
 			if f.Clip != nil && f.Clip[0] > f.Clip[1] {
 				return bad("feature %q: clip min %g > max %g", f.Name, f.Clip[0], f.Clip[1])
 			}

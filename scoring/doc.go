@@ -43,6 +43,13 @@
 // short batch and splits a long one; a row's score does not depend on the
 // other rows or the batch size.
 //
+// Scores are in (0, 1): the sigmoid is rounded to the nearest float32
+// inside the interval, never to exactly 0 or 1. After each graph run,
+// Score checks the batch's logits in one pass and refuses a NaN or
+// infinite one, or (WithMaxAbsLogit, PoolOptions.MaxAbsLogit) one of
+// larger magnitude than the limit, with a *LogitError naming the row: it
+// wraps ErrModel, or ErrInput when the row's own inputs were not finite.
+//
 // # Scoring graph and kernels
 //
 // A Model's Gorgonia graph is the forward pass written with fused ops (see

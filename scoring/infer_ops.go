@@ -270,14 +270,29 @@ func (op *wideOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 var intInput1 = [1]int{1}
 
 // probOp is the click probability: sigmoid of the sum of its inputs (the
-// wide and the deep logits), each (B, 1).
+// wide and the deep logits), each (B, 1). It keeps the summed logits in z,
+// which Model.Score checks once per run (see Model.checkLogits).
+//
+// A probability is rounded into the open interval (0, 1): float32 has no
+// value between 1-2⁻²⁴ and 1, so sigmoid(z) for z above about 17 would
+// round to exactly 1 (and below about -103 to exactly 0); it is given the
+// nearest float32 inside the interval instead, an error below float32's
+// resolution there. Scores are then always in (0, 1) as docs/store.md
+// promises, whatever the logit.
 type probOp struct {
 	fusedOp
 	batch int
+	z     []float32 // the summed logits of the last run
 }
 
+// The bounds a probability is kept within.
+const (
+	minProb = math.SmallestNonzeroFloat32 // the smallest float32 above 0
+	maxProb = float32(1 - 1.0/(1<<24))    // the largest float32 below 1
+)
+
 func newProbOp(inputs, batch int) *probOp {
-	return &probOp{fusedOp: newFusedOp(fmt.Sprintf("SigmoidSum{%d}", inputs), inputs, batch, 1), batch: batch}
+	return &probOp{fusedOp: newFusedOp(fmt.Sprintf("SigmoidSum{%d}", inputs), inputs, batch, 1), batch: batch, z: make([]float32, batch)}
 }
 
 func (op *probOp) Type() hm.Type { return op.fnType() }
@@ -288,15 +303,17 @@ func (op *probOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := op.out.Float32s()
-	copy(out, fs[0])
+	z := op.z
+	copy(z, fs[0])
 	for _, f := range fs[1:] {
 		for r, v := range f {
-			out[r] += v
+			z[r] += v
 		}
 	}
-	for r, z := range out {
-		out[r] = float32(1 / (1 + math.Exp(-float64(z))))
+	out := op.out.Float32s()
+	for r, v := range z {
+		p := float32(1 / (1 + math.Exp(-float64(v))))
+		out[r] = min(max(p, minProb), maxProb) // NaN stays NaN; Score refuses it
 	}
 	return op.out, nil
 }

@@ -3,6 +3,7 @@ package scoring
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	"gorgonia.org/gorgonia"
 
@@ -15,6 +16,70 @@ import (
 // errors.Is.
 var ErrInput = errors.New("input does not fit the model")
 
+// ErrModel marks a score that a model may not publish although its inputs
+// are finite: a logit that is not a finite number, or beyond the limit set
+// with WithMaxAbsLogit. The bundle (its weights or feature statistics) is
+// at fault. Errors wrapping it are *LogitError. Test with errors.Is.
+var ErrModel = errors.New("model gives an unusable score")
+
+// LogitError is a logit that Score refused: not finite, or beyond the
+// limit on its magnitude. It wraps ErrModel, or ErrInput when the row's
+// model inputs were not all finite (the input, not the model, is then at
+// fault).
+type LogitError struct {
+	// Row is the row of the batch given to Score; Run reports the row of
+	// the input record and sets IDs.
+	Row int
+	// IDs are the row's id columns, as name="value" pairs, where known.
+	IDs   string
+	Logit float32
+	// MaxAbs is the limit on |logit| (WithMaxAbsLogit), 0 if none.
+	MaxAbs float64
+	// Input: the row's model inputs were not all finite.
+	Input bool
+}
+
+func (e *LogitError) Error() string {
+	where := fmt.Sprintf("row %d", e.Row)
+	if e.IDs != "" {
+		where = fmt.Sprintf("row %s (row %d of its batch)", e.IDs, e.Row)
+	}
+	what := fmt.Sprintf("logit %g is not finite", e.Logit)
+	if !math.IsNaN(float64(e.Logit)) && !math.IsInf(float64(e.Logit), 0) {
+		what = fmt.Sprintf("logit %g is beyond ±%g (max_abs_logit)", e.Logit, e.MaxAbs)
+	}
+	cause := "its model inputs are finite, so the model (weights or feature statistics) is at fault"
+	if e.Input {
+		cause = "its model inputs are not all finite, so the input is at fault"
+	}
+	return fmt.Sprintf("%v: %s: %s; %s", e.Unwrap(), where, what, cause)
+}
+
+// Unwrap is ErrInput if the inputs were at fault, ErrModel otherwise.
+func (e *LogitError) Unwrap() error {
+	if e.Input {
+		return ErrInput
+	}
+	return ErrModel
+}
+
+// ModelOption configures NewModel.
+type ModelOption func(*Model)
+
+// WithMaxAbsLogit makes Score refuse a logit whose magnitude is above
+// limit (an absurd model: a poisoned bias, weights blown up in training)
+// with a *LogitError wrapping ErrModel. 0 (the default) sets no limit;
+// logits that are not finite are refused either way.
+func WithMaxAbsLogit(limit float64) ModelOption {
+	return func(m *Model) {
+		m.maxAbs = limit
+		m.logitLimit = math.MaxFloat32
+		if limit > 0 && limit < math.MaxFloat32 {
+			m.logitLimit = float32(limit)
+		}
+	}
+}
+
 // Model is a bundle compiled into a Gorgonia graph for a fixed batch size,
 // with the buffers of one forward pass. A Model is not safe for concurrent
 // use: give each worker its own (they may share one bundle.Bundle).
@@ -25,14 +90,25 @@ type Model struct {
 	inputs  bundle.Inputs
 	offsets []int32
 	catName []string // names of the categorical columns, where known
+	probOp  *probOp  // computes prob; holds the logits of the last run
+	// logitLimit bounds |logit| (math.MaxFloat32: only finite); maxAbs is
+	// the limit as set, for messages.
+	logitLimit float32
+	maxAbs     float64
 }
 
 // NewModel validates the bundle and compiles it for batches of up to
 // batchSize rows. The model shares the bundle's weight data, read-only.
-func NewModel(bu *bundle.Bundle, batchSize int) (*Model, error) {
+func NewModel(bu *bundle.Bundle, batchSize int, opts ...ModelOption) (*Model, error) {
 	if err := bu.Validate(); err != nil {
 		return nil, fmt.Errorf("new model: %w", err)
 	}
+	return compileModel(bu, batchSize, opts...)
+}
+
+// compileModel is NewModel for a bundle already validated (Validate reads
+// every weight: Run does it once, not once per worker).
+func compileModel(bu *bundle.Bundle, batchSize int, opts ...ModelOption) (*Model, error) {
 	if batchSize < 1 {
 		return nil, fmt.Errorf("new model: batch size %d, want >= 1", batchSize)
 	}
@@ -40,11 +116,20 @@ func NewModel(bu *bundle.Bundle, batchSize int) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new model: %w", err)
 	}
+	po, ok := net.prob.Op().(*probOp)
+	if !ok {
+		return nil, fmt.Errorf("new model: output op is %T, want a sigmoid", net.prob.Op())
+	}
 	m := &Model{
-		net:     net,
-		prob:    net.prob,
-		inputs:  bu.Inputs,
-		catName: categoricalNames(bu),
+		net:        net,
+		prob:       net.prob,
+		inputs:     bu.Inputs,
+		catName:    categoricalNames(bu),
+		probOp:     po,
+		logitLimit: math.MaxFloat32,
+	}
+	for _, o := range opts {
+		o(m)
 	}
 	for _, o := range bu.Inputs.Offsets() {
 		m.offsets = append(m.offsets, int32(o))
@@ -80,7 +165,8 @@ func (m *Model) Inputs() bundle.Inputs { return m.inputs }
 // accepted: batches are padded or split to the model's batch size, and a
 // row's score does not depend on the other rows. It returns an error
 // wrapping ErrInput if b does not fit the model (out's contents are then
-// unspecified).
+// unspecified), and a *LogitError if a row's logit is not finite or beyond
+// the model's limit (WithMaxAbsLogit). Scores are in (0, 1).
 func (m *Model) Score(b *features.Batch, out []float32) error {
 	if m.plan == nil {
 		return errors.New("score: model is closed")
@@ -103,8 +189,36 @@ func (m *Model) Score(b *features.Batch, out []float32) error {
 		if err != nil {
 			return fmt.Errorf("score: run graph: %w", err)
 		}
+		if r := firstBadLogit(m.probOp.z[:end-start], m.logitLimit); r >= 0 {
+			return m.logitError(b, start+r, m.probOp.z[r]) // says what it is
+		}
 	}
 	return nil
+}
+
+// firstBadLogit is the first row whose logit is not within [-limit, limit],
+// NaN included (every comparison with NaN is false), or -1. One pass over
+// the batch's logits: nothing next to the layers that computed them.
+func firstBadLogit(z []float32, limit float32) int {
+	for r, v := range z {
+		if !(v >= -limit && v <= limit) {
+			return r
+		}
+	}
+	return -1
+}
+
+// logitError describes row's refused logit, judging from the row's dense
+// inputs whether the input or the model is at fault (categorical inputs
+// are indices, checked in fill).
+func (m *Model) logitError(b *features.Batch, row int, z float32) *LogitError {
+	e := &LogitError{Row: row, Logit: z, MaxAbs: m.maxAbs}
+	for _, x := range b.Dense[row*b.D : (row+1)*b.D] {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			e.Input = true
+		}
+	}
+	return e
 }
 
 func (m *Model) check(b *features.Batch) error {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"runtime"
 	"slices"
+	"strings"
 	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -47,6 +48,9 @@ type PoolOptions struct {
 	IDColumns []string
 	// Mem allocates the score columns (default memory.DefaultAllocator).
 	Mem memory.Allocator
+	// MaxAbsLogit, if > 0, fails the run on a logit of larger magnitude
+	// (WithMaxAbsLogit); logits that are not finite fail it always.
+	MaxAbsLogit float64
 }
 
 // Counts say how many rows went through Run.
@@ -99,8 +103,11 @@ func Run(ctx context.Context, src Source, bu *bundle.Bundle, fx *features.Pipeli
 			}
 		}
 	}()
+	if err := bu.Validate(); err != nil {
+		return Counts{}, fmt.Errorf("compile model %s %s: %w", bu.Name, bu.Version, err)
+	}
 	for i := range models {
-		m, err := NewModel(bu, opts.ModelBatch)
+		m, err := compileModel(bu, opts.ModelBatch, WithMaxAbsLogit(opts.MaxAbsLogit))
 		if err != nil {
 			return Counts{}, fmt.Errorf("compile model %s %s: %w", bu.Name, bu.Version, err)
 		}
@@ -205,6 +212,11 @@ func (w *worker) score(rec arrow.RecordBatch) (arrow.RecordBatch, error) {
 	b.Resize(n)
 	w.scores = slices.Grow(w.scores[:0], n)[:n]
 	if err := w.model.Score(&w.batch, w.scores); err != nil {
+		var le *LogitError
+		if errors.As(err, &le) {
+			le.IDs = w.ids(rec, le.Row)
+			return nil, le
+		}
 		return nil, fmt.Errorf("score: %w", err)
 	}
 	b.AppendValues(w.scores, nil)
@@ -224,4 +236,15 @@ func (w *worker) score(rec arrow.RecordBatch) (arrow.RecordBatch, error) {
 	fields = append(fields, arrow.Field{Name: ScoreColumn, Type: arrow.PrimitiveTypes.Float32})
 	cols = append(cols, scoreArr)
 	return array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, int64(n)), nil
+}
+
+// ids names a row of rec by its id columns: name="value" pairs.
+func (w *worker) ids(rec arrow.RecordBatch, row int) string {
+	var parts []string
+	for _, id := range w.opts.IDColumns {
+		if idx := rec.Schema().FieldIndices(id); len(idx) > 0 && row < int(rec.NumRows()) {
+			parts = append(parts, fmt.Sprintf("%s=%q", id, rec.Column(idx[0]).ValueStr(row)))
+		}
+	}
+	return strings.Join(parts, " ")
 }

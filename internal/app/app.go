@@ -128,7 +128,7 @@ func (a *App) scoreJob(o *Opened) jobs.ScoreJob {
 	j := jobs.ScoreJob{
 		Input: o.Input, Output: o.Output, Bundle: o.Bundle,
 		Workers: cfg.Workers, BatchSize: cfg.BatchSize, ReadConcurrency: cfg.ReadConcurrency,
-		CSV: cfg.CSV.CSVOptions(), BadRows: limit, RawMaxBytes: cfg.Rejects.RawMaxBytes,
+		CSV: cfg.CSV.CSVOptions(), BadRows: limit, RawMaxBytes: cfg.Rejects.RawMaxBytes, MaxAbsLogit: cfg.MaxAbsLogit,
 		RowGroupRows: int64(cfg.Parquet.RowGroupRows), PartRows: int64(cfg.Parquet.PartRows),
 		LeaseTTL: cfg.LeaseTTL, Log: a.log,
 	}

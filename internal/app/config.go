@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"reflect"
 	"strconv"
@@ -41,6 +42,10 @@ type Config struct {
 	// the rejects table: a count ("100") or a fraction of the rows read
 	// ("0.5%" or "0.005"). "0" fails the run on the first bad row.
 	MaxBadRows string `yaml:"max_bad_rows"`
+	// MaxAbsLogit fails a run (exit code 2) whose model gives a logit of
+	// larger magnitude: an absurd model, not a confident one. 0 turns the
+	// check off; logits that are not finite always fail the run.
+	MaxAbsLogit float64 `yaml:"max_abs_logit"`
 
 	Backfill TableConfig   `yaml:"backfill"`
 	Queue    TableConfig   `yaml:"queue"`
@@ -252,6 +257,11 @@ func (t TrainConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
+// DefaultMaxAbsLogit is the default max_abs_logit: a logit of 50 is a
+// probability within 2e-22 of 0 or 1, which no click model means; a
+// poisoned bias (1e38) or weights blown up in training give far more.
+const DefaultMaxAbsLogit = 50
+
 // Default is the configuration with every key at its default: it runs the
 // embedded demo from the repository root.
 func Default() Config {
@@ -262,6 +272,7 @@ func Default() Config {
 		BatchSize:       4096,
 		ReadConcurrency: 2,
 		MaxBadRows:      "0",
+		MaxAbsLogit:     DefaultMaxAbsLogit,
 		Backfill:        TableConfig{Dir: "dumps", Table: "ad_scores", IDColumns: []string{"ad_id"}},
 		Queue: TableConfig{
 			Dir: "queue", Table: "request_scores", IDColumns: []string{"request_id"},
@@ -392,14 +403,12 @@ func setScalar(f reflect.Value, s string) error {
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
-	if c.Input == "" {
-		bad("input: must be set")
-	}
-	if c.Output == "" {
-		bad("output: must be set")
-	}
-	if c.Model == "" {
-		bad("model: must be set")
+	for _, u := range []struct{ key, uri string }{{"input", c.Input}, {"output", c.Output}, {"model", c.Model}} {
+		if u.uri == "" {
+			bad("%s: must be set", u.key)
+		} else if err := store.CheckURI(u.uri); err != nil {
+			bad("%s: %v", u.key, err)
+		}
 	}
 	if c.Workers < 0 {
 		bad("workers: must be >= 0, got %d", c.Workers)
@@ -416,12 +425,22 @@ func (c Config) Validate() error {
 	if c.Rejects.RawMaxBytes < 0 || c.Rejects.RawMaxBytes > 1<<20 {
 		bad("rejects.raw_max_bytes: must be in 0..1048576, got %d", c.Rejects.RawMaxBytes)
 	}
+	if !(c.MaxAbsLogit >= 0) || math.IsInf(c.MaxAbsLogit, 0) {
+		bad("max_abs_logit: must be a number >= 0 (0 turns the check off), got %g", c.MaxAbsLogit)
+	}
 	for name, t := range map[string]TableConfig{"backfill": c.Backfill, "queue": c.Queue} {
-		if t.Table == "" || strings.ContainsAny(t.Table, "/=") || strings.HasPrefix(t.Table, "_") {
+		// A table is one folder of the output store: no separator, no
+		// NUL, not "_scorer" and the like (the scorer's own state), not
+		// ".tmp", "." or ".." (the local store's temporary files, or a
+		// way out of the store).
+		if t.Table == "" || strings.ContainsAny(t.Table, "/=\x00") || strings.HasPrefix(t.Table, "_") || strings.HasPrefix(t.Table, ".") {
 			bad("%s.table: %q is not a valid table name", name, t.Table)
 		}
+		// The folder the job reads is a key prefix inside the input store.
 		if t.Dir == "" {
 			bad("%s.dir: must be set", name)
+		} else if err := store.CheckKey(strings.TrimSuffix(t.Dir, "/")); err != nil {
+			bad("%s.dir: must be a folder inside the input store: %v", name, err)
 		}
 		if len(t.IDColumns) == 0 {
 			bad("%s.id_columns: at least one id column is needed", name)

@@ -88,6 +88,10 @@ type ScoreJob struct {
 	RawMaxBytes            int
 	RowGroupRows, PartRows int64
 
+	// MaxAbsLogit, if > 0, fails the run (as a model error) on a logit of
+	// larger magnitude; logits that are not finite fail it always.
+	MaxAbsLogit float64
+
 	// LeaseTTL is how long the job's lease lives without renewal (default
 	// 60 s): a run that stalls longer loses the lease and cannot commit.
 	LeaseTTL time.Duration
@@ -434,8 +438,17 @@ func (j *ScoreJob) stage(ctx context.Context, pub *table.Publisher, fx *features
 	}
 	sink := &progressSink{next: scores, src: src, progress: j.Progress, hist: &sum.Scores}
 	if _, err := scoring.Run(ctx, src, j.Bundle, fx, sink, scoring.PoolOptions{
-		Workers: j.Workers, BatchSize: j.BatchSize, IDColumns: j.IDColumns,
+		Workers: j.Workers, BatchSize: j.BatchSize, IDColumns: j.IDColumns, MaxAbsLogit: j.MaxAbsLogit,
 	}); err != nil {
+		// A refused logit is the model's fault (exit 2) unless the row's
+		// inputs were not finite (bad input, exit 3).
+		var le *scoring.LogitError
+		switch {
+		case errors.As(err, &le) && le.Input:
+			return nil, fmt.Errorf("%w: score %s: %w", ErrBadInput, j.Partition, err)
+		case errors.Is(err, scoring.ErrModel):
+			return nil, fmt.Errorf("%w: model %s %s: score %s: %w", ErrConfig, j.Bundle.Name, j.Bundle.Version, j.Partition, err)
+		}
 		return nil, fmt.Errorf("score %s: %w", j.Partition, err)
 	}
 

@@ -35,8 +35,8 @@ type fileBucket struct {
 
 func openFile(_ context.Context, u *url.URL) (Bucket, error) {
 	root := u.Path
-	if u.Host != "" && u.Host != "localhost" {
-		root = filepath.Join(u.Host, u.Path)
+	if u.User != nil || (u.Host != "" && u.Host != "localhost") {
+		return nil, fmt.Errorf("open store %s: file URI names host %q: use file:///abs/path", u.Redacted(), u.Host)
 	}
 	abs, err := filepath.Abs(root)
 	if err != nil {
@@ -130,7 +130,22 @@ func NewFileBucket(root string) Bucket {
 	return b
 }
 
+// path is the file of a key, for messages (URI); resolve is the one to
+// open, create or delete.
 func (b *fileBucket) path(key string) string { return filepath.Join(b.root, filepath.FromSlash(key)) }
+
+// resolve is the file of a key, refusing a key that is no path inside the
+// root (CheckKey) rather than touch a file outside it.
+func (b *fileBucket) resolve(op, key string) (string, error) {
+	if err := CheckKey(key); err != nil {
+		return "", fmt.Errorf("%s %s: %w", op, b.root, err)
+	}
+	p := b.path(key)
+	if p != b.root && !strings.HasPrefix(p, b.root+string(filepath.Separator)) && b.root != string(filepath.Separator) {
+		return "", fmt.Errorf("%s %s: %w: %q resolves to %s", op, b.root, ErrInvalidKey, key, p)
+	}
+	return p, nil
+}
 
 func (b *fileBucket) URI(key string) string { return b.path(key) }
 
@@ -151,6 +166,9 @@ func generation(fi fs.FileInfo) int64 {
 }
 
 func (b *fileBucket) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
+	if err := CheckKey(prefix); err != nil {
+		return nil, fmt.Errorf("list %s: %w", b.root, err)
+	}
 	// Walk from the deepest folder the prefix names, then filter by prefix.
 	dir := prefix
 	if i := strings.LastIndex(dir, "/"); i >= 0 {
@@ -158,8 +176,12 @@ func (b *fileBucket) List(ctx context.Context, prefix string) ([]ObjectInfo, err
 	} else {
 		dir = ""
 	}
+	top, err := b.resolve("list", dir)
+	if err != nil {
+		return nil, err
+	}
 	var out []ObjectInfo
-	err := filepath.WalkDir(b.path(dir), func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(top, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil
@@ -201,7 +223,11 @@ func (b *fileBucket) List(ctx context.Context, prefix string) ([]ObjectInfo, err
 }
 
 func (b *fileBucket) Stat(_ context.Context, key string) (ObjectInfo, error) {
-	fi, err := os.Stat(b.path(key))
+	p, err := b.resolve("stat", key)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	fi, err := os.Stat(p)
 	if err != nil {
 		return ObjectInfo{}, b.wrap("stat", key, err)
 	}
@@ -219,7 +245,11 @@ func (b *fileBucket) wrap(op, key string, err error) error {
 }
 
 func (b *fileBucket) NewReader(_ context.Context, key string, gen int64) (io.ReadCloser, error) {
-	f, err := os.Open(b.path(key))
+	p, err := b.resolve("open", key)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
 	if err != nil {
 		return nil, b.wrap("open", key, err)
 	}
@@ -300,6 +330,9 @@ func (b *fileBucket) tempFor(key string) (*os.File, error) {
 }
 
 func (b *fileBucket) NewWriter(_ context.Context, key string, opts WriteOptions) (Writer, error) {
+	if _, err := b.resolve("create", key); err != nil {
+		return nil, err
+	}
 	f, err := b.tempFor(key)
 	if err != nil {
 		return nil, err
@@ -350,7 +383,10 @@ func (w *fileWriter) Attrs() ObjectInfo { return w.attrs }
 
 // publish moves a finished temporary file to key under the write conditions.
 func (b *fileBucket) publish(tmp, key string, opts WriteOptions) error {
-	final := b.path(key)
+	final, err := b.resolve("create", key)
+	if err != nil {
+		return err
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	// Delete prunes folders it empties, possibly another process's between
@@ -431,11 +467,18 @@ func syncDir(dir string) error {
 func (b *fileBucket) Copy(_ context.Context, src, dst string, opts WriteOptions) error {
 	// A hard link is a copy that costs nothing: objects are never modified
 	// in place, only replaced by rename.
+	from, err := b.resolve("copy", src)
+	if err != nil {
+		return err
+	}
+	if _, err := b.resolve("copy", dst); err != nil {
+		return err
+	}
 	stale := func() error {
 		return fmt.Errorf("copy %s generation %d: %w (replaced since it was listed)", b.URI(src), opts.SourceGeneration, ErrNotExist)
 	}
 	if opts.SourceGeneration != 0 {
-		if fi, err := os.Stat(b.path(src)); err == nil && generation(fi) != opts.SourceGeneration {
+		if fi, err := os.Stat(from); err == nil && generation(fi) != opts.SourceGeneration {
 			return stale()
 		}
 	}
@@ -448,7 +491,7 @@ func (b *fileBucket) Copy(_ context.Context, src, dst string, opts WriteOptions)
 		if held, err = b.tempFor(dst); err != nil {
 			return err
 		}
-		if err := copyInto(b.path(src), held); err != nil {
+		if err := copyInto(from, held); err != nil {
 			_ = os.Remove(held.Name())
 			_ = held.Close() // discarded
 			return b.wrap("copy", src, err)
@@ -516,12 +559,16 @@ func copyInto(src string, dst *os.File) error {
 }
 
 func (b *fileBucket) Delete(_ context.Context, key string) error {
-	if err := os.Remove(b.path(key)); err != nil {
+	p, err := b.resolve("delete", key)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil {
 		return b.wrap("delete", key, err)
 	}
 	// Remove folders left empty, up to the root, so that a replaced
 	// partition leaves no empty folder behind. Errors mean "not empty".
-	dir := filepath.Dir(b.path(key))
+	dir := filepath.Dir(p)
 	for dir != b.root && strings.HasPrefix(dir, b.root) {
 		if os.Remove(dir) != nil {
 			break

@@ -38,7 +38,61 @@ var (
 	// ErrPrecondition: a conditional write found the object in another state
 	// (it exists for IfAbsent, or has another generation for IfGeneration).
 	ErrPrecondition = errors.New("precondition failed")
+	// ErrInvalidKey: the key is no path inside the store (see CheckKey).
+	ErrInvalidKey = errors.New("key is not a path inside the store")
 )
+
+// CheckKey reports whether key (or a key prefix) names a path inside a
+// store: slash-separated and relative to the store's root, with no "." or
+// ".." element (which a local folder would resolve outside the root or to
+// another key) and no NUL byte. The error wraps ErrInvalidKey and says why.
+// Configuration settings that become keys are checked with it; the local
+// file store checks every key again before touching a file.
+func CheckKey(key string) error {
+	why := ""
+	switch {
+	case strings.IndexByte(key, 0) >= 0:
+		why = "holds a NUL byte"
+	case strings.HasPrefix(key, "/"):
+		why = "is absolute; keys are relative to the store's root"
+	default:
+		for _, el := range strings.Split(key, "/") {
+			if el == "." || el == ".." {
+				why = fmt.Sprintf("has a %q element", el)
+				break
+			}
+		}
+	}
+	if why != "" {
+		return fmt.Errorf("%w: %q %s", ErrInvalidKey, key, why)
+	}
+	return nil
+}
+
+// CheckURI checks a store URI as Open reads it, without opening anything:
+// not empty, no NUL byte, parseable, and a file URI names no host other
+// than localhost (file:///abs/path or file://localhost/abs/path;
+// file://evil.host/x is not the relative folder evil.host/x). Whether the
+// scheme is registered is left to Open.
+func CheckURI(uri string) error {
+	if uri == "" {
+		return errors.New("empty URI")
+	}
+	if strings.IndexByte(uri, 0) >= 0 {
+		return fmt.Errorf("URI %q holds a NUL byte", uri)
+	}
+	if !strings.Contains(uri, "://") {
+		return nil // a local path
+	}
+	u, err := url.Parse(uri)
+	if err != nil {
+		return fmt.Errorf("URI %q: %w", uri, err)
+	}
+	if u.Scheme == "file" && (u.User != nil || (u.Host != "" && u.Host != "localhost")) {
+		return fmt.Errorf("URI %q names host %q: a file URI is file:///abs/path (or file://localhost/abs/path); a relative folder is a plain path", uri, u.Host)
+	}
+	return nil
+}
 
 // ObjectInfo describes one object.
 type ObjectInfo struct {
@@ -136,8 +190,8 @@ func Register(scheme string, o Opener) { openers[scheme] = o }
 // Open returns the bucket for a URI: a local path, file:///path or a
 // registered scheme such as gs://bucket/prefix.
 func Open(ctx context.Context, uri string) (Bucket, error) {
-	if uri == "" {
-		return nil, errors.New("open store: empty URI")
+	if err := CheckURI(uri); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
 	}
 	scheme, _, ok := strings.Cut(uri, "://")
 	if !ok {

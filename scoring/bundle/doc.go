@@ -22,7 +22,9 @@
 // Save writes the weights first and model.yaml second, so a model.yaml is
 // only ever seen beside its weights. Load reads the weights into one buffer
 // of the object's size and uses them in place where the machine allows.
-// Errors of a bundle that is not valid wrap ErrInvalid.
+// Errors of a bundle that is not valid wrap ErrInvalid; a weight that is
+// NaN or infinite, or feature statistics that are not finite, make a bundle
+// invalid (the error names the tensor or feature and the first bad index).
 //
 // # Inputs
 //

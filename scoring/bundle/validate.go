@@ -66,6 +66,9 @@ func (bu *Bundle) Validate() error {
 		if len(p.Data) != p.Size() {
 			return bad("tensor %q has %d values, want %d for shape %v", name, len(p.Data), p.Size(), p.Shape)
 		}
+		if i := firstNonFinite(p.Data); i >= 0 {
+			return bad("tensor %q has a non-finite value %g at index %d (%v of shape %v)", name, p.Data[i], i, unravel(i, p.Shape), p.Shape)
+		}
 	}
 	if len(bu.Weights) != len(names) {
 		var extra []string
@@ -77,7 +80,53 @@ func (bu *Bundle) Validate() error {
 		sort.Strings(extra)
 		return bad("unexpected tensor(s) %s for a %s model", strings.Join(extra, ", "), bu.Arch.Kind)
 	}
+	return bu.validateStats()
+}
+
+// validateStats checks the feature statistics that the feature transforms
+// compute with: a mean or standard deviation that is not a finite number
+// (or a negative deviation) would poison every score.
+func (bu *Bundle) validateStats() error {
+	names := make([]string, 0, len(bu.Stats.Numeric))
+	for name := range bu.Stats.Numeric {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		st := bu.Stats.Numeric[name]
+		if math.IsNaN(st.Mean) || math.IsInf(st.Mean, 0) {
+			return fmt.Errorf("%w: stats.numeric[%q].mean is %g, want a finite number", ErrInvalid, name, st.Mean)
+		}
+		if math.IsNaN(st.Std) || math.IsInf(st.Std, 0) || st.Std < 0 {
+			return fmt.Errorf("%w: stats.numeric[%q].std is %g, want a finite number >= 0", ErrInvalid, name, st.Std)
+		}
+	}
 	return nil
+}
+
+// firstNonFinite is the index of the first NaN or infinity in data, or -1.
+// It reads the exponent bits (all ones for NaN and ±Inf): one pass over the
+// weights at load, about as fast as memory.
+func firstNonFinite(data []float32) int {
+	const exp = 0x7f800000
+	for i, v := range data {
+		if math.Float32bits(v)&exp == exp {
+			return i
+		}
+	}
+	return -1
+}
+
+// unravel turns a row-major flat index into per-dimension indices.
+func unravel(i int, shape []int) []int {
+	idx := make([]int, len(shape))
+	for d := len(shape) - 1; d >= 0; d-- {
+		if shape[d] > 0 {
+			idx[d] = i % shape[d]
+			i /= shape[d]
+		}
+	}
+	return idx
 }
 
 // ValidateArch checks an architecture and input widths on their own, as
