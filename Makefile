@@ -61,7 +61,9 @@ demo-gcs: build
 testdata:
 	$(GO) run ./internal/demodata/gendemo -out testdata/store
 
-# The exact command that made the committed demo bundle.
+# The command that made the committed demo bundle (with the training of its
+# day: 8 epochs, last epoch kept; its model.yaml says so). Rerun with today's
+# defaults (early stopping, time-ordered split) it makes a different bundle.
 demo-bundle: build
 	rm -rf testdata/models/ctr-demo
 	./$(BIN) train --month 2020-08 --out testdata/models/ctr-demo --version 2020-08.1
