@@ -74,9 +74,6 @@ type StoreLedger struct {
 // NewStoreLedger returns a ledger kept in b.
 func NewStoreLedger(b store.Bucket) *StoreLedger { return &StoreLedger{b: b} }
 
-// SlotKey is the key of a settled slot's record.
-func SlotKey(job string, slot time.Time) string { return state.SlotKey(job, slot) }
-
 type watermark struct {
 	Job       string    `json:"job"`
 	Watermark time.Time `json:"watermark"`

@@ -65,9 +65,6 @@ func New(cfg Config, opts Options) *App {
 	return a
 }
 
-// Config is the application's configuration.
-func (a *App) Config() Config { return a.cfg }
-
 // Retries is the number of store calls retried so far.
 func (a *App) Retries() int64 { return a.retries.Load() }
 
