@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -17,22 +16,13 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/adtech/scorer/features"
+	"github.com/adtech/scorer/internal/criteotest"
 	"github.com/adtech/scorer/readers"
 	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/scoring"
 	"github.com/adtech/scorer/scoring/bundle"
 	"github.com/adtech/scorer/scoring/training"
 )
-
-// The Criteo sample lives outside the repository (its terms forbid
-// redistribution): tests look for it in $SCORER_CRITEO_SAMPLE or the shared
-// data folder, skip without it, and copy its rows only into temporary
-// folders.
-var criteoSamples = []string{
-	os.Getenv("SCORER_CRITEO_SAMPLE"),
-	"../../../shared/data/criteo_train_head10k/criteo_train_sample10k.tsv",
-	"/work/shared/data/criteo_train_head10k/criteo_train_sample10k.tsv",
-}
 
 // criteoTrainRows of the sample's 10,000 lines (in their original, time,
 // order) train; the rest are the test rows.
@@ -47,28 +37,7 @@ type criteoSet struct {
 
 func loadCriteo(t *testing.T) criteoSet {
 	t.Helper()
-	var f *os.File
-	for _, p := range criteoSamples {
-		if p == "" {
-			continue
-		}
-		var err error
-		if f, err = os.Open(p); err == nil {
-			break
-		}
-	}
-	if f == nil {
-		t.Skipf("Criteo sample not available (set SCORER_CRITEO_SAMPLE): none of %q", criteoSamples)
-	}
-	defer func() { _ = f.Close() }()
-	var lines []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
+	lines := criteotest.Lines(t)
 	if len(lines) <= criteoTrainRows {
 		t.Fatalf("%d lines in the sample", len(lines))
 	}

@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -19,6 +18,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/adtech/scorer/features"
+	"github.com/adtech/scorer/internal/criteotest"
 	"github.com/adtech/scorer/internal/demodata"
 	"github.com/adtech/scorer/readers"
 	"github.com/adtech/scorer/readers/store"
@@ -291,11 +291,6 @@ func weightDiff(a, b *bundle.Bundle) string {
 	return ""
 }
 
-// The Criteo sample lives outside the repository (its licence forbids
-// redistribution): the test skips without it and copies its rows only into
-// a temporary folder.
-const criteoSample = "/work/shared/data/criteo_train_head10k/criteo_train_sample10k.tsv"
-
 // criteoHoldout is how many of the sample's last lines are held out.
 const criteoHoldout = 2000
 
@@ -332,19 +327,7 @@ func criteoSpec(t *testing.T) features.Spec {
 // scores the last 2000 (another month of the store): the model's log loss
 // there must beat a constant predictor at the training click rate.
 func TestTrainCriteo(t *testing.T) {
-	f, err := os.Open(criteoSample)
-	if err != nil {
-		t.Skipf("Criteo sample not available: %v", err)
-	}
-	defer func() { _ = f.Close() }()
-	var lines []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
+	lines := criteotest.Lines(t)
 	if len(lines) <= criteoHoldout {
 		t.Fatalf("%d lines in the sample", len(lines))
 	}
