@@ -63,7 +63,7 @@ func newSummary(cfg app.Config, s *jobs.Summary, retries int64) summary {
 	out := summary{
 		RunID: s.RunID, Job: s.Job, NothingToDo: s.NothingToDo, ModelName: s.ModelName, ModelVersion: s.ModelVersion,
 		InputFiles: s.InputFiles, InputBytes: s.InputBytes,
-		RowsIn: s.RowsRead + s.RowsRejected + s.Duplicates, RowsScored: s.RowsRead, RowsRejected: s.RowsRejected,
+		RowsIn: s.RowsIn(), RowsScored: s.RowsRead, RowsRejected: s.RowsRejected,
 		EmptyFiles: s.EmptyFiles, Duplicates: s.Duplicates, DuplicatesTo: s.DupsTo, DurationSeconds: s.Duration.Seconds(), Table: s.Table, Partition: s.Partition,
 		TableURI:    fmt.Sprintf("%s/%s/%s", strings.TrimSuffix(cfg.Output, "/"), s.Table, s.Partition),
 		OutputFiles: s.OutputFiles, OutputBytes: s.OutputBytes, StoreRetries: retries, Recovered: s.Recovered,
@@ -94,7 +94,7 @@ func printSummary(w io.Writer, format formatValue, cfg app.Config, s *jobs.Summa
 	}
 	row("model", s.ModelName+" "+s.ModelVersion)
 	row("input files", fmt.Sprintf("%d (%s)", len(s.InputFiles), humanBytes(s.InputBytes)))
-	row("rows in", s.RowsRead+s.RowsRejected+s.Duplicates)
+	row("rows in", s.RowsIn())
 	row("rows scored", s.RowsRead)
 	row("rows rejected", s.RowsRejected)
 	if s.Duplicates > 0 {

@@ -177,7 +177,7 @@ func finishRecord(ctx context.Context, rec *runlog.Record, sum *jobs.Summary, er
 	}
 	rec.InputFiles, rec.InputBytes = sum.InputFiles, sum.InputBytes
 	rec.OutputFiles, rec.OutputBytes = sum.OutputFiles, sum.OutputBytes
-	rec.RowsRead, rec.RowsScored, rec.RowsRejected = sum.RowsRead+sum.RowsRejected, sum.RowsRead, sum.RowsRejected
+	rec.RowsRead, rec.RowsScored, rec.RowsRejected = sum.RowsIn(), sum.RowsRead, sum.RowsRejected
 	rec.Recovered = sum.Recovered
 	if rec.Outcome == runlog.Succeeded {
 		rep := &runlog.Report{Scores: sum.Scores.Summary()}

@@ -69,9 +69,9 @@ func (a *App) Validate(ctx context.Context) (*Validation, error) {
 	if err != nil {
 		return v, UsageError{fmt.Errorf("input: %w", err)}
 	}
-	output, err := a.openOutput(ctx)
+	output, err := store.Open(ctx, cfg.Output) // read only: validate does not heal
 	if err != nil {
-		return v, err
+		return v, UsageError{fmt.Errorf("output: %w", err)}
 	}
 	var bu *bundle.Bundle
 	if present, err := bundlePresent(ctx, cfg.Model); err != nil {

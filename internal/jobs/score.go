@@ -132,6 +132,9 @@ type Summary struct {
 	Scores runlog.ScoreHistogram
 }
 
+// RowsIn is every row the run read: scored, rejected as bad, or a duplicate.
+func (s *Summary) RowsIn() int64 { return s.RowsRead + s.RowsRejected + s.Duplicates }
+
 // RejectsTable is the table that holds the bad rows of table.
 func RejectsTable(table string) string { return table + "_rejects" }
 

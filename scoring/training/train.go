@@ -404,10 +404,7 @@ func initBundle(cfg Config, rate float64) (*bundle.Bundle, error) {
 			}
 		}
 	}
-	if err := bu.Validate(); err != nil {
-		return nil, err
-	}
-	return bu, nil
+	return bu, nil // validated by the network built from it (scoring.NewTrainingNetwork)
 }
 
 // trainer is the training graph: the network, the loss and its gradient.

@@ -2,13 +2,11 @@ package table
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path"
 	"strings"
 
 	"github.com/adtech/scorer/internal/state"
-	"github.com/adtech/scorer/readers/store"
 )
 
 // Abort discards an uncommitted run: open outputs are abandoned and the
@@ -28,11 +26,11 @@ func (r *Run) Abort(ctx context.Context) error {
 		o.abort()
 	}
 	r.state = runFailed
-	if _, err := r.p.bucket.Stat(ctx, state.CommitKey(id)); err == nil {
+	if committed, err := state.Exists(ctx, r.p.bucket, state.CommitKey(id)); err != nil {
+		return fmt.Errorf("abort run %s: %w", id, err)
+	} else if committed {
 		r.state = runCommitted
 		return fmt.Errorf("abort run %s: %w", id, ErrCommitted)
-	} else if !errors.Is(err, store.ErrNotExist) {
-		return fmt.Errorf("abort run %s: %w", id, err)
 	}
 	if r.fenced {
 		// The fenced record may yet be adopted by the next lease holder,

@@ -54,11 +54,13 @@ func (p *Publisher) RecoverJob(ctx context.Context, job string) (RecoverReport, 
 	if err != nil {
 		return rep, fmt.Errorf("recover: %w", err)
 	}
+	last := "" // keys are sorted: a run's objects are consecutive
 	for _, o := range staged {
 		id := state.StagedRunID(o.Key)
-		if len(rep.StagingDeleted) > 0 && rep.StagingDeleted[len(rep.StagingDeleted)-1] == id {
-			continue // keys are sorted: the run's staging is already deleted
+		if id == last {
+			continue // decided at the run's first object (its marker read once)
 		}
+		last = id
 		if pending[id] {
 			// Committed after rollForwardJob listed (another run is
 			// active, which the caller ruled out), or another job's

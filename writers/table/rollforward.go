@@ -53,10 +53,8 @@ func (p *Publisher) rollForwardJob(ctx context.Context, job string) ([]string, e
 // be repeated from any crash point; see the package doc.
 func (p *Publisher) rollForward(ctx context.Context, rec *CommitRecord) error {
 	id := rec.RunID
-	if _, err := p.bucket.Stat(ctx, state.DoneKey(id)); err == nil {
-		return nil // finished by another attempt (a stalled one woke up)
-	} else if !errors.Is(err, store.ErrNotExist) {
-		return err
+	if done, err := state.Exists(ctx, p.bucket, state.DoneKey(id)); err != nil || done {
+		return err // done: finished by another attempt (a stalled one woke up)
 	}
 	// A partition whose manifest comes from a run committed after this one
 	// was replaced (or appended to, this run's files included) since: this

@@ -57,10 +57,10 @@ func (p *Publisher) Begin(ctx context.Context, spec RunSpec) (*Run, error) {
 		return nil, fmt.Errorf("begin run %s: empty job name: %w", spec.RunID, ErrInvalidName)
 	}
 	key := state.CommitKey(spec.RunID)
-	if _, err := p.bucket.Stat(ctx, key); err == nil {
-		return nil, fmt.Errorf("begin run %s: %w", spec.RunID, ErrRunExists)
-	} else if !errors.Is(err, store.ErrNotExist) {
+	if exists, err := state.Exists(ctx, p.bucket, key); err != nil {
 		return nil, fmt.Errorf("begin run %s: %w", spec.RunID, err)
+	} else if exists {
+		return nil, fmt.Errorf("begin run %s: %w", spec.RunID, ErrRunExists)
 	}
 	marker, err := state.EncodeCompact(runMarker{RunID: spec.RunID, Job: spec.Job, StartedAt: p.now()})
 	if err != nil {
