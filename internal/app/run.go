@@ -114,11 +114,12 @@ func (a *App) AbandonShards(ctx context.Context, month string) error {
 	if err := (BackfillRequest{Month: month}).validate(); err != nil {
 		return err
 	}
-	o, err := a.Open(ctx)
+	// Only the output store: abandoning reads no input and needs no model.
+	out, err := a.openOutput(ctx)
 	if err != nil {
 		return err
 	}
-	if err := jobs.AbandonShards(ctx, a.backfillJob(o, month, nil)); err != nil {
+	if err := jobs.AbandonShards(ctx, a.backfillJob(&Opened{Output: out}, month, nil)); err != nil {
 		return fmt.Errorf("abandon shards of %s: %w", month, err)
 	}
 	return nil
