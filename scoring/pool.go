@@ -1,6 +1,7 @@
 package scoring
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -25,8 +26,8 @@ type Source interface {
 	Read(ctx context.Context) (arrow.RecordBatch, error)
 }
 
-// Sink receives scored records: the id columns followed by a float32 "score"
-// column. Write is called from one goroutine; the record stays the caller's,
+// Sink receives scored records: the id columns, the pass columns, a float32
+// "score" column and one float32 column per challenger (PoolOptions). Write is called from one goroutine; the record stays the caller's,
 // so a Sink that keeps it must Retain it.
 type Sink interface {
 	Write(ctx context.Context, rec arrow.RecordBatch) error
@@ -44,13 +45,31 @@ type PoolOptions struct {
 	// (default min(BatchSize, DefaultModelBatch)); a record of more rows is
 	// scored in slices of ModelBatch rows.
 	ModelBatch int
-	// IDColumns are copied from the input records to the output records.
+	// IDColumns are copied from the input records to the output records;
+	// they name a row in errors.
 	IDColumns []string
+	// PassColumns are copied from the input records to the output records
+	// after the id columns (e.g. labels).
+	PassColumns []string
+	// Challengers are further models scored on the same rows, each into a
+	// float32 column of its own after the score column. A challenger whose
+	// Features is the very pipeline given to Run shares its features: they
+	// are computed once per record.
+	Challengers []Challenger
 	// Mem allocates the score columns (default memory.DefaultAllocator).
 	Mem memory.Allocator
 	// MaxAbsLogit, if > 0, fails the run on a logit of larger magnitude
 	// (WithMaxAbsLogit); logits that are not finite fail it always.
 	MaxAbsLogit float64
+}
+
+// Challenger is a model scored beside the main one (PoolOptions.Challengers).
+type Challenger struct {
+	Bundle   *bundle.Bundle
+	Features *features.Pipeline
+	// Column names the challenger's score column; it must differ from
+	// ScoreColumn, the pass-through columns and the other challengers'.
+	Column string
 }
 
 // Counts say how many rows went through Run.
@@ -88,30 +107,36 @@ func Run(ctx context.Context, src Source, bu *bundle.Bundle, fx *features.Pipeli
 	if opts.Mem == nil {
 		opts.Mem = memory.DefaultAllocator
 	}
-	if fx.Dense() != bu.Inputs.Dense || !slices.Equal(fx.Cardinalities(), bu.Inputs.Cardinalities) {
-		return Counts{}, fmt.Errorf("score: feature pipeline gives %d dense inputs and cardinalities %v, bundle %s %s expects %d and %v",
-			fx.Dense(), fx.Cardinalities(), bu.Name, bu.Version, bu.Inputs.Dense, bu.Inputs.Cardinalities)
+	specs := append([]Challenger{{Bundle: bu, Features: fx, Column: ScoreColumn}}, opts.Challengers...)
+	if err := checkColumns(specs, &opts); err != nil {
+		return Counts{}, err
+	}
+	for _, c := range specs {
+		if c.Features.Dense() != c.Bundle.Inputs.Dense || !slices.Equal(c.Features.Cardinalities(), c.Bundle.Inputs.Cardinalities) {
+			return Counts{}, fmt.Errorf("score: feature pipeline gives %d dense inputs and cardinalities %v, bundle %s %s expects %d and %v",
+				c.Features.Dense(), c.Features.Cardinalities(), c.Bundle.Name, c.Bundle.Version, c.Bundle.Inputs.Dense, c.Bundle.Inputs.Cardinalities)
+		}
+		if err := c.Bundle.Validate(); err != nil {
+			return Counts{}, fmt.Errorf("compile model %s %s: %w", c.Bundle.Name, c.Bundle.Version, err)
+		}
 	}
 
-	// Compile every worker's graph before reading anything, so that a model
-	// that does not compile fails the run before any I/O.
-	models := make([]*Model, opts.Workers)
+	// Compile every worker's graphs before reading anything, so that a
+	// model that does not compile fails the run before any I/O.
+	workers := make([]*worker, opts.Workers)
 	defer func() {
-		for _, m := range models {
-			if m != nil {
-				_ = m.Close() // never fails
+		for _, w := range workers {
+			if w != nil {
+				w.close()
 			}
 		}
 	}()
-	if err := bu.Validate(); err != nil {
-		return Counts{}, fmt.Errorf("compile model %s %s: %w", bu.Name, bu.Version, err)
-	}
-	for i := range models {
-		m, err := compileModel(bu, opts.ModelBatch, WithMaxAbsLogit(opts.MaxAbsLogit))
+	for i := range workers {
+		w, err := newWorker(specs, &opts)
 		if err != nil {
-			return Counts{}, fmt.Errorf("compile model %s %s: %w", bu.Name, bu.Version, err)
+			return Counts{}, err
 		}
-		models[i] = m
+		workers[i] = w
 	}
 
 	g, ctx := errgroup.WithContext(ctx)
@@ -139,15 +164,14 @@ func Run(ctx context.Context, src Source, bu *bundle.Bundle, fx *features.Pipeli
 	})
 
 	var running atomic.Int32
-	running.Store(int32(len(models)))
-	for _, m := range models {
+	running.Store(int32(len(workers)))
+	for _, w := range workers {
 		g.Go(func() error {
 			defer func() {
 				if running.Add(-1) == 0 {
 					close(out)
 				}
 			}()
-			w := worker{model: m, fx: fx, opts: &opts}
 			for rec := range in {
 				res, err := w.score(rec)
 				rec.Release()
@@ -193,48 +217,113 @@ func drain(ch <-chan arrow.RecordBatch) {
 	}
 }
 
-type worker struct {
-	model  *Model
-	fx     *features.Pipeline
-	opts   *PoolOptions
-	batch  features.Batch
-	scores []float32 // reused from record to record
+// checkColumns refuses output columns that would collide.
+func checkColumns(specs []Challenger, opts *PoolOptions) error {
+	seen := map[string]string{}
+	for _, c := range opts.IDColumns {
+		seen[c] = "an id column"
+	}
+	for _, c := range opts.PassColumns {
+		if what, dup := seen[c]; dup {
+			return fmt.Errorf("score: pass-through column %q is also %s", c, what)
+		}
+		seen[c] = "a pass-through column"
+	}
+	for _, c := range specs {
+		if what, dup := seen[c.Column]; dup || c.Column == "" {
+			return fmt.Errorf("score: model %s %s: score column %q is also %s", c.Bundle.Name, c.Bundle.Version, c.Column, cmp.Or(what, "empty"))
+		}
+		seen[c.Column] = "a score column"
+	}
+	return nil
 }
 
-// score turns one input record into an output record: id columns + score.
+// worker scores records with every model: its own compiled graph of each,
+// and one feature batch per distinct pipeline.
+type worker struct {
+	opts    *PoolOptions
+	specs   []Challenger
+	models  []*Model
+	batchOf []int // index in batches of each model's features
+	batches []features.Batch
+	fxs     []*features.Pipeline // the pipeline of each batch
+	scores  []float32            // reused from record to record
+}
+
+func newWorker(specs []Challenger, opts *PoolOptions) (*worker, error) {
+	w := &worker{opts: opts, specs: specs}
+	for _, c := range specs {
+		m, err := compileModel(c.Bundle, opts.ModelBatch, WithMaxAbsLogit(opts.MaxAbsLogit))
+		if err != nil {
+			w.close()
+			return nil, fmt.Errorf("compile model %s %s: %w", c.Bundle.Name, c.Bundle.Version, err)
+		}
+		w.models = append(w.models, m)
+		k := slices.Index(w.fxs, c.Features)
+		if k < 0 {
+			k = len(w.fxs)
+			w.fxs = append(w.fxs, c.Features)
+		}
+		w.batchOf = append(w.batchOf, k)
+	}
+	w.batches = make([]features.Batch, len(w.fxs))
+	return w, nil
+}
+
+func (w *worker) close() {
+	for _, m := range w.models {
+		_ = m.Close() // never fails
+	}
+}
+
+// score turns one input record into an output record: id columns, pass
+// columns, then one score column per model.
 func (w *worker) score(rec arrow.RecordBatch) (arrow.RecordBatch, error) {
-	if err := w.fx.Transform(rec, &w.batch); err != nil {
-		return nil, fmt.Errorf("compute features: %w", err)
+	for k, fx := range w.fxs {
+		if err := fx.Transform(rec, &w.batches[k]); err != nil {
+			return nil, fmt.Errorf("compute features: %w", err)
+		}
 	}
 	n := int(rec.NumRows())
-	b := array.NewFloat32Builder(w.opts.Mem)
-	defer b.Release()
-	b.Resize(n)
-	w.scores = slices.Grow(w.scores[:0], n)[:n]
-	if err := w.model.Score(&w.batch, w.scores); err != nil {
-		var le *LogitError
-		if errors.As(err, &le) {
-			le.IDs = w.ids(rec, le.Row)
-			return nil, le
+	ncols := len(w.opts.IDColumns) + len(w.opts.PassColumns) + len(w.models)
+	fields := make([]arrow.Field, 0, ncols)
+	cols := make([]arrow.Array, 0, ncols)
+	var owned []arrow.Array // the score columns made here; the record retains them
+	defer func() {
+		for _, c := range owned {
+			c.Release()
 		}
-		return nil, fmt.Errorf("score: %w", err)
-	}
-	b.AppendValues(w.scores, nil)
-	scoreArr := b.NewArray()
-	defer scoreArr.Release()
-
-	fields := make([]arrow.Field, 0, len(w.opts.IDColumns)+1)
-	cols := make([]arrow.Array, 0, len(w.opts.IDColumns)+1)
-	for _, id := range w.opts.IDColumns {
-		idx := rec.Schema().FieldIndices(id)
+	}()
+	for _, name := range slices.Concat(w.opts.IDColumns, w.opts.PassColumns) {
+		idx := rec.Schema().FieldIndices(name)
 		if len(idx) == 0 {
-			return nil, fmt.Errorf("score: input has no id column %q", id)
+			return nil, fmt.Errorf("score: input has no column %q", name)
 		}
 		fields = append(fields, rec.Schema().Field(idx[0]))
 		cols = append(cols, rec.Column(idx[0]))
 	}
-	fields = append(fields, arrow.Field{Name: ScoreColumn, Type: arrow.PrimitiveTypes.Float32})
-	cols = append(cols, scoreArr)
+	w.scores = slices.Grow(w.scores[:0], n)[:n]
+	for i, m := range w.models {
+		if err := m.Score(&w.batches[w.batchOf[i]], w.scores); err != nil {
+			var le *LogitError
+			if errors.As(err, &le) {
+				le.IDs = w.ids(rec, le.Row)
+				if i > 0 {
+					return nil, fmt.Errorf("challenger %s %s: %w", w.specs[i].Bundle.Name, w.specs[i].Bundle.Version, le)
+				}
+				return nil, le
+			}
+			return nil, fmt.Errorf("score with model %s %s: %w", w.specs[i].Bundle.Name, w.specs[i].Bundle.Version, err)
+		}
+		b := array.NewFloat32Builder(w.opts.Mem)
+		b.Resize(n)
+		b.AppendValues(w.scores, nil)
+		fields = append(fields, arrow.Field{Name: w.specs[i].Column, Type: arrow.PrimitiveTypes.Float32})
+		arr := b.NewArray()
+		b.Release()
+		owned = append(owned, arr)
+		cols = append(cols, arr)
+	}
 	return array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, int64(n)), nil
 }
 
