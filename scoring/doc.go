@@ -11,8 +11,9 @@
 //     loading, saving and validating it, and the weight names.
 //   - scoring/kernels: the matrix kernels (Go assembly, portable Go,
 //     OpenBLAS) that the fused ops call.
-//   - scoring/training: fitting a bundle (Adam, epochs) and the AUC and log
-//     loss metrics.
+//   - scoring/training: fitting a bundle (Adam, epochs).
+//   - scoring/metrics: the metrics of click models (AUC, log loss, Brier,
+//     calibration), for training and evaluation.
 //   - scoring (this package): everything between a Bundle and scores.
 //
 // This package must not know the bundle's file layout or encodings, how a

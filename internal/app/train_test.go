@@ -21,7 +21,7 @@ import (
 	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/scoring"
 	"github.com/adtech/scorer/scoring/bundle"
-	"github.com/adtech/scorer/scoring/training"
+	"github.com/adtech/scorer/scoring/metrics"
 )
 
 // criteoTrainRows of the sample's 10,000 lines (in their original, time,
@@ -113,8 +113,8 @@ func (s criteoSet) evaluate(t *testing.T, cfg Config) (heldOut, *bundle.Bundle) 
 		constant[i] = float32(rate)
 	}
 	return heldOut{
-		auc: training.AUC(scores, labels), logloss: training.LogLoss(scores, labels),
-		constant: training.LogLoss(constant, labels),
+		auc: metrics.AUC(scores, labels), logloss: metrics.LogLoss(scores, labels),
+		constant: metrics.LogLoss(constant, labels),
 	}, bu
 }
 
@@ -342,7 +342,7 @@ func TestTrainDefaultsCriteo(t *testing.T) {
 	for i, r := range test {
 		labels[i] = float32(r.label)
 	}
-	ref := training.AUC(referenceLR(parseCriteo(t, s.train), test), labels)
+	ref := metrics.AUC(referenceLR(parseCriteo(t, s.train), test), labels)
 	t.Logf("%s, best epoch %d of %d: test log loss %.4f (constant %.4f), AUC %.4f (reference logistic regression %.4f)",
 		bu.Arch.Kind, bu.Training.BestEpoch, bu.Training.Epochs, got.logloss, got.constant, got.auc, ref)
 	if !(got.logloss < got.constant) {

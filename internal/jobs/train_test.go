@@ -24,6 +24,7 @@ import (
 	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/scoring"
 	"github.com/adtech/scorer/scoring/bundle"
+	"github.com/adtech/scorer/scoring/metrics"
 	"github.com/adtech/scorer/scoring/training"
 )
 
@@ -222,10 +223,10 @@ func TestTrainDemo(t *testing.T) {
 			}
 			trueProb[i] = float32(r.TrueProb)
 		}
-		model := training.AUC(got.scores, got.labels)
-		ideal := training.AUC(trueProb, got.labels)
+		model := metrics.AUC(got.scores, got.labels)
+		ideal := metrics.AUC(trueProb, got.labels)
 		t.Logf("2020-09, %d rows: AUC model %.4f, true probabilities %.4f (gap %.4f); log loss model %.4f, truth %.4f",
-			len(got.scores), model, ideal, ideal-model, training.LogLoss(got.scores, got.labels), training.LogLoss(trueProb, got.labels))
+			len(got.scores), model, ideal, ideal-model, metrics.LogLoss(got.scores, got.labels), metrics.LogLoss(trueProb, got.labels))
 		if !(math.Abs(model-ideal) < 0.02) {
 			t.Errorf("|AUC(model) - AUC(truth)| = |%.4f - %.4f| = %.4f, want < 0.02", model, ideal, math.Abs(model-ideal))
 		}
@@ -388,9 +389,9 @@ func TestTrainCriteo(t *testing.T) {
 	for i := range constant {
 		constant[i] = rate
 	}
-	model, baseline := training.LogLoss(got.scores, valY), training.LogLoss(constant, valY)
+	model, baseline := metrics.LogLoss(got.scores, valY), metrics.LogLoss(constant, valY)
 	t.Logf("held-out %d rows: log loss model %.4f, constant %.4f (training click rate %.4f); AUC model %.4f",
-		len(valY), model, baseline, rate, training.AUC(got.scores, valY))
+		len(valY), model, baseline, rate, metrics.AUC(got.scores, valY))
 	if !(model < baseline) {
 		t.Errorf("held-out log loss %.4f, want below the constant predictor's %.4f", model, baseline)
 	}

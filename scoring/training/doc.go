@@ -2,7 +2,8 @@
 // bundle.Bundle to labelled model inputs (Dataset) with Gorgonia's symbolic
 // differentiation and Adam on the mean binary cross-entropy,
 // deterministically for a seed, and records how (bundle.TrainingInfo) and
-// how well (AUC and LogLoss on the training and validation data).
+// how well (AUC and log loss on the training and validation data, from
+// package scoring/metrics).
 //
 // The graph it differentiates is the scoring package's
 // (scoring.NewTrainingNetwork), so a trained bundle means what scoring

@@ -14,6 +14,7 @@ import (
 	"github.com/adtech/scorer/features"
 	"github.com/adtech/scorer/scoring"
 	"github.com/adtech/scorer/scoring/bundle"
+	"github.com/adtech/scorer/scoring/metrics"
 )
 
 // Training defaults, used for zero fields of Config.
@@ -249,7 +250,7 @@ func Train(ctx context.Context, cfg Config, train, val Dataset) (*bundle.Bundle,
 			if err != nil {
 				return nil, fmt.Errorf("train: epoch %d: validation: %w", epoch, err)
 			}
-			st.ValLogLoss, st.ValAUC = LogLoss(p, val.Labels), AUC(p, val.Labels)
+			st.ValLogLoss, st.ValAUC = metrics.LogLoss(p, val.Labels), metrics.AUC(p, val.Labels)
 			if st.ValLogLoss < bestLoss {
 				bestEpoch, bestLoss, st.Best = epoch, st.ValLogLoss, true
 				best = snapshot(bu, best)
@@ -319,9 +320,9 @@ func Metrics(p, labels []float32, rate float64) map[string]float64 {
 		cal = sum / float64(len(p)) / r
 	}
 	for name, v := range map[string]float64{
-		"auc":           AUC(p, labels),
-		"logloss":       LogLoss(p, labels),
-		"logloss_const": LogLoss(constant, labels),
+		"auc":           metrics.AUC(p, labels),
+		"logloss":       metrics.LogLoss(p, labels),
+		"logloss_const": metrics.LogLoss(constant, labels),
 		"calibration":   cal,
 	} {
 		if !math.IsNaN(v) && !math.IsInf(v, 0) {

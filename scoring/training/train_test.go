@@ -11,6 +11,7 @@ import (
 
 	"github.com/adtech/scorer/scoring"
 	"github.com/adtech/scorer/scoring/bundle"
+	"github.com/adtech/scorer/scoring/metrics"
 )
 
 func TestTrainLearnsClickFunction(t *testing.T) {
@@ -18,7 +19,7 @@ func TestTrainLearnsClickFunction(t *testing.T) {
 	f := newClickFunc(in, 1)
 	train, _ := f.sample(20000, 2)
 	val, trueProbs := f.sample(5000, 3)
-	best := AUC(trueProbs, val.Labels)
+	best := metrics.AUC(trueProbs, val.Labels)
 
 	cfg := DefaultConfig()
 	cfg.Arch = bundle.Architecture{Kind: bundle.WideDeep, EmbeddingDim: 4, Hidden: []int{16, 8}}
@@ -40,7 +41,7 @@ func TestTrainLearnsClickFunction(t *testing.T) {
 	if math.Abs(got-best) > 0.02 {
 		t.Errorf("val AUC %.4f, want within 0.02 of the true probabilities' %.4f", got, best)
 	}
-	if ll, trueLL := bu.Metrics["val_logloss"], LogLoss(trueProbs, val.Labels); ll > trueLL+0.02 {
+	if ll, trueLL := bu.Metrics["val_logloss"], metrics.LogLoss(trueProbs, val.Labels); ll > trueLL+0.02 {
 		t.Errorf("val log loss %.4f, true probabilities' %.4f", ll, trueLL)
 	}
 	for _, k := range []string{"auc", "logloss", "rows", "val_auc", "val_logloss", "val_rows"} {
@@ -79,7 +80,7 @@ func TestTrainLearnsClickFunction(t *testing.T) {
 	if err := m.Score(&val.Batch, p); err != nil {
 		t.Fatal(err)
 	}
-	if a := AUC(p, val.Labels); math.Abs(a-got) > 1e-9 {
+	if a := metrics.AUC(p, val.Labels); math.Abs(a-got) > 1e-9 {
 		t.Errorf("rescored val AUC %g, metrics say %g", a, got)
 	}
 }
@@ -251,7 +252,7 @@ func TestTrainEarlyStopping(t *testing.T) {
 	if err := m.Score(&val.Batch, p); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := LogLoss(p, val.Labels), epochs[best-1].ValLogLoss; got != want || bu.Metrics["val_logloss"] != want {
+	if got, want := metrics.LogLoss(p, val.Labels), epochs[best-1].ValLogLoss; got != want || bu.Metrics["val_logloss"] != want {
 		t.Errorf("bundle's val log loss: rescored %v, metrics %v; best epoch had %v", got, bu.Metrics["val_logloss"], want)
 	}
 	for _, k := range []string{"logloss_const", "val_logloss_const", "calibration", "val_calibration"} {
