@@ -100,7 +100,9 @@ func (b *batcher) appendRow(ctx context.Context, vals []value) error {
 }
 
 // appendText adds one good text row: column j's string is fields[idx[j]],
-// converted into t. It sends a record once BatchSize rows are in.
+// converted into t (idx[j] is only read where t.null[j] is false, so a
+// column the file lacks may have idx[j] < 0). It sends a record once
+// BatchSize rows are in.
 func (b *batcher) appendText(ctx context.Context, fields []string, idx []int, t *textRow) error {
 	if b.n == 0 {
 		b.reserve()

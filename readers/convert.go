@@ -37,6 +37,7 @@ type colSpec struct {
 	name     string
 	typ      colType
 	nullable bool
+	optional bool // in Options.Optional: a file may lack the column
 }
 
 func compileSchema(s *arrow.Schema) ([]colSpec, error) {

@@ -53,7 +53,8 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 	}
 
 	cols := r.cfg.cols
-	idx := make([]int, len(cols)) // input field of each target column
+	conv := newTextRow(len(cols))
+	idx := make([]int, len(cols)) // input field of each target column; -1 if the file lacks it
 	pos := make(map[string]int, len(names))
 	for i, n := range names {
 		if _, dup := pos[n]; dup {
@@ -65,6 +66,9 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 	for j, c := range cols {
 		i, ok := pos[c.name]
 		switch {
+		case !ok && c.optional:
+			// Null in every row: set once here, never converted.
+			i, conv.null[j] = -1, true
 		case !ok:
 			return badInput("column %q missing from %s", c.name, source)
 		case i < 0:
@@ -74,7 +78,6 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 	}
 
 	nulls := &r.cfg.nulls
-	conv := newTextRow(len(cols))
 	var idBuf []string
 	var row, line int64
 	// A record read ahead after a quoting error; see below.
@@ -153,8 +156,12 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 		}
 		good := true
 		for j := range cols {
+			i := idx[j]
+			if i < 0 {
+				continue // an Optional column the file lacks: null, as set above
+			}
 			c := &cols[j]
-			s := rec[idx[j]]
+			s := rec[i]
 			var reason string
 			if nulls.has(s) {
 				reason = conv.setNull(j, c)

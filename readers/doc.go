@@ -33,9 +33,14 @@
 // files have a header line naming the columns unless CSVOptions.ColumnNames
 // is set with Header false (for headerless files such as Criteo's TSV).
 // Columns are matched to the target schema by name; extra input columns or
-// JSON members are ignored. Parquet objects are read in ranges (the footer,
-// then the column chunks of the target columns), pinned to the generation
-// listed, without a temporary file.
+// JSON members are ignored. A target column missing from a CSV/TSV header
+// (or CSVOptions.ColumnNames) or a Parquet schema makes the file bad input,
+// unless Options.Optional names it: then it reads null in every row of that
+// file (labels that some inputs carry and others do not). A JSON object may
+// leave out any nullable member, Optional or not (see Nulls below). Parquet
+// objects are read in ranges (the footer, then the column chunks of the
+// target columns), pinned to the generation listed, without a temporary
+// file.
 //
 // # Types
 //
@@ -58,9 +63,11 @@
 //     are Unix seconds.
 //
 // Nulls: in CSV/TSV the CSVOptions.NullValues ("", "NA", "null", "?" by
-// default); in JSON null or a missing member; in Parquet a null. A null
-// where the field is not nullable (Nullable false, e.g. ids), or an empty
-// string there, makes the row bad ("missing required value").
+// default); in JSON null or a missing member; in Parquet a null; in
+// CSV/TSV and Parquet, every row of a column of Options.Optional that the
+// file lacks. A null where the field is not nullable (Nullable false, e.g.
+// ids), or an empty string there, makes the row bad ("missing required
+// value").
 //
 // # Errors
 //
@@ -78,11 +85,11 @@
 //
 // Problems with a file as a whole (unknown format, truncated or corrupt
 // gzip, corrupt Parquet, a target column missing from the CSV header or the
-// Parquet schema, an empty CSV file, a quoted CSV field still open at the
-// end of the file, a line over 64 MiB) stop reading with
-// an error that wraps ErrBadInput and names the file ("read <uri>: bad
-// input: ..."), with the line or column where known. Retrying those will not
-// help.
+// Parquet schema and not in Options.Optional, an empty CSV file, a quoted
+// CSV field still open at the end of the file, a line over 64 MiB) stop
+// reading with an error that wraps ErrBadInput and names the file ("read
+// <uri>: bad input: ..."), with the line or column where known. Retrying
+// those will not help.
 //
 // Errors of the store (opening or reading an object) are returned wrapped
 // with the file's URI and never wrap ErrBadInput: they may be retried.

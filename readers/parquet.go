@@ -251,7 +251,7 @@ func (r *Reader) decodeParquet(ctx context.Context, f io.ReaderAt, size int64, b
 		return badInput("corrupt parquet: %w", err)
 	}
 	cols := r.cfg.cols
-	leafIndex := make([]int, len(cols))
+	leafIndex := make([]int, len(cols)) // -1 for an Optional column the file lacks
 	convs := make([]pqConvert, len(cols))
 	strs := &arena{} // the chunk's strings; see arena
 	fields := pf.Schema().Fields()
@@ -263,6 +263,10 @@ func (r *Reader) decodeParquet(ctx context.Context, f io.ReaderAt, size int64, b
 				field = fl
 				break
 			}
+		}
+		if field == nil && c.optional {
+			leafIndex[j] = -1
+			continue
 		}
 		if field == nil {
 			return badInput("column %q missing from parquet schema", c.name)
@@ -290,6 +294,11 @@ func (r *Reader) decodeParquet(ctx context.Context, f io.ReaderAt, size int64, b
 	stage := make([][]value, len(cols)) // stage[column][row in chunk]
 	for j := range stage {
 		stage[j] = make([]value, chunk)
+		if leafIndex[j] < 0 { // null in every row: set once, never overwritten
+			for i := range stage[j] {
+				stage[j][i].null = true
+			}
+		}
 	}
 	rowErr := make([]*RowError, chunk)
 	buf := make([]parquet.Value, min(chunk, 4096))
@@ -310,6 +319,9 @@ func (r *Reader) decodeParquet(ctx context.Context, f io.ReaderAt, size int64, b
 				}
 			}()
 			for j := range cols {
+				if leafIndex[j] < 0 {
+					continue
+				}
 				if leafIndex[j] >= len(chunks) {
 					return badInput("corrupt parquet: row group has %d column chunks, want at least %d", len(chunks), leafIndex[j]+1)
 				}
@@ -322,6 +334,9 @@ func (r *Reader) decodeParquet(ctx context.Context, f io.ReaderAt, size int64, b
 				m := int(min(int64(chunk), nrows-done))
 				strs.reset() // the previous chunk's rows are in the builders
 				for j := range cols {
+					if leafIndex[j] < 0 {
+						continue
+					}
 					for got := 0; got < m; {
 						vs, err := cursors[j].next(buf[:min(len(buf), m-got)])
 						if errors.Is(err, io.EOF) {

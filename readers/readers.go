@@ -34,9 +34,10 @@ type Source interface {
 // Sentinel errors. Test for them with errors.Is.
 var (
 	// ErrBadInput: a file's bytes cannot be turned into the target schema
-	// (unknown format, corrupt or truncated data, a required column missing
-	// from its header or schema, a bad row when Options.OnBadRow is nil).
-	// Retrying will not help. Errors from the store itself never wrap it.
+	// (unknown format, corrupt or truncated data, a column missing from its
+	// header or schema that Options.Optional does not name, a bad row when
+	// Options.OnBadRow is nil). Retrying will not help. Errors from the
+	// store itself never wrap it.
 	ErrBadInput = errors.New("bad input")
 	// ErrInvalidOptions: Options cannot be used (no schema, a field type
 	// that no reader produces, a bad delimiter, ...).
@@ -85,6 +86,22 @@ type Options struct {
 	// IDColumns name the Schema fields that identify a row (utf8 fields).
 	// A RowError carries their values in IDs when they can be read.
 	IDColumns []string
+	// Optional name the Schema fields that a file may lack entirely (e.g.
+	// a label that monthly dumps carry and queued requests do not). Each
+	// must be a Nullable field of Schema and not one of IDColumns; Open
+	// fails with ErrInvalidOptions otherwise.
+	//
+	// A CSV or TSV file whose header (or CSVOptions.ColumnNames) has no
+	// column of that name, or a Parquet file whose schema has none, reads
+	// null in that field in every row, where a missing column of any other
+	// field makes the whole file bad input (`column "x" missing from
+	// header`). Gzip makes no difference. JSON Lines has no file-wide
+	// columns: a member missing from an object reads null in any nullable
+	// field, Optional or not (and makes the row bad in a field that is not
+	// nullable), so Optional changes nothing there. Where the column is
+	// present, its values are read as in any other field: nulls as
+	// CSVOptions.NullValues say, and a bad value makes a bad row.
+	Optional []string
 	// Admit, if set, is asked about every good row, with the row's values
 	// of IDColumns (valid during the call only: copy them to keep them). An
 	// empty answer admits the row; any other answer is a reason that makes
@@ -312,6 +329,18 @@ func newConfig(o Options) (*config, error) {
 			return nil, fmt.Errorf("open readers: %w: id column %q is not a utf8 field of the schema", ErrInvalidOptions, name)
 		}
 		ids[k] = j
+	}
+	for _, name := range o.Optional {
+		j := slices.IndexFunc(cols, func(c colSpec) bool { return c.name == name })
+		switch {
+		case j < 0:
+			return nil, fmt.Errorf("open readers: %w: optional column %q is not a field of the schema", ErrInvalidOptions, name)
+		case !cols[j].nullable:
+			return nil, fmt.Errorf("open readers: %w: optional column %q is not nullable", ErrInvalidOptions, name)
+		case slices.Contains(o.IDColumns, name):
+			return nil, fmt.Errorf("open readers: %w: optional column %q is an id column", ErrInvalidOptions, name)
+		}
+		cols[j].optional = true
 	}
 	nullValues := o.CSV.NullValues
 	if nullValues == nil {
