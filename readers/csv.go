@@ -69,6 +69,7 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 		case !ok && c.optional:
 			// Null in every row: set once here, never converted.
 			i, conv.null[j] = -1, true
+			b.file.missing(c.name)
 		case !ok:
 			return badInput("column %q missing from %s", c.name, source)
 		case i < 0:

@@ -269,6 +269,14 @@ func TestOptionalColumnMixedFiles(t *testing.T) {
 	if !slices.Equal(rows, want) {
 		t.Errorf("rows\n got  %q\n want %q", rows, want)
 	}
+	// Files() says which files lack the column (JSON Lines has no
+	// file-wide columns: never missing).
+	wantMissing := map[string][]string{"q/b.csv": {"clicked"}, "q/d.parquet": {"clicked"}}
+	for _, st := range src.Files() {
+		if !slices.Equal(st.Missing, wantMissing[st.Key]) {
+			t.Errorf("%s: Missing = %q, want %q", st.Key, st.Missing, wantMissing[st.Key])
+		}
+	}
 }
 
 // TestOptionalRequiredColumnMissing: a column that Optional does not name

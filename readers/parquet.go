@@ -266,6 +266,7 @@ func (r *Reader) decodeParquet(ctx context.Context, f io.ReaderAt, size int64, b
 		}
 		if field == nil && c.optional {
 			leafIndex[j] = -1
+			b.file.missing(c.name)
 			continue
 		}
 		if field == nil {

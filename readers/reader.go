@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -179,6 +180,13 @@ func (r *Reader) onBadRow(e RowError) error {
 	r.badMu.Lock()
 	defer r.badMu.Unlock()
 	return r.cfg.OnBadRow(e)
+}
+
+// missing records that the file lacks an Optional column.
+func (fs *fileState) missing(name string) {
+	if !slices.Contains(fs.stat.Missing, name) {
+		fs.stat.Missing = append(fs.stat.Missing, name)
+	}
 }
 
 // readFile streams one file from the store through its decoder.

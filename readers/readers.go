@@ -208,6 +208,9 @@ type FileStat struct {
 	// dropped through OnBadRow.
 	Rows    int64
 	BadRows int64
+	// Missing are the Options.Optional columns the file lacks (read as
+	// null in every row), in Schema order.
+	Missing []string
 }
 
 // SourceFile returns the store key of the file a record came from, or "" if

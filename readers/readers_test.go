@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -175,7 +176,7 @@ func TestAccounting(t *testing.T) {
 			CRC32C:     crc32.Checksum(datas[i], table),
 			Rows:       int64(len(rows)),
 		}
-		if st != want {
+		if !reflect.DeepEqual(st, want) {
 			t.Errorf("Files()[%d] = %+v, want %+v", i, st, want)
 		}
 	}

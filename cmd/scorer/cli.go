@@ -37,12 +37,13 @@ var exitHelp = map[int]string{
 	app.ExitBadInput: "bad input data (file, row and column in the log): fix it or raise max_bad_rows",
 	app.ExitBusy:     "another run of the same job holds its lease: retry later",
 	app.ExitAborted:  "stopped by SIGTERM with a run cancelled at schedule.shutdown_timeout",
+	app.ExitRefused:  "refused: the version evaluates worse than the current one (--force overrides)",
 }
 
 // exitCodes sets the exit codes a command's help lists.
 func exitCodes(cmd *cobra.Command, codes map[int]string) *cobra.Command {
 	var b strings.Builder
-	for code := range 6 {
+	for code := range len(exitHelp) {
 		if m, ok := codes[code]; ok {
 			fmt.Fprintf(&b, "  %d  %s\n", code, m)
 		}
@@ -126,7 +127,7 @@ by the file, or by its default. See README.md and docs/.`,
 
 	root.AddCommand(
 		c.backfillCmd(), c.queueCmd(), c.shardsCmd(), c.trainCmd(), c.scheduleCmd(),
-		c.historyCmd(), c.recoverCmd(), c.validateCmd(), c.versionCmd(),
+		c.historyCmd(), c.recoverCmd(), c.validateCmd(), c.evaluateCmd(), c.modelsCmd(), c.versionCmd(),
 	)
 	// The completion command of cobra (scorer completion bash|zsh|fish|powershell).
 	root.InitDefaultCompletionCmd()

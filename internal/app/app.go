@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path"
@@ -12,6 +13,7 @@ import (
 	"github.com/adtech/scorer/internal/jobs"
 	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/scoring/bundle"
+	"github.com/adtech/scorer/scoring/registry"
 	"github.com/adtech/scorer/writers/table"
 )
 
@@ -69,10 +71,11 @@ func New(cfg Config, opts Options) *App {
 func (a *App) Retries() int64 { return a.retries.Load() }
 
 // Opened is what every scoring run opens before it starts: the two stores
-// and the model bundle.
+// and the model bundles.
 type Opened struct {
 	Input, Output store.Bucket
-	Bundle        *bundle.Bundle
+	Bundle        *bundle.Bundle   // the champion
+	Challengers   []*bundle.Bundle // scored beside it
 }
 
 // Open opens the stores and loads the model bundle. It reads only (dry
@@ -87,10 +90,54 @@ func (a *App) Open(ctx context.Context) (*Opened, error) {
 	if o.Output, err = store.Open(ctx, a.cfg.Output); err != nil {
 		return nil, UsageError{fmt.Errorf("output: %w", err)}
 	}
-	if o.Bundle, err = LoadBundle(ctx, a.cfg.Model); err != nil {
+	if o.Bundle, err = a.LoadModel(ctx, a.cfg.Model); err != nil {
 		return nil, err
 	}
+	for _, uri := range a.cfg.Challengers {
+		bu, err := a.LoadModel(ctx, uri)
+		if err != nil {
+			return nil, fmt.Errorf("challenger: %w", err)
+		}
+		o.Challengers = append(o.Challengers, bu)
+	}
 	return &o, nil
+}
+
+// LoadModel loads a model bundle by its URI or by a registry reference
+// (models:/<name>@current, read now: every run reads the alias afresh).
+func (a *App) LoadModel(ctx context.Context, uri string) (*bundle.Bundle, error) {
+	ref, ok, err := registry.ParseRef(uri)
+	if err != nil {
+		return nil, UsageError{fmt.Errorf("model: %w", err)}
+	}
+	if !ok {
+		return LoadBundle(ctx, uri)
+	}
+	reg, err := a.openRegistry(ctx)
+	if err != nil {
+		return nil, err
+	}
+	bu, err := reg.Load(ctx, ref)
+	if errors.Is(err, registry.ErrNotFound) || errors.Is(err, bundle.ErrInvalid) {
+		return nil, fmt.Errorf("%w: %w", jobs.ErrConfig, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.log.Info("model from the registry", "ref", ref.String(), "name", bu.Name, "version", bu.Version)
+	return bu, nil
+}
+
+// openRegistry opens the model registry of the configuration.
+func (a *App) openRegistry(ctx context.Context) (*registry.Registry, error) {
+	if a.cfg.Registry == "" {
+		return nil, UsageError{errors.New("registry: not set (the URI of the model registry)")}
+	}
+	b, err := store.Open(ctx, a.cfg.Registry)
+	if err != nil {
+		return nil, UsageError{fmt.Errorf("registry: %w", err)}
+	}
+	return registry.New(b), nil
 }
 
 // openOutput opens the output store for a command that uses it (a run,
@@ -123,7 +170,7 @@ func (a *App) scoreJob(o *Opened) jobs.ScoreJob {
 	cfg := a.cfg
 	limit, _ := jobs.ParseBadRowLimit(cfg.MaxBadRows) // validated with the config
 	j := jobs.ScoreJob{
-		Input: o.Input, Output: o.Output, Bundle: o.Bundle,
+		Input: o.Input, Output: o.Output, Bundle: o.Bundle, Challengers: o.Challengers,
 		Workers: cfg.Workers, BatchSize: cfg.BatchSize, ReadConcurrency: cfg.ReadConcurrency,
 		CSV: cfg.CSV.CSVOptions(), BadRows: limit, RawMaxBytes: cfg.Rejects.RawMaxBytes, MaxAbsLogit: cfg.MaxAbsLogit,
 		RowGroupRows: int64(cfg.Parquet.RowGroupRows), PartRows: int64(cfg.Parquet.PartRows),
@@ -140,7 +187,7 @@ func (a *App) backfillJob(o *Opened, month string, shard *jobs.Shard) jobs.Score
 	j := a.scoreJob(o)
 	j.Job, j.Dir = jobs.BackfillJob(month), path.Join(a.cfg.Backfill.Dir, month)
 	j.Table, j.Partition, j.Mode = a.cfg.Backfill.Table, "month="+month, table.Replace
-	j.IDColumns, j.RequireRows, j.Shard = a.cfg.Backfill.IDColumns, true, shard
+	j.IDColumns, j.LabelColumns, j.RequireRows, j.Shard = a.cfg.Backfill.IDColumns, a.cfg.Backfill.LabelColumns, true, shard
 	return j
 }
 
@@ -149,7 +196,7 @@ func (a *App) queueJob(o *Opened, day string) jobs.ScoreJob {
 	j := a.scoreJob(o)
 	j.Job, j.Dir = jobs.JobQueue, a.cfg.Queue.Dir
 	j.Table, j.Partition, j.Mode = a.cfg.Queue.Table, "date="+day, table.Append
-	j.IDColumns, j.SkipConsumed = a.cfg.Queue.IDColumns, true
+	j.IDColumns, j.LabelColumns, j.SkipConsumed = a.cfg.Queue.IDColumns, a.cfg.Queue.LabelColumns, true
 	j.Duplicates, _ = jobs.ParseDuplicates(a.cfg.Queue.Duplicates) // validated with the config
 	if d, err := time.Parse(time.DateOnly, day); err == nil {
 		for i := range a.cfg.Queue.DuplicatesWindowDays {

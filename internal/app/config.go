@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +19,8 @@ import (
 	"github.com/adtech/scorer/internal/jobs"
 	"github.com/adtech/scorer/readers"
 	"github.com/adtech/scorer/readers/store"
+	"github.com/adtech/scorer/scoring/registry"
+	"github.com/adtech/scorer/writers/table"
 )
 
 // Config is the scorer configuration file. Every key is optional; the
@@ -30,8 +33,18 @@ type Config struct {
 	Input string `yaml:"input"`
 	// Output is the URI of the output store: the tables and _scorer/.
 	Output string `yaml:"output"`
-	// Model is the URI of the model bundle folder.
+	// Model is the champion: the URI of a model bundle folder, or a
+	// reference into Registry, "models:/<name>@current" (the version
+	// promoted last, read at the start of every run) or
+	// "models:/<name>/<version>".
 	Model string `yaml:"model"`
+	// Challengers are further models (URIs or references, as Model) that
+	// every scoring run scores beside the champion into the
+	// <table>_challengers table, for scorer evaluate to compare.
+	Challengers []string `yaml:"challengers"`
+	// Registry is the URI of the model registry: models/<name>/<version>/
+	// bundles and each name's current alias (docs/evaluation.md).
+	Registry string `yaml:"registry"`
 	// Workers scoring in parallel; 0 means one per core.
 	Workers int `yaml:"workers"`
 	// BatchSize is the number of rows per record batch and per model call.
@@ -62,6 +75,38 @@ type Config struct {
 	GCS      GCSConfig      `yaml:"gcs"`
 	Train    TrainConfig    `yaml:"train"`
 	Schedule ScheduleConfig `yaml:"schedule"`
+	Evaluate EvaluateConfig `yaml:"evaluate"`
+	Promote  PromoteConfig  `yaml:"promote"`
+}
+
+// EvaluateConfig is read by scorer evaluate (docs/evaluation.md).
+type EvaluateConfig struct {
+	// Table is the output table of the evaluations: one row per model,
+	// scored partition and segment. Its calibration curves go to
+	// <table>_calibration.
+	Table string `yaml:"table"`
+	// Label is the 0/1 label column; default the first label column of the
+	// evaluated job (backfill.label_columns or queue.label_columns).
+	Label string `yaml:"label"`
+	// SegmentColumns slice the metrics: one row per value of each, besides
+	// the row of all rows. Each is a column of the score table or of the
+	// labels source.
+	SegmentColumns []string `yaml:"segment_columns"`
+	// MaxSegmentValues bounds the values of one segment column evaluated
+	// apart: the most frequent ones; the others are pooled as "(other)".
+	MaxSegmentValues int `yaml:"max_segment_values"`
+	// Bins is the number of equal-count score bins of the calibration curve
+	// and of the expected calibration error (10: deciles).
+	Bins int `yaml:"bins"`
+}
+
+// PromoteConfig says when scorer models promote refuses a challenger: when
+// on the latest evaluation of both its AUC is lower than the current
+// model's by more than MaxAUCDrop, or its log loss higher by more than
+// MaxLogLossRise (--force overrides, and is recorded).
+type PromoteConfig struct {
+	MaxAUCDrop     float64 `yaml:"max_auc_drop"`
+	MaxLogLossRise float64 `yaml:"max_log_loss_rise"`
 }
 
 // ScheduleConfig is read by scorer schedule (docs/scheduler.md).
@@ -131,6 +176,10 @@ type TableConfig struct {
 	Table string `yaml:"table"`
 	// IDColumns are copied from each input row to its output row.
 	IDColumns []string `yaml:"id_columns"`
+	// LabelColumns are copied, as numbers, from each input row to its
+	// output row: null where missing, and in every row of a file that has
+	// no such column. scorer evaluate reads them.
+	LabelColumns []string `yaml:"label_columns"`
 	// Duplicates (queue only): what a run does with a request whose ids
 	// were scored before, in the run or in the window: reject (to the
 	// rejects table), keep_first (dropped, counted) or keep_all.
@@ -273,9 +322,9 @@ func Default() Config {
 		ReadConcurrency: 2,
 		MaxBadRows:      "0",
 		MaxAbsLogit:     DefaultMaxAbsLogit,
-		Backfill:        TableConfig{Dir: "dumps", Table: "ad_scores", IDColumns: []string{"ad_id"}},
+		Backfill:        TableConfig{Dir: "dumps", Table: "ad_scores", IDColumns: []string{"ad_id"}, LabelColumns: []string{"clicked"}},
 		Queue: TableConfig{
-			Dir: "queue", Table: "request_scores", IDColumns: []string{"request_id"},
+			Dir: "queue", Table: "request_scores", IDColumns: []string{"request_id"}, LabelColumns: []string{"clicked"},
 			Duplicates: string(jobs.DupReject), DuplicatesWindowDays: 2,
 		},
 		Rejects:  RejectsConfig{RawMaxBytes: 1024},
@@ -292,6 +341,8 @@ func Default() Config {
 				{Name: "monthly-backfill", Kind: "backfill", Cron: "0 4 1 * *", TimeZone: "UTC", Month: "previous"},
 			},
 		},
+		Evaluate: EvaluateConfig{Table: "evaluations", MaxSegmentValues: 50, Bins: 10},
+		Promote:  PromoteConfig{MaxAUCDrop: 0.002, MaxLogLossRise: 0.002},
 		Train: TrainConfig{
 			Spec: "testdata/features.yaml", Name: "ctr-demo", Arch: "wide_deep", EmbeddingDim: 8,
 			Hidden: []int{32, 16}, Epochs: 8, Patience: 2, BatchSize: 256, LearningRate: 0.001,
@@ -403,11 +454,29 @@ func setScalar(f reflect.Value, s string) error {
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
-	for _, u := range []struct{ key, uri string }{{"input", c.Input}, {"output", c.Output}, {"model", c.Model}} {
+	for _, u := range []struct{ key, uri string }{{"input", c.Input}, {"output", c.Output}} {
 		if u.uri == "" {
 			bad("%s: must be set", u.key)
 		} else if err := store.CheckURI(u.uri); err != nil {
 			bad("%s: %v", u.key, err)
+		}
+	}
+	if c.Registry != "" {
+		if err := store.CheckURI(c.Registry); err != nil {
+			bad("registry: %v", err)
+		}
+	}
+	if c.Model == "" {
+		bad("model: must be set")
+	} else if err := c.checkModel(c.Model); err != nil {
+		bad("model: %v", err)
+	}
+	for i, m := range c.Challengers {
+		if err := c.checkModel(m); err != nil {
+			bad("challengers[%d]: %v", i, err)
+		}
+		if m == c.Model || slices.Contains(c.Challengers[:i], m) {
+			bad("challengers[%d]: %q is listed twice (or is the model itself)", i, m)
 		}
 	}
 	if c.Workers < 0 {
@@ -450,6 +519,11 @@ func (c Config) Validate() error {
 				bad("%s.id_columns: %q is also a column of the rejects table; rename it", name, id)
 			}
 		}
+		for i, l := range t.LabelColumns {
+			if slices.Contains(t.IDColumns, l) || slices.Contains(t.LabelColumns[:i], l) || jobs.ScoreTableColumn(l) {
+				bad("%s.label_columns: %q is also an id column, listed twice, or a column the score table has anyway", name, l)
+			}
+		}
 	}
 	if c.Backfill.Duplicates != "" || c.Backfill.DuplicatesWindowDays != 0 {
 		bad("backfill.duplicates, backfill.duplicates_window_days: queue only (a backfill replaces its month whole)")
@@ -490,10 +564,47 @@ func (c Config) Validate() error {
 	default:
 		bad("progress: auto, on or off, not %q", c.Progress)
 	}
+	e := c.Evaluate
+	if err := table.ValidateTable(e.Table); err != nil {
+		bad("evaluate.table: %v", err)
+	}
+	for _, t := range []string{c.Backfill.Table, c.Queue.Table} {
+		if slices.Contains([]string{t, jobs.RejectsTable(t), jobs.ChallengersTable(t)}, e.Table) {
+			bad("evaluate.table: %q is a table of the scoring jobs", e.Table)
+		}
+	}
+	if e.MaxSegmentValues < 1 {
+		bad("evaluate.max_segment_values: must be >= 1, got %d", e.MaxSegmentValues)
+	}
+	if e.Bins < 0 || e.Bins > 1000 {
+		bad("evaluate.bins: must be in 0..1000, got %d", e.Bins)
+	}
+	for _, m := range []struct {
+		key string
+		v   float64
+	}{{"max_auc_drop", c.Promote.MaxAUCDrop}, {"max_log_loss_rise", c.Promote.MaxLogLossRise}} {
+		if !(m.v >= 0) || math.IsInf(m.v, 0) {
+			bad("promote.%s: must be a number >= 0, got %g", m.key, m.v)
+		}
+	}
 	for _, err := range c.Schedule.validate() {
 		bad("schedule.%v", err)
 	}
 	return errors.Join(errs...)
+}
+
+// checkModel checks a model URI or registry reference.
+func (c Config) checkModel(uri string) error {
+	ref, ok, err := registry.ParseRef(uri)
+	switch {
+	case err != nil:
+		return err
+	case ok && c.Registry == "":
+		return fmt.Errorf("%s is a registry reference, but registry is not set", ref)
+	case ok:
+		return nil
+	}
+	return store.CheckURI(uri)
 }
 
 func gcsDefaults() GCSConfig {

@@ -18,6 +18,7 @@ const (
 	ExitBadInput = 3 // input data breaks the spec: fix the data (or max_bad_rows) before rerunning
 	ExitBusy     = 4 // another run of the job holds its lease: nothing done, retry later
 	ExitAborted  = 5 // scorer schedule only: stopped by a signal, cancelling a run at the shutdown deadline
+	ExitRefused  = 6 // scorer models promote only: the evaluation gate refused the version
 )
 
 // UsageError marks errors in the command line and the configuration: exit
@@ -44,6 +45,8 @@ func ExitCode(err error) int {
 		return ExitBusy
 	case errors.Is(err, scheduler.ErrAborted):
 		return ExitAborted
+	case errors.Is(err, ErrRefused):
+		return ExitRefused
 	default:
 		return ExitRetry
 	}

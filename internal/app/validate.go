@@ -15,6 +15,7 @@ import (
 	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/scoring"
 	"github.com/adtech/scorer/scoring/bundle"
+	"github.com/adtech/scorer/scoring/registry"
 )
 
 // Validation is what Validate checked.
@@ -77,7 +78,7 @@ func (a *App) Validate(ctx context.Context) (*Validation, error) {
 	if present, err := bundlePresent(ctx, cfg.Model); err != nil {
 		return v, err
 	} else if present {
-		if bu, err = LoadBundle(ctx, cfg.Model); err != nil {
+		if bu, err = a.LoadModel(ctx, cfg.Model); err != nil {
 			return v, err
 		}
 	} else {
@@ -126,6 +127,9 @@ func (a *App) Validate(ctx context.Context) (*Validation, error) {
 // bundlePresent says whether the model URI holds a bundle (its
 // model.yaml): a missing one is not an error for validate.
 func bundlePresent(ctx context.Context, uri string) (bool, error) {
+	if _, ok, _ := registry.ParseRef(uri); ok {
+		return true, nil // a registry reference must resolve: LoadModel says why not
+	}
 	b, err := store.Open(ctx, uri)
 	if err != nil {
 		return false, UsageError{fmt.Errorf("model: %w", err)}

@@ -39,11 +39,20 @@ func dataFile(key string) bool {
 	return readers.Supported(key) == nil
 }
 
+// DirPrefix is the key prefix of a folder of a store: "" for the whole
+// store, else the folder's name and a slash.
+func DirPrefix(dir string) string {
+	if dir = strings.TrimSuffix(dir, "/"); dir == "" {
+		return ""
+	}
+	return dir + "/"
+}
+
 // ListInputs lists the input files under a folder of the input store,
 // sorted by key. Files of unknown formats are skipped (and returned as
 // skipped so the caller can log them).
 func ListInputs(ctx context.Context, b store.Bucket, dir string) (files []store.ObjectInfo, skipped []string, err error) {
-	prefix := strings.TrimSuffix(dir, "/") + "/"
+	prefix := DirPrefix(dir)
 	objs, err := b.List(ctx, prefix)
 	if err != nil {
 		return nil, nil, fmt.Errorf("list inputs: %w", err)

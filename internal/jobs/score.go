@@ -57,6 +57,13 @@ type ScoreJob struct {
 	Partition string // e.g. "month=2020-09", "date=2020-09-02"
 	Mode      table.Mode
 	IDColumns []string
+	// LabelColumns are copied, as float64, from each input row to its
+	// output rows: null where the value is missing or the file has no such
+	// column (queued requests have no label yet; dumps do).
+	LabelColumns []string
+	// Challengers are scored beside Bundle, on the same rows, into
+	// ChallengersTable(Table); Bundle's scores stay in Table.
+	Challengers []*bundle.Bundle
 	// SkipConsumed leaves out the input files that a committed run of the
 	// same Job consumed (same key and generation): the queue's exactly-once.
 	SkipConsumed bool
@@ -110,6 +117,8 @@ type Summary struct {
 	Partition    string
 	ModelName    string
 	ModelVersion string
+	// Challengers are the models scored beside the champion, "name version".
+	Challengers  []string
 	InputFiles   []string
 	InputBytes   int64
 	RowsRead     int64 // good rows read (and scored)
@@ -156,6 +165,9 @@ func Score(ctx context.Context, j ScoreJob) (*Summary, error) {
 	sum := &Summary{
 		RunID: j.RunID, Job: j.Job, Table: j.Table, Partition: j.Partition,
 		ModelName: j.Bundle.Name, ModelVersion: j.Bundle.Version, Started: start,
+	}
+	for _, c := range j.Challengers {
+		sum.Challengers = append(sum.Challengers, c.Name+" "+c.Version)
 	}
 	defer func() { sum.Duration = j.Now().Sub(start) }()
 
@@ -380,17 +392,43 @@ func (j *ScoreJob) stage(ctx context.Context, pub *table.Publisher, fx *features
 		}
 	}()
 
-	scores, err := run.Output(table.OutputSpec{
-		Table: j.Table, Partition: j.Partition, Mode: j.Mode, Schema: scoreSchema(j.IDColumns),
-		Constants: []writers.Constant{
-			{Name: "model_name", Value: j.Bundle.Name},
-			{Name: "model_version", Value: j.Bundle.Version},
-			{Name: "scored_at", Value: sum.Started},
-			{Name: "run_id", Value: j.RunID},
-		},
-	})
+	schema, err := j.inputSchema()
 	if err != nil {
 		return nil, err
+	}
+	chs, err := j.challengers(fx)
+	if err != nil {
+		return nil, err
+	}
+	constants := []writers.Constant{{Name: "scored_at", Value: sum.Started}, {Name: "run_id", Value: j.RunID}}
+	split := &splitSink{models: j.Challengers, scoreSchema: scoreSchema(j.IDColumns, j.LabelColumns), mem: memory.DefaultAllocator}
+	if split.scores, err = run.Output(table.OutputSpec{
+		Table: j.Table, Partition: j.Partition, Mode: j.Mode, Schema: split.scoreSchema,
+		Constants: append([]writers.Constant{
+			{Name: "model_name", Value: j.Bundle.Name},
+			{Name: "model_version", Value: j.Bundle.Version},
+		}, constants...),
+	}); err != nil {
+		return nil, err
+	}
+	// A replaced partition's challenger scores are replaced too, even by
+	// none: they would otherwise outlive the champion scores they were
+	// made beside.
+	chTable := ChallengersTable(j.Table)
+	if len(chs) == 0 && j.Mode == table.Replace {
+		if _, err := pub.Manifest(ctx, chTable, j.Partition); err == nil {
+			chs = []scoring.Challenger{} // open the output below, write nothing
+		} else if !errors.Is(err, store.ErrNotExist) {
+			return nil, err
+		}
+	}
+	if chs != nil {
+		split.chSchema = challengersSchema(j.IDColumns, j.LabelColumns)
+		if split.challengers, err = run.Output(table.OutputSpec{
+			Table: chTable, Partition: j.Partition, Mode: j.Mode, Schema: split.chSchema, Constants: constants,
+		}); err != nil {
+			return nil, err
+		}
 	}
 	rej := &rejects{
 		run: run, table: RejectsTable(j.Table), partition: j.Partition, mode: j.Mode, runID: j.RunID, at: sum.Started,
@@ -421,7 +459,8 @@ func (j *ScoreJob) stage(ctx context.Context, pub *table.Publisher, fx *features
 	}
 
 	src, err := readers.Open(ctx, j.Input, files, readers.Options{
-		Schema:      j.Bundle.Features.InputSchema(j.IDColumns, false),
+		Schema:      schema,
+		Optional:    j.LabelColumns,
 		BatchSize:   j.BatchSize,
 		Concurrency: concurrency,
 		Admit:       admit,
@@ -439,9 +478,10 @@ func (j *ScoreJob) stage(ctx context.Context, pub *table.Publisher, fx *features
 		j.Progress.Start(total)
 		defer j.Progress.Finish()
 	}
-	sink := &progressSink{next: scores, src: src, progress: j.Progress, hist: &sum.Scores}
+	sink := &progressSink{next: split, src: src, progress: j.Progress, hist: &sum.Scores}
 	if _, err := scoring.Run(ctx, src, j.Bundle, fx, sink, scoring.PoolOptions{
-		Workers: j.Workers, BatchSize: j.BatchSize, IDColumns: j.IDColumns, MaxAbsLogit: j.MaxAbsLogit,
+		Workers: j.Workers, BatchSize: j.BatchSize, IDColumns: j.IDColumns, PassColumns: j.LabelColumns,
+		Challengers: chs, MaxAbsLogit: j.MaxAbsLogit,
 	}); err != nil {
 		// A refused logit is the model's fault (exit 2) unless the row's
 		// inputs were not finite (bad input, exit 3).
@@ -518,15 +558,6 @@ func (j *ScoreJob) pickInputs(ctx context.Context, pub *table.Publisher) ([]stor
 		j.Log.Info("skipping files already scored", "files", n)
 	}
 	return todo, nil
-}
-
-func scoreSchema(ids []string) *arrow.Schema {
-	fields := make([]arrow.Field, 0, len(ids)+1)
-	for _, id := range ids {
-		fields = append(fields, arrow.Field{Name: id, Type: arrow.BinaryTypes.String})
-	}
-	fields = append(fields, arrow.Field{Name: scoring.ScoreColumn, Type: arrow.PrimitiveTypes.Float32})
-	return arrow.NewSchema(fields, nil)
 }
 
 // progressSink forwards scored records, reports progress and counts the
