@@ -37,7 +37,11 @@ test-stress:
 test-short:
 	$(GO) test -short -count=1 ./...
 
-# Score the embedded demo: a month of ad dumps, then the request queue.
+# Score the embedded demo: a month of ad dumps, then the request queue; then
+# the feedback loop (docs/evaluation.md): train a challenger (a wide model,
+# about a second), score the month again with the shipped model as champion
+# and the challenger beside it, evaluate both on the month's labels (per
+# device), register both, and let the promotion gate judge the challenger.
 demo: build
 	rm -rf out
 	./$(BIN) backfill --month 2020-09
@@ -45,6 +49,17 @@ demo: build
 	@echo
 	@echo 'Query the tables, e.g. with the duckdb CLI:'
 	@echo "  duckdb -c \"SELECT month, count(*), avg(score) FROM read_parquet('out/ad_scores/*/*.parquet', hive_partitioning=true) GROUP BY month\""
+	@echo
+	@echo '== champion and challenger =='
+	./$(BIN) train --month 2020-08 --arch wide --version 2020-08.wide --out out/models/ctr-demo-wide
+	./$(BIN) backfill --month 2020-09 --challenger out/models/ctr-demo-wide
+	SCORER_EVALUATE_SEGMENT_COLUMNS=device ./$(BIN) evaluate --month 2020-09 --labels dumps/2020-09
+	./$(BIN) models add testdata/models/ctr-demo --registry out/registry
+	./$(BIN) models add out/models/ctr-demo-wide --registry out/registry
+	./$(BIN) models promote ctr-demo 2020-08.1 --registry out/registry --reason "the shipped demo model"
+	./$(BIN) models promote ctr-demo 2020-08.wide --registry out/registry --reason "try the challenger"; \
+	  code=$$?; test $$code -eq 6 && echo "promotion refused (exit code 6): the challenger evaluates worse than the champion"
+	./$(BIN) models list --registry out/registry
 
 # The same demo against a local GCS emulator (fake-gcs-server, in memory):
 # the stores are gs:// URIs, nothing else changes.

@@ -193,13 +193,24 @@ func (c *cli) intsFlag(cmd *cobra.Command, name, usage string, field func(*app.C
 	c.override(cmd, name, func(cfg *app.Config) { *field(cfg) = *v })
 }
 
+// stringsFlag is a list flag: repeated or comma-separated.
+func (c *cli) stringsFlag(cmd *cobra.Command, name, usage string, field func(*app.Config) *[]string) {
+	v := new([]string)
+	*v = *field(ptr(app.Default()))
+	cmd.Flags().StringSliceVar(v, name, *v, usage)
+	c.override(cmd, name, func(cfg *app.Config) { *field(cfg) = *v })
+}
+
 func ptr[T any](v T) *T { return &v }
 
 // storeFlags adds the flags that name the stores and the model.
 func (c *cli) storeFlags(cmd *cobra.Command) {
 	c.stringFlag(cmd, "input", "", "input store URI: a local path, file:// or gs:// (config: input)", func(c *app.Config) *string { return &c.Input })
 	c.stringFlag(cmd, "output", "", "output store URI (config: output)", func(c *app.Config) *string { return &c.Output })
-	c.stringFlag(cmd, "model", "", "model bundle URI (config: model)", func(c *app.Config) *string { return &c.Model })
+	c.stringFlag(cmd, "model", "", "model bundle URI, or models:/<name>@current (config: model)", func(c *app.Config) *string { return &c.Model })
+	c.stringsFlag(cmd, "challenger", "models scored beside it into <table>_challengers; repeat or comma-separate (config: challengers)",
+		func(c *app.Config) *[]string { return &c.Challengers })
+	c.stringFlag(cmd, "registry", "", "model registry URI, for models:/ references (config: registry)", func(c *app.Config) *string { return &c.Registry })
 }
 
 // runFlags adds the flags that tune a scoring run.

@@ -46,6 +46,9 @@ first configuration or spec problem.`,
 			w.printf("model: %s %s (%s), %d features -> %d dense + %d indexed inputs, compiles\n",
 				bu.Name, bu.Version, bu.Arch.Kind, len(bu.Features.Features), v.Dense, v.Indexed)
 		}
+		for _, cb := range v.Challengers {
+			w.printf("challenger: %s %s (%s), compiles\n", cb.Name, cb.Version, cb.Arch.Kind)
+		}
 		for _, t := range v.Tables {
 			w.printf("%s: reads %d columns from %s, writes table %s\n", t.Job, t.Columns, t.Reads, t.Table)
 		}

@@ -3,9 +3,11 @@ package app
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -98,7 +100,7 @@ func TestScheduleConfig(t *testing.T) {
 // docs/config.md documents the schedule section with its defaults: the
 // YAML in the doc decodes (every key in it exists) to the default schedule
 // (every key of the section is in it, with its default value).
-func TestScheduleConfigDocumented(t *testing.T) {
+func TestConfigDocumented(t *testing.T) {
 	doc, err := os.ReadFile("../../docs/config.md")
 	if err != nil {
 		t.Fatal(err)
@@ -116,6 +118,19 @@ func TestScheduleConfigDocumented(t *testing.T) {
 	}
 	if want := Default().Schedule; !reflect.DeepEqual(cfg.Schedule, want) {
 		t.Errorf("docs/config.md schedule:\n%+v\nthe defaults:\n%+v", cfg.Schedule, want)
+	}
+	// The whole block is the defaults (compared as YAML: an empty list
+	// and none are the same there).
+	got, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := yaml.Marshal(Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("docs/config.md:\n%s\nthe defaults:\n%s", got, want)
 	}
 }
 
@@ -176,5 +191,53 @@ func TestTrainSection(t *testing.T) {
 		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Validate() = %v, want an error naming %s", err, tt.want)
 		}
+	}
+}
+
+// The keys of the feedback loop: label columns, registry references and
+// the evaluate and promote sections are checked like every other key, and
+// each error names its key.
+func TestEvaluationConfig(t *testing.T) {
+	if err := Default().Validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	ok := Default()
+	ok.Registry, ok.Model, ok.Challengers = "reg", "models:/ctr@current", []string{"models:/ctr/2", "other/bundle"}
+	if err := ok.Validate(); err != nil {
+		t.Errorf("registry references: %v", err)
+	}
+	for _, tt := range []struct {
+		set  func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.Model = "models:/ctr@current" }, "registry is not set"},
+		{func(c *Config) { c.Registry, c.Model = "reg", "models:/ctr@latest" }, "model:"},
+		{func(c *Config) { c.Registry, c.Model = "reg", "models:/../x/1" }, "model:"},
+		{func(c *Config) { c.Challengers = []string{c.Model} }, "challengers[0]"},
+		{func(c *Config) { c.Challengers = []string{"a", "a"} }, "challengers[1]"},
+		{func(c *Config) { c.Challengers = []string{"file://evil.host/x"} }, "challengers[0]"},
+		{func(c *Config) { c.Backfill.LabelColumns = []string{"ad_id"} }, "backfill.label_columns"},
+		{func(c *Config) { c.Queue.LabelColumns = []string{"score"} }, "queue.label_columns"},
+		{func(c *Config) { c.Backfill.LabelColumns = []string{"y", "y"} }, "backfill.label_columns"},
+		{func(c *Config) { c.Evaluate.Table = "ad_scores_challengers" }, "evaluate.table"},
+		{func(c *Config) { c.Evaluate.Table = "_x" }, "evaluate.table"},
+		{func(c *Config) { c.Evaluate.MaxSegmentValues = 0 }, "evaluate.max_segment_values"},
+		{func(c *Config) { c.Evaluate.Bins = -1 }, "evaluate.bins"},
+		{func(c *Config) { c.Promote.MaxAUCDrop = -0.1 }, "promote.max_auc_drop"},
+		{func(c *Config) { c.Promote.MaxLogLossRise = math.NaN() }, "promote.max_log_loss_rise"},
+	} {
+		c := Default()
+		tt.set(&c)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Validate() = %v, want an error naming %s", err, tt.want)
+		}
+	}
+	// Lists come from the environment comma-separated.
+	cfg, err := Load("", mapEnv(map[string]string{"SCORER_CHALLENGERS": "a,b", "SCORER_BACKFILL_LABEL_COLUMNS": ""}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cfg.Challengers, []string{"a", "b"}) || cfg.Backfill.LabelColumns == nil || len(cfg.Backfill.LabelColumns) != 0 {
+		t.Errorf("challengers %q, backfill.label_columns %q", cfg.Challengers, cfg.Backfill.LabelColumns)
 	}
 }

@@ -22,6 +22,8 @@ import (
 type Validation struct {
 	// Bundle is the model bundle, loaded and compiled; nil if it failed.
 	Bundle *bundle.Bundle
+	// Challengers are the challengers' bundles, loaded and compiled.
+	Challengers []*bundle.Bundle
 	// Dense and Indexed count the model's inputs after the feature pipeline.
 	Dense, Indexed int
 	// Tables are the two jobs' inputs and outputs.
@@ -100,6 +102,21 @@ func (a *App) Validate(ctx context.Context) (*Validation, error) {
 		}
 		_ = m.Close()
 		v.Bundle, v.Dense, v.Indexed = bu, fx.Dense(), len(fx.Cardinalities())
+		for _, uri := range cfg.Challengers {
+			cb, err := a.LoadModel(ctx, uri)
+			if err != nil {
+				return v, fmt.Errorf("challenger: %w", err)
+			}
+			if _, err := features.NewPipeline(cb.Features, cb.Stats); err != nil {
+				return v, fmt.Errorf("%w: challenger %s: %w", jobs.ErrConfig, uri, err)
+			}
+			m, err := scoring.NewModel(cb, cfg.BatchSize)
+			if err != nil {
+				return v, fmt.Errorf("%w: challenger %s: compile: %w", jobs.ErrConfig, uri, err)
+			}
+			_ = m.Close()
+			v.Challengers = append(v.Challengers, cb)
+		}
 		for _, t := range []struct {
 			name string
 			tc   TableConfig
