@@ -40,6 +40,7 @@ type summary struct {
 	NothingToDo     bool     `json:"nothing_to_do"`
 	ModelName       string   `json:"model_name,omitempty"`
 	ModelVersion    string   `json:"model_version,omitempty"`
+	Challengers     []string `json:"challengers"`
 	InputFiles      []string `json:"input_files"`
 	InputBytes      int64    `json:"input_bytes"`
 	RowsIn          int64    `json:"rows_in"`
@@ -62,7 +63,7 @@ type summary struct {
 func newSummary(cfg app.Config, s *jobs.Summary, retries int64) summary {
 	out := summary{
 		RunID: s.RunID, Job: s.Job, NothingToDo: s.NothingToDo, ModelName: s.ModelName, ModelVersion: s.ModelVersion,
-		InputFiles: s.InputFiles, InputBytes: s.InputBytes,
+		Challengers: challengers(s), InputFiles: s.InputFiles, InputBytes: s.InputBytes,
 		RowsIn: s.RowsIn(), RowsScored: s.RowsRead, RowsRejected: s.RowsRejected,
 		EmptyFiles: s.EmptyFiles, Duplicates: s.Duplicates, DuplicatesTo: s.DupsTo, DurationSeconds: s.Duration.Seconds(), Table: s.Table, Partition: s.Partition,
 		TableURI:    fmt.Sprintf("%s/%s/%s", strings.TrimSuffix(cfg.Output, "/"), s.Table, s.Partition),
@@ -93,6 +94,9 @@ func printSummary(w io.Writer, format formatValue, cfg app.Config, s *jobs.Summa
 		return ew.flush(tw)
 	}
 	row("model", s.ModelName+" "+s.ModelVersion)
+	if len(s.Challengers) > 0 {
+		row("challengers", strings.Join(challengers(s), ", ")+" (-> "+jobs.ChallengersTable(s.Table)+")")
+	}
 	row("input files", fmt.Sprintf("%d (%s)", len(s.InputFiles), humanBytes(s.InputBytes)))
 	row("rows in", s.RowsIn())
 	row("rows scored", s.RowsRead)
@@ -174,4 +178,13 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// challengers names a run's challengers, "name version" each.
+func challengers(s *jobs.Summary) []string {
+	out := []string{}
+	for _, c := range s.Challengers {
+		out = append(out, c.Name+" "+c.Version)
+	}
+	return out
 }

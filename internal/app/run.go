@@ -175,6 +175,9 @@ func finishRecord(ctx context.Context, rec *runlog.Record, sum *jobs.Summary, er
 	rec.Table, rec.Partition = sum.Table, sum.Partition
 	if sum.ModelName != "" {
 		rec.Model = &runlog.Model{Name: sum.ModelName, Version: sum.ModelVersion}
+		for _, c := range sum.Challengers {
+			rec.Challengers = append(rec.Challengers, runlog.Model{Name: c.Name, Version: c.Version})
+		}
 	}
 	rec.InputFiles, rec.InputBytes = sum.InputFiles, sum.InputBytes
 	rec.OutputFiles, rec.OutputBytes = sum.OutputFiles, sum.OutputBytes

@@ -117,8 +117,8 @@ type Summary struct {
 	Partition    string
 	ModelName    string
 	ModelVersion string
-	// Challengers are the models scored beside the champion, "name version".
-	Challengers  []string
+	// Challengers are the models scored beside the champion.
+	Challengers  []table.Model
 	InputFiles   []string
 	InputBytes   int64
 	RowsRead     int64 // good rows read (and scored)
@@ -167,7 +167,7 @@ func Score(ctx context.Context, j ScoreJob) (*Summary, error) {
 		ModelName: j.Bundle.Name, ModelVersion: j.Bundle.Version, Started: start,
 	}
 	for _, c := range j.Challengers {
-		sum.Challengers = append(sum.Challengers, c.Name+" "+c.Version)
+		sum.Challengers = append(sum.Challengers, table.Model{Name: c.Name, Version: c.Version})
 	}
 	defer func() { sum.Duration = j.Now().Sub(start) }()
 

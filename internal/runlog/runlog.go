@@ -90,6 +90,8 @@ type Record struct {
 	Partition string `json:"partition,omitempty"`
 	Shard     string `json:"shard,omitempty"`
 	Model     *Model `json:"model,omitempty"`
+	// Challengers are the models scored beside Model.
+	Challengers []Model `json:"challengers,omitempty"`
 
 	InputFiles   []string `json:"input_files,omitempty"`
 	InputBytes   int64    `json:"input_bytes"`
