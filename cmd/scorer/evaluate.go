@@ -87,7 +87,7 @@ func printEvaluation(w io.Writer, ev *jobs.Evaluation, evalTable string) error {
 			seg = r.SegmentColumn + "=" + r.SegmentValue
 		}
 		tew.printf("%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.ModelName, r.ModelVersion, r.Role, seg,
-			r.Scored, r.Result.Rows, num(r.LabelRate), num(r.AUC), num(r.LogLoss), num(r.ConstantLogLoss), num(r.Brier), num(r.ECE))
+			r.Scored, r.Rows, num(r.LabelRate), num(r.AUC), num(r.LogLoss), num(r.ConstantLogLoss), num(r.Brier), num(r.ECE))
 	}
 	if tew.err == nil {
 		tew.err = tw.Flush()
@@ -154,7 +154,7 @@ func evaluationJSON(ev *jobs.Evaluation) any {
 		j := evalRowJSON{
 			ModelName: r.ModelName, ModelVersion: r.ModelVersion, Role: r.Role,
 			SegmentColumn: r.SegmentColumn, SegmentValue: r.SegmentValue,
-			ScoredRows: r.Scored, LabelledRows: r.Result.Rows, Positives: r.Positives,
+			ScoredRows: r.Scored, LabelledRows: r.Rows, Positives: r.Positives,
 			LabelRate: jsonNum(r.LabelRate), MeanScore: jsonNum(r.MeanScore), AUC: jsonNum(r.AUC), LogLoss: jsonNum(r.LogLoss),
 			ConstantLL: jsonNum(r.ConstantLogLoss), Brier: jsonNum(r.Brier), ECE: jsonNum(r.ECE), Calibration: []binJSON{},
 		}

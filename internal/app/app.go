@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -97,6 +98,14 @@ func (a *App) Open(ctx context.Context) (*Opened, error) {
 		bu, err := a.LoadModel(ctx, uri)
 		if err != nil {
 			return nil, fmt.Errorf("challenger: %w", err)
+		}
+		// A challenger promoted since the configuration was written is the
+		// champion now (models:/x@current): scoring it twice is pointless,
+		// and failing every scheduled run over it would be worse.
+		same := func(b *bundle.Bundle) bool { return b.Name == bu.Name && b.Version == bu.Version }
+		if same(o.Bundle) || slices.ContainsFunc(o.Challengers, same) {
+			a.log.Warn("challenger skipped: it is the champion or another challenger", "challenger", uri, "name", bu.Name, "version", bu.Version)
+			continue
 		}
 		o.Challengers = append(o.Challengers, bu)
 	}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"os/user"
+	"slices"
 	"strings"
 	"time"
 
@@ -94,6 +95,9 @@ func (a *App) ListModels(ctx context.Context, name string) ([]ModelListing, erro
 		if l.Events, err = reg.Events(ctx, n); err != nil {
 			return nil, err
 		}
+		if l.Events == nil {
+			l.Events = []registry.Event{}
+		}
 		out = append(out, l)
 	}
 	return out, nil
@@ -146,6 +150,15 @@ func (a *App) Promote(ctx context.Context, r PromoteRequest) (*Promotion, error)
 	reg, err := a.openRegistry(ctx)
 	if err != nil {
 		return nil, err
+	}
+	// The version must exist before anything is judged: an unknown one is
+	// the caller's mistake (exit code 2), not a refusal.
+	vs, err := reg.Versions(ctx, r.Name)
+	if err != nil {
+		return nil, registryError("promote", err)
+	}
+	if !slices.ContainsFunc(vs, func(v registry.Version) bool { return v.Version == r.Version }) {
+		return nil, fmt.Errorf("%w: promote: %w: model %q has no version %q in %s", jobs.ErrConfig, registry.ErrNotFound, r.Name, r.Version, a.cfg.Registry)
 	}
 	cur, err := reg.Current(ctx, r.Name)
 	if err != nil {

@@ -70,12 +70,12 @@ type Event struct {
 
 // Version is one version of a model, as Versions lists it.
 type Version struct {
-	Version string
+	Version string `json:"version"`
 	// AddedAt is the time of the version's model.yaml in the store: when
 	// Add completed it.
-	AddedAt time.Time
+	AddedAt time.Time `json:"added_at"`
 	// Current: the alias names this version.
-	Current bool
+	Current bool `json:"current"`
 }
 
 // eventOf is the event that set an alias. It is what Promote and Rollback
