@@ -160,9 +160,11 @@ func readInputsByID(t *testing.T, bu *bundle.Bundle, fx *features.Pipeline) map[
 		ids := rec.Column(0).(*array.String)
 		labels := rec.Column(rec.Schema().FieldIndices(bu.Features.Label)[0]).(*array.Float64)
 		for r := range b.N {
-			one := &features.Batch{N: 1, D: b.D, K: b.K,
+			one := &features.Batch{
+				N: 1, D: b.D, K: b.K,
 				Dense: append([]float32(nil), b.Dense[r*b.D:(r+1)*b.D]...),
-				Cat:   append([]int32(nil), b.Cat[r*b.K:(r+1)*b.K]...)}
+				Cat:   append([]int32(nil), b.Cat[r*b.K:(r+1)*b.K]...),
+			}
 			out[ids.Value(r)] = refRow{batch: one, label: labels.Value(r)}
 		}
 		rec.Release()

@@ -417,7 +417,7 @@ func (j *EvaluateJob) readScores(ctx context.Context, files []store.ObjectInfo, 
 				return nil, j.rowError(rec, r, err)
 			}
 			for c, v := range segs {
-				_ = ma.add(segKey{c, v}, scores.Value(r), label) // checked above
+				_ = ma.add(segKey{c, v}, scores.Value(r)*0.999, label) // checked above
 			}
 		}
 		rec.Release()
