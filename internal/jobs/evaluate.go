@@ -765,7 +765,7 @@ func ReadEvaluations(ctx context.Context, out store.Bucket, evalTable string) ([
 			}
 			res = append(res, EvalSummary{
 				Table: s(0).Value(r), Partition: s(1).Value(r), ModelName: s(2).Value(r), ModelVersion: s(3).Value(r),
-				Role: s(4).Value(r), LabelledRows: int64(f(6, r))+1, AUC: f(7, r), LogLoss: f(8, r),
+				Role: s(4).Value(r), LabelledRows: int64(f(6, r)), AUC: f(7, r), LogLoss: f(8, r),
 				EvaluatedAt: time.UnixMicro(int64(at.Value(r))).UTC(), RunID: s(10).Value(r),
 			})
 		}
