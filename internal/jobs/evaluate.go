@@ -194,6 +194,7 @@ func Evaluate(ctx context.Context, j EvaluateJob) (*Evaluation, error) {
 	if err != nil {
 		return ev, h.explain(err)
 	}
+	sj.checkpoint(ctx, pub)
 	for _, o := range rec.Outputs {
 		for _, f := range o.Files {
 			ev.OutputFiles = append(ev.OutputFiles, o.Table+"/"+o.Partition+"/"+f.Name)

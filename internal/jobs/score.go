@@ -102,6 +102,10 @@ type ScoreJob struct {
 	// LeaseTTL is how long the job's lease lives without renewal (default
 	// 60 s): a run that stalls longer loses the lease and cannot commit.
 	LeaseTTL time.Duration
+	// CheckpointEvery: after its commit, a run checkpoints the commit log
+	// once this many commits can be covered (default
+	// table.DefaultCheckpointEvery).
+	CheckpointEvery int
 
 	RunID    string // default: a new one
 	Now      func() time.Time
@@ -241,7 +245,22 @@ func (j *ScoreJob) scoreAll(ctx context.Context, pub *table.Publisher, fx *featu
 		return h.explain(err)
 	}
 	sum.addOutputs(rec)
+	j.checkpoint(ctx, pub)
 	return nil
+}
+
+// checkpoint writes the commit log's next checkpoint when one is due
+// (table.Publisher.Checkpoint). Failing costs only speed, the next run
+// tries again: it is logged, not returned.
+func (j *ScoreJob) checkpoint(ctx context.Context, pub *table.Publisher) {
+	rep, err := pub.Checkpoint(ctx, j.CheckpointEvery, nil)
+	if err != nil {
+		j.Log.Warn("checkpoint the commit log (the next run tries again)", "err", err)
+		return
+	}
+	if rep.Written > 0 || rep.Archived > 0 {
+		j.Log.Info("checkpointed the commit log", "checkpoint", rep.Written, "archived_commits", rep.Archived)
+	}
 }
 
 func (s *Summary) addOutputs(rec *table.CommitRecord) {

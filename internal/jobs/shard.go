@@ -63,7 +63,7 @@ func (j *ScoreJob) readPlan(ctx context.Context, pub *table.Publisher) (*plan, e
 	if err := state.Decode(data, &p); err != nil {
 		return nil, fmt.Errorf("read shard plan %s: %w", j.Output.URI(state.ShardPlanKey(j.Job)), err)
 	}
-	done, err := j.planDone(ctx, pub, p.ID)
+	done, err := pub.Done(ctx, p.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -73,18 +73,6 @@ func (j *ScoreJob) readPlan(ctx context.Context, pub *table.Publisher) (*plan, e
 	return &p, nil
 }
 
-func (j *ScoreJob) planDone(ctx context.Context, pub *table.Publisher, id string) (bool, error) {
-	commits, err := pub.Commits(ctx)
-	if err != nil {
-		return false, err
-	}
-	for _, c := range commits {
-		if c.RunID == id {
-			return c.Done, nil
-		}
-	}
-	return false, nil
-}
 
 // cleanPlan deletes a finished plan's shard records and the plan itself.
 func (j *ScoreJob) cleanPlan(ctx context.Context, p *plan) error {
@@ -141,7 +129,7 @@ func (j *ScoreJob) scoreShard(ctx context.Context, pub *table.Publisher, fx *fea
 func (j *ScoreJob) runShard(ctx context.Context, h *held, pub *table.Publisher, fx *features.Pipeline, sum *Summary, name string) error {
 	sh := *j.Shard
 	if j.ShardPlan != "" {
-		done, err := j.planDone(ctx, pub, j.ShardPlan)
+		done, err := pub.Done(ctx, j.ShardPlan)
 		if err != nil {
 			return err
 		}
@@ -296,6 +284,7 @@ func (j *ScoreJob) finishShards(ctx context.Context, pub *table.Publisher, sum *
 		return h.explain(err)
 	}
 	sum.addOutputs(rec)
+	j.checkpoint(ctx, pub)
 	j.Log.Info("sharded backfill committed", "plan", p.ID, "shards", p.Count, "partition", j.Partition)
 	return h.explain(j.cleanPlan(ctx, p))
 }

@@ -26,6 +26,12 @@ const (
 	ShardsPrefix = Dir + "/shards/"
 	// SchedulePrefix holds the scheduler's ledger, per schedule job.
 	SchedulePrefix = Dir + "/schedule/"
+	// CheckpointsPrefix holds the commit log's checkpoints:
+	// <seq, 10 digits>.json.
+	CheckpointsPrefix = Dir + "/checkpoints/"
+	// ArchivePrefix holds the commit records (and done markers) that a
+	// checkpoint covers, moved out of CommitsPrefix: archive/commits/.
+	ArchivePrefix = Dir + "/archive/"
 )
 
 // Suffixes of the objects in the commit log.
@@ -61,6 +67,35 @@ func CommitLogEntry(key string) (runID string, done, ok bool) {
 		return id, false, true
 	}
 	return "", false, false
+}
+
+// CheckpointKey is the key of checkpoint seq of the commit log:
+// _scorer/checkpoints/<seq, 10 digits>.json, so that keys sort by seq.
+func CheckpointKey(seq int64) string { return fmt.Sprintf("%s%010d.json", CheckpointsPrefix, seq) }
+
+// CheckpointSeq parses a key listed under CheckpointsPrefix; ok is false for
+// any other object.
+func CheckpointSeq(key string) (seq int64, ok bool) {
+	name, found := strings.CutPrefix(key, CheckpointsPrefix)
+	if !found {
+		return 0, false
+	}
+	num, found := strings.CutSuffix(name, ".json")
+	if !found || len(num) != 10 {
+		return 0, false
+	}
+	_, err := fmt.Sscanf(num, "%d", &seq)
+	return seq, err == nil
+}
+
+// ArchivedCommitsPrefix holds the archived commit log:
+// _scorer/archive/commits/.
+const ArchivedCommitsPrefix = ArchivePrefix + "commits/"
+
+// ArchivedKey is where a commit log key (CommitKey or DoneKey) is kept once
+// a checkpoint covers it: the same name under ArchivedCommitsPrefix.
+func ArchivedKey(commitLogKey string) string {
+	return ArchivedCommitsPrefix + strings.TrimPrefix(commitLogKey, CommitsPrefix)
 }
 
 // RunStagingPrefix is the prefix under which a run's parts are staged:

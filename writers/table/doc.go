@@ -22,6 +22,8 @@
 //	_scorer/staging/<run_id>/<table>/<partition>/...   a run's parts before publishing
 //	_scorer/commits/<run_id>.json                      commit record: the commit point (CommitRecord)
 //	_scorer/commits/<run_id>.done                      the run is fully published (Done)
+//	_scorer/checkpoints/<seq>.json                     the ledger up to a point (CheckpointRecord)
+//	_scorer/archive/commits/<run_id>.json, .done       commit log objects a checkpoint covers
 //
 // Partitions are Hive style (month=2020-09, date=2020-09-02/hour=07). Staging
 // lives outside the table folders, so globs such as
@@ -128,13 +130,27 @@
 //
 // # Ledger
 //
-// Publisher.Consumed(ctx, job) reads the commit records and returns every
-// input file a committed run of that job consumed, by key (the latest
-// commit's entry if a key was consumed more than once). The queue skips
-// inputs whose key and generation are in it; since inputs are recorded in the
-// same object that commits the outputs, an input is consumed if and only if
-// its outputs are (or will be, after roll forward) published. Commits lists
-// every commit record for history and audit.
+// Publisher.Consumed(ctx, job) returns every input file a committed run of
+// that job consumed, by key (the latest commit's entry if a key was consumed
+// more than once). The queue skips inputs whose key and generation are in
+// it; since inputs are recorded in the same object that commits the outputs,
+// an input is consumed if and only if its outputs are (or will be, after
+// roll forward) published. Commits lists every commit record, archived ones
+// included, for history and audit.
+//
+// The ledger is read from the latest checkpoint plus the commit records
+// since (Publisher.Checkpoint, which runs call after their commit): a
+// snapshot of the ledger over a prefix of the commit order made of done
+// runs stored more than CheckpointLag ago, written create-if-absent under
+// the next sequence number every DefaultCheckpointEvery commits. The records
+// it covers move to _scorer/archive/commits/ (copy both, delete the record,
+// delete its done marker), so the log, and every listing and read of it,
+// holds only the commits since. Readers list the log before reading the
+// checkpoint, and read a record they listed from the archive if it moved
+// meanwhile; a crash anywhere in Checkpoint is finished by the next one.
+// Reading the ledger therefore costs one list of the log, one list and one
+// read of the checkpoints and one read per commit since the checkpoint,
+// whatever the project's age; Done is two lookups.
 //
 // # Failpoints
 //

@@ -18,37 +18,53 @@ type commitInfo struct {
 	done    bool
 }
 
-// listCommits lists commit records in commit order: the time the store
-// recorded each commit object (the store's clock, not a client's), then run
-// id.
+// listCommits lists the commit log (the commits since the latest
+// checkpoint, and those it covers that are not archived yet) in commit
+// order: the time the store recorded each commit object (the store's clock,
+// not a client's), then run id.
 func (p *Publisher) listCommits(ctx context.Context) ([]commitInfo, error) {
-	objs, err := p.bucket.List(ctx, state.CommitsPrefix)
+	commits, _, err := p.listCommitLog(ctx, state.CommitsPrefix)
+	return commits, err
+}
+
+// listCommitLog lists the commit records under prefix (the log or the
+// archive) in commit order, and the done markers whose record is not there
+// (an archiving stopped between its two deletes).
+func (p *Publisher) listCommitLog(ctx context.Context, prefix string) (commits []commitInfo, orphanDone []string, err error) {
+	objs, err := p.bucket.List(ctx, prefix)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	done := map[string]bool{}
-	var out []commitInfo
 	for _, o := range objs {
-		id, isDone, ok := state.CommitLogEntry(o.Key)
+		id, isDone, ok := state.CommitLogEntry(state.CommitsPrefix + strings.TrimPrefix(o.Key, prefix))
 		switch {
 		case !ok:
 		case isDone:
 			done[id] = true
 		default:
-			out = append(out, commitInfo{id: id, updated: o.Updated})
+			commits = append(commits, commitInfo{id: id, updated: o.Updated})
 		}
 	}
-	for i := range out {
-		out[i].done = done[out[i].id]
+	for i := range commits {
+		commits[i].done = done[commits[i].id]
+		delete(done, commits[i].id)
 	}
-	slices.SortFunc(out, func(a, b commitInfo) int {
+	for id := range done {
+		orphanDone = append(orphanDone, id)
+	}
+	slices.Sort(orphanDone)
+	slices.SortFunc(commits, func(a, b commitInfo) int {
 		return cmp.Or(a.updated.Compare(b.updated), strings.Compare(a.id, b.id))
 	})
-	return out, nil
+	return commits, orphanDone, nil
 }
 
 func (p *Publisher) readCommit(ctx context.Context, id string) (*CommitRecord, error) {
-	key := state.CommitKey(id)
+	return p.readCommitAt(ctx, id, state.CommitKey(id))
+}
+
+func (p *Publisher) readCommitAt(ctx context.Context, id, key string) (*CommitRecord, error) {
 	data, err := state.Read(ctx, p.bucket, key)
 	if err != nil {
 		return nil, err
@@ -72,16 +88,33 @@ type CommitStatus struct {
 	StoredAt time.Time `json:"stored_at"`
 }
 
-// Commits returns every committed run of the bucket in commit order, for
-// history and audit.
+// Commits returns every committed run of the bucket in commit order, the
+// archived ones included, for history and audit: it reads every commit
+// record ever written. The ledger (Consumed) and Done do not.
 func (p *Publisher) Commits(ctx context.Context) ([]CommitStatus, error) {
-	commits, err := p.listCommits(ctx)
+	archived, _, err := p.listCommitLog(ctx, state.ArchivedCommitsPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("list archived commits: %w", err)
+	}
+	live, err := p.listCommits(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list commits: %w", err)
 	}
-	out := make([]CommitStatus, 0, len(commits))
-	for _, c := range commits {
-		rec, err := p.readCommit(ctx, c.id)
+	seen := map[string]bool{}
+	var all []commitInfo
+	for _, c := range archived {
+		seen[c.id] = true
+		all = append(all, c)
+	}
+	for _, c := range live {
+		if !seen[c.id] { // copied to the archive, not yet deleted here
+			all = append(all, c)
+		}
+	}
+	slices.SortFunc(all, func(a, b commitInfo) int { return a.position().compare(b.position()) })
+	out := make([]CommitStatus, 0, len(all))
+	for _, c := range all {
+		rec, err := p.readCommitAnywhere(ctx, c.id)
 		if err != nil {
 			return nil, fmt.Errorf("list commits: %w", err)
 		}
@@ -90,26 +123,33 @@ func (p *Publisher) Commits(ctx context.Context) ([]CommitStatus, error) {
 	return out, nil
 }
 
+// Done reports whether a run is committed and fully published: its done
+// marker exists, in the log or in the archive. Two lookups, whatever the
+// history's length.
+func (p *Publisher) Done(ctx context.Context, runID string) (bool, error) {
+	for _, key := range []string{state.DoneKey(runID), state.ArchivedKey(state.DoneKey(runID))} {
+		if ok, err := state.Exists(ctx, p.bucket, key); err != nil || ok {
+			return ok, err
+		}
+	}
+	return false, nil
+}
+
 // Consumed is the ledger of a job: every input file that a committed run of
 // the job consumed, by key. Where runs consumed several generations of a
 // key, the latest commit's entry wins. Committed runs count whether or not
 // they are rolled forward yet (they will be); uncommitted runs never count.
-// The caller skips an input whose key and generation are in the map.
+// The caller skips an input whose key and generation are in the map. It
+// reads the latest checkpoint and the commit records since (Checkpoint).
 func (p *Publisher) Consumed(ctx context.Context, job string) (map[string]InputFile, error) {
-	commits, err := p.Commits(ctx)
+	ledger, err := p.ledger(ctx, job)
 	if err != nil {
 		return nil, fmt.Errorf("ledger %s: %w", job, err)
 	}
-	out := map[string]InputFile{}
-	for _, c := range commits {
-		if c.Job != job {
-			continue
-		}
-		for _, in := range c.Inputs {
-			out[in.Key] = in
-		}
+	if ledger[job] == nil {
+		return map[string]InputFile{}, nil
 	}
-	return out, nil
+	return ledger[job], nil
 }
 
 // Pending returns the committed runs that are not done yet (decided, not
