@@ -73,7 +73,6 @@ func (j *ScoreJob) readPlan(ctx context.Context, pub *table.Publisher) (*plan, e
 	return &p, nil
 }
 
-
 // cleanPlan deletes a finished plan's shard records and the plan itself.
 func (j *ScoreJob) cleanPlan(ctx context.Context, p *plan) error {
 	objs, err := j.Output.List(ctx, state.ShardRecordsPrefix(j.Job, p.ID))
