@@ -79,6 +79,10 @@ type ScoreJob struct {
 	ShardPlan string
 
 	guard *leaseGuard // the lease a roll forward checks; set by Score
+	// listed are the keys under Dir when the run listed its inputs (with
+	// SkipConsumed): a checkpoint drops the job's ledger entries of keys
+	// no longer there (retention moved them), which no run will list again.
+	listed map[string]bool
 
 	Workers, BatchSize, ReadConcurrency int
 	CSV                                 readers.CSVOptions
@@ -253,7 +257,11 @@ func (j *ScoreJob) scoreAll(ctx context.Context, pub *table.Publisher, fx *featu
 // (table.Publisher.Checkpoint). Failing costs only speed, the next run
 // tries again: it is logged, not returned.
 func (j *ScoreJob) checkpoint(ctx context.Context, pub *table.Publisher) {
-	rep, err := pub.Checkpoint(ctx, j.CheckpointEvery, nil)
+	var drop func(string, table.InputFile) bool
+	if j.listed != nil {
+		drop = func(job string, in table.InputFile) bool { return job == j.Job && !j.listed[in.Key] }
+	}
+	rep, err := pub.Checkpoint(ctx, j.CheckpointEvery, drop)
 	if err != nil {
 		j.Log.Warn("checkpoint the commit log (the next run tries again)", "err", err)
 		return
@@ -561,6 +569,13 @@ func (j *ScoreJob) pickInputs(ctx context.Context, pub *table.Publisher) ([]stor
 	}
 	if !j.SkipConsumed {
 		return files, nil
+	}
+	j.listed = make(map[string]bool, len(files)+len(skipped))
+	for _, f := range files {
+		j.listed[f.Key] = true
+	}
+	for _, k := range skipped {
+		j.listed[k] = true
 	}
 	consumed, err := pub.Consumed(ctx, j.Job)
 	if err != nil {
