@@ -177,7 +177,7 @@ func Evaluate(ctx context.Context, j EvaluateJob) (*Evaluation, error) {
 	ev.Rows = j.results(accs)
 	labelled := false
 	for _, r := range ev.Rows {
-		labelled = labelled || (r.SegmentColumn == "" && r.Result.Rows > 0)
+		labelled = labelled || (r.SegmentColumn == "" && r.Rows > 0)
 	}
 	if !labelled {
 		where := fmt.Sprintf("column %q of %s/%s", j.Label, j.Table, j.Partition)
@@ -338,7 +338,8 @@ func segmentValue(col arrow.Array, r int) string {
 // readScores reads a score (or challengers) table's files and adds every
 // row to its model's accumulators.
 func (j *EvaluateJob) readScores(ctx context.Context, files []store.ObjectInfo, role string, labels map[string]labelRow,
-	labelCols []string, accs map[modelKey]*modelAcc, unmatched *int64) ([]readers.FileStat, error) {
+	labelCols []string, accs map[modelKey]*modelAcc, unmatched *int64,
+) ([]readers.FileStat, error) {
 	if len(files) == 0 {
 		return nil, nil
 	}
@@ -479,8 +480,10 @@ func (j *EvaluateJob) results(accs map[modelKey]*modelAcc) []EvalRow {
 			if a == nil {
 				a = &metrics.Accumulator{}
 			}
-			return EvalRow{ModelName: mk.name, ModelVersion: mk.version, Role: mk.role, SegmentColumn: col, SegmentValue: val,
-				Scored: scored, Result: a.Result(j.Bins)}
+			return EvalRow{
+				ModelName: mk.name, ModelVersion: mk.version, Role: mk.role, SegmentColumn: col, SegmentValue: val,
+				Scored: scored, Result: a.Result(j.Bins),
+			}
 		}
 		all := segKey{-1, ""}
 		rows = append(rows, row("", "", ma.scored[all], ma.acc[all]))
@@ -635,7 +638,7 @@ func (j *EvaluateJob) records(ev *Evaluation) (arrow.RecordBatch, arrow.RecordBa
 	for _, r := range ev.Rows {
 		keys(eb, r)
 		i64(eb, 7, r.Scored)
-		i64(eb, 8, r.Result.Rows)
+		i64(eb, 8, r.Rows)
 		i64(eb, 9, r.Positives)
 		for i, v := range []float64{r.LabelRate, r.MeanScore, r.AUC, r.LogLoss, r.ConstantLogLoss, r.Brier, r.ECE} {
 			f64(eb, 10+i, v)

@@ -135,4 +135,3 @@ func latestCheckpoint(t *testing.T, b store.Bucket) *table.CheckpointRecord {
 	}
 	return &cp
 }
-

@@ -41,7 +41,7 @@ func laterOptions(fp func(string) error) Options {
 // history commits n runs alternating two jobs: the queue job consumes a new
 // file each run and every fifth run a new generation of an old one; the
 // other job one file of its own. Run ids sort in commit order.
-func history(t *testing.T, ctx context.Context, p *Publisher, from, n int) {
+func history(ctx context.Context, t *testing.T, p *Publisher, from, n int) {
 	t.Helper()
 	for i := from; i < from+n; i++ {
 		sc := scenario{runID: fmt.Sprintf("run%04d", i), job: "queue", ads: genScores(1, i)}
@@ -61,7 +61,7 @@ func history(t *testing.T, ctx context.Context, p *Publisher, from, n int) {
 
 // referenceLedger replays every commit record (the log and the archive) in
 // commit order: the ledger without checkpoints.
-func referenceLedger(t *testing.T, ctx context.Context, p *Publisher) map[string]map[string]InputFile {
+func referenceLedger(ctx context.Context, t *testing.T, p *Publisher) map[string]map[string]InputFile {
 	t.Helper()
 	commits, err := p.Commits(ctx)
 	if err != nil {
@@ -75,7 +75,7 @@ func referenceLedger(t *testing.T, ctx context.Context, p *Publisher) map[string
 	return out
 }
 
-func checkLedger(t *testing.T, ctx context.Context, p *Publisher, want map[string]map[string]InputFile) {
+func checkLedger(ctx context.Context, t *testing.T, p *Publisher, want map[string]map[string]InputFile) {
 	t.Helper()
 	for _, job := range []string{"queue", "backfill.month=2020-09", "nobody"} {
 		got, err := p.Consumed(ctx, job)
@@ -93,7 +93,7 @@ func checkLedger(t *testing.T, ctx context.Context, p *Publisher, want map[strin
 }
 
 // logKeys are the objects left in _scorer/commits/.
-func logKeys(t *testing.T, ctx context.Context, b store.Bucket) []string {
+func logKeys(ctx context.Context, t *testing.T, b store.Bucket) []string {
 	t.Helper()
 	objs, err := b.List(ctx, state.CommitsPrefix)
 	if err != nil {
@@ -118,8 +118,8 @@ func TestCheckpointBoundsLedgerReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	history(t, ctx, p, 0, 23)
-	want := referenceLedger(t, ctx, p)
+	history(ctx, t, p, 0, 23)
+	want := referenceLedger(ctx, t, p)
 	// 12 queue runs (two of them consume a new generation of an earlier
 	// key too); 11 backfills.
 	if want["queue"]["queue/f0010.jsonl"].Generation != 1014 ||
@@ -128,7 +128,7 @@ func TestCheckpointBoundsLedgerReads(t *testing.T) {
 	}
 
 	counted.n.Store(0)
-	checkLedger(t, ctx, p, want)
+	checkLedger(ctx, t, p, want)
 	before := counted.n.Load() / 3 // three Consumed calls
 	if before < 23 {
 		t.Fatalf("without a checkpoint Consumed read %d state objects, want every record (23)", before)
@@ -142,14 +142,14 @@ func TestCheckpointBoundsLedgerReads(t *testing.T) {
 	if err != nil || rep.Written != 1 || rep.Archived != 23 {
 		t.Fatalf("Checkpoint(10) = %+v, %v; want checkpoint 1 and 23 archived", rep, err)
 	}
-	if keys := logKeys(t, ctx, fb); len(keys) != 0 {
+	if keys := logKeys(ctx, t, fb); len(keys) != 0 {
 		t.Errorf("the log still holds %v", keys)
 	}
-	history(t, ctx, p, 23, 4)
-	want = referenceLedger(t, ctx, p)
+	history(ctx, t, p, 23, 4)
+	want = referenceLedger(ctx, t, p)
 
 	counted.n.Store(0)
-	checkLedger(t, ctx, p, want)
+	checkLedger(ctx, t, p, want)
 	after := counted.n.Load() / 3
 	if after != 1+4 { // the checkpoint, the four records since
 		t.Errorf("with a checkpoint Consumed read %d state objects, want 5 (the checkpoint and 4 records)", after)
@@ -173,9 +173,9 @@ func TestCheckpointBoundsLedgerReads(t *testing.T) {
 	}
 
 	// The next checkpoints: each covers the commits since; two are kept.
-	history(t, ctx, p, 27, 3)
+	history(ctx, t, p, 27, 3)
 	for i := range 3 {
-		history(t, ctx, p, 30+2*i, 2)
+		history(ctx, t, p, 30+2*i, 2)
 		if _, err := p.Checkpoint(ctx, 2, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -187,7 +187,7 @@ func TestCheckpointBoundsLedgerReads(t *testing.T) {
 	if len(objs) != 2 || objs[1].Key != state.CheckpointKey(4) {
 		t.Errorf("checkpoints kept: %v, want 3 and 4", objs)
 	}
-	checkLedger(t, ctx, p, referenceLedger(t, ctx, p))
+	checkLedger(ctx, t, p, referenceLedger(ctx, t, p))
 }
 
 // A checkpoint covers a prefix of done commits only: a pending commit (and
@@ -200,7 +200,7 @@ func TestCheckpointStopsAtPendingAndRecent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	history(t, ctx, p, 0, 5)
+	history(ctx, t, p, 0, 5)
 	crash, err := NewPublisher(fb, laterOptions(func(pt string) error {
 		if pt == PointAfterCommitRecord {
 			return errCrash
@@ -218,14 +218,14 @@ func TestCheckpointStopsAtPendingAndRecent(t *testing.T) {
 	// pending runs before it, so done runs after a pending one take
 	// another job committing meanwhile); what matters is that the prefix
 	// stops at it.
-	want := referenceLedger(t, ctx, p)
+	want := referenceLedger(ctx, t, p)
 	if rep, err := p.Checkpoint(ctx, 1, nil); err != nil || rep.Archived != 5 {
 		t.Fatalf("Checkpoint = %+v, %v; want the 5 done commits before the pending one archived", rep, err)
 	}
-	if keys := logKeys(t, ctx, fb); len(keys) != 1 || keys[0] != "run0005.json" {
+	if keys := logKeys(ctx, t, fb); len(keys) != 1 || keys[0] != "run0005.json" {
 		t.Errorf("log after checkpoint: %v, want the pending record alone", keys)
 	}
-	checkLedger(t, ctx, p, want) // the pending run's input counts (it is committed)
+	checkLedger(ctx, t, p, want) // the pending run's input counts (it is committed)
 	pend, err := p.Pending(ctx)
 	if err != nil || len(pend) != 1 || pend[0].RunID != "run0005" {
 		t.Fatalf("Pending = %v, %v", pend, err)
@@ -247,7 +247,7 @@ func TestCheckpointStopsAtPendingAndRecent(t *testing.T) {
 	if rep, err := p.Checkpoint(ctx, 1, nil); err != nil || rep.Written != 2 || rep.Archived != 1 {
 		t.Errorf("Checkpoint after the roll forward = %+v, %v; want checkpoint 2 covering run0005", rep, err)
 	}
-	checkLedger(t, ctx, p, want)
+	checkLedger(ctx, t, p, want)
 }
 
 // TestCheckpointCrashAtEveryPoint stops a checkpoint at every occurrence of
@@ -262,8 +262,8 @@ func TestCheckpointCrashAtEveryPoint(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			history(t, ctx, p, 0, 4)
-			want := referenceLedger(t, ctx, p)
+			history(ctx, t, p, 0, 4)
+			want := referenceLedger(ctx, t, p)
 			hits := 0
 			crash, err := NewPublisher(fb, laterOptions(func(pt string) error {
 				if pt == point {
@@ -284,7 +284,7 @@ func TestCheckpointCrashAtEveryPoint(t *testing.T) {
 				t.Fatalf("%s #%d: %v", point, nth, err)
 			}
 			name := fmt.Sprintf("%s#%d", point, nth)
-			checkLedger(t, ctx, p, want)
+			checkLedger(ctx, t, p, want)
 			if pend, err := p.Pending(ctx); err != nil || len(pend) != 0 {
 				t.Errorf("%s: Pending = %v, %v; a done run looks pending", name, pend, err)
 			}
@@ -294,10 +294,10 @@ func TestCheckpointCrashAtEveryPoint(t *testing.T) {
 			if _, err := p.Checkpoint(ctx, 1, nil); err != nil {
 				t.Fatalf("%s: the next Checkpoint: %v", name, err)
 			}
-			if keys := logKeys(t, ctx, fb); len(keys) != 0 {
+			if keys := logKeys(ctx, t, fb); len(keys) != 0 {
 				t.Errorf("%s: the next Checkpoint left %v in the log", name, keys)
 			}
-			checkLedger(t, ctx, p, want)
+			checkLedger(ctx, t, p, want)
 		}
 	}
 }
@@ -311,8 +311,8 @@ func TestCheckpointConcurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	history(t, ctx, p, 0, 12)
-	want := referenceLedger(t, ctx, p)
+	history(ctx, t, p, 0, 12)
+	want := referenceLedger(ctx, t, p)
 	var wg sync.WaitGroup
 	errs := make([]error, 4)
 	for i := range errs {
@@ -327,10 +327,10 @@ func TestCheckpointConcurrent(t *testing.T) {
 	if _, err := p.Checkpoint(ctx, 1, nil); err != nil {
 		t.Fatal(err)
 	}
-	if keys := logKeys(t, ctx, fb); len(keys) != 0 {
+	if keys := logKeys(ctx, t, fb); len(keys) != 0 {
 		t.Errorf("log after concurrent checkpoints: %v", keys)
 	}
-	checkLedger(t, ctx, p, want)
+	checkLedger(ctx, t, p, want)
 }
 
 // drop leaves inputs out of the next checkpoint (retention archived them).
@@ -341,12 +341,12 @@ func TestCheckpointDrop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	history(t, ctx, p, 0, 6)
-	want := referenceLedger(t, ctx, p)
+	history(ctx, t, p, 0, 6)
+	want := referenceLedger(ctx, t, p)
 	drop := func(job string, in InputFile) bool { return job == "queue" && in.Key == "queue/f0000.jsonl" }
 	if _, err := p.Checkpoint(ctx, 1, drop); err != nil {
 		t.Fatal(err)
 	}
 	delete(want["queue"], "queue/f0000.jsonl")
-	checkLedger(t, ctx, p, want)
+	checkLedger(ctx, t, p, want)
 }
