@@ -12,6 +12,7 @@ import (
 
 	"github.com/adtech/scorer/internal/app"
 	"github.com/adtech/scorer/internal/runlog"
+	"github.com/adtech/scorer/readers/store"
 )
 
 func (c *cli) historyCmd() *cobra.Command {
@@ -157,6 +158,10 @@ func printReport(w io.Writer, r *runlog.Record) error {
 	row("rows scored", r.RowsScored)
 	row("rows rejected", r.RowsRejected)
 	row("files written", fmt.Sprintf("%d (%s)", len(r.OutputFiles), humanBytes(r.OutputBytes)))
+	if ops := r.StoreOps; ops != nil {
+		row("input ops", storeOps(ops.Input))
+		row("output ops", storeOps(ops.Output))
+	}
 	if rep := r.Report; rep != nil {
 		row("throughput", fmt.Sprintf("%.0f rows/s, %s/s", rep.RowsPerSecond, humanBytes(int64(rep.BytesPerSecond))))
 		if s := rep.Scores; s != nil {
@@ -170,6 +175,17 @@ func printReport(w io.Writer, r *runlog.Record) error {
 		}
 	}
 	return ew.flush(tw)
+}
+
+// storeOps says what a run did to one store, in the units it is billed by
+// (docs/operations.md).
+func storeOps(c store.OpCounts) string {
+	w := fmt.Sprintf("%d write", c.Write)
+	if c.WriteAttempts != c.Write {
+		w += fmt.Sprintf(" (of %d)", c.WriteAttempts)
+	}
+	return fmt.Sprintf("%d list (%d objects), %d stat, %d read (%s), %s (%s), %d copy, %d delete",
+		c.List, c.Listed, c.Stat, c.Read, humanBytes(c.ReadBytes), w, humanBytes(c.WriteBytes), c.Copy, c.Delete)
 }
 
 // printHistogram draws the score histogram with bars.

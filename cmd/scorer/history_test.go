@@ -84,6 +84,9 @@ func TestManualRunsAreRecorded(t *testing.T) {
 		rep.Scores.Min <= 0 || rep.Scores.Max >= 1 {
 		t.Errorf("report of the queue run: %+v", ok.Report)
 	}
+	if ops := ok.StoreOps; ops == nil || ops.Input.Read != 2 || ops.Input.ReadBytes != ok.InputBytes || ops.Output.Write == 0 {
+		t.Errorf("store ops of the queue run: %+v", ok.StoreOps)
+	}
 	if !strings.Contains(recs[2].Error, "no input files") {
 		t.Errorf("bad input record's error: %q", recs[2].Error)
 	}
@@ -97,7 +100,10 @@ func TestManualRunsAreRecorded(t *testing.T) {
 	}
 	r = scorer(t, nil, "history", "--output", out, "--run", ok.RunID)
 	mustSucceed(t, r)
-	for _, s := range []string{"rows scored +4000\n", "quantiles +p01 0\\.", "histogram\n", "queue/requests-2020-09-02T00\\.jsonl"} {
+	for _, s := range []string{
+		"rows scored +4000\n", "quantiles +p01 0\\.", "histogram\n", "queue/requests-2020-09-02T00\\.jsonl",
+		"input ops +1 list \\(2 objects\\), 0 stat, 2 read \\(", "output ops +[0-9]+ list .* [1-9][0-9]* write",
+	} {
 		if !regexp.MustCompile(s).MatchString(r.stdout) {
 			t.Errorf("history --run lacks %q:\n%s", s, r.stdout)
 		}

@@ -82,14 +82,20 @@ type Opened struct {
 // Open opens the stores and loads the model bundle. It reads only (dry
 // runs and validation use it as it is); a run heals the output store first
 // (openOutput).
-func (a *App) Open(ctx context.Context) (*Opened, error) {
-	var o Opened
+func (a *App) Open(ctx context.Context) (*Opened, error) { return a.open(ctx, nil) }
+
+// open is Open with the output store given (a run's, opened already), or
+// opened here when out is nil.
+func (a *App) open(ctx context.Context, out store.Bucket) (*Opened, error) {
+	o := Opened{Output: out}
 	var err error
 	if o.Input, err = store.Open(ctx, a.cfg.Input); err != nil {
 		return nil, UsageError{fmt.Errorf("input: %w", err)}
 	}
-	if o.Output, err = store.Open(ctx, a.cfg.Output); err != nil {
-		return nil, UsageError{fmt.Errorf("output: %w", err)}
+	if o.Output == nil {
+		if o.Output, err = store.Open(ctx, a.cfg.Output); err != nil {
+			return nil, UsageError{fmt.Errorf("output: %w", err)}
+		}
 	}
 	if o.Bundle, err = a.LoadModel(ctx, a.cfg.Model); err != nil {
 		return nil, err
@@ -152,10 +158,21 @@ func (a *App) openRegistry(ctx context.Context) (*registry.Registry, error) {
 // openOutput opens the output store for a command that uses it (a run,
 // history) and heals it the first time (healOnOpen).
 func (a *App) openOutput(ctx context.Context) (store.Bucket, error) {
-	out, err := store.Open(ctx, a.cfg.Output)
+	out, err := a.openCountedOutput(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// openCountedOutput is openOutput counting the store's operations from the
+// start, the heal's included: a run records them.
+func (a *App) openCountedOutput(ctx context.Context) (*store.CountedBucket, error) {
+	b, err := store.Open(ctx, a.cfg.Output)
 	if err != nil {
 		return nil, UsageError{fmt.Errorf("output: %w", err)}
 	}
+	out := store.Counted(b)
 	a.healOnOpen(ctx, out)
 	return out, nil
 }

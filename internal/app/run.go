@@ -9,6 +9,7 @@ import (
 
 	"github.com/adtech/scorer/internal/jobs"
 	"github.com/adtech/scorer/internal/runlog"
+	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/writers/table"
 )
 
@@ -127,12 +128,12 @@ func (a *App) AbandonShards(ctx context.Context, month string) error {
 
 // score runs a scoring job and keeps its run record in the output store:
 // written "running" before anything else, and with the outcome, the counts
-// and the report when the run ends. Manual and scheduled runs both come
-// through here, so they are recorded (and counted) alike. rec names the
-// job, its kind and trigger; build makes the job once the stores and the
-// model are open. rec is filled in.
+// (rows, bytes, store operations) and the report when the run ends. Manual
+// and scheduled runs both come through here, so they are recorded (and
+// counted) alike. rec names the job, its kind and trigger; build makes the
+// job once the stores and the model are open. rec is filled in.
 func (a *App) score(ctx context.Context, rec *runlog.Record, build func(*Opened) jobs.ScoreJob) (*jobs.Summary, error) {
-	out, err := a.openOutput(ctx)
+	out, err := a.openCountedOutput(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -147,12 +148,21 @@ func (a *App) score(ctx context.Context, rec *runlog.Record, build func(*Opened)
 		return nil, err
 	}
 
-	o, err := a.Open(ctx)
+	// The job uses the output store opened here, so that one count holds
+	// the run's operations on it; the input's are counted from its opening.
+	o, err := a.open(ctx, out)
 	var sum *jobs.Summary
+	var in *store.CountedBucket
 	if err == nil {
+		in = store.Counted(o.Input)
+		o.Input = in
 		j := build(o)
 		j.RunID = rec.RunID
 		sum, err = jobs.Score(ctx, j)
+	}
+	rec.StoreOps = &runlog.StoreOps{Output: out.Counts()}
+	if in != nil {
+		rec.StoreOps.Input = in.Counts()
 	}
 	finishRecord(ctx, rec, sum, err, time.Now())
 	if ferr := log.Finish(context.WithoutCancel(ctx), rec); ferr != nil {

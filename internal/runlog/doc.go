@@ -1,9 +1,10 @@
 // Package runlog keeps a durable record of every scoring run in the output
 // store: who started it (by hand or the scheduler, for which slot), how it
-// ended, what it read, scored and wrote, and a short report (throughput,
-// score quantiles and histogram). scorer history reads them; the scheduler's
-// metrics are counted from them, so runs started by hand count exactly like
-// scheduled ones.
+// ended, what it read, scored and wrote, the operations it made on its
+// stores (StoreOps, counted by store.Counted), and a short report
+// (throughput, score quantiles and histogram). scorer history reads them;
+// the scheduler's metrics are counted from them, so runs started by hand
+// count exactly like scheduled ones.
 //
 // A run writes its record twice under _scorer/runs/<job>/<run_id>.json:
 // when it starts (outcome "running", create-if-absent) and when it ends (the

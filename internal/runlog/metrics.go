@@ -29,6 +29,9 @@ type Metrics struct {
 	bytesWritten *prometheus.CounterVec
 	lastSuccess  *prometheus.GaugeVec
 	model        *prometheus.GaugeVec
+	storeOps     *prometheus.CounterVec
+	storeBytes   *prometheus.CounterVec
+	storeListed  *prometheus.CounterVec
 	syncErrors   prometheus.Counter
 
 	syncMu sync.Mutex // one Sync at a time
@@ -87,6 +90,21 @@ func NewMetrics(reg prometheus.Registerer, l *Log) *Metrics {
 			Help: "The model of the latest successful run: always 1, the model in the labels.",
 		},
 			[]string{"kind", "model", "version"}),
+		storeOps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scorer_store_operations_total",
+			Help: "Operations the runs made on their stores (input, output), by operation (list, stat, read, write, copy, delete): calls, failed ones included, but writes completed.",
+		},
+			[]string{"store", "op"}),
+		storeBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scorer_store_bytes_total",
+			Help: "Bytes the runs read from and wrote to their stores (input, output), by direction (read, write).",
+		},
+			[]string{"store", "direction"}),
+		storeListed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scorer_store_objects_listed_total",
+			Help: "Objects the runs' list calls returned, by store (GCS bills a list request per 1000).",
+		},
+			[]string{"store"}),
 		syncErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "scorer_run_records_sync_errors_total",
 			Help: "Failures to read the run records from the output store.",
@@ -97,8 +115,39 @@ func NewMetrics(reg prometheus.Registerer, l *Log) *Metrics {
 		modelAt: map[string]time.Time{},
 	}
 	reg.MustRegister(m.runs, m.duration, m.rowsRead, m.rowsScored, m.rowsRejected, m.bytesRead,
-		m.bytesWritten, m.lastSuccess, m.model, m.syncErrors)
+		m.bytesWritten, m.lastSuccess, m.model, m.storeOps, m.storeBytes, m.storeListed, m.syncErrors)
+	// The store series exist from the start, at zero: their label values
+	// are known.
+	for _, st := range []string{"input", "output"} {
+		m.addStoreOps(st, store.OpCounts{})
+	}
 	return m
+}
+
+// addStoreOps adds one store's counts of a run to the store counters.
+func (m *Metrics) addStoreOps(st string, c store.OpCounts) {
+	add := func(cv *prometheus.CounterVec, n int64, labels ...string) {
+		ctr := cv.WithLabelValues(labels...)
+		if n > 0 { // a counter cannot go down (nor a bad record panic it)
+			ctr.Add(float64(n))
+		}
+	}
+	for _, op := range []struct {
+		name string
+		n    int64
+	}{
+		{"list", c.List},
+		{"stat", c.Stat},
+		{"read", c.Read},
+		{"write", c.Write},
+		{"copy", c.Copy},
+		{"delete", c.Delete},
+	} {
+		add(m.storeOps, op.n, st, op.name)
+	}
+	add(m.storeBytes, c.ReadBytes, st, "read")
+	add(m.storeBytes, c.WriteBytes, st, "write")
+	add(m.storeListed, c.Listed, st)
 }
 
 // kindOf is the record's kind, from its job name for old records.
@@ -136,6 +185,10 @@ func (m *Metrics) Observe(r *Record) {
 	m.rowsRejected.WithLabelValues(kind).Add(float64(r.RowsRejected))
 	m.bytesRead.WithLabelValues(kind).Add(float64(r.InputBytes))
 	m.bytesWritten.WithLabelValues(kind).Add(float64(r.OutputBytes))
+	if ops := r.StoreOps; ops != nil {
+		m.addStoreOps("input", ops.Input)
+		m.addStoreOps("output", ops.Output)
+	}
 	m.gaugesLocked(kind, r)
 }
 

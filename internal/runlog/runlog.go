@@ -101,8 +101,22 @@ type Record struct {
 	RowsScored   int64    `json:"rows_scored"`
 	RowsRejected int64    `json:"rows_rejected"`
 	Recovered    []string `json:"recovered,omitempty"`
+	// StoreOps are the operations the run made on its stores (absent in
+	// records of skipped times and of older versions).
+	StoreOps *StoreOps `json:"store_ops,omitempty"`
 
 	Report *Report `json:"report,omitempty"`
+}
+
+// StoreOps are the operations a run made on its input and output stores,
+// counted by store.Counted: the calls its billing follows (docs/operations.md
+// maps them to GCS operation classes). Output counts everything the run did
+// to the output store up to its final record, which they leave out (one more
+// write): the heal of interrupted publishes when the process healed on the
+// run's behalf, its run record, lease, staging, publish and clean-up.
+type StoreOps struct {
+	Input  store.OpCounts `json:"input"`
+	Output store.OpCounts `json:"output"`
 }
 
 // ScheduleRef says which scheduled slot a run was for.

@@ -216,6 +216,77 @@ func TestMetricsCountEveryProcessesRuns(t *testing.T) {
 	}
 }
 
+// The store counters start at zero for both stores and add up the
+// store_ops of the records, observed or synced; a record without them (an
+// older version's) counts nothing there.
+func TestMetricsCountStoreOperations(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2021, 1, 2, 12, 0, 0, 0, time.UTC)
+	l, _ := newLog(t, now)
+	reg := prometheus.NewRegistry()
+	m := runlog.NewMetrics(reg, l)
+	if err := m.Baseline(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []string{"input", "output"} {
+		for _, op := range []string{"list", "stat", "read", "write", "copy", "delete"} {
+			if v := value(t, reg, "scorer_store_operations_total", map[string]string{"store": st, "op": op}); v != 0 {
+				t.Errorf("%s %s before any run: %v", st, op, v)
+			}
+		}
+		for _, dir := range []string{"read", "write"} {
+			if v := value(t, reg, "scorer_store_bytes_total", map[string]string{"store": st, "direction": dir}); v != 0 {
+				t.Errorf("%s %s bytes before any run: %v", st, dir, v)
+			}
+		}
+	}
+
+	ops := &runlog.StoreOps{
+		Input:  store.OpCounts{List: 1, Listed: 2, Read: 2, ReadBytes: 1000},
+		Output: store.OpCounts{List: 5, Listed: 9, Stat: 4, Read: 3, ReadBytes: 300, Write: 6, WriteAttempts: 7, WriteBytes: 5000, Copy: 1, Delete: 2},
+	}
+	own := finish(record("20210102T020000Z-00000001", "queue", runlog.Schedule, now.Add(-2*time.Hour)), runlog.Succeeded, 10)
+	other := finish(record("20210102T030000Z-00000002", "backfill.month=2020-12", runlog.Manual, now.Add(-time.Hour)), runlog.Succeeded, 10)
+	old := finish(record("20210102T040000Z-00000003", "queue", runlog.Manual, now.Add(-time.Hour)), runlog.Failed, 0)
+	own.StoreOps, other.StoreOps = ops, ops
+	for _, r := range []*runlog.Record{own, other, old} {
+		if err := l.Finish(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.Observe(own)
+	if err := m.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"scorer_store_operations_total", map[string]string{"store": "input", "op": "list"}, 2},
+		{"scorer_store_operations_total", map[string]string{"store": "input", "op": "read"}, 4},
+		{"scorer_store_operations_total", map[string]string{"store": "input", "op": "write"}, 0},
+		{"scorer_store_operations_total", map[string]string{"store": "output", "op": "list"}, 10},
+		{"scorer_store_operations_total", map[string]string{"store": "output", "op": "stat"}, 8},
+		{"scorer_store_operations_total", map[string]string{"store": "output", "op": "read"}, 6},
+		{"scorer_store_operations_total", map[string]string{"store": "output", "op": "write"}, 12}, // completed, not attempted
+		{"scorer_store_operations_total", map[string]string{"store": "output", "op": "copy"}, 2},
+		{"scorer_store_operations_total", map[string]string{"store": "output", "op": "delete"}, 4},
+		{"scorer_store_bytes_total", map[string]string{"store": "input", "direction": "read"}, 2000},
+		{"scorer_store_bytes_total", map[string]string{"store": "output", "direction": "read"}, 600},
+		{"scorer_store_bytes_total", map[string]string{"store": "output", "direction": "write"}, 10000},
+		{"scorer_store_objects_listed_total", map[string]string{"store": "input"}, 4},
+		{"scorer_store_objects_listed_total", map[string]string{"store": "output"}, 18},
+	} {
+		if got := value(t, reg, c.name, c.labels); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	if n := testutil.CollectAndCount(reg, "scorer_store_operations_total"); n != 12 {
+		t.Errorf("%d series of scorer_store_operations_total, want 12", n)
+	}
+}
+
 // value returns the value of one series.
 func value(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	t.Helper()

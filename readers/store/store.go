@@ -8,6 +8,10 @@
 // rename. Everything above this package is written against that contract, so a
 // publish protocol that is safe here is safe on GCS.
 //
+// Counted wraps any Bucket to count its operations by kind (OpCounts): the
+// units an object store bills (on GCS, Class A and Class B operations; see
+// OpCounts and docs/operations.md). A scoring run records its counts.
+//
 // It is public (and lives under readers/, which owns *where* bytes come from)
 // because the exported signatures of readers, writers, scoring and scheduler
 // name its Bucket: a caller outside this module must be able to name what
