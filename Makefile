@@ -17,9 +17,12 @@ build:
 # The test command of the README and of CI. Failpoints (SIGKILL at named
 # points) exist only in builds with -tags failpoints: the crash tests of
 # cmd/scorer build their binary so, and the package's own tests run in both.
+# The history simulation (thousands of objects on the GCS emulator) skips
+# itself under -race, so it runs once more without.
 test:
 	$(GO) test -race -count=1 -timeout 15m ./...
 	$(GO) test -race -count=1 -tags failpoints ./internal/failpoint/
+	$(GO) test -count=1 -run 'TestHistoryBoundsQueueRunOps' ./internal/jobs/
 
 # The suite on a loaded machine: every core kept busy by internal/tools/cpuhog
 # (2 spinning goroutines per core, stopping by itself after STRESS_FOR),
