@@ -248,9 +248,19 @@ func (l *Log) Recent(ctx context.Context, n int, match func(*Record) bool) ([]*R
 		return nil, err
 	}
 	var out []*Record
-	for _, k := range keys {
-		if n > 0 && len(out) == n {
-			break
+	// second is the run id's start second (its first 16 characters) of the
+	// n-th match: runs of that second are ordered by their recorded start
+	// below, so all of them are read before cutting to n.
+	second := func(key string) string { return path.Base(key)[:min(16, len(path.Base(key)))] }
+	var last string
+	for i, k := range keys {
+		if n > 0 && len(out) >= n {
+			if last == "" {
+				last = second(keys[i-1]) // the key of the n-th match
+			}
+			if second(k) != last {
+				break
+			}
 		}
 		r, err := l.Read(ctx, k)
 		if errors.Is(err, store.ErrNotExist) {
@@ -266,6 +276,9 @@ func (l *Log) Recent(ctx context.Context, n int, match func(*Record) bool) ([]*R
 	// Run ids order runs by the second they started; within a second, by
 	// the start time recorded.
 	slices.SortStableFunc(out, func(a, b *Record) int { return b.StartedAt.Compare(a.StartedAt) })
+	if n > 0 && len(out) > n {
+		out = out[:n]
+	}
 	return out, l.Resolve(ctx, out)
 }
 

@@ -141,6 +141,30 @@ func TestLogRecentAndInterrupted(t *testing.T) {
 	if err != nil || len(two) != 2 || two[0].RunID != recs[3].RunID || two[1].RunID != recs[2].RunID {
 		t.Fatalf("Recent(2, queue) = %v, %v", two, err)
 	}
+
+	// Runs that start within one second sort by their random suffix, not
+	// by time: the newest of them is the one recorded as started last,
+	// whatever its suffix.
+	sameSecond := now.Add(-30 * time.Second)
+	first := record("20210102T115930Z-ffffffff", "queue", runlog.Manual, sameSecond)
+	second := record("20210102T115930Z-00000000", "queue", runlog.Manual, sameSecond.Add(500*time.Millisecond))
+	for _, r := range []*runlog.Record{first, second} {
+		if err := l.Start(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newest, err := l.Recent(ctx, 1, nil)
+	if err != nil || len(newest) != 1 || newest[0].RunID != second.RunID {
+		t.Fatalf("Recent(1) = %v, %v; want %s (started last in its second)", ids2(newest), err, second.RunID)
+	}
+}
+
+func ids2(recs []*runlog.Record) []string {
+	var ids []string
+	for _, r := range recs {
+		ids = append(ids, r.RunID)
+	}
+	return ids
 }
 
 func TestMetricsCountEveryProcessesRuns(t *testing.T) {
