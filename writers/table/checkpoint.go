@@ -208,7 +208,7 @@ func (p *Publisher) Checkpoint(ctx context.Context, every int, drop func(job str
 	if every <= 0 {
 		every = DefaultCheckpointEvery
 	}
-	commits, err := p.listCommits(ctx)
+	commits, orphans, err := p.listCommitLog(ctx, state.CommitsPrefix)
 	if err != nil {
 		return rep, fmt.Errorf("checkpoint: %w", err)
 	}
@@ -287,10 +287,6 @@ func (p *Publisher) Checkpoint(ctx context.Context, every int, drop func(job str
 	}
 	// Done markers left behind by an archiving that stopped between its
 	// two deletes (their record is archived already).
-	_, orphans, err := p.listCommitLog(ctx, state.CommitsPrefix)
-	if err != nil {
-		return rep, fmt.Errorf("checkpoint: %w", err)
-	}
 	for _, id := range orphans {
 		if ok, err := state.Exists(ctx, p.bucket, state.ArchivedKey(state.DoneKey(id))); err != nil {
 			return rep, fmt.Errorf("checkpoint: %w", err)
@@ -299,6 +295,9 @@ func (p *Publisher) Checkpoint(ctx context.Context, every int, drop func(job str
 				return rep, fmt.Errorf("checkpoint: %w", err)
 			}
 		}
+	}
+	if rep.Written == 0 {
+		return rep, nil // no checkpoint was added: none is too old now
 	}
 	return rep, p.pruneCheckpoints(ctx)
 }
