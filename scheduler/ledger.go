@@ -104,6 +104,14 @@ func (l *StoreLedger) Load(ctx context.Context, job string) (JobState, error) {
 	return st, nil
 }
 
+// Watermark returns a job's watermark: every slot at or before it is
+// settled or forgiven, and Load reads no slot record at or before it. Zero:
+// the job has none (it was never scheduled).
+func (l *StoreLedger) Watermark(ctx context.Context, job string) (time.Time, error) {
+	wm, _, err := l.readWatermark(ctx, job)
+	return wm, err
+}
+
 func (l *StoreLedger) readWatermark(ctx context.Context, job string) (time.Time, int64, error) {
 	key := state.WatermarkKey(job)
 	data, gen, err := state.ReadGen(ctx, l.b, key)

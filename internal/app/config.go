@@ -77,7 +77,45 @@ type Config struct {
 	Schedule ScheduleConfig `yaml:"schedule"`
 	Evaluate EvaluateConfig `yaml:"evaluate"`
 	Promote  PromoteConfig  `yaml:"promote"`
+	// Retention is read by scorer gc (docs/store.md#retention).
+	Retention RetentionConfig `yaml:"retention"`
 }
+
+// RetentionConfig says how long scorer gc keeps each kind of state; a
+// value of 0 days keeps that kind forever (gc does not collect it). Each
+// kind is also kept while anything may still need it (docs/store.md#retention).
+type RetentionConfig struct {
+	// RunRecordsDays: run records of runs started longer ago are deleted,
+	// except the newest of each job and of each scheduled job, and those of
+	// runs still running.
+	RunRecordsDays int `yaml:"run_records_days"`
+	// ScheduleDays: settled-slot records of the schedule's ledger for slots
+	// longer ago, and before their job's watermark, are deleted.
+	ScheduleDays int `yaml:"schedule_days"`
+	// StagingDays: the staging of a run that will not be published from it,
+	// with nothing written to it for this long, is deleted.
+	StagingDays int `yaml:"staging_days"`
+	// ArchiveDays: the archived commit log (_scorer/archive/commits/) is
+	// kept this long after archiving; 0 keeps it (an audit trail).
+	ArchiveDays int `yaml:"archive_days"`
+	// QueueDays: queued input files uploaded longer ago that a done queue
+	// run consumed (in the latest checkpoint of the ledger, with their
+	// current generation) are archived or deleted (QueueAction); 0 keeps
+	// them.
+	QueueDays int `yaml:"queue_days"`
+	// QueueAction: archive (moved to QueueArchiveDir of the input store) or
+	// delete.
+	QueueAction string `yaml:"queue_action"`
+	// QueueArchiveDir is the folder of the input store that archived queue
+	// files move to, under their path relative to queue.dir.
+	QueueArchiveDir string `yaml:"queue_archive_dir"`
+}
+
+// Retention queue actions.
+const (
+	QueueArchive = "archive"
+	QueueDelete  = "delete"
+)
 
 // EvaluateConfig is read by scorer evaluate (docs/evaluation.md).
 type EvaluateConfig struct {
@@ -343,6 +381,10 @@ func Default() Config {
 		},
 		Evaluate: EvaluateConfig{Table: "evaluations", MaxSegmentValues: 50, Bins: 10},
 		Promote:  PromoteConfig{MaxAUCDrop: 0.002, MaxLogLossRise: 0.002},
+		Retention: RetentionConfig{
+			RunRecordsDays: 90, ScheduleDays: 90, StagingDays: 7,
+			QueueAction: QueueArchive, QueueArchiveDir: "queue-archive",
+		},
 		Train: TrainConfig{
 			Spec: "testdata/features.yaml", Name: "ctr-demo", Arch: "wide_deep", EmbeddingDim: 8,
 			Hidden: []int{32, 16}, Epochs: 8, Patience: 2, BatchSize: 256, LearningRate: 0.001,
@@ -590,7 +632,47 @@ func (c Config) Validate() error {
 	for _, err := range c.Schedule.validate() {
 		bad("schedule.%v", err)
 	}
+	for _, err := range c.Retention.validate(c) {
+		bad("retention.%v", err)
+	}
 	return errors.Join(errs...)
+}
+
+// validate checks the retention section; each error starts with its key.
+func (r RetentionConfig) validate(c Config) []error {
+	var errs []error
+	for _, d := range []struct {
+		key  string
+		days int
+	}{
+		{"run_records_days", r.RunRecordsDays},
+		{"schedule_days", r.ScheduleDays},
+		{"staging_days", r.StagingDays},
+		{"archive_days", r.ArchiveDays},
+		{"queue_days", r.QueueDays},
+	} {
+		if d.days < 0 {
+			errs = append(errs, fmt.Errorf("%s: must be >= 0 (0 keeps forever), got %d", d.key, d.days))
+		}
+	}
+	switch r.QueueAction {
+	case QueueArchive, QueueDelete:
+	default:
+		errs = append(errs, fmt.Errorf("queue_action: archive or delete, not %q", r.QueueAction))
+	}
+	dir := strings.TrimSuffix(r.QueueArchiveDir, "/")
+	inside := func(a, b string) bool { return strings.HasPrefix(a+"/", strings.TrimSuffix(b, "/")+"/") }
+	switch {
+	case dir == "":
+		errs = append(errs, errors.New("queue_archive_dir: must be set"))
+	case store.CheckKey(dir) != nil:
+		errs = append(errs, fmt.Errorf("queue_archive_dir: must be a folder inside the input store: %w", store.CheckKey(dir)))
+	case inside(dir, c.Queue.Dir) || inside(c.Queue.Dir, dir):
+		errs = append(errs, fmt.Errorf("queue_archive_dir: %q overlaps queue.dir %q: archived files would be queued again", r.QueueArchiveDir, c.Queue.Dir))
+	case inside(dir, c.Backfill.Dir):
+		errs = append(errs, fmt.Errorf("queue_archive_dir: %q is inside backfill.dir %q: a backfill would read archived files", r.QueueArchiveDir, c.Backfill.Dir))
+	}
+	return errs
 }
 
 // checkModel checks a model URI or registry reference.

@@ -181,3 +181,59 @@ func SlotOf(key string) (time.Time, bool) {
 	t, err := time.Parse(SlotLayout, strings.TrimSuffix(name, ".json"))
 	return t, err == nil
 }
+
+// RunRecordEntry parses a key listed under RunsPrefix: the job and run id
+// of a run record (_scorer/runs/<job>/<run_id>.json); ok is false for any
+// other object.
+func RunRecordEntry(key string) (job, runID string, ok bool) {
+	rest, found := strings.CutPrefix(key, RunsPrefix)
+	if !found {
+		return "", "", false
+	}
+	job, name, found := strings.Cut(rest, "/")
+	runID, isJSON := strings.CutSuffix(name, ".json")
+	if !found || !isJSON || job == "" || runID == "" || strings.Contains(name, "/") {
+		return "", "", false
+	}
+	return job, runID, true
+}
+
+// SlotEntry parses a key listed under SchedulePrefix: the schedule job and
+// slot time of a settled slot's record
+// (_scorer/schedule/<job>/slots/<slot>.json); ok is false for any other
+// object (a watermark among them).
+func SlotEntry(key string) (job string, slot time.Time, ok bool) {
+	rest, found := strings.CutPrefix(key, SchedulePrefix)
+	if !found {
+		return "", time.Time{}, false
+	}
+	job, name, found := strings.Cut(rest, "/slots/")
+	if !found || job == "" || strings.Contains(job, "/") || strings.Contains(name, "/") || !strings.HasSuffix(name, ".json") {
+		return "", time.Time{}, false
+	}
+	slot, ok = SlotOf(key)
+	return job, slot, ok
+}
+
+// ArchivedCommitEntry parses a key listed under ArchivedCommitsPrefix, as
+// CommitLogEntry parses the log's: the run id and whether it is a done
+// marker; ok is false for any other object.
+func ArchivedCommitEntry(key string) (runID string, done, ok bool) {
+	name, found := strings.CutPrefix(key, ArchivedCommitsPrefix)
+	if !found {
+		return "", false, false
+	}
+	return CommitLogEntry(CommitsPrefix + name)
+}
+
+// ShardPlanJob parses a key listed under ShardsPrefix: the job of a shard
+// plan (_scorer/shards/<job>/plan.json); ok is false for any other object
+// (the shard records among them).
+func ShardPlanJob(key string) (job string, ok bool) {
+	rest, found := strings.CutPrefix(key, ShardsPrefix)
+	if !found {
+		return "", false
+	}
+	job, found = strings.CutSuffix(rest, "/plan.json")
+	return job, found && job != "" && !strings.Contains(job, "/")
+}
