@@ -335,16 +335,44 @@ func (d *Daemon) recordSkip(e scheduler.Event) {
 	d.metrics.Observe(rec)
 }
 
+// gcEvery is how often the daemon applies the retention section (scorer
+// gc): once at start, then once a day.
+const gcEvery = 24 * time.Hour
+
+// collect applies retention once; a failure is logged and tried again at
+// the next gcEvery.
+func (d *Daemon) collect(ctx context.Context) {
+	rep, err := d.app.GC(ctx, GCRequest{})
+	if err != nil {
+		if ctx.Err() == nil {
+			d.app.log.Warn("retention (scorer gc): will try again", "err", err, "next_in", gcEvery.String())
+		}
+		return
+	}
+	var attrs []any
+	for _, k := range rep.Kinds() {
+		attrs = append(attrs, strings.ReplaceAll(k.Name, " ", "_"), k.Count)
+	}
+	d.app.log.Info("retention applied (scorer gc)", attrs...)
+}
+
 // healLoop heals the output store at start and every healEvery until ctx
 // is done, so that a publish interrupted by a crash completes even when no
-// scheduled run of its job comes.
+// scheduled run of its job comes; and applies retention (scorer gc) at
+// start and every gcEvery, so that the store's state stays the size of the
+// retention window.
 func (d *Daemon) healLoop(ctx context.Context) {
 	t := time.NewTicker(healEvery)
 	defer t.Stop()
+	var lastGC time.Time
 	for {
 		d.app.healed.Store(true)
 		if _, err := d.app.heal(ctx, d.out); err != nil && ctx.Err() == nil {
 			d.app.log.Warn("heal the output store", "output", d.out.URI(""), "err", err)
+		}
+		if now := d.app.now(); now.Sub(lastGC) >= gcEvery {
+			lastGC = now
+			d.collect(ctx)
 		}
 		select {
 		case <-ctx.Done():
