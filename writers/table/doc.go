@@ -11,7 +11,9 @@
 // The files follow the phases: stage.go (Begin, outputs), commit.go
 // (Commit, Seal, CommitSharded), rollforward.go (publishing a committed
 // run, manifests), recover.go (Recover), ledger.go (the commit log:
-// Commits, Consumed), gc.go (Abort, deleting staging).
+// Commits, Consumed, Done), checkpoint.go and checkpointed.go (checkpoints
+// of the commit log and its archive), gc.go (Abort, deleting staging),
+// collect.go (what retention may delete: old staging, the old archive).
 //
 // # Layout
 //
