@@ -7,7 +7,7 @@ GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 BENCH_COUNT   ?= 5
 VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build test test-stress test-short demo demo-gcs demo-bundle testdata bench bench-data bench-openblas bench-compare rss clean-bench-data lint fmt tidy-check clean
+.PHONY: all build test test-stress test-short demo demo-gcs demo-bundle testdata bench bench-data bench-openblas bench-compare rss scale clean-bench-data lint fmt tidy-check clean
 
 all: build
 
@@ -118,6 +118,13 @@ bench-compare:
 # Peak RSS of bin/scorer end to end on 1M and 10M rows (fails above +10%).
 rss: build
 	SCORER_PERF_DATA=$(BENCH_DATA) SCORER_BIN=$(BIN) internal/perf/rss.sh
+
+# Scale simulations (docs/scale.md): sharded backfills of 2,000 to 10,000
+# tiny files in 1, 64 and 256 shards on the in-process GCS emulator, and one
+# queue run after 200 to 10,000 earlier runs; prints the CPU, the command
+# and tables of store operations and times. About 3 minutes on 2 cores.
+scale:
+	$(GO) run ./internal/perf/scale
 
 clean-bench-data:
 	rm -rf $(BENCH_DATA) $(or $(TMPDIR),/tmp)/scorer-bench-data-*
