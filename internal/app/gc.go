@@ -436,8 +436,8 @@ func (c *collector) archive(ctx context.Context, k *GCKind) error {
 // queue archives or deletes the queued files uploaded before k.Before that
 // a done queue run consumed with the generation they have now: listed,
 // with that generation, both in the ledger (Consumed) and in the latest
-// checkpoint's (Checkpointed), so that the ledger needs no commit record
-// to know it. A file archived is copied (create-if-absent, from the
+// checkpoint's (Checkpointed, after writing one that covers every commit
+// it can), so that the ledger needs no commit record to know it. A file archived is copied (create-if-absent, from the
 // consumed generation), then deleted only if a Stat still shows that
 // generation.
 func (c *collector) queue(ctx context.Context, k *GCKind) error {
@@ -447,6 +447,15 @@ func (c *collector) queue(ctx context.Context, k *GCKind) error {
 	archiveDir := strings.TrimSuffix(cfg.Retention.QueueArchiveDir, "/")
 	if k.Action == QueueArchive {
 		k.To = c.in.URI(archiveDir + "/")
+	}
+	if !c.dry {
+		// Cover every commit that can be covered now, not only every
+		// DefaultCheckpointEvery: a queue run a day would otherwise keep
+		// about that many days of files whatever queue_days says. (A dry
+		// run writes nothing, so it reports only files already covered.)
+		if _, err := c.pub.Checkpoint(ctx, 1, nil); err != nil {
+			return err
+		}
 	}
 	checkpointed, err := c.pub.Checkpointed(ctx, jobs.JobQueue)
 	if err != nil {
