@@ -22,7 +22,7 @@ build:
 test:
 	$(GO) test -race -count=1 -timeout 15m ./...
 	$(GO) test -race -count=1 -tags failpoints ./internal/failpoint/
-	$(GO) test -count=1 -run 'TestHistoryBoundsQueueRunOps' ./internal/jobs/
+	$(GO) test -count=1 -run 'TestHistoryBoundsQueueRunOps|TestShardedBackfillAtScale' ./internal/jobs/
 
 # The suite on a loaded machine: every core kept busy by internal/tools/cpuhog
 # (2 spinning goroutines per core, stopping by itself after STRESS_FOR),

@@ -190,9 +190,13 @@ func TestHistoryBoundsQueueRunOps(t *testing.T) {
 		name         string
 		small, large int64
 	}{
-		{"list", small.List, large.List}, {"listed", small.Listed, large.Listed}, {"stat", small.Stat, large.Stat},
-		{"read", small.Read, large.Read}, {"write", small.Write, large.Write},
-		{"copy", small.Copy, large.Copy}, {"delete", small.Delete, large.Delete},
+		{"list", small.List, large.List},
+		{"listed", small.Listed, large.Listed},
+		{"stat", small.Stat, large.Stat},
+		{"read", small.Read, large.Read},
+		{"write", small.Write, large.Write},
+		{"copy", small.Copy, large.Copy},
+		{"delete", small.Delete, large.Delete},
 	} {
 		if c.small != c.large {
 			t.Errorf("%s: %d operations after 200 commits, %d after 2,000: want the same", c.name, c.small, c.large)
