@@ -17,8 +17,8 @@ build:
 # The test command of the README and of CI. Failpoints (SIGKILL at named
 # points) exist only in builds with -tags failpoints: the crash tests of
 # cmd/scorer build their binary so, and the package's own tests run in both.
-# The history simulation (thousands of objects on the GCS emulator) skips
-# itself under -race, so it runs once more without.
+# The history and sharding simulations (thousands of objects on the GCS
+# emulator) run small or not at all under -race, so they run once more without.
 test:
 	$(GO) test -race -count=1 -timeout 15m ./...
 	$(GO) test -race -count=1 -tags failpoints ./internal/failpoint/
