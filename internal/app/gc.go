@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/adtech/scorer/internal/failpoint"
 	"github.com/adtech/scorer/internal/jobs"
 	"github.com/adtech/scorer/internal/lease"
 	"github.com/adtech/scorer/internal/runlog"
@@ -151,6 +152,9 @@ func (a *App) gc(ctx context.Context, out, in store.Bucket, req GCRequest) (*GCR
 	now := a.now().UTC()
 	opts := table.DefaultOptions()
 	opts.Now = a.now
+	// The checkpoint gc writes stops at the same named points as a run's
+	// (crash tests kill the process there: internal/failpoint).
+	opts.Failpoint = func(point string) error { failpoint.Hit("gc." + point); return nil }
 	pub, err := table.NewPublisher(out, opts)
 	if err != nil {
 		return nil, err
