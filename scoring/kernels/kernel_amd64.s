@@ -30,7 +30,8 @@
 //
 // c[i][0:16] = act(bias[0:16] + Σ_{p<k} a_i[p]·b[p][0:16]) for the six rows
 // i, where b is a packed panel (k rows of 16 floats) and c's rows are ldc
-// floats apart; act is max(·, 0) if relu != 0, the identity otherwise.
+// floats apart; act is max(·, 0) if relu != 0 (a NaN stays NaN), the
+// identity otherwise.
 // Each product is one FMA, in order of p, whatever the tile's neighbours.
 TEXT ·tile6x16AVX2(SB), NOSPLIT, $0-96
 	MOVQ k+0(FP), BX
@@ -101,19 +102,21 @@ epilogue:
 	MOVQ relu+88(FP), CX
 	TESTQ CX, CX
 	JZ   store
+	// Intel's VMAXPS dst, 0, v returns its second source, v, when either
+	// is a NaN: 0 > v ? 0 : v, as tile6x16Go.
 	VXORPS Y14, Y14, Y14
-	VMAXPS Y14, Y0, Y0
-	VMAXPS Y14, Y1, Y1
-	VMAXPS Y14, Y2, Y2
-	VMAXPS Y14, Y3, Y3
-	VMAXPS Y14, Y4, Y4
-	VMAXPS Y14, Y5, Y5
-	VMAXPS Y14, Y6, Y6
-	VMAXPS Y14, Y7, Y7
-	VMAXPS Y14, Y8, Y8
-	VMAXPS Y14, Y9, Y9
-	VMAXPS Y14, Y10, Y10
-	VMAXPS Y14, Y11, Y11
+	VMAXPS Y0, Y14, Y0
+	VMAXPS Y1, Y14, Y1
+	VMAXPS Y2, Y14, Y2
+	VMAXPS Y3, Y14, Y3
+	VMAXPS Y4, Y14, Y4
+	VMAXPS Y5, Y14, Y5
+	VMAXPS Y6, Y14, Y6
+	VMAXPS Y7, Y14, Y7
+	VMAXPS Y8, Y14, Y8
+	VMAXPS Y9, Y14, Y9
+	VMAXPS Y10, Y14, Y10
+	VMAXPS Y11, Y14, Y11
 
 store:
 	MOVQ c+64(FP), DI

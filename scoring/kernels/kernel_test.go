@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"math"
+	"math/big"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -71,32 +72,298 @@ func TestPackedLinearMatchesNaive(t *testing.T) {
 	}
 }
 
-// Every tile kernel agrees with the portable one (up to FMA rounding).
-func TestTileKernelsAgree(t *testing.T) {
+// sameBits reports whether a and b are the same float32, bit for bit, or
+// both NaNs (whose payloads the kernels do not promise).
+func sameBits(a, b float32) bool {
+	return math.Float32bits(a) == math.Float32bits(b) || (a != a && b != b)
+}
+
+// tileCase is the input of one tile: six rows of k floats, each starting
+// off floats into its own allocation (so most rows are not 32-byte aligned),
+// and packed weights (two panels) and a bias for a wide tile.
+type tileCase struct {
+	k    int
+	rows [tileRows][]float32
+	a    [tileRows]*float32
+	b    []float32 // 2 panels: 32k floats
+	bias []float32 // 32 floats
+}
+
+func newTileCase(rng *rand.Rand, k, off int) *tileCase {
+	tc := &tileCase{k: k}
+	for r := range tc.rows {
+		tc.rows[r] = randomFloats(rng, k+off)[off:]
+		tc.a[r] = &tc.rows[r][0]
+	}
+	tc.b = randomFloats(rng, 2*k*tileCols+off)[off:]
+	tc.bias = randomFloats(rng, 2*tileCols+off)[off:]
+	return tc
+}
+
+// run computes the tile (wide: 6×32, else 6×16) with f into an output of
+// ldc-float rows with a guard band of sentinels around it, and fails if f
+// wrote outside its tile.
+func (tc *tileCase) run(t *testing.T, f tileFunc, wide bool, ldc, off int, relu bool) []float32 {
+	t.Helper()
+	cols := tileCols
+	if wide {
+		cols *= 2
+	}
+	const guard = 40
+	buf := make([]float32, guard+off+tileRows*ldc+guard)
+	for i := range buf {
+		buf[i] = -12345
+	}
+	c := buf[guard+off : guard+off+tileRows*ldc]
+	f(tc.k, &tc.a, tc.b, c, ldc, tc.bias, relu)
+	for i, v := range buf {
+		in := i-guard-off >= 0 && i-guard-off < tileRows*ldc && (i-guard-off)%ldc < cols
+		if !in && v != -12345 {
+			t.Fatalf("wrote %g at %d, outside the tile", v, i-guard-off)
+		}
+	}
+	out := make([]float32, 0, tileRows*cols)
+	for r := range tileRows {
+		out = append(out, c[r*ldc:r*ldc+cols]...)
+	}
+	return out
+}
+
+// tileKs are the k (inner dimensions) the tile tests use: 1 to 600, with
+// every remainder of the unrolled loops.
+var tileKs = []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 127, 128, 129, 255, 256, 257, 429, 511, 512, 600}
+
+// Every tile kernel gives the portable tile's results bit for bit: each
+// element is the same sequence of float32 FMAs, in the same order, then the
+// same bias addition and ReLU. Rows and weights are misaligned, the output
+// rows are spaced by more than the tile's width, and nothing outside the
+// tile is written.
+func TestTileKernelsBitIdentical(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, kn := range impls() {
-		for _, k := range []int{1, 3, 4, 5, 17, 429} {
+		for i, k := range tileKs {
+			off := i % 4
 			t.Run(fmt.Sprintf("%s/k=%d", kn.name, k), func(t *testing.T) {
-				var rows [tileRows][]float32
-				var a [tileRows]*float32
-				for r := range rows {
-					rows[r] = randomFloats(rng, k)
-					a[r] = &rows[r][0]
-				}
-				b, bias := randomFloats(rng, k*tileCols), randomFloats(rng, tileCols)
+				tc := newTileCase(rng, k, off)
 				for _, relu := range []bool{false, true} {
-					got := make([]float32, tileRows*20)
-					want := make([]float32, tileRows*20)
-					kn.tile(k, &a, b, got, 20, bias, relu)
-					tile6x16Go(k, &a, b, want, 20, bias, relu)
-					for i := range got {
-						if d := math.Abs(float64(got[i] - want[i])); d > 1e-4*(1+math.Abs(float64(want[i]))) {
-							t.Fatalf("relu %v: element %d: %g, want %g", relu, i, got[i], want[i])
-						}
+					for _, ldc := range []int{2 * tileCols, 2*tileCols + 5} {
+						compareTiles(t, tc, kn, ldc, off, relu)
 					}
 				}
 			})
 		}
+	}
+}
+
+// compareTiles compares kn's tiles (6×16 and, if it has one, 6×32) with the
+// portable ones on tc.
+func compareTiles(t *testing.T, tc *tileCase, kn *impl, ldc, off int, relu bool) {
+	t.Helper()
+	type pair struct {
+		got, want tileFunc
+		wide      bool
+	}
+	pairs := []pair{{kn.tile, tile6x16Go, false}}
+	if kn.wide != nil {
+		pairs = append(pairs, pair{kn.wide, tile6x32Go, true})
+	}
+	for _, p := range pairs {
+		got := tc.run(t, p.got, p.wide, ldc, off, relu)
+		want := tc.run(t, p.want, p.wide, ldc, 0, relu)
+		for i := range got {
+			if !sameBits(got[i], want[i]) {
+				t.Fatalf("wide %v, relu %v, ldc %d: element %d (row %d): %g (%#08x), want %g (%#08x)",
+					p.wide, relu, ldc, i, i/(len(got)/tileRows), got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+			}
+		}
+	}
+}
+
+// The tiles agree bit for bit on the cases that separate one FMA from a
+// multiply then an add, or from an FMA in float64 then a rounding to
+// float32 (double rounding): sums that land exactly halfway between two
+// float32s, or in float32's subnormal range; and on NaNs and infinities,
+// which the ReLU passes on (a NaN stays NaN).
+func TestTileKernelsHardCases(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	const e12 = 1 + 0x1p-12 // e12² = 1 + 2^-11 + 2^-24: halfway between two float32s
+	hard := [][2][]float32{ // a row, then the column of weights
+		{{0x1p-30, e12}, {0x1p-30, e12}},        // 2^-60 + e12²: rounds up; mul+add and float64 FMA round down
+		{{-0x1p-30, e12}, {0x1p-30, e12}},       // -2^-60 + e12²: rounds down
+		{{e12, 0x1p-30}, {e12, 0x1p-30}},        // e12² + 2^-60
+		{{0x1p-75, 0x1p-75}, {0x1p-75, 0x1p-1}}, // subnormal sums
+		{{0x1p-70, 3}, {0x1p-80, 0x1p-150}},     // 2^-150 + 3·2^-150: subnormal tie region
+		{{1, float32(math.Inf(1))}, {1, 0}},     // Inf·0 = NaN
+		{{float32(math.NaN()), 1}, {1, 1}},      // NaN
+		{{float32(math.Inf(-1)), 1}, {1, 1}},    // -Inf, ReLU to 0
+		{{0, 0}, {-1, 1}},                       // -0 products
+		{{-0x1p-100, 0}, {0x1p-100, 1}},         // a product that rounds to -0
+	}
+	for _, kn := range impls() {
+		for hi, h := range hard {
+			t.Run(fmt.Sprintf("%s/case=%d", kn.name, hi), func(t *testing.T) {
+				k := len(h[0])
+				tc := newTileCase(rng, k, 0)
+				// Every row is the hard row, every column the hard
+				// column, with zero bias; then random rows and columns
+				// with one hard step in the middle.
+				for r := range tc.rows {
+					copy(tc.rows[r], h[0])
+				}
+				for p := range k {
+					for j := range 2 * tileCols {
+						tc.b[(j/tileCols)*k*tileCols+p*tileCols+j%tileCols] = h[1][p]
+					}
+				}
+				clear(tc.bias)
+				for _, relu := range []bool{false, true} {
+					compareTiles(t, tc, kn, 2*tileCols, 0, relu)
+				}
+				tc = newTileCase(rng, 9, 0)
+				for r := range tc.rows {
+					tc.rows[r][4], tc.rows[r][5] = h[0][0], h[0][1]
+				}
+				for j := range 2 * tileCols {
+					tc.b[(j/tileCols)*9*tileCols+4*tileCols+j%tileCols] = h[1][0]
+					tc.b[(j/tileCols)*9*tileCols+5*tileCols+j%tileCols] = h[1][1]
+				}
+				for _, relu := range []bool{false, true} {
+					compareTiles(t, tc, kn, 2*tileCols, 0, relu)
+				}
+			})
+		}
+	}
+}
+
+// Every kernel's Forward gives the portable kernel's results bit for bit, on
+// shapes with short last row tiles and last panels (odd and even panel
+// counts, partial panels), inputs 1 to 600, misaligned x and y.
+func TestForwardBitIdentical(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	ins := []int{1, 2, 3, 5, 8, 16, 17, 33, 64, 100, 129, 256, 429, 600}
+	outs := []int{2, 5, 15, 16, 17, 31, 32, 33, 47, 48, 49, 63, 64, 65, 100, 128, 256}
+	i := 0
+	for _, in := range ins {
+		for _, out := range outs {
+			i++
+			n := 1 + i%14 // 1 to 14 rows: every remainder of 6, and more than one tile
+			off := i % 3
+			w, b := randomFloats(rng, in*out), randomFloats(rng, out)
+			x := randomFloats(rng, n*in+off)[off:]
+			p := PackLinear(w, b, in, out)
+			for _, relu := range []bool{false, true} {
+				want := make([]float32, n*out)
+				p.forwardTiles(pureGo, x, n, want, relu)
+				for _, kn := range impls() {
+					got := make([]float32, n*out+off)[off:]
+					p.forwardTiles(kn, x, n, got, relu)
+					for e := range got {
+						if !sameBits(got[e], want[e]) {
+							t.Fatalf("%s %dx%dx%d relu %v: y[%d][%d] = %g, want %g",
+								kn.name, n, in, out, relu, e/out, e%out, got[e], want[e])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// fma32 rounds a·b + c once, as the exact value rounded to nearest float32
+// (ties to even) by math/big, on random operands of every magnitude and on
+// the hard cases: ties made by rounding to float64 first, subnormal
+// results, zeros.
+func TestFMA32(t *testing.T) {
+	exact := func(a, b, c float32) float32 {
+		x := new(big.Float).SetPrec(2000).SetFloat64(float64(a))
+		x.Mul(x, new(big.Float).SetPrec(2000).SetFloat64(float64(b)))
+		x.Add(x, new(big.Float).SetPrec(2000).SetFloat64(float64(c)))
+		f, _ := x.Float32()
+		return f
+	}
+	check := func(a, b, c float32) {
+		t.Helper()
+		want := exact(a, b, c)
+		if got := fma32(a, b, c); math.Float32bits(got) != math.Float32bits(want) {
+			t.Fatalf("fma32(%g, %g, %g) = %g (%#08x), want %g (%#08x)", a, b, c, got, math.Float32bits(got), want, math.Float32bits(want))
+		}
+		if got := fma32Slow(a, b, c); math.Float32bits(got) != math.Float32bits(want) {
+			t.Fatalf("fma32Slow(%g, %g, %g) = %g, want %g", a, b, c, got, want)
+		}
+	}
+	const e12 = 1 + 0x1p-12
+	for _, c := range [][3]float32{
+		{e12, e12, 0x1p-60},
+		{e12, e12, -0x1p-60},
+		{-e12, e12, 0x1p-60},
+		{e12, e12, 0},
+		{e12, e12, -0x1p-11},
+		{0x1p-75, 0x1p-75, 0},
+		{0x1p-75, 0x1p-76, 0x1p-149},
+		{0x1p-80, 0x1p-70, 0x1p-149},
+		{0x1p-100, 0x1p-100, -0x1p-149},
+		{-0x1p-100, 0x1p-100, 0},
+		{0, 1, 0},
+		{0, -1, 0},
+		{-1, 1, 1},
+		{1, 1, -1},
+		{0x1p100, 0x1p100, 1},
+		{0x1p127, 4, -0x1p127},
+		{math.MaxFloat32, 1, math.MaxFloat32},
+		{math.MaxFloat32, 1 + 0x1p-23, 0},
+	} {
+		check(c[0], c[1], c[2])
+	}
+	rng := rand.New(rand.NewPCG(11, 12))
+	// Operands with 24 random significant bits and exponents such that the
+	// product and the addend overlap (or nearly).
+	randomOf := func(exp int) float32 {
+		m := float64(1<<23 + rng.IntN(1<<23))
+		f := float32(math.Ldexp(m, exp-23))
+		if rng.IntN(2) == 0 {
+			f = -f
+		}
+		return f
+	}
+	for range 200_000 {
+		ea, eb := rng.IntN(120)-60, rng.IntN(120)-60
+		ec := ea + eb + rng.IntN(60) - 30
+		check(randomOf(ea), randomOf(eb), randomOf(ec))
+	}
+	// Ties on purpose: a·b a 25-bit odd integer (halfway between two
+	// float32s) times a power of two, plus a small addend. Rounding the
+	// sum to float64 first gets some of them wrong.
+	doubleRounded := 0
+	for range 20_000 {
+		ia := 1<<11 + 2*rng.IntN(1<<10) + 1                   // odd, 12 bits
+		ib := (1<<24)/ia + 1 + 2*rng.IntN((1<<24)/ia/2-1) | 1 // odd, a·b in [2^24, 2^25)
+		scale := rng.IntN(40) - 20
+		a, b := float32(math.Ldexp(float64(ia), scale)), float32(ib)
+		c := randomOf(scale - 10 - rng.IntN(40))
+		check(a, b, c)
+		check(a, b, 0)
+		if float32(float64(a)*float64(b)+float64(c)) != exact(a, b, c) {
+			doubleRounded++
+		}
+	}
+	if doubleRounded == 0 {
+		t.Error("no tie case where rounding to float64 first is wrong: the test does not test that")
+	}
+	t.Logf("%d of 20000 tie cases rounded wrong through float64", doubleRounded)
+	// Products and sums in float32's subnormal range.
+	for range 50_000 {
+		ea, eb := rng.IntN(40)-90, rng.IntN(40)-90
+		check(randomOf(ea), randomOf(eb), randomOf(rng.IntN(30)-155))
+	}
+	nan := float32(math.NaN())
+	inf := float32(math.Inf(1))
+	for _, c := range [][3]float32{{nan, 1, 1}, {1, nan, 1}, {1, 1, nan}, {inf, 0, 1}, {inf, 1, -inf}} {
+		if got := fma32(c[0], c[1], c[2]); got == got {
+			t.Errorf("fma32(%g, %g, %g) = %g, want NaN", c[0], c[1], c[2], got)
+		}
+	}
+	if got := fma32(inf, 1, 1); got != inf {
+		t.Errorf("fma32(Inf, 1, 1) = %g", got)
 	}
 }
 
@@ -149,6 +416,23 @@ func TestGather16RejectsBadIndex(t *testing.T) {
 	}
 }
 
+// A gather whose rows would overlap, or leave dst, panics.
+func TestGather16RejectsBadStride(t *testing.T) {
+	table := make([]float32, 3*16)
+	for _, kn := range impls() {
+		for _, c := range []struct{ stride, dst int }{{-16, 64}, {16, 47}, {16, 1000}, {32, 63}} {
+			t.Run(fmt.Sprintf("%s/stride=%d,dst=%d", kn.name, c.stride, c.dst), func(t *testing.T) {
+				defer func() {
+					if recover() == nil {
+						t.Errorf("no panic")
+					}
+				}()
+				kn.gather(make([]float32, c.dst), c.stride, table, []int32{0, 1, 2, 0}, 2, 2)
+			})
+		}
+	}
+}
+
 // A Linear knows the weights it was packed from: the same memory, and the
 // same bias values.
 func TestPackedFrom(t *testing.T) {
@@ -167,12 +451,15 @@ func TestPackedFrom(t *testing.T) {
 
 func TestKernelName(t *testing.T) {
 	switch k := Name(); k {
-	case "avx2-fma", "go", "openblas":
+	case "avx512", "avx2-fma", "go", "openblas":
 	default:
 		t.Errorf("Name() = %q", k)
 	}
 	if (OpenBLAS() != nil) != (Name() == "openblas") {
 		t.Errorf("OpenBLAS() = %v with kernel %q", OpenBLAS(), Name())
+	}
+	if !useOpenBLAS && Name() != current().name {
+		t.Errorf("Name() = %q, tiles %q", Name(), current().name)
 	}
 	t.Log("kernel:", Name())
 }
@@ -194,6 +481,46 @@ func BenchmarkPackedLinear(b *testing.B) {
 				p.Forward(x, c.n, y, true)
 			}
 			b.ReportMetric(2*float64(c.n*c.in*c.out)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
+// BenchmarkTiles times every kernel this CPU supports on the same dense
+// layers in the same run (Forward's tiles, + bias + ReLU; random data).
+func BenchmarkTiles(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, c := range []struct{ n, in, out int }{{1024, 429, 256}, {1024, 256, 128}} {
+		x, w := randomFloats(rng, c.n*c.in), randomFloats(rng, c.in*c.out)
+		p := PackLinear(w, randomFloats(rng, c.out), c.in, c.out)
+		y := make([]float32, c.n*c.out)
+		for _, k := range impls() {
+			b.Run(fmt.Sprintf("%dx%dx%d/kernel=%s", c.n, c.in, c.out, k.name), func(b *testing.B) {
+				for b.Loop() {
+					p.forwardTiles(k, x, c.n, y, true)
+				}
+				b.ReportMetric(2*float64(c.n*c.in*c.out)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
+// BenchmarkGather16 times every kernel's gather of 26 random rows a row
+// from a 64 MiB table (cache misses, as ctr-mlp's 109 MB of tables).
+func BenchmarkGather16(b *testing.B) {
+	const tableRows, rows, k = 1 << 20, 1024, 26
+	rng := rand.New(rand.NewPCG(3, 4))
+	table := make([]float32, tableRows*16)
+	idx := make([]int32, rows*k)
+	for i := range idx {
+		idx[i] = int32(rng.IntN(tableRows))
+	}
+	dst := make([]float32, rows*(k*16+13))
+	for _, kn := range impls() {
+		b.Run("kernel="+kn.name, func(b *testing.B) {
+			for b.Loop() {
+				kn.gather(dst, k*16+13, table, idx, rows, k)
+			}
+			b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 		})
 	}
 }

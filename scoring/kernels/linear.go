@@ -2,11 +2,13 @@ package kernels
 
 import "unsafe"
 
-// Linear is one dense layer's weights, packed for the tile kernel: the
+// Linear is one dense layer's weights, packed for the tile kernels: the
 // in×out matrix W split into panels of 16 columns (the last one padded with
 // zeros), each panel stored row after row (in × 16 floats), and the bias
-// padded likewise. A Linear is read-only but for Forward's working memory:
-// give each worker its own.
+// padded likewise. The packing is the same for every kernel: a wide (6×32)
+// tile reads two adjacent panels, so a Linear does not depend on the kernel
+// chosen, and an odd count of panels wastes nothing. A Linear is read-only
+// but for Forward's working memory: give each worker its own.
 type Linear struct {
 	in, out int
 	panels  int
@@ -18,8 +20,8 @@ type Linear struct {
 
 	// Forward's working memory, here rather than on its stack because a
 	// pointer passed to a kernel through a function value escapes.
-	rowPtrs [tileRows]*float32           // the rows of x of one tile
-	scratch [tileRows * tileCols]float32 // one tile of y, at the edges
+	rowPtrs [tileRows]*float32               // the rows of x of one tile
+	scratch [tileRows * 2 * tileCols]float32 // one (wide) tile of y, at the edges
 }
 
 // PackLinear packs W (in×out, row-major) and b (out) for Forward. The
@@ -77,36 +79,53 @@ func (p *Linear) Forward(x []float32, n int, y []float32, relu bool) {
 	case useOpenBLAS:
 		p.forwardBLAS(x, n, y, relu)
 	default:
-		p.forwardTiles(active, x, n, y, relu)
+		p.forwardTiles(current(), x, n, y, relu)
 	}
 }
 
-// forwardTiles is Forward with the tile kernel of k.
+// forwardTiles is Forward with the tile kernels of k: its wide tile over
+// each pair of panels if it has one, its 6×16 tile over the other panels.
+// Tiles at the edges of y are computed into scratch and copied.
 func (p *Linear) forwardTiles(k *impl, x []float32, n int, y []float32, relu bool) {
-	in, out := p.in, p.out
-	scratch := p.scratch[:]
+	in := p.in
 	a := &p.rowPtrs
 	for i := 0; i < n; i += tileRows {
 		rows := min(tileRows, n-i)
 		for r := range tileRows {
-			// A short last tile repeats its first row; those results are
+			// A short last tile repeats its last row; those results are
 			// dropped.
 			a[r] = &x[(i+min(r, rows-1))*in]
 		}
-		for panel := range p.panels {
-			w := p.w[panel*in*tileCols : (panel+1)*in*tileCols]
-			bias := p.bias[panel*tileCols : (panel+1)*tileCols]
-			j := panel * tileCols
-			cols := min(tileCols, out-j)
-			if rows == tileRows && cols == tileCols {
-				k.tile(in, a, w, y[i*out+j:], out, bias, relu)
-				continue
-			}
-			k.tile(in, a, w, scratch, tileCols, bias, relu)
-			for r := range rows {
-				copy(y[(i+r)*out+j:(i+r)*out+j+cols], scratch[r*tileCols:r*tileCols+cols])
+		panel := 0
+		if k.wide != nil {
+			for ; panel+2 <= p.panels; panel += 2 {
+				p.tileAt(k.wide, 2, a, panel, rows, y, i, relu)
 			}
 		}
+		for ; panel < p.panels; panel++ {
+			p.tileAt(k.tile, 1, a, panel, rows, y, i, relu)
+		}
+	}
+}
+
+// tileAt runs tile over the width panels from panel on and the rows of a,
+// the rows i… of y (rows of them), directly into y if the tile fits there,
+// else through scratch.
+func (p *Linear) tileAt(tile tileFunc, width int, a *[tileRows]*float32, panel, rows int, y []float32, i int, relu bool) {
+	in, out := p.in, p.out
+	w := p.w[panel*in*tileCols : (panel+width)*in*tileCols]
+	bias := p.bias[panel*tileCols : (panel+width)*tileCols]
+	j := panel * tileCols
+	tc := width * tileCols
+	cols := min(tc, out-j)
+	if rows == tileRows && cols == tc {
+		tile(in, a, w, y[i*out+j:], out, bias, relu)
+		return
+	}
+	scratch := p.scratch[:]
+	tile(in, a, w, scratch, tc, bias, relu)
+	for r := range rows {
+		copy(y[(i+r)*out+j:(i+r)*out+j+cols], scratch[r*tc:r*tc+cols])
 	}
 }
 
