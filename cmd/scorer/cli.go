@@ -10,6 +10,7 @@ import (
 
 	"github.com/adtech/scorer/internal/app"
 	"github.com/adtech/scorer/internal/jobs"
+	"github.com/adtech/scorer/scoring/kernels"
 )
 
 // cli builds the command tree for one command line.
@@ -252,6 +253,9 @@ func (c *cli) config(cmd *cobra.Command) (app.Config, error) {
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, app.UsageError{Err: fmt.Errorf("invalid configuration:\n%w", err)}
+	}
+	if err := kernels.Check(); err != nil {
+		return cfg, app.UsageError{Err: err}
 	}
 	env.setLogger(cfg.Log)
 	return cfg, nil

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -208,5 +209,28 @@ func TestSummaryJSON(t *testing.T) {
 	}
 	if r := scorer(t, nil, "run", "-o", "yaml"); r.code != exitUsage {
 		t.Errorf("-o yaml: exit %d, want %d", r.code, exitUsage)
+	}
+}
+
+// The matrix kernel: scorer version names it, and SCORER_KERNEL naming
+// none this CPU supports is a usage error (exit 2) before any work.
+func TestKernelChoice(t *testing.T) {
+	r := scorerProc(t, nil, "version")
+	mustSucceed(t, r)
+	if !regexp.MustCompile(`kernel (avx512|avx2-fma|go)\)`).MatchString(r.stdout) {
+		t.Errorf("scorer version: %q names no kernel", r.stdout)
+	}
+	forced := scorerProc(t, map[string]string{"SCORER_KERNEL": "go"}, "version")
+	mustSucceed(t, forced)
+	if !strings.Contains(forced.stdout, "kernel go)") {
+		t.Errorf("SCORER_KERNEL=go: scorer version says %q", forced.stdout)
+	}
+	out := t.TempDir()
+	bad := scorerProc(t, map[string]string{"SCORER_KERNEL": "sse9"}, append([]string{"backfill", "--month", "2020-09"}, demoArgs(out)...)...)
+	if bad.code != 2 || !strings.Contains(bad.stderr, `SCORER_KERNEL=\"sse9\": unknown kernel`) {
+		t.Errorf("SCORER_KERNEL=sse9: exit %d, stderr %s; want 2 naming the variable", bad.code, bad.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(out, "ad_scores")); err == nil {
+		t.Error("the refused run wrote a table")
 	}
 }

@@ -41,6 +41,7 @@ type summary struct {
 	ModelName       string   `json:"model_name,omitempty"`
 	ModelVersion    string   `json:"model_version,omitempty"`
 	Challengers     []string `json:"challengers"`
+	Kernel          string   `json:"kernel"`
 	InputFiles      []string `json:"input_files"`
 	InputBytes      int64    `json:"input_bytes"`
 	RowsIn          int64    `json:"rows_in"`
@@ -63,7 +64,7 @@ type summary struct {
 func newSummary(cfg app.Config, s *jobs.Summary, retries int64) summary {
 	out := summary{
 		RunID: s.RunID, Job: s.Job, NothingToDo: s.NothingToDo, ModelName: s.ModelName, ModelVersion: s.ModelVersion,
-		Challengers: challengers(s), InputFiles: s.InputFiles, InputBytes: s.InputBytes,
+		Challengers: challengers(s), Kernel: kernelName(), InputFiles: s.InputFiles, InputBytes: s.InputBytes,
 		RowsIn: s.RowsIn(), RowsScored: s.RowsRead, RowsRejected: s.RowsRejected,
 		EmptyFiles: s.EmptyFiles, Duplicates: s.Duplicates, DuplicatesTo: s.DupsTo, DurationSeconds: s.Duration.Seconds(), Table: s.Table, Partition: s.Partition,
 		TableURI:    fmt.Sprintf("%s/%s/%s", strings.TrimSuffix(cfg.Output, "/"), s.Table, s.Partition),
@@ -94,6 +95,7 @@ func printSummary(w io.Writer, format formatValue, cfg app.Config, s *jobs.Summa
 		return ew.flush(tw)
 	}
 	row("model", s.ModelName+" "+s.ModelVersion)
+	row("kernel", kernelName())
 	if len(s.Challengers) > 0 {
 		row("challengers", strings.Join(challengers(s), ", ")+" (-> "+jobs.ChallengersTable(s.Table)+")")
 	}

@@ -11,10 +11,10 @@ import (
 
 // kernelEnv is the environment variable that forces a kernel: "go",
 // "avx2-fma" or "avx512". A name this build and CPU do not support, or an
-// unknown name, stops the process when the package is initialised (a
-// panic that names the variable and the kernels supported): the variable
-// is for benchmarks and reproductions, where silently running another
-// kernel would mislabel the measurements. Unset or empty, the kernel is
+// unknown name, is an error (Check; a panic naming the variable and the
+// kernels supported at the first use of a kernel without Check): the
+// variable is for benchmarks and reproductions, where silently running
+// another kernel would mislabel the measurements. Unset or empty, the kernel is
 // chosen at first use (autoSelect). With the openblas build tag, dense
 // layers run on OpenBLAS whatever it says; it then picks the gather.
 const kernelEnv = "SCORER_KERNEL"
@@ -23,15 +23,16 @@ const kernelEnv = "SCORER_KERNEL"
 // first.
 var kernelNames = []string{"avx512", "avx2-fma", "go"}
 
-// forced is the kernel that SCORER_KERNEL names, nil if it is unset.
-var forced = mustForced(os.Getenv(kernelEnv))
+// forced is the kernel that SCORER_KERNEL names (nil if it is unset), or
+// why it cannot be used.
+var forced = sync.OnceValues(func() (*impl, error) { return forcedKernel(os.Getenv(kernelEnv), impls()) })
 
-func mustForced(setting string) *impl {
-	k, err := forcedKernel(setting, impls())
-	if err != nil {
-		panic(err)
-	}
-	return k
+// Check reports a SCORER_KERNEL that names no kernel this build and CPU
+// support. Programs call it at start to fail cleanly; a kernel used without
+// it panics with the same error at its first call.
+func Check() error {
+	_, err := forced()
+	return err
 }
 
 // forcedKernel returns the kernel that setting (SCORER_KERNEL's value)
@@ -59,8 +60,12 @@ func forcedKernel(setting string, supported []*impl) (*impl, error) {
 // current is the kernel this process uses, chosen at its first call: the
 // one SCORER_KERNEL forces, else autoSelect's choice.
 var current = sync.OnceValue(func() *impl {
-	if forced != nil {
-		return forced
+	k, err := forced()
+	if err != nil {
+		panic(err)
+	}
+	if k != nil {
+		return k
 	}
 	return autoSelect(impls(), speedup)
 })
