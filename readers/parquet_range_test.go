@@ -5,17 +5,14 @@ import (
 	"errors"
 	"hash/crc32"
 	"io"
-	"net/http/httptest"
 	"os"
 	"sync/atomic"
 	"testing"
 
-	"cloud.google.com/go/storage"
-	"github.com/fsouza/fake-gcs-server/fakestorage"
 	"github.com/parquet-go/parquet-go"
-	"google.golang.org/api/option"
 
 	"github.com/adtech/scorer/readers/store"
+	"github.com/adtech/scorer/readers/store/storetest"
 )
 
 // countingBucket counts whole-object and ranged reads.
@@ -84,31 +81,7 @@ func TestParquetReplacedSinceListed(t *testing.T) {
 // On GCS the object's CRC32C comes with the listing: the Parquet object is
 // read in ranges only, and its accounting is that of a whole read.
 func TestParquetOnGCS(t *testing.T) {
-	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{NoListener: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: "b"})
-	ts := httptest.NewServer(srv.HTTPHandler())
-	client, err := storage.NewClient(context.Background(),
-		option.WithEndpoint(ts.URL+"/storage/v1/"),
-		option.WithHTTPClient(ts.Client()),
-		option.WithoutAuthentication(),
-		storage.WithJSONReads(),
-		storage.WithDisabledClientMetrics(),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = client.Close()
-		ts.Close()
-		srv.Stop()
-	})
-	gcs, err := store.NewGCSBucket(client, "b", "in/", store.DefaultGCSOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
+	gcs, _ := storetest.FakeGCS(t, "b", "in/")
 	ctx := context.Background()
 	rows := makeRows("", 3000)
 	data := parquetBytes(t, rows, parquet.MaxRowsPerRowGroup(700))

@@ -527,9 +527,9 @@ func roleOrder(role string) int {
 	return 1
 }
 
-// evalSchema is the evaluations table's schema (before its constant
-// columns evaluated_at and run_id).
-var evalSchema = arrow.NewSchema([]arrow.Field{
+// evalKeys are the first columns of both evaluation tables: what was
+// evaluated, which model, which segment.
+var evalKeys = []arrow.Field{
 	{Name: "scored_table", Type: arrow.BinaryTypes.String},
 	{Name: "scored_partition", Type: arrow.BinaryTypes.String},
 	{Name: "model_name", Type: arrow.BinaryTypes.String},
@@ -537,6 +537,11 @@ var evalSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "role", Type: arrow.BinaryTypes.String},
 	{Name: "segment_column", Type: arrow.BinaryTypes.String},
 	{Name: "segment_value", Type: arrow.BinaryTypes.String},
+}
+
+// evalSchema is the evaluations table's schema (before its constant
+// columns evaluated_at and run_id).
+var evalSchema = arrow.NewSchema(slices.Concat(evalKeys, []arrow.Field{
 	{Name: "scored_rows", Type: arrow.PrimitiveTypes.Int64},
 	{Name: "labelled_rows", Type: arrow.PrimitiveTypes.Int64},
 	{Name: "positives", Type: arrow.PrimitiveTypes.Int64},
@@ -548,24 +553,17 @@ var evalSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "brier", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
 	{Name: "ece", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
 	{Name: "labels_source", Type: arrow.BinaryTypes.String},
-}, nil)
+}), nil)
 
 // calibrationSchema is the calibration table's schema: one row per bin.
-var calibrationSchema = arrow.NewSchema([]arrow.Field{
-	{Name: "scored_table", Type: arrow.BinaryTypes.String},
-	{Name: "scored_partition", Type: arrow.BinaryTypes.String},
-	{Name: "model_name", Type: arrow.BinaryTypes.String},
-	{Name: "model_version", Type: arrow.BinaryTypes.String},
-	{Name: "role", Type: arrow.BinaryTypes.String},
-	{Name: "segment_column", Type: arrow.BinaryTypes.String},
-	{Name: "segment_value", Type: arrow.BinaryTypes.String},
+var calibrationSchema = arrow.NewSchema(slices.Concat(evalKeys, []arrow.Field{
 	{Name: "bin", Type: arrow.PrimitiveTypes.Int64},
 	{Name: "rows", Type: arrow.PrimitiveTypes.Int64},
 	{Name: "score_min", Type: arrow.PrimitiveTypes.Float64},
 	{Name: "score_max", Type: arrow.PrimitiveTypes.Float64},
 	{Name: "mean_score", Type: arrow.PrimitiveTypes.Float64},
 	{Name: "label_rate", Type: arrow.PrimitiveTypes.Float64},
-}, nil)
+}), nil)
 
 // EvalPartition is the partition of the evaluations of a scored partition.
 func EvalPartition(scoredTable, partition string) string {

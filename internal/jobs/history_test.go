@@ -3,48 +3,25 @@ package jobs
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"cloud.google.com/go/storage"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
-	"google.golang.org/api/option"
 
 	"github.com/adtech/scorer/internal/state"
 	"github.com/adtech/scorer/readers/store"
+	"github.com/adtech/scorer/readers/store/storetest"
 	"github.com/adtech/scorer/writers/table"
 )
 
-// gcsBucket is a bucket on an in-process GCS emulator (fake-gcs-server),
-// under the prefix "scorer/", with the emulator (to seed it fast).
+// gcsBucket is a bucket on an in-process GCS emulator, under the prefix
+// "scorer/", with the emulator (to seed it fast).
 func gcsBucket(t *testing.T) (store.Bucket, *fakestorage.Server) {
 	t.Helper()
-	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{NoListener: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: "analytics"})
-	ts := httptest.NewServer(srv.HTTPHandler())
-	client, err := storage.NewClient(context.Background(),
-		option.WithEndpoint(ts.URL+"/storage/v1/"), option.WithHTTPClient(ts.Client()),
-		option.WithoutAuthentication(), storage.WithJSONReads(), storage.WithDisabledClientMetrics())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = client.Close()
-		ts.Close()
-		srv.Stop()
-	})
-	b, err := store.NewGCSBucket(client, "analytics", "scorer/", store.DefaultGCSOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b, srv
+	return storetest.FakeGCS(t, "analytics", "scorer/")
 }
 
 // simulatedHistory writes, straight into the stores, the state that years

@@ -5,20 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http/httptest"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"cloud.google.com/go/storage"
-	"github.com/fsouza/fake-gcs-server/fakestorage"
 	"go.uber.org/goleak"
-	"google.golang.org/api/option"
 
 	"github.com/adtech/scorer/internal/state"
 	"github.com/adtech/scorer/readers/store"
+	"github.com/adtech/scorer/readers/store/storetest"
 	"github.com/adtech/scorer/scoring/bundle"
 	"github.com/adtech/scorer/scoring/internal/modeltest"
 	"github.com/adtech/scorer/scoring/registry"
@@ -52,31 +49,7 @@ func openFile(t *testing.T) store.Bucket {
 // backend), under a prefix.
 func openGCS(t *testing.T) store.Bucket {
 	t.Helper()
-	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{NoListener: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: "reg"})
-	ts := httptest.NewServer(srv.HTTPHandler())
-	client, err := storage.NewClient(context.Background(),
-		option.WithEndpoint(ts.URL+"/storage/v1/"),
-		option.WithHTTPClient(ts.Client()),
-		option.WithoutAuthentication(),
-		storage.WithJSONReads(),
-		storage.WithDisabledClientMetrics(),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = client.Close()
-		ts.Close()
-		srv.Stop()
-	})
-	b, err := store.NewGCSBucket(client, "reg", "ml/", store.DefaultGCSOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, _ := storetest.FakeGCS(t, "reg", "ml/")
 	return b
 }
 
