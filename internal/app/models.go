@@ -168,9 +168,7 @@ func (a *App) Promote(ctx context.Context, r PromoteRequest) (*Promotion, error)
 		return nil, UsageError{fmt.Errorf("promote: %s %s is already current", r.Name, r.Version)}
 	}
 	gate := &Gate{MaxAUCDrop: a.cfg.Promote.MaxAUCDrop, MaxLLRise: a.cfg.Promote.MaxLogLossRise}
-	if cur == nil {
-		gate.Refused = "" // the first promotion: nothing to compare with
-	} else {
+	if cur != nil { // the first promotion has nothing to compare with
 		evals, err := a.evaluations(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("promote: read the evaluations: %w", err)

@@ -30,9 +30,9 @@ import (
 // covers) and readers handle:
 //
 //   - readers list _scorer/commits/ first and read the latest checkpoint
-//     second: a record archived between the two is covered by a checkpoint
-//     at least as new as the one they read... or, if they read an older one,
-//     they read the record from the archive;
+//     second: a record they listed and that was archived meanwhile is
+//     either covered by the checkpoint they read (and skipped), or read
+//     from the archive;
 //   - a record is deleted before its done marker, so a listing never shows a
 //     done run as pending.
 
