@@ -118,7 +118,7 @@ by the file, or by its default. See README.md and docs/.`,
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetUsageTemplate(usageTemplate)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cliError{err} })
-	exitCodes(root, codes(0, 1, 2, 3, 4, 5))
+	exitCodes(root, codes(0, 1, 2, 3, 4, 5, 6))
 
 	pf := root.PersistentFlags()
 	pf.StringVar(&c.configPath, "config", "", "config file (YAML); default $SCORER_CONFIG, else the built-in defaults")
