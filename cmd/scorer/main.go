@@ -24,6 +24,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/adtech/scorer/internal/app"
+	"github.com/adtech/scorer/internal/memlimit"
 )
 
 // environment is what a command gets from the process.
@@ -36,6 +37,10 @@ type environment struct {
 	log            *slog.Logger
 	jsonLogs       bool             // the format of log, decided before anything can fail
 	sched          *app.DaemonHooks // tests only: drive scorer schedule in-process
+	// memLimit is the runtime's soft memory limit main set from the
+	// container's (0: none set), and memLimitFile where it came from.
+	memLimit     int64
+	memLimitFile string
 }
 
 func main() {
@@ -45,6 +50,8 @@ func main() {
 		isTerminal:    term.IsTerminal(int(os.Stderr.Fd())),
 		stdinTerminal: term.IsTerminal(int(os.Stdin.Fd())),
 	}
+	// Without GOMEMLIMIT, 90% of the container's memory limit.
+	env.memLimit, env.memLimitFile = memlimit.Apply(os.LookupEnv, memlimit.OSReadFile)
 	code := run(ctx, env, os.Args[1:])
 	stop()
 	os.Exit(code)
@@ -59,6 +66,9 @@ func run(ctx context.Context, env *environment, args []string) int {
 	// the config file read leniently, so that every line, even one about a
 	// bad flag or a bad config file, has the format asked for.
 	env.setLogger(earlyLogConfig(args, env.getenv))
+	if env.memLimit > 0 {
+		env.log.Debug("Go memory limit set from the container's", "limit_bytes", env.memLimit, "from", env.memLimitFile)
+	}
 	c := newCLI(env, args)
 	root := c.root()
 	root.SetArgs(args)
