@@ -228,13 +228,29 @@ func (j *EvaluateJob) partitionFiles(ctx context.Context, pub *table.Publisher, 
 	if err != nil {
 		return nil, err
 	}
-	var files []store.ObjectInfo
+	return manifestFiles(j.Output, byKey(listed), prefix, m)
+}
+
+// byKey indexes a listing by key.
+func byKey(objs []store.ObjectInfo) map[string]store.ObjectInfo {
+	m := make(map[string]store.ObjectInfo, len(objs))
+	for _, o := range objs {
+		m[o.Key] = o
+	}
+	return m
+}
+
+// manifestFiles are the objects a partition's manifest lists (and no
+// others: a replaced partition's old files may linger), looked up in a
+// listing that covers the partition (prefix: the partition's folder).
+func manifestFiles(b store.Bucket, listed map[string]store.ObjectInfo, prefix string, m *table.Manifest) ([]store.ObjectInfo, error) {
+	files := make([]store.ObjectInfo, 0, len(m.Files))
 	for _, f := range m.Files {
-		i := slices.IndexFunc(listed, func(o store.ObjectInfo) bool { return o.Key == prefix+f.Name })
-		if i < 0 {
-			return nil, fmt.Errorf("%w: %s lists %s, which is missing", table.ErrCorrupt, j.Output.URI(prefix+table.ManifestName), f.Name)
+		info, ok := listed[prefix+f.Name]
+		if !ok {
+			return nil, fmt.Errorf("%w: %s lists %s, which is missing", table.ErrCorrupt, b.URI(prefix+table.ManifestName), f.Name)
 		}
-		files = append(files, listed[i])
+		files = append(files, info)
 	}
 	return files, nil
 }
@@ -353,12 +369,16 @@ func (j *EvaluateJob) readScores(ctx context.Context, files []store.ObjectInfo, 
 		arrow.Field{Name: "model_name", Type: arrow.BinaryTypes.String},
 		arrow.Field{Name: "model_version", Type: arrow.BinaryTypes.String},
 		arrow.Field{Name: scoring.ScoreColumn, Type: arrow.PrimitiveTypes.Float64})
-	// Segment columns the labels source has come from there.
+	// Segment columns the labels source has come from there (column -1);
+	// the others are read from the table, at colOf[c] of each record.
 	var tableSegs []string
-	for _, c := range j.SegmentColumns {
-		if !slices.Contains(labelCols, c) {
-			tableSegs = append(tableSegs, c)
-			fields = append(fields, arrow.Field{Name: c, Type: arrow.BinaryTypes.String, Nullable: true})
+	colOf := make([]int, len(j.SegmentColumns))
+	for c, name := range j.SegmentColumns {
+		colOf[c] = -1
+		if !slices.Contains(labelCols, name) {
+			colOf[c] = len(fields)
+			tableSegs = append(tableSegs, name)
+			fields = append(fields, arrow.Field{Name: name, Type: arrow.BinaryTypes.String, Nullable: true})
 		}
 	}
 	src, err := readers.Open(ctx, j.Output, files, readers.Options{
@@ -397,17 +417,15 @@ func (j *EvaluateJob) readScores(ctx context.Context, files []store.ObjectInfo, 
 					*unmatched++
 				}
 			}
-			t := 0
-			for c, name := range j.SegmentColumns {
-				if slices.Contains(labelCols, name) {
+			for c, col := range colOf {
+				switch {
+				case col >= 0:
+					segs[c] = segmentValue(rec.Column(col), r)
+				case matched:
+					segs[c] = lr.segments[c]
+				default:
 					segs[c] = SegmentNull
-					if matched {
-						segs[c] = lr.segments[c]
-					}
-					continue
 				}
-				segs[c] = segmentValue(rec.Column(nid+4+t), r)
-				t++
 			}
 			mk := modelKey{names.Value(r), versions.Value(r), role}
 			ma := accs[mk]
@@ -694,16 +712,13 @@ func ReadEvaluations(ctx context.Context, out store.Bucket, evalTable string) ([
 		return nil, fmt.Errorf("list %s: %w", out.URI(evalTable+"/"), err)
 	}
 	// A partition is published when its manifest is: read the files it
-	// lists, no others (a replaced partition's old files may linger).
-	var files []store.ObjectInfo
-	byKey := map[string]store.ObjectInfo{}
-	for _, o := range objs {
-		byKey[o.Key] = o
-	}
+	// lists.
+	listed := byKey(objs)
 	pub, err := table.NewPublisher(out, table.DefaultOptions())
 	if err != nil {
 		return nil, err
 	}
+	var files []store.ObjectInfo
 	for _, o := range objs {
 		dir, name := path.Split(o.Key)
 		if name != table.ManifestName {
@@ -714,13 +729,11 @@ func ReadEvaluations(ctx context.Context, out store.Bucket, evalTable string) ([
 		if err != nil {
 			return nil, err
 		}
-		for _, f := range m.Files {
-			info, ok := byKey[dir+f.Name]
-			if !ok {
-				return nil, fmt.Errorf("%w: %s lists %s, which is missing", table.ErrCorrupt, out.URI(o.Key), f.Name)
-			}
-			files = append(files, info)
+		pf, err := manifestFiles(out, listed, dir, m)
+		if err != nil {
+			return nil, err
 		}
+		files = append(files, pf...)
 	}
 	if len(files) == 0 {
 		return nil, nil

@@ -134,6 +134,9 @@ type splitSink struct {
 	scoreSchema         *arrow.Schema
 	chSchema            *arrow.Schema
 	mem                 memory.Allocator
+	// consts are each challenger's name and version columns, as long as
+	// the longest record so far: a record takes a slice of them.
+	consts [][2]arrow.Array
 }
 
 func (s *splitSink) Write(ctx context.Context, rec arrow.RecordBatch) error {
@@ -148,11 +151,19 @@ func (s *splitSink) Write(ctx context.Context, rec arrow.RecordBatch) error {
 	if err != nil || s.challengers == nil {
 		return err
 	}
-	n := int(rec.NumRows())
+	n := rec.NumRows()
+	if s.consts == nil {
+		s.consts = make([][2]arrow.Array, len(s.models))
+	}
 	for i, bu := range s.models {
-		name, version := constString(s.mem, bu.Name, n), constString(s.mem, bu.Version, n)
+		c := &s.consts[i]
+		if c[0] == nil || int64(c[0].Len()) < n {
+			s.releaseConst(c)
+			c[0], c[1] = constString(s.mem, bu.Name, int(n)), constString(s.mem, bu.Version, int(n))
+		}
+		name, version := array.NewSlice(c[0], 0, n), array.NewSlice(c[1], 0, n)
 		chCols := append(cols[:npass:npass], name, version, rec.Column(npass+1+i))
-		ch := array.NewRecordBatch(s.chSchema, chCols, rec.NumRows())
+		ch := array.NewRecordBatch(s.chSchema, chCols, n)
 		name.Release()
 		version.Release()
 		err := s.challengers.Write(ctx, ch)
@@ -162,6 +173,22 @@ func (s *splitSink) Write(ctx context.Context, rec arrow.RecordBatch) error {
 		}
 	}
 	return nil
+}
+
+// release frees the cached constant columns.
+func (s *splitSink) release() {
+	for i := range s.consts {
+		s.releaseConst(&s.consts[i])
+	}
+}
+
+func (s *splitSink) releaseConst(c *[2]arrow.Array) {
+	for k, a := range c {
+		if a != nil {
+			a.Release()
+			c[k] = nil
+		}
+	}
 }
 
 // constString is a column of n copies of v, dictionary-free: Parquet's

@@ -429,6 +429,7 @@ func (j *ScoreJob) stage(ctx context.Context, pub *table.Publisher, fx *features
 	}
 	constants := []writers.Constant{{Name: "scored_at", Value: sum.Started}, {Name: "run_id", Value: j.RunID}}
 	split := &splitSink{models: j.Challengers, scoreSchema: scoreSchema(j.IDColumns, j.LabelColumns), mem: memory.DefaultAllocator}
+	defer split.release()
 	if split.scores, err = run.Output(table.OutputSpec{
 		Table: j.Table, Partition: j.Partition, Mode: j.Mode, Schema: split.scoreSchema,
 		Constants: append([]writers.Constant{
