@@ -1,0 +1,563 @@
+#!/usr/bin/python3
+"""Writes the ONNX parity fixtures of scoring/onnx (see README.md):
+
+    make_models.py OUT_DIR SPEC_DIR
+
+For each model NAME: OUT_DIR/NAME.onnx, and SPEC_DIR/NAME.json with what
+ort_outputs.js needs to write OUT_DIR/NAME.json: the fixture's metadata and
+inputs, the expected output names, dtypes and shapes, and this script's own
+float64 numpy forward pass of the model ("reference"), which ort_outputs.js
+checks ONNX Runtime's outputs against.
+
+Deterministic: fixed seeds, numpy's legacy RandomState (its streams are
+frozen across numpy versions), no timestamps in the models. Run with Debian's
+/usr/bin/python3 (python3-onnx 1.12, python3-numpy).
+"""
+
+import json
+import os
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+ROWS = 64
+CARDS = [7, 11, 5]  # valid ids per categorical column: 0..card-1
+EMB = 4  # embedding width
+DENSE = 4  # dense features
+
+# The operators the fixtures must cover between them (the Go importer's list).
+OPS = [
+    "Gather", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "Sigmoid", "Tanh", "Concat", "Reshape",
+    "Flatten", "Squeeze", "Unsqueeze", "ReduceSum", "ReduceMean", "Constant", "Identity", "Cast",
+]
+
+# IR versions: what the exporter writes (torch.onnx.export of torch 2.x: IR
+# 8 whatever the opset; tf2onnx: IR 7 for opset 13), else the IR version of
+# the ONNX release that introduced the opset (onnx/docs/Versioning.md: opset
+# 18 came with ONNX 1.13, IR 8; opset 21 with ONNX 1.16, IR 10). ONNX Runtime
+# 1.30 reads them all (it takes IR 7 to 12 for any of these opsets).
+IR_TORCH, IR_TF2ONNX_13, IR_OPSET_18, IR_OPSET_21 = 8, 7, 8, 10
+
+# The onnx 1.12 checker knows opsets up to 17 (ONNX 1.12). Models of newer
+# opsets are not checked here: ONNX Runtime 1.30 loading and running them in
+# ort_outputs.js is their check.
+CHECKER_MAX_OPSET = 17
+
+
+def f32(a):
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def i64(a):
+    return np.ascontiguousarray(a, dtype=np.int64)
+
+
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def round_sig(x, digits=3):
+    """x rounded to `digits` significant decimal digits (readable fixtures)."""
+    return np.array([float(f"{v:.{digits}g}") for v in x.ravel()]).reshape(x.shape)
+
+
+def dense_data(rng, rows, cols):
+    """float32 [rows, cols]: zeros, small values, values up to +-10 and larger
+    ones up to ~100, both signs; every column has a zero, a negative value
+    and one above 50."""
+    kind = rng.choice(4, size=(rows, cols), p=[0.15, 0.35, 0.3, 0.2])
+    small = rng.normal(0.0, 1.0, size=(rows, cols))
+    mid = rng.uniform(-10.0, 10.0, size=(rows, cols))
+    big = rng.uniform(10.0, 100.0, size=(rows, cols)) * rng.choice([-1.0, 1.0], size=(rows, cols), p=[0.25, 0.75])
+    x = np.where(kind == 0, 0.0, np.where(kind == 1, small, np.where(kind == 2, mid, big)))
+    for c in range(cols):
+        r = rng.permutation(rows)[:3]
+        x[r[0], c] = 0.0
+        x[r[1], c] = -abs(x[r[1], c]) if x[r[1], c] != 0 else -1.5
+        x[r[2], c] = rng.uniform(50.0, 100.0)
+    x = f32(round_sig(x))
+    for c in range(cols):
+        col = x[:, c]
+        assert (col == 0).any() and (col < 0).any() and (col > 50).any() and (abs(col) <= 100).all()
+    return x
+
+
+def cat_data(rng, rows, cards, dtype=np.int64):
+    """[rows, len(cards)] ids; column c holds 0 and cards[c]-1 at least once."""
+    x = np.stack([rng.randint(0, card, size=rows) for card in cards], axis=1)
+    for c, card in enumerate(cards):
+        r = rng.permutation(rows)[:2]
+        x[r[0], c] = 0
+        x[r[1], c] = card - 1
+        assert x[:, c].min() == 0 and x[:, c].max() == card - 1
+    return np.ascontiguousarray(x, dtype=dtype)
+
+
+def normal(rng, shape, scale):
+    return f32(rng.normal(0.0, 1.0, size=shape) * scale)
+
+
+def center(w, bias, logit):
+    """Shifts the output bias w[bias] so that the median logit over the
+    fixture's rows is 0: random weights, scores around 0.5."""
+    w[bias] = f32(w[bias] - np.median(logit))
+
+
+def offsets(cards):
+    return i64(np.concatenate([[0], np.cumsum(cards)[:-1]]))
+
+
+def const_node(name, array):
+    """A Constant node (value attribute) named as PyTorch names them."""
+    return helper.make_node("Constant", [], [f"{name}_output_0"], name=name, value=numpy_helper.from_array(array))
+
+
+def value_info(name, elem, shape):
+    return helper.make_tensor_value_info(name, elem, shape)
+
+
+def model_of(graph, opset, ir, doc):
+    m = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", opset)],
+        producer_name="scorer onnxfixtures",
+        producer_version="1",
+        doc_string=doc,
+    )
+    m.ir_version = ir
+    return m
+
+
+# 1. pytorch_wide_deep ------------------------------------------------------
+
+
+def pytorch_wide_deep(rng):
+    """torch.onnx.export(opset_version=17, dynamic_axes={...: {0: "batch"}}) of
+
+    class Deep(nn.Module):   emb_0..emb_2 = nn.Embedding(card_i, 4);
+                             fc1 = Linear(16, 8); fc2 = Linear(8, 4); out = Linear(4, 1)
+        forward(dense, ids): x = cat([dense, emb_0(ids[0]), ...], 1)
+                             return out(relu(fc2(relu(fc1(x)))))
+    class Wide(nn.Module):   linear = Linear(4, 1); emb_0..emb_2 = nn.Embedding(card_i, 1)
+        forward(dense, ids): return linear(dense) + emb_0(ids[0]) + emb_1(ids[1]) + emb_2(ids[2])
+    class WideDeep(nn.Module):
+        forward(dense, cat): ids = [cat[:, i] for i in range(3)]
+                             return sigmoid(deep(dense, ids) + wide(dense, ids))
+    """
+    k = len(CARDS)
+    dense = dense_data(rng, ROWS, DENSE)
+    cat = cat_data(rng, ROWS, CARDS)
+    w = {}
+    for i, card in enumerate(CARDS):
+        w[f"deep.emb_{i}.weight"] = normal(rng, (card, EMB), 1.0)
+    # fc1's columns: the 4 dense features (values up to ~100) get small weights.
+    w["deep.fc1.weight"] = normal(rng, (8, DENSE + k * EMB), 1.0) * f32(
+        np.concatenate([np.full(DENSE, 0.01), np.full(k * EMB, 0.4)]))
+    w["deep.fc1.bias"] = normal(rng, (8,), 0.1)
+    w["deep.fc2.weight"] = normal(rng, (4, 8), 0.5)
+    w["deep.fc2.bias"] = normal(rng, (4,), 0.1)
+    w["deep.out.weight"] = normal(rng, (1, 4), 1.0)
+    w["deep.out.bias"] = normal(rng, (1,), 0.1)
+    w["wide.linear.weight"] = normal(rng, (1, DENSE), 0.01)
+    w["wide.linear.bias"] = normal(rng, (1,), 0.1)
+    for i, card in enumerate(CARDS):
+        w[f"wide.emb_{i}.weight"] = normal(rng, (card, 1), 0.5)
+
+    def logit(dense, cat):
+        d = dense.astype(np.float64)
+        W = {n: v.astype(np.float64) for n, v in w.items()}
+        x = np.concatenate([d] + [W[f"deep.emb_{i}.weight"][cat[:, i]] for i in range(k)], axis=1)
+        x = np.maximum(x @ W["deep.fc1.weight"].T + W["deep.fc1.bias"], 0)
+        x = np.maximum(x @ W["deep.fc2.weight"].T + W["deep.fc2.bias"], 0)
+        deep = x @ W["deep.out.weight"].T + W["deep.out.bias"]
+        wide = d @ W["wide.linear.weight"].T + W["wide.linear.bias"]
+        for i in range(k):
+            wide = wide + W[f"wide.emb_{i}.weight"][cat[:, i]]
+        return deep + wide
+
+    center(w, "deep.out.bias", logit(dense, cat))
+
+    def ids(i):  # the output of cat[:, i]
+        return f"/Gather{'' if i == 0 else f'_{i}'}_output_0"
+
+    nodes = []
+    for i in range(k):
+        suffix = "" if i == 0 else f"_{i}"
+        nodes.append(const_node(f"/Constant{suffix}", np.array(i, dtype=np.int64)))
+        nodes.append(helper.make_node(
+            "Gather", ["cat", f"/Constant{suffix}_output_0"], [ids(i)], name=f"/Gather{suffix}", axis=1))
+    # Deep. nn.Embedding exports as Gather(weight, ids) without an axis
+    # attribute (the default, 0), as torch writes it.
+    for i in range(k):
+        nodes.append(helper.make_node(
+            "Gather", [f"deep.emb_{i}.weight", ids(i)], [f"/deep/emb_{i}/Gather_output_0"], name=f"/deep/emb_{i}/Gather"))
+    nodes.append(helper.make_node(
+        "Concat", ["dense"] + [f"/deep/emb_{i}/Gather_output_0" for i in range(k)], ["/deep/Concat_output_0"],
+        name="/deep/Concat", axis=1))
+    h = "/deep/Concat_output_0"
+    for layer, relu in (("fc1", "/deep/Relu"), ("fc2", "/deep/Relu_1"), ("out", None)):
+        nodes.append(helper.make_node(
+            "Gemm", [h, f"deep.{layer}.weight", f"deep.{layer}.bias"], [f"/deep/{layer}/Gemm_output_0"],
+            name=f"/deep/{layer}/Gemm", alpha=1.0, beta=1.0, transB=1))
+        h = f"/deep/{layer}/Gemm_output_0"
+        if relu:
+            nodes.append(helper.make_node("Relu", [h], [f"{relu}_output_0"], name=relu))
+            h = f"{relu}_output_0"
+    # Wide.
+    nodes.append(helper.make_node(
+        "Gemm", ["dense", "wide.linear.weight", "wide.linear.bias"], ["/wide/linear/Gemm_output_0"],
+        name="/wide/linear/Gemm", alpha=1.0, beta=1.0, transB=1))
+    acc = "/wide/linear/Gemm_output_0"
+    for i in range(k):
+        nodes.append(helper.make_node(
+            "Gather", [f"wide.emb_{i}.weight", ids(i)], [f"/wide/emb_{i}/Gather_output_0"], name=f"/wide/emb_{i}/Gather"))
+        add = "/wide/Add" + ("" if i == 0 else f"_{i}")
+        nodes.append(helper.make_node("Add", [acc, f"/wide/emb_{i}/Gather_output_0"], [f"{add}_output_0"], name=add))
+        acc = f"{add}_output_0"
+    nodes.append(helper.make_node("Add", [h, acc], ["/Add_output_0"], name="/Add"))
+    nodes.append(helper.make_node("Sigmoid", ["/Add_output_0"], ["prob"], name="/Sigmoid"))
+
+    graph = helper.make_graph(
+        nodes, "main_graph",
+        [value_info("dense", TensorProto.FLOAT, ["batch", DENSE]), value_info("cat", TensorProto.INT64, ["batch", k])],
+        [value_info("prob", TensorProto.FLOAT, ["batch", 1])],
+        [numpy_helper.from_array(v, name) for name, v in w.items()],
+    )
+    return dict(
+        opset=17, ir=IR_TORCH, style="pytorch",
+        description="torch.onnx.export of a wide & deep CTR model, one nn.Embedding per feature: "
+        "Gather(cat, Constant i, axis=1) per feature, Concat([dense, embeddings]), Gemm(transB=1)+Relu, "
+        "wide Gemm plus [card,1] tables, Add, Sigmoid",
+        graph=graph, inputs=[("dense", dense), ("cat", cat)], outputs=[("prob", "float32", [ROWS, 1])],
+        cardinalities={"cat": CARDS}, reference={"prob": sigmoid(logit(dense, cat))})
+
+
+# 2. pytorch_mlp_stacked ----------------------------------------------------
+
+
+def pytorch_mlp_stacked(rng):
+    """torch.onnx.export(opset_version=13, dynamic_axes={...: {0: "batch"}})
+    of an MLP over one stacked embedding table with per-feature offsets
+    (torchrec / DLRM style):
+
+        offsets = buffer([0, 7, 18]); emb = nn.Embedding(23, 4)
+        fc1 = Linear(16, 8); fc2 = Linear(8, 1)
+        forward(dense, cat): e = torch.flatten(emb(cat + offsets), 1)
+                             return sigmoid(fc2(relu(fc1(cat([dense, e], 1)))))
+    """
+    k = len(CARDS)
+    dense = dense_data(rng, ROWS, DENSE)
+    cat = cat_data(rng, ROWS, CARDS)
+    w = {
+        "offsets": offsets(CARDS),
+        "emb.weight": normal(rng, (sum(CARDS), EMB), 1.0),
+        "fc1.weight": normal(rng, (8, DENSE + k * EMB), 1.0)
+        * f32(np.concatenate([np.full(DENSE, 0.01), np.full(k * EMB, 0.4)])),
+        "fc1.bias": normal(rng, (8,), 0.1),
+        "fc2.weight": normal(rng, (1, 8), 0.35),
+        "fc2.bias": normal(rng, (1,), 0.1),
+    }
+
+    def logit(dense, cat):
+        W = {n: v.astype(np.float64) for n, v in w.items() if n != "offsets"}
+        e = W["emb.weight"][cat + w["offsets"]].reshape(len(cat), -1)
+        x = np.concatenate([dense.astype(np.float64), e], axis=1)
+        x = np.maximum(x @ W["fc1.weight"].T + W["fc1.bias"], 0)
+        return x @ W["fc2.weight"].T + W["fc2.bias"]
+
+    center(w, "fc2.bias", logit(dense, cat))
+    nodes = [
+        helper.make_node("Add", ["cat", "offsets"], ["/Add_output_0"], name="/Add"),
+        helper.make_node("Gather", ["emb.weight", "/Add_output_0"], ["/emb/Gather_output_0"], name="/emb/Gather"),
+        helper.make_node("Flatten", ["/emb/Gather_output_0"], ["/Flatten_output_0"], name="/Flatten", axis=1),
+        helper.make_node("Concat", ["dense", "/Flatten_output_0"], ["/Concat_output_0"], name="/Concat", axis=1),
+        helper.make_node("Gemm", ["/Concat_output_0", "fc1.weight", "fc1.bias"], ["/fc1/Gemm_output_0"],
+                         name="/fc1/Gemm", alpha=1.0, beta=1.0, transB=1),
+        helper.make_node("Relu", ["/fc1/Gemm_output_0"], ["/Relu_output_0"], name="/Relu"),
+        helper.make_node("Gemm", ["/Relu_output_0", "fc2.weight", "fc2.bias"], ["/fc2/Gemm_output_0"],
+                         name="/fc2/Gemm", alpha=1.0, beta=1.0, transB=1),
+        helper.make_node("Sigmoid", ["/fc2/Gemm_output_0"], ["prob"], name="/Sigmoid"),
+    ]
+    graph = helper.make_graph(
+        nodes, "main_graph",
+        [value_info("dense", TensorProto.FLOAT, ["batch", DENSE]), value_info("cat", TensorProto.INT64, ["batch", k])],
+        [value_info("prob", TensorProto.FLOAT, ["batch", 1])],
+        [numpy_helper.from_array(v, name) for name, v in w.items()],
+    )
+    return dict(
+        opset=13, ir=IR_TORCH, style="pytorch",
+        description="torch.onnx.export of an MLP over one stacked embedding table: Add(cat, offsets), "
+        "Gather -> [batch,3,4], Flatten(axis=1), Concat([dense, flat]), Gemm(transB=1)+Relu, Gemm, Sigmoid",
+        graph=graph, inputs=[("dense", dense), ("cat", cat)], outputs=[("prob", "float32", [ROWS, 1])],
+        cardinalities={"cat": CARDS}, reference={"prob": sigmoid(logit(dense, cat))})
+
+
+# 3. keras_mlp --------------------------------------------------------------
+
+
+def keras_mlp(rng):
+    """tf2onnx (opset 13) of a Keras functional model:
+
+        dense = Input((4,), name="dense"); cat = Input((3,), dtype="int32", name="cat")
+        e = Embedding(23, 4)(tf.cast(cat, "int64") + offsets)
+        x = Concatenate()([Flatten()(e), dense])
+        x = Dense(8, "relu")(x); y = Dense(1, "sigmoid")(x)
+        output_0 = tf.squeeze(y, 1)
+    """
+    k = len(CARDS)
+    p = "model/"
+    dense = dense_data(rng, ROWS, DENSE)
+    cat = cat_data(rng, ROWS, CARDS, dtype=np.int32)
+    w = {
+        p + "tf.__operators__.add/y:0": offsets(CARDS),
+        p + "embedding/embedding_lookup/ReadVariableOp:0": normal(rng, (sum(CARDS), EMB), 1.0),
+        p + "flatten/Const:0": i64([-1, k * EMB]),
+        # MatMul weight [in, out]: rows 0..11 the embeddings, 12..15 the dense features.
+        p + "dense/MatMul/ReadVariableOp:0": normal(rng, (k * EMB + DENSE, 8), 1.0)
+        * f32(np.concatenate([np.full(k * EMB, 0.4), np.full(DENSE, 0.01)]))[:, None],
+        p + "dense/BiasAdd/ReadVariableOp:0": normal(rng, (8,), 0.1),
+        p + "dense_1/MatMul/ReadVariableOp:0": normal(rng, (8, 1), 0.5),
+        p + "dense_1/BiasAdd/ReadVariableOp:0": normal(rng, (1,), 0.1),
+        "const_axes__12": i64([1]),
+    }
+
+    def logit(dense, cat):
+        W = {n: v.astype(np.float64) for n, v in w.items() if v.dtype == np.float32}
+        idx = cat.astype(np.int64) + w[p + "tf.__operators__.add/y:0"]
+        e = W[p + "embedding/embedding_lookup/ReadVariableOp:0"][idx].reshape(-1, k * EMB)
+        x = np.concatenate([e, dense.astype(np.float64)], axis=-1)
+        x = np.maximum(x @ W[p + "dense/MatMul/ReadVariableOp:0"] + W[p + "dense/BiasAdd/ReadVariableOp:0"], 0)
+        return (x @ W[p + "dense_1/MatMul/ReadVariableOp:0"] + W[p + "dense_1/BiasAdd/ReadVariableOp:0"])[:, 0]
+
+    center(w, p + "dense_1/BiasAdd/ReadVariableOp:0", logit(dense, cat))
+    nodes = [
+        helper.make_node("Cast", ["cat"], [p + "tf.cast/Cast:0"], name=p + "tf.cast/Cast", to=TensorProto.INT64),
+        helper.make_node("Add", [p + "tf.cast/Cast:0", p + "tf.__operators__.add/y:0"],
+                         [p + "tf.__operators__.add/AddV2:0"], name=p + "tf.__operators__.add/AddV2"),
+        helper.make_node("Gather", [p + "embedding/embedding_lookup/ReadVariableOp:0", p + "tf.__operators__.add/AddV2:0"],
+                         [p + "embedding/embedding_lookup:0"], name=p + "embedding/embedding_lookup", axis=0),
+        helper.make_node("Reshape", [p + "embedding/embedding_lookup:0", p + "flatten/Const:0"],
+                         [p + "flatten/Reshape:0"], name=p + "flatten/Reshape"),
+        helper.make_node("Concat", [p + "flatten/Reshape:0", "dense"], [p + "concatenate/concat:0"],
+                         name=p + "concatenate/concat", axis=-1),
+        helper.make_node("MatMul", [p + "concatenate/concat:0", p + "dense/MatMul/ReadVariableOp:0"],
+                         [p + "dense/MatMul:0"], name=p + "dense/MatMul"),
+        helper.make_node("Add", [p + "dense/MatMul:0", p + "dense/BiasAdd/ReadVariableOp:0"],
+                         [p + "dense/BiasAdd:0"], name=p + "dense/BiasAdd"),
+        helper.make_node("Relu", [p + "dense/BiasAdd:0"], [p + "dense/Relu:0"], name=p + "dense/Relu"),
+        helper.make_node("MatMul", [p + "dense/Relu:0", p + "dense_1/MatMul/ReadVariableOp:0"],
+                         [p + "dense_1/MatMul:0"], name=p + "dense_1/MatMul"),
+        helper.make_node("Add", [p + "dense_1/MatMul:0", p + "dense_1/BiasAdd/ReadVariableOp:0"],
+                         [p + "dense_1/BiasAdd:0"], name=p + "dense_1/BiasAdd"),
+        helper.make_node("Sigmoid", [p + "dense_1/BiasAdd:0"], [p + "dense_1/Sigmoid:0"], name=p + "dense_1/Sigmoid"),
+        helper.make_node("Squeeze", [p + "dense_1/Sigmoid:0", "const_axes__12"], [p + "tf.compat.v1.squeeze/Squeeze:0"],
+                         name=p + "tf.compat.v1.squeeze/Squeeze"),
+        helper.make_node("Identity", [p + "tf.compat.v1.squeeze/Squeeze:0"], ["output_0"], name="Identity"),
+    ]
+    graph = helper.make_graph(
+        nodes, "tf2onnx",
+        [value_info("dense", TensorProto.FLOAT, ["unk__1", DENSE]), value_info("cat", TensorProto.INT32, ["unk__2", k])],
+        [value_info("output_0", TensorProto.FLOAT, ["unk__3"])],
+        [numpy_helper.from_array(v, name) for name, v in w.items()],
+    )
+    return dict(
+        opset=13, ir=IR_TF2ONNX_13, style="tf2onnx",
+        description="tf2onnx of a Keras MLP: int32 cat, Cast to int64, Add offsets, Gather on a stacked table, "
+        "Reshape [-1,12], Concat([embeddings, dense], axis=-1), MatMul+Add, Relu, MatMul+Add, Sigmoid, "
+        "Squeeze(axes input), Identity",
+        graph=graph, inputs=[("dense", dense), ("cat", cat)], outputs=[("output_0", "float32", [ROWS])],
+        cardinalities={"cat": CARDS}, reference={"output_0": sigmoid(logit(dense, cat))})
+
+
+# 4. ops_zoo ----------------------------------------------------------------
+
+
+def ops_zoo(rng):
+    """The operators the other fixtures do not use, on one float input x [batch, 6]:
+
+        z = (x - mean) / std; t = tanh(z * 0.5)       Sub, Div, Constant, Mul, Tanh
+        g = t * ReduceMean(t, axes=[1], keepdims=1)    runtime * runtime, [b,6] * [b,1]
+        g = Squeeze(Unsqueeze(g, [1]), [1])            [b,1,6] and back
+        h = relu(g @ W1 + b1)                          MatMul [6,3], Add, Relu
+        m = ReduceSum(z, [1], keepdims=0) / Cast(Constant int64 6)
+        h = Identity(h + Unsqueeze(m, [1]))            [b,3] + [b,1]
+        prob = sigmoid(h @ W2 + b2)                    MatMul [3,1], Add, Sigmoid
+    """
+    n = 6
+    x = dense_data(rng, ROWS, n)
+    w = {
+        "mean": f32(round_sig(x.astype(np.float64).mean(axis=0))),
+        "std": f32(round_sig(x.astype(np.float64).std(axis=0))),
+        "axes_1": i64([1]),
+        "W1": normal(rng, (n, 3), 3.0),
+        "b1": normal(rng, (3,), 0.2),
+        "W2": normal(rng, (3, 1), 5.0),
+        "b2": normal(rng, (1,), 0.1),
+    }
+
+    def logit(x):
+        W = {n_: v.astype(np.float64) for n_, v in w.items() if v.dtype == np.float32}
+        z = (x.astype(np.float64) - W["mean"]) / W["std"]
+        t = np.tanh(z * 0.5)
+        g = t * t.mean(axis=1, keepdims=True)
+        h = np.maximum(g @ W["W1"] + W["b1"], 0)
+        h = h + (z.sum(axis=1) / n)[:, None]
+        return h @ W["W2"] + W["b2"]
+
+    center(w, "b2", logit(x))
+    nodes = [
+        helper.make_node("Sub", ["x", "mean"], ["centered"], name="sub_mean"),
+        helper.make_node("Div", ["centered", "std"], ["z"], name="div_std"),
+        helper.make_node("Constant", [], ["half"], name="half", value=numpy_helper.from_array(np.array(0.5, np.float32))),
+        helper.make_node("Mul", ["z", "half"], ["z_half"], name="mul_half"),
+        helper.make_node("Tanh", ["z_half"], ["t"], name="tanh"),
+        helper.make_node("ReduceMean", ["t", "axes_1"], ["t_mean"], name="reduce_mean", keepdims=1),
+        helper.make_node("Mul", ["t", "t_mean"], ["g"], name="mul_rows"),
+        helper.make_node("Unsqueeze", ["g", "axes_1"], ["g3"], name="unsqueeze_g"),
+        helper.make_node("Squeeze", ["g3", "axes_1"], ["g2"], name="squeeze_g"),
+        helper.make_node("MatMul", ["g2", "W1"], ["h0"], name="matmul_1"),
+        helper.make_node("Add", ["h0", "b1"], ["h1"], name="add_b1"),
+        helper.make_node("Relu", ["h1"], ["h"], name="relu"),
+        helper.make_node("ReduceSum", ["z", "axes_1"], ["z_sum"], name="reduce_sum", keepdims=0),
+        helper.make_node("Constant", [], ["n_int"], name="n_features", value=numpy_helper.from_array(np.array(n, np.int64))),
+        helper.make_node("Cast", ["n_int"], ["n_float"], name="cast_n", to=TensorProto.FLOAT),
+        helper.make_node("Div", ["z_sum", "n_float"], ["z_mean"], name="div_n"),
+        helper.make_node("Unsqueeze", ["z_mean", "axes_1"], ["z_mean2"], name="unsqueeze_m"),
+        helper.make_node("Add", ["h", "z_mean2"], ["hm"], name="add_rows"),
+        helper.make_node("Identity", ["hm"], ["hid"], name="identity"),
+        helper.make_node("MatMul", ["hid", "W2"], ["o0"], name="matmul_2"),
+        helper.make_node("Add", ["o0", "b2"], ["o"], name="add_b2"),
+        helper.make_node("Sigmoid", ["o"], ["prob"], name="sigmoid"),
+    ]
+    graph = helper.make_graph(
+        nodes, "ops_zoo",
+        [value_info("x", TensorProto.FLOAT, ["batch", n])],
+        [value_info("prob", TensorProto.FLOAT, ["batch", 1])],
+        [numpy_helper.from_array(v, name) for name, v in w.items()],
+    )
+    return dict(
+        opset=18, ir=IR_OPSET_18, style="handwritten",
+        description="the remaining operators on one float input: Sub, Div, Constant, Mul, Tanh, ReduceMean "
+        "(axes input), runtime broadcast Mul, Unsqueeze/Squeeze, MatMul, Relu, ReduceSum (keepdims=0), "
+        "Cast int64->float, Identity, Sigmoid",
+        graph=graph, inputs=[("x", x)], outputs=[("prob", "float32", [ROWS, 1])],
+        cardinalities={}, reference={"prob": sigmoid(logit(x))})
+
+
+# 5. logreg -----------------------------------------------------------------
+
+
+def logreg(rng):
+    """A hashed logistic regression, 1-D weights:
+
+        score = sigmoid(ReduceSum(w[cat + offsets], [1], keepdims=0) + dense @ wd + bias)
+    """
+    k = len(CARDS)
+    cat = cat_data(rng, ROWS, CARDS)
+    dense = dense_data(rng, ROWS, DENSE)
+    w = {
+        "offsets": offsets(CARDS),
+        "w": normal(rng, (sum(CARDS),), 0.6),
+        "axes": i64([1]),
+        "wd": normal(rng, (DENSE,), 0.01),
+        "bias": normal(rng, (1,), 0.1),
+    }
+
+    def logit(cat, dense):
+        z = w["w"].astype(np.float64)[cat + w["offsets"]].sum(axis=1)
+        return z + dense.astype(np.float64) @ w["wd"].astype(np.float64) + w["bias"].astype(np.float64)
+
+    center(w, "bias", logit(cat, dense))
+    nodes = [
+        helper.make_node("Add", ["cat", "offsets"], ["idx"], name="add_offsets"),
+        helper.make_node("Gather", ["w", "idx"], ["w_cat"], name="gather_w", axis=0),
+        helper.make_node("ReduceSum", ["w_cat", "axes"], ["w_sum"], name="reduce_sum", keepdims=0),
+        helper.make_node("MatMul", ["dense", "wd"], ["w_dense"], name="matmul_dense"),
+        helper.make_node("Add", ["w_sum", "w_dense"], ["z0"], name="add_dense"),
+        helper.make_node("Add", ["z0", "bias"], ["z"], name="add_bias"),
+        helper.make_node("Sigmoid", ["z"], ["score"], name="sigmoid"),
+    ]
+    graph = helper.make_graph(
+        nodes, "logreg",
+        [value_info("cat", TensorProto.INT64, ["batch", k]), value_info("dense", TensorProto.FLOAT, ["batch", DENSE])],
+        [value_info("score", TensorProto.FLOAT, ["batch"])],
+        [numpy_helper.from_array(v, name) for name, v in w.items()],
+    )
+    return dict(
+        opset=21, ir=IR_OPSET_21, style="handwritten",
+        description="hashed logistic regression: Add(cat, offsets), Gather on 1-D weights, ReduceSum(keepdims=0), "
+        "MatMul with a 1-D [4] weight, Add bias, Sigmoid, output [batch]",
+        graph=graph, inputs=[("cat", cat), ("dense", dense)], outputs=[("score", "float32", [ROWS])],
+        cardinalities={"cat": CARDS}, reference={"score": sigmoid(logit(cat, dense))})
+
+
+# name, builder, seed. The seeds are ones (of 1..39) for which the scores
+# are spread: all in (0.05, 0.95), standard deviation >= 0.15 (main checks).
+MODELS = [
+    ("pytorch_wide_deep", pytorch_wide_deep, 7),
+    ("pytorch_mlp_stacked", pytorch_mlp_stacked, 2),
+    ("keras_mlp", keras_mlp, 1),
+    ("ops_zoo", ops_zoo, 4),
+    ("logreg", logreg, 5),
+]
+
+DTYPES = {np.dtype(np.float32): "float32", np.dtype(np.int64): "int64", np.dtype(np.int32): "int32"}
+
+
+def write_atomic(path, data):
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit("usage: make_models.py OUT_DIR SPEC_DIR")
+    out_dir, spec_dir = sys.argv[1], sys.argv[2]
+    # Build and check every model before writing any.
+    built = []
+    for name, build, seed in MODELS:
+        m = build(np.random.RandomState(seed))
+        model = model_of(m["graph"], m["opset"], m["ir"], f"scorer parity fixture {name}: {m['description']}")
+        if m["opset"] <= CHECKER_MAX_OPSET:
+            onnx.checker.check_model(model, full_check=True)
+        for out, _, shape in m["outputs"]:
+            r = m["reference"][out]
+            assert list(r.shape) == shape, (name, out, r.shape, shape)
+            print(f"make_models: {name}: {out} in [{r.min():.3f}, {r.max():.3f}], mean {r.mean():.3f}, "
+                  f"std {r.std():.3f}", file=sys.stderr)
+            # Spread, not saturated (a score near 0 or 1 hides errors in its
+            # logit).
+            if not (r.min() > 0.05 and r.max() < 0.95 and r.std() >= 0.15):
+                sys.exit(f"make_models: {name}: {out} saturated or not spread; change the seed or the weight scales")
+        built.append((name, m, model))
+    seen = {n.op_type for _, _, model in built for n in model.graph.node}
+    missing = [op for op in OPS if op not in seen]
+    if missing:
+        sys.exit(f"make_models: operators in no fixture: {', '.join(missing)}")
+
+    for name, m, model in built:
+        data = model.SerializeToString()
+        write_atomic(os.path.join(out_dir, f"{name}.onnx"), data)
+        spec = {
+            "model": f"{name}.onnx",
+            "opset": m["opset"],
+            "style": m["style"],
+            "description": m["description"],
+            "inputs": [{"name": n, "dtype": DTYPES[a.dtype], "shape": list(a.shape), "data": a.ravel().tolist()}
+                       for n, a in m["inputs"]],
+            "outputs": [{"name": n, "dtype": dt, "shape": shape} for n, dt, shape in m["outputs"]],
+            "cardinalities": m["cardinalities"],
+            "reference": {n: v.ravel().tolist() for n, v in m["reference"].items()},
+        }
+        write_atomic(os.path.join(spec_dir, f"{name}.json"), json.dumps(spec).encode())
+        checked = "checked" if m["opset"] <= CHECKER_MAX_OPSET else "not checked (opset > 17)"
+        print(f"make_models: {name}.onnx: opset {m['opset']}, IR {m['ir']}, {len(data)} bytes, "
+              f"{checked} by onnx {onnx.__version__}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
