@@ -7,7 +7,7 @@ GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 BENCH_COUNT   ?= 5
 VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build test test-stress test-short demo demo-gcs demo-bundle testdata bench bench-data bench-openblas bench-compare rss scale clean-bench-data lint fmt tidy-check clean
+.PHONY: all build test test-stress test-short demo demo-gcs demo-bundle testdata onnx-fixtures bench bench-data bench-openblas bench-compare rss scale clean-bench-data lint fmt tidy-check clean
 
 all: build
 
@@ -78,6 +78,15 @@ demo-gcs: build
 # Regenerate the demo store (seeded: the same bytes every time).
 testdata:
 	$(GO) run ./internal/demodata/gendemo -out testdata/store
+
+# Regenerate the ONNX parity fixtures of scoring/onnx/testdata: small models
+# as torch.onnx.export and tf2onnx write them, and ONNX Runtime's outputs on
+# their inputs (internal/tools/onnxfixtures/README.md). Unlike the other
+# targets it needs the peers' Python onnx and onnxruntime-node
+# (../shared/peers/install.sh, run if they are missing). Seeded: the same
+# bytes every time.
+onnx-fixtures:
+	internal/tools/onnxfixtures/run.sh scoring/onnx/testdata
 
 # The command that made the committed demo bundle (with the training of its
 # day: 8 epochs, last epoch kept; its model.yaml says so). Rerun with today's
