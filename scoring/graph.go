@@ -22,6 +22,9 @@ type Network struct {
 	dense        *gorgonia.Node // (B, D) float32
 	cat          *gorgonia.Node // (B, K) int32, indices into the concatenated tables
 	denseT, catT *tensor.Dense
+	// feeds are the inputs of an imported graph (compileGraph), instead
+	// of dense and cat.
+	feeds []feed
 
 	// params are the learnable nodes, in a fixed order.
 	params []*gorgonia.Node

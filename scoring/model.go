@@ -112,7 +112,13 @@ func compileModel(bu *bundle.Bundle, batchSize int, opts ...ModelOption) (*Model
 	if batchSize < 1 {
 		return nil, fmt.Errorf("new model: batch size %d, want >= 1", batchSize)
 	}
-	net, err := buildScoringNetwork(bu.Arch, bu.Inputs, bu.Weights, batchSize)
+	var net *Network
+	var err error
+	if bu.Arch.Kind == bundle.GraphKind {
+		net, err = compileGraph(bu, batchSize)
+	} else {
+		net, err = buildScoringNetwork(bu.Arch, bu.Inputs, bu.Weights, batchSize)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("new model: %w", err)
 	}
@@ -245,6 +251,9 @@ func (m *Model) check(b *features.Batch) error {
 // categorical indices on the way.
 func (m *Model) fill(b *features.Batch, start, end int) error {
 	n := end - start
+	if m.net.feeds != nil {
+		return m.fillFeeds(b, start, end)
+	}
 	if m.net.denseT != nil {
 		dst := m.net.denseT.Float32s()
 		copy(dst, b.Dense[start*b.D:end*b.D])
@@ -266,6 +275,39 @@ func (m *Model) fill(b *features.Batch, start, end int) error {
 		for i := range pad {
 			pad[i] = m.offsets[i%k]
 		}
+	}
+	return nil
+}
+
+// fillFeeds is fill for an imported graph: each input's columns, gathered
+// from the dense or index features; padding rows are zeros.
+func (m *Model) fillFeeds(b *features.Batch, start, end int) error {
+	n := end - start
+	for _, f := range m.net.feeds {
+		w := len(f.cols)
+		if !f.cat {
+			dst := f.t.Float32s()
+			for r := range n {
+				row := b.Dense[(start+r)*b.D : (start+r+1)*b.D]
+				for j, c := range f.cols {
+					dst[r*w+j] = row[c]
+				}
+			}
+			clear(dst[n*w:])
+			continue
+		}
+		dst := f.t.Int32s()
+		for r := range n {
+			row := b.Cat[(start+r)*b.K : (start+r+1)*b.K]
+			for j, c := range f.cols {
+				v := row[c]
+				if v < 0 || int(v) >= m.inputs.Cardinalities[c] {
+					return m.indexError(start+r, c, v)
+				}
+				dst[r*w+j] = v
+			}
+		}
+		clear(dst[n*w:])
 	}
 	return nil
 }

@@ -15,6 +15,9 @@ const (
 	Wide     Kind = "wide"
 	Deep     Kind = "deep"
 	WideDeep Kind = "wide_deep"
+	// GraphKind is an imported model: its computation is the bundle's
+	// Graph (scorer import onnx), not one of the built-in architectures.
+	GraphKind Kind = "graph"
 )
 
 // Architecture is the shape of the network.
@@ -129,6 +132,9 @@ type Bundle struct {
 	Stats    features.Stats     `yaml:"stats,omitempty"`
 	Metrics  map[string]float64 `yaml:"metrics,omitempty"`
 	Training TrainingInfo       `yaml:"training"`
+	// Graph is the computation of a graph model (arch kind graph); nil
+	// for the built-in architectures.
+	Graph *Graph `yaml:"graph,omitempty"`
 	// Weights by tensor name; see the package documentation for the names
 	// and shapes each architecture needs (WeightShapes).
 	Weights map[string]*Param `yaml:"-"`

@@ -54,6 +54,26 @@ func (bu *Bundle) Validate() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
 	}
+	if bu.Arch.Kind == GraphKind {
+		if err := bu.validateGraph(); err != nil {
+			return err
+		}
+		names := make([]string, 0, len(bu.Weights))
+		for name := range bu.Weights {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			p := bu.Weights[name]
+			if i := firstNonFinite(p.Data); i >= 0 {
+				return bad("tensor %q has a non-finite value %g at index %d (%v of shape %v)", name, p.Data[i], i, unravel(i, p.Shape), p.Shape)
+			}
+		}
+		return bu.validateStats()
+	}
+	if bu.Graph != nil {
+		return bad("a graph section is set for a %s model", bu.Arch.Kind)
+	}
 	names, shapes := WeightShapes(bu.Arch, bu.Inputs)
 	for _, name := range names {
 		p, ok := bu.Weights[name]
@@ -137,8 +157,12 @@ func ValidateArch(a Architecture, in Inputs) error {
 	}
 	switch a.Kind {
 	case Wide, Deep, WideDeep:
+	case GraphKind:
+		if a.EmbeddingDim != 0 || len(a.Hidden) > 0 {
+			return bad("arch.embedding_dim and arch.hidden are not for a graph model (its graph says its layers)")
+		}
 	default:
-		return bad("unknown architecture kind %q (wide, deep, wide_deep)", a.Kind)
+		return bad("unknown architecture kind %q (wide, deep, wide_deep, graph)", a.Kind)
 	}
 	if in.Dense < 0 {
 		return bad("inputs.dense is %d", in.Dense)

@@ -1,0 +1,1316 @@
+package scoring
+
+import (
+	"fmt"
+	"slices"
+
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/adtech/scorer/features"
+	"github.com/adtech/scorer/scoring/bundle"
+	"github.com/adtech/scorer/scoring/kernels"
+)
+
+// An imported model (arch kind graph) is compiled from its bundle.Graph,
+// ONNX nodes, into the same kind of Gorgonia graph the built-in
+// architectures compile into, run by the same plan:
+//
+//   - Constants are folded: a node whose inputs are all constants is
+//     computed once, at compile time, with the same kernels (graph_kernels.go).
+//   - Shapes are static: the batch dimension is the model's batch size,
+//     every other dimension is fixed. Every runtime value keeps the batch as
+//     its first dimension and no operator mixes rows: a graph that would
+//     (a reshape that pins the batch size, a reduction over the batch) is
+//     refused, so a row's score never depends on the other rows.
+//   - Reshape, Flatten, Squeeze, Unsqueeze, Identity and integer Casts are
+//     views: they compute nothing.
+//   - The fused inference ops: MatMul or Gemm by a constant, with the Add of
+//     a constant bias and a Relu after it, is one linearOp (the packed
+//     matrix kernel the built-in models use); Gathers of embedding tables
+//     feeding a Concat write straight into the Concat's output (the
+//     assembly gather for 16-wide rows); the final Sigmoid is the probOp
+//     that checks the logits as it does for the built-in models.
+//
+// Everything that can be refused is refused here, when the graph is
+// compiled: an unsupported operator or attribute, a shape that does not
+// fit, an index that a feature's cardinality lets exceed a table. `scorer
+// import onnx` compiles the graph before writing the bundle, so a bundle
+// that imported compiles at every run. Errors name the node, its operator
+// and the opset, and wrap bundle.ErrInvalid.
+
+// ImportedOps are the ONNX operators an imported graph may use (default
+// domain, opsets MinOpset to MaxOpset).
+var ImportedOps = []string{
+	"Add", "Cast", "Concat", "Constant", "Div", "Flatten", "Gather", "Gemm", "Identity",
+	"MatMul", "Mul", "ReduceMean", "ReduceSum", "Relu", "Reshape", "Sigmoid", "Squeeze",
+	"Sub", "Tanh", "Unsqueeze",
+}
+
+// The opsets an imported graph may declare.
+const (
+	MinOpset = 13
+	MaxOpset = 21
+)
+
+// gval is a value of the graph being compiled: a constant, or a tensor of
+// the batch (rt).
+type gval struct {
+	shape []int // static; a runtime value's shape[0] is the batch size
+	isInt bool
+	// A constant: float32 or int64 values.
+	cf []float32
+	ci []int64
+	// A runtime value.
+	rt *rtensor
+	// Bounds of an integer runtime value, per element of a row, and the
+	// feature each element comes from; nil when unknown.
+	lo, hi []int64
+	src    []string
+}
+
+func (v *gval) konst() bool { return v.rt == nil }
+
+// rowShape is a runtime value's shape after the batch dimension.
+func (v *gval) rowShape() []int { return v.shape[1:] }
+
+// rtensor is a runtime tensor: a Gorgonia node, or an operation not yet
+// built because the next node may fuse it (pending).
+type rtensor struct {
+	node   *gorgonia.Node
+	shared bool // read by more than one node: cannot be fused away
+
+	pending int // pendingNone, pendingLinear, pendingGather, pendingSigmoid
+	name    string
+	// pendingLinear: x·W + b (b may be nil), then ReLU.
+	x           *gval
+	w, b        []float32
+	in, out     int
+	rows        int
+	relu        bool
+	wName, bias string
+	// pendingGather: rows of table (tshape[0] rows of e floats) by idx.
+	table  []float32
+	tshape []int
+	idx    *gval
+	// pendingSigmoid: sigmoid(arg).
+	arg *gval
+	// pendingColumns: columns cols of the (batch, width) integer tensor src.
+	src  *gval
+	cols []int
+}
+
+const (
+	pendingNone = iota
+	pendingLinear
+	pendingGather
+	pendingSigmoid
+	pendingColumns
+)
+
+// feed fills one graph input from the feature batch: per row, the dense
+// (or index) columns cols of features.Batch, in order.
+type feed struct {
+	t    *tensor.Dense
+	cols []int
+	cat  bool
+}
+
+type graphCompiler struct {
+	bu    *bundle.Bundle
+	gr    *bundle.Graph
+	g     *gorgonia.ExprGraph
+	batch int
+	vals  map[string]*gval
+	uses  map[string]int
+	node  bundle.Node // the node being compiled, for messages
+}
+
+// compileGraph builds the scoring network of a graph bundle for batches of
+// batch rows.
+func compileGraph(bu *bundle.Bundle, batch int) (*Network, error) {
+	if batch < 1 {
+		return nil, fmt.Errorf("build graph: batch size %d, want >= 1", batch)
+	}
+	gr := bu.Graph
+	if gr == nil {
+		return nil, fmt.Errorf("build graph: %w: a graph model needs a graph section", bundle.ErrInvalid)
+	}
+	if gr.Opset < MinOpset || gr.Opset > MaxOpset {
+		return nil, fmt.Errorf("build graph: %w: opset %d is not supported (%d to %d)", bundle.ErrInvalid, gr.Opset, MinOpset, MaxOpset)
+	}
+	c := &graphCompiler{bu: bu, gr: gr, g: gorgonia.NewGraph(), batch: batch, vals: map[string]*gval{}, uses: map[string]int{}}
+	net := &Network{g: c.g, batch: batch}
+	for _, n := range gr.Nodes {
+		for _, in := range n.Inputs {
+			c.uses[in]++
+		}
+	}
+	c.uses[gr.Output.Name]++
+	for name, p := range bu.Weights {
+		c.vals[name] = &gval{shape: p.Shape, cf: p.Data}
+	}
+	for name, k := range gr.Constants {
+		c.vals[name] = &gval{shape: k.Shape, isInt: true, ci: k.Values}
+	}
+	if err := c.inputs(net); err != nil {
+		return nil, fmt.Errorf("build graph: %w", err)
+	}
+	for _, n := range gr.Nodes {
+		c.node = n
+		if err := c.compileNode(n); err != nil {
+			return nil, fmt.Errorf("build graph: %w: %s: %w", bundle.ErrInvalid, n.Describe(gr.Opset), err)
+		}
+	}
+	c.node = bundle.Node{}
+	logit, err := c.logit()
+	if err != nil {
+		return nil, fmt.Errorf("build graph: %w: output %q: %w", bundle.ErrInvalid, gr.Output.Name, err)
+	}
+	if net.prob, err = gorgonia.ApplyOp(newProbOp(1, batch), logit); err != nil {
+		return nil, fmt.Errorf("build graph: %w", err)
+	}
+	net.logit = logit
+	return net, nil
+}
+
+// inputs binds each graph input to a tensor filled from the features.
+func (c *graphCompiler) inputs(net *Network) error {
+	dense, cat := map[string]int{}, map[string]int{}
+	for _, f := range c.bu.Features.Features {
+		if f.Kind == features.Numeric {
+			dense[f.Name] = len(dense)
+		} else {
+			cat[f.Name] = len(cat)
+		}
+	}
+	for _, in := range c.gr.Inputs {
+		width := size(in.Dims)
+		if width != len(in.Features) {
+			return fmt.Errorf("%w: input %q has %d values per row (dims %v) but is bound to %d features", bundle.ErrInvalid, in.Name, width, in.Dims, len(in.Features))
+		}
+		isInt := in.DType != bundle.Float32
+		f := feed{cat: isInt}
+		v := &gval{shape: append([]int{c.batch}, in.Dims...), isInt: isInt}
+		for _, name := range in.Features {
+			col, ok := dense[name]
+			if isInt {
+				col, ok = cat[name]
+			}
+			if !ok {
+				what := "a float32 input takes numeric features"
+				if isInt {
+					what = "an integer input takes index features (categorical, cross, timestamp)"
+				}
+				return fmt.Errorf("%w: input %q (%s) is bound to feature %q: %s", bundle.ErrInvalid, in.Name, in.DType, name, what)
+			}
+			f.cols = append(f.cols, col)
+			if isInt {
+				v.lo = append(v.lo, 0)
+				v.hi = append(v.hi, int64(c.bu.Inputs.Cardinalities[col]-1))
+				v.src = append(v.src, name)
+			}
+		}
+		dt := tensor.Float32
+		if isInt {
+			dt = tensor.Int32
+		}
+		f.t = tensor.New(tensor.Of(dt), tensor.WithShape(c.batch, width))
+		node := gorgonia.NewMatrix(c.g, dt, gorgonia.WithShape(c.batch, width), gorgonia.WithName("input."+in.Name), gorgonia.WithValue(f.t))
+		v.rt = &rtensor{node: node}
+		c.vals[in.Name] = v
+		net.feeds = append(net.feeds, f)
+	}
+	return nil
+}
+
+// logit is the node of the graph's logit: the output, or the input of
+// the Sigmoid that computes it.
+func (c *graphCompiler) logit() (*gorgonia.Node, error) {
+	v, ok := c.vals[c.gr.Output.Name]
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("not computed")
+	case v.konst():
+		return nil, fmt.Errorf("is a constant: the graph does not depend on its inputs")
+	case v.isInt:
+		return nil, fmt.Errorf("is an integer tensor, want float32")
+	case size(v.rowShape()) != 1:
+		return nil, fmt.Errorf("has shape %v: want one score per row ([batch] or [batch, 1])", v.shape)
+	}
+	if c.gr.Output.Kind == bundle.OutputProbability {
+		if v.rt.pending != pendingSigmoid {
+			return nil, fmt.Errorf("is not computed by a Sigmoid: scorer computes the probability from the logit itself; if the output is a logit, import with --output logit")
+		}
+		v = v.rt.arg
+	}
+	return c.materialize(v)
+}
+
+func (c *graphCompiler) in(n bundle.Node, i int) (*gval, error) {
+	if i >= len(n.Inputs) || n.Inputs[i] == "" {
+		return nil, fmt.Errorf("input %d is missing", i)
+	}
+	v, ok := c.vals[n.Inputs[i]]
+	if !ok {
+		return nil, fmt.Errorf("input %q is not defined", n.Inputs[i])
+	}
+	return v, nil
+}
+
+// optIn is input i, or nil when the node does not give it.
+func (c *graphCompiler) optIn(n bundle.Node, i int) (*gval, error) {
+	if i >= len(n.Inputs) || n.Inputs[i] == "" {
+		return nil, nil
+	}
+	return c.in(n, i)
+}
+
+func (c *graphCompiler) set(n bundle.Node, v *gval) error {
+	if len(n.Outputs) != 1 {
+		return fmt.Errorf("has %d outputs, want 1", len(n.Outputs))
+	}
+	if len(v.shape) > maxRank {
+		return fmt.Errorf("its output has rank %d, more than %d", len(v.shape), maxRank)
+	}
+	if !v.konst() && (len(v.shape) == 0 || v.shape[0] != c.batch) {
+		return fmt.Errorf("its output has shape %v for a batch of %d rows: the batch must stay the first dimension (rows must not mix); a reshape to a fixed batch size, or an operation along the batch dimension, cannot be compiled", v.shape, c.batch)
+	}
+	c.vals[n.Outputs[0]] = v
+	return nil
+}
+
+// fusible reports whether the runtime value read as node input i may be
+// fused into the node: nothing else reads it.
+func (c *graphCompiler) fusible(n bundle.Node, i int, v *gval) bool {
+	return !v.konst() && !v.rt.shared && c.uses[n.Inputs[i]] == 1
+}
+
+// view is v with another shape (same data): Reshape and its kin.
+func (c *graphCompiler) view(n bundle.Node, v *gval, shape []int) error {
+	if size(shape) != size(v.shape) {
+		return fmt.Errorf("cannot view %v (%d values) as %v", v.shape, size(v.shape), shape)
+	}
+	out := *v
+	out.shape = shape
+	if !v.konst() && c.uses[n.Inputs[0]] > 1 {
+		v.rt.shared = true
+	}
+	return c.set(n, &out)
+}
+
+func (c *graphCompiler) compileNode(n bundle.Node) error {
+	if !slices.Contains(ImportedOps, n.Op) {
+		return fmt.Errorf("operator %s is not supported (supported: %v)", n.Op, ImportedOps)
+	}
+	switch n.Op {
+	case "Constant":
+		return c.constant(n)
+	case "Identity":
+		x, err := c.in(n, 0)
+		if err != nil {
+			return err
+		}
+		return c.view(n, x, x.shape)
+	case "Reshape":
+		return c.reshape(n)
+	case "Flatten":
+		x, err := c.in(n, 0)
+		if err != nil {
+			return err
+		}
+		axis, err := normAxis(n.Int("axis", 1), len(x.shape)+1)
+		if err != nil {
+			return err
+		}
+		return c.view(n, x, []int{size(x.shape[:axis]), size(x.shape[axis:])})
+	case "Squeeze", "Unsqueeze":
+		return c.squeeze(n)
+	case "Cast":
+		return c.cast(n)
+	case "Add", "Sub", "Mul", "Div":
+		return c.binary(n)
+	case "Relu", "Sigmoid", "Tanh":
+		return c.unary(n)
+	case "Gather":
+		return c.gather(n)
+	case "Concat":
+		return c.concat(n)
+	case "MatMul", "Gemm":
+		return c.matmul(n)
+	case "ReduceSum", "ReduceMean":
+		return c.reduce(n)
+	}
+	return fmt.Errorf("operator %s is not supported", n.Op)
+}
+
+func normAxis(a int64, rank int) (int, error) {
+	if a < int64(-rank) || a >= int64(rank) {
+		return 0, fmt.Errorf("axis %d is out of range for rank %d", a, rank)
+	}
+	if a < 0 {
+		a += int64(rank)
+	}
+	return int(a), nil
+}
+
+// constInts reads a constant integer input (shape, axes).
+func (c *graphCompiler) constInts(n bundle.Node, i int) ([]int64, error) {
+	v, err := c.in(n, i)
+	if err != nil {
+		return nil, err
+	}
+	if !v.konst() || !v.isInt {
+		return nil, fmt.Errorf("input %q must be a constant integer tensor (static shapes only)", n.Inputs[i])
+	}
+	return v.ci, nil
+}
+
+func (c *graphCompiler) constant(n bundle.Node) error {
+	switch {
+	case n.Tensors["value"] != "":
+		v, ok := c.vals[n.Tensors["value"]]
+		if !ok {
+			return fmt.Errorf("value %q is not a weight or constant", n.Tensors["value"])
+		}
+		return c.set(n, v)
+	case len(n.Floats["value_float"]) == 1:
+		return c.set(n, &gval{shape: []int{}, cf: n.Floats["value_float"]})
+	case n.Floats["value_floats"] != nil:
+		return c.set(n, &gval{shape: []int{len(n.Floats["value_floats"])}, cf: n.Floats["value_floats"]})
+	case len(n.Ints["value_int"]) == 1:
+		return c.set(n, &gval{shape: []int{}, isInt: true, ci: n.Ints["value_int"]})
+	case n.Ints["value_ints"] != nil:
+		return c.set(n, &gval{shape: []int{len(n.Ints["value_ints"])}, isInt: true, ci: n.Ints["value_ints"]})
+	}
+	return fmt.Errorf("has no value (value, value_float(s) or value_int(s))")
+}
+
+func (c *graphCompiler) reshape(n bundle.Node) error {
+	x, err := c.in(n, 0)
+	if err != nil {
+		return err
+	}
+	spec, err := c.constInts(n, 1)
+	if err != nil {
+		return err
+	}
+	allowZero := n.Int("allowzero", 0) != 0
+	shape := make([]int, len(spec))
+	infer, known := -1, 1
+	for i, d := range spec {
+		switch {
+		case d == -1 && infer < 0:
+			infer = i
+			continue
+		case d == 0 && !allowZero:
+			if i >= len(x.shape) {
+				return fmt.Errorf("shape %v copies dimension %d of a rank %d input", spec, i, len(x.shape))
+			}
+			shape[i] = x.shape[i]
+		case d < 0:
+			return fmt.Errorf("shape %v is not valid", spec)
+		default:
+			shape[i] = int(d)
+		}
+		known *= shape[i]
+	}
+	if infer >= 0 {
+		if known == 0 || size(x.shape)%known != 0 {
+			return fmt.Errorf("cannot reshape %v to %v", x.shape, spec)
+		}
+		shape[infer] = size(x.shape) / known
+	}
+	return c.view(n, x, shape)
+}
+
+func (c *graphCompiler) squeeze(n bundle.Node) error {
+	x, err := c.in(n, 0)
+	if err != nil {
+		return err
+	}
+	var axes []int64
+	if len(n.Inputs) > 1 && n.Inputs[1] != "" {
+		if axes, err = c.constInts(n, 1); err != nil {
+			return err
+		}
+	} else if n.Op == "Unsqueeze" {
+		return fmt.Errorf("has no axes")
+	}
+	if n.Op == "Unsqueeze" {
+		rank := len(x.shape) + len(axes)
+		ins := make([]bool, rank)
+		for _, a := range axes {
+			i, err := normAxis(a, rank)
+			if err != nil {
+				return err
+			}
+			ins[i] = true
+		}
+		var shape []int
+		src := 0
+		for i := range rank {
+			if ins[i] {
+				shape = append(shape, 1)
+			} else {
+				shape = append(shape, x.shape[src])
+				src++
+			}
+		}
+		return c.view(n, x, shape)
+	}
+	drop := make([]bool, len(x.shape))
+	for _, a := range axes {
+		i, err := normAxis(a, len(x.shape))
+		if err != nil {
+			return err
+		}
+		if x.shape[i] != 1 {
+			return fmt.Errorf("cannot squeeze axis %d of shape %v", a, x.shape)
+		}
+		drop[i] = true
+	}
+	if axes == nil { // every dimension of size 1 but the batch's
+		for i, d := range x.shape {
+			drop[i] = d == 1 && (x.konst() || i > 0)
+		}
+	}
+	var shape []int
+	for i, d := range x.shape {
+		if !drop[i] {
+			shape = append(shape, d)
+		}
+	}
+	return c.view(n, x, shape)
+}
+
+// ONNX TensorProto data types scorer computes with.
+const (
+	onnxFloat = 1
+	onnxInt32 = 6
+	onnxInt64 = 7
+)
+
+func (c *graphCompiler) cast(n bundle.Node) error {
+	x, err := c.in(n, 0)
+	if err != nil {
+		return err
+	}
+	to := n.Int("to", 0)
+	if to != onnxFloat && to != onnxInt32 && to != onnxInt64 {
+		return fmt.Errorf("cast to data type %d is not supported (float, int32, int64)", to)
+	}
+	toInt := to != onnxFloat
+	if toInt == x.isInt { // int32 <-> int64 and float -> float: a view
+		return c.view(n, x, x.shape)
+	}
+	if x.konst() {
+		out := &gval{shape: x.shape, isInt: toInt}
+		if toInt {
+			out.ci = make([]int64, len(x.cf))
+			castK(out.ci, x.cf)
+		} else {
+			out.cf = make([]float32, len(x.ci))
+			castK(out.cf, x.ci)
+		}
+		return c.set(n, out)
+	}
+	out, err := c.runtimeOp(n, []*gval{x}, x.shape, toInt, func(in []*tensor.Dense, out *tensor.Dense) error {
+		if toInt {
+			castK(out.Int32s(), in[0].Float32s())
+		} else {
+			castK(out.Float32s(), in[0].Int32s())
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return c.set(n, out)
+}
+
+// runtimeOp adds a graphOp over the runtime values ins (materialized) with
+// an output of the given shape and type.
+func (c *graphCompiler) runtimeOp(n bundle.Node, ins []*gval, shape []int, isInt bool, run func(in []*tensor.Dense, out *tensor.Dense) error) (*gval, error) {
+	if len(shape) == 0 || shape[0] != c.batch {
+		return nil, fmt.Errorf("its output has shape %v for a batch of %d rows: the batch must stay the first dimension (rows must not mix)", shape, c.batch)
+	}
+	children := make([]*gorgonia.Node, len(ins))
+	dts := make([]tensor.Dtype, len(ins))
+	for i, v := range ins {
+		node, err := c.materialize(v)
+		if err != nil {
+			return nil, err
+		}
+		children[i] = node
+		dts[i] = tensor.Float32
+		if v.isInt {
+			dts[i] = tensor.Int32
+		}
+	}
+	dt := tensor.Float32
+	if isInt {
+		dt = tensor.Int32
+	}
+	name := fmt.Sprintf("%s{%s}", n.Op, n.Name)
+	op := newGraphOp(name, dts, dt, c.batch, size(shape[1:]), run)
+	node, err := gorgonia.ApplyOp(op, children...)
+	if err != nil {
+		return nil, err
+	}
+	return &gval{shape: shape, isInt: isInt, rt: &rtensor{node: node}}, nil
+}
+
+// materialize builds the Gorgonia node of a runtime value.
+func (c *graphCompiler) materialize(v *gval) (*gorgonia.Node, error) {
+	r := v.rt
+	if r.node != nil {
+		return r.node, nil
+	}
+	var err error
+	switch r.pending {
+	case pendingLinear:
+		x, err := c.materialize(r.x)
+		if err != nil {
+			return nil, err
+		}
+		w := tensor.New(tensor.WithShape(r.in, r.out), tensor.WithBacking(r.w))
+		b := r.b
+		if b == nil {
+			b = make([]float32, r.out)
+		}
+		bt := tensor.New(tensor.WithShape(1, r.out), tensor.WithBacking(b))
+		wn := gorgonia.NewMatrix(c.g, tensor.Float32, gorgonia.WithShape(r.in, r.out), gorgonia.WithName(r.name+".W"), gorgonia.WithValue(w))
+		bn := gorgonia.NewMatrix(c.g, tensor.Float32, gorgonia.WithShape(1, r.out), gorgonia.WithName(r.name+".b"), gorgonia.WithValue(bt))
+		r.node, err = gorgonia.ApplyOp(newLinearOp(r.name, r.in, r.out, r.rows, r.relu), x, wn, bn)
+	case pendingGather:
+		table, tshape := r.table, r.tshape
+		var out *gval
+		out, err = c.runtimeOp(bundle.Node{Op: "Gather", Name: r.name}, []*gval{r.idx}, v.shape, false, func(in []*tensor.Dense, out *tensor.Dense) error {
+			return gatherK(out.Float32s(), table, tshape, 0, in[0].Int32s())
+		})
+		if err == nil {
+			r.node = out.rt.node
+		}
+	case pendingColumns:
+		var out *gval
+		src, cols := r.src, r.cols
+		out, err = c.runtimeOp(bundle.Node{Op: "Gather", Name: r.name}, []*gval{src}, v.shape, true, func(in []*tensor.Dense, out *tensor.Dense) error {
+			pickColumns(out.Int32s(), in[0].Int32s(), size(src.rowShape()), cols, 0, c.batch)
+			return nil
+		})
+		if err == nil {
+			r.node = out.rt.node
+		}
+	case pendingSigmoid:
+		var out *gval
+		out, err = c.runtimeOp(bundle.Node{Op: "Sigmoid", Name: r.name}, []*gval{r.arg}, v.shape, false, func(in []*tensor.Dense, out *tensor.Dense) error {
+			unaryK(opSigmoid, out.Float32s(), in[0].Float32s())
+			return nil
+		})
+		if err == nil {
+			r.node = out.rt.node
+		}
+	default:
+		return nil, fmt.Errorf("runtime value has no node")
+	}
+	if err != nil {
+		return nil, err
+	}
+	r.pending = pendingNone
+	return r.node, nil
+}
+
+func (c *graphCompiler) unary(n bundle.Node) error {
+	x, err := c.in(n, 0)
+	if err != nil {
+		return err
+	}
+	if x.isInt {
+		return fmt.Errorf("input is an integer tensor, want float32")
+	}
+	op := map[string]int{"Relu": opRelu, "Sigmoid": opSigmoid, "Tanh": opTanh}[n.Op]
+	if x.konst() {
+		out := &gval{shape: x.shape, cf: make([]float32, len(x.cf))}
+		unaryK(op, out.cf, x.cf)
+		return c.set(n, out)
+	}
+	switch {
+	case op == opRelu && x.rt.pending == pendingLinear && !x.rt.relu && c.fusible(n, 0, x):
+		r := *x.rt
+		r.relu = true
+		return c.set(n, &gval{shape: x.shape, rt: &r})
+	case op == opSigmoid:
+		if c.uses[n.Inputs[0]] > 1 {
+			x.rt.shared = true
+		}
+		return c.set(n, &gval{shape: x.shape, rt: &rtensor{pending: pendingSigmoid, name: n.Name, arg: x}})
+	}
+	out, err := c.runtimeOp(n, []*gval{x}, x.shape, false, func(in []*tensor.Dense, out *tensor.Dense) error {
+		unaryK(op, out.Float32s(), in[0].Float32s())
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return c.set(n, out)
+}
+
+func (c *graphCompiler) binary(n bundle.Node) error {
+	a, err := c.in(n, 0)
+	if err != nil {
+		return err
+	}
+	b, err := c.in(n, 1)
+	if err != nil {
+		return err
+	}
+	if a.isInt != b.isInt {
+		return fmt.Errorf("inputs are of different types (float32 and integer)")
+	}
+	shape, err := broadcastShape(a.shape, b.shape)
+	if err != nil {
+		return err
+	}
+	op := map[string]int{"Add": opAdd, "Sub": opSub, "Mul": opMul, "Div": opDiv}[n.Op]
+	as, bs := broadcastStrides(a.shape, shape), broadcastStrides(b.shape, shape)
+	if a.konst() && b.konst() {
+		out := &gval{shape: shape, isInt: a.isInt}
+		if a.isInt {
+			out.ci = make([]int64, size(shape))
+			err = binaryK(op, out.ci, a.ci, as, b.ci, bs, shape)
+		} else {
+			out.cf = make([]float32, size(shape))
+			err = binaryK(op, out.cf, a.cf, as, b.cf, bs, shape)
+		}
+		if err != nil {
+			return err
+		}
+		return c.set(n, out)
+	}
+	// x·W (+ b): a constant bias added to a linear layer joins it.
+	if op == opAdd && !a.isInt {
+		lin, bias, li := a, b, 0
+		if b.rt != nil && b.rt.pending == pendingLinear {
+			lin, bias, li = b, a, 1
+		}
+		if lin.rt != nil && lin.rt.pending == pendingLinear && lin.rt.b == nil && !lin.rt.relu && bias.konst() && c.fusible(n, li, lin) && slices.Equal(shape, lin.shape) {
+			if vec, ok := rowVector(bias, lin.rt.out); ok {
+				r := *lin.rt
+				r.b = vec
+				return c.set(n, &gval{shape: shape, rt: &r})
+			}
+		}
+	}
+	var ins []*gval
+	for _, v := range []*gval{a, b} {
+		if !v.konst() {
+			ins = append(ins, v)
+		}
+	}
+	var ka32 []int32
+	konst := a
+	if a.konst() == b.konst() {
+		konst = nil
+	} else if b.konst() {
+		konst = b
+	}
+	if konst != nil && konst.isInt {
+		if ka32, err = toInt32(konst.ci); err != nil {
+			return err
+		}
+	}
+	out, err := c.runtimeOp(n, ins, shape, a.isInt, func(in []*tensor.Dense, out *tensor.Dense) error {
+		if a.isInt {
+			x, y := ka32, ka32
+			switch {
+			case konst == nil:
+				x, y = in[0].Int32s(), in[1].Int32s()
+			case konst == a:
+				y = in[0].Int32s()
+			default:
+				x = in[0].Int32s()
+			}
+			return binaryK(op, out.Int32s(), x, as, y, bs, shape)
+		}
+		x, y := []float32(nil), []float32(nil)
+		switch {
+		case konst == nil:
+			x, y = in[0].Float32s(), in[1].Float32s()
+		case konst == a:
+			x, y = a.cf, in[0].Float32s()
+		default:
+			x, y = in[0].Float32s(), b.cf
+		}
+		return binaryK(op, out.Float32s(), x, as, y, bs, shape)
+	})
+	if err != nil {
+		return err
+	}
+	// Offsets added to (or subtracted from) indices keep their bounds known.
+	if a.isInt && konst == b && a.lo != nil && (op == opAdd || op == opSub) && slices.Equal(shape, a.shape) {
+		row := append([]int{1}, a.rowShape()...)
+		zero := make([]int64, size(row))
+		off := make([]int64, len(zero))
+		if binaryK(opAdd, off, zero, broadcastStrides(row, row), b.ci, broadcastStrides(b.shape, row), row) == nil {
+			out.lo, out.hi, out.src = make([]int64, len(off)), make([]int64, len(off)), a.src
+			for i, o := range off {
+				if op == opSub {
+					o = -o
+				}
+				out.lo[i], out.hi[i] = a.lo[i]+o, a.hi[i]+o
+			}
+		}
+	}
+	return c.set(n, out)
+}
+
+// rowVector is a constant that broadcasts along the last dimension only
+// (shape [], [1], [n] or [1, ..., 1, n]), as n values.
+func rowVector(v *gval, n int) ([]float32, bool) {
+	for _, d := range v.shape[:max(len(v.shape)-1, 0)] {
+		if d != 1 {
+			return nil, false
+		}
+	}
+	switch len(v.cf) {
+	case n:
+		return v.cf, true
+	case 1:
+		out := make([]float32, n)
+		for i := range out {
+			out[i] = v.cf[0]
+		}
+		return out, true
+	}
+	return nil, false
+}
+
+func toInt32(v []int64) ([]int32, error) {
+	out := make([]int32, len(v))
+	for i, x := range v {
+		if x != int64(int32(x)) {
+			return nil, fmt.Errorf("integer constant %d does not fit the int32 indices scorer computes with", x)
+		}
+		out[i] = int32(x)
+	}
+	return out, nil
+}
+
+func (c *graphCompiler) gather(n bundle.Node) error {
+	data, err := c.in(n, 0)
+	if err != nil {
+		return err
+	}
+	idx, err := c.in(n, 1)
+	if err != nil {
+		return err
+	}
+	if !idx.isInt {
+		return fmt.Errorf("indices are float32, want integers")
+	}
+	axis, err := normAxis(n.Int("axis", 0), len(data.shape))
+	if err != nil {
+		return err
+	}
+	shape := slices.Concat(data.shape[:axis], idx.shape, data.shape[axis+1:])
+	dim := data.shape[axis]
+	switch {
+	case data.konst() && idx.konst():
+		out := &gval{shape: shape, isInt: data.isInt}
+		if data.isInt {
+			out.ci = make([]int64, size(shape))
+			err = gatherK(out.ci, data.ci, data.shape, axis, idx.ci)
+		} else {
+			out.cf = make([]float32, size(shape))
+			err = gatherK(out.cf, data.cf, data.shape, axis, idx.ci)
+		}
+		if err != nil {
+			return err
+		}
+		return c.set(n, out)
+	case !data.konst() && !idx.konst():
+		return fmt.Errorf("gathers a runtime tensor by runtime indices: not supported")
+	case data.konst(): // a table looked up by the batch's indices
+		if err := c.checkBounds(n, idx, dim); err != nil {
+			return err
+		}
+		if axis == 0 && !data.isInt {
+			if c.uses[n.Inputs[1]] > 1 {
+				idx.rt.shared = true
+			}
+			r := &rtensor{pending: pendingGather, name: n.Name, table: data.cf, tshape: data.shape, idx: idx}
+			r.relu = idx.rt.pending == pendingColumns && c.fusible(n, 1, idx) // the indices' columns may be read in place
+			return c.set(n, &gval{shape: shape, rt: r})
+		}
+		var table []int32
+		if data.isInt {
+			if table, err = toInt32(data.ci); err != nil {
+				return err
+			}
+		}
+		out, err := c.runtimeOp(n, []*gval{idx}, shape, data.isInt, func(in []*tensor.Dense, out *tensor.Dense) error {
+			if data.isInt {
+				return gatherK(out.Int32s(), table, data.shape, axis, in[0].Int32s())
+			}
+			return gatherK(out.Float32s(), data.cf, data.shape, axis, in[0].Int32s())
+		})
+		if err != nil {
+			return err
+		}
+		return c.set(n, out)
+	}
+	// Columns of the batch picked by constant indices.
+	if axis == 0 {
+		return fmt.Errorf("gathers along the batch dimension: rows would mix")
+	}
+	for _, i := range idx.ci {
+		if i < int64(-dim) || i >= int64(dim) {
+			return fmt.Errorf("index %d out of range [%d, %d)", i, -dim, dim)
+		}
+	}
+	var out *gval
+	if data.isInt && len(data.shape) == 2 && len(idx.shape) <= 1 {
+		// Columns of an index matrix: kept pending, so that a table
+		// lookup can read them in place.
+		cols := make([]int, len(idx.ci))
+		for i, v := range idx.ci {
+			cols[i] = int((v + int64(dim)) % int64(dim))
+		}
+		if c.uses[n.Inputs[0]] > 1 {
+			data.rt.shared = true
+		}
+		out = &gval{shape: shape, isInt: true, rt: &rtensor{pending: pendingColumns, name: n.Name, src: data, cols: cols}}
+	} else if out, err = c.runtimeOp(n, []*gval{data}, shape, data.isInt, func(in []*tensor.Dense, out *tensor.Dense) error {
+		if data.isInt {
+			return gatherK(out.Int32s(), in[0].Int32s(), data.shape, axis, idx.ci)
+		}
+		return gatherK(out.Float32s(), in[0].Float32s(), data.shape, axis, idx.ci)
+	}); err != nil {
+		return err
+	}
+	if data.lo != nil { // which row element each output element reads
+		pos := make([]int64, size(data.rowShape()))
+		for i := range pos {
+			pos[i] = int64(i)
+		}
+		picked := make([]int64, size(shape[1:]))
+		if gatherK(picked, pos, data.rowShape(), axis-1, idx.ci) == nil {
+			out.lo, out.hi, out.src = make([]int64, len(picked)), make([]int64, len(picked)), make([]string, len(picked))
+			for i, p := range picked {
+				out.lo[i], out.hi[i], out.src[i] = data.lo[p], data.hi[p], data.src[p]
+			}
+		}
+	}
+	return c.set(n, out)
+}
+
+// checkBounds refuses indices whose known bounds (from the features'
+// cardinalities) reach beyond a table of dim rows.
+func (c *graphCompiler) checkBounds(n bundle.Node, idx *gval, dim int) error {
+	for i := range idx.lo {
+		if idx.lo[i] < int64(-dim) || idx.hi[i] >= int64(dim) {
+			return fmt.Errorf("feature %q gives indices in [%d, %d] but table %q has %d rows: the spec's cardinality for it does not fit the model",
+				idx.src[i], idx.lo[i], idx.hi[i], n.Inputs[0], dim)
+		}
+	}
+	return nil
+}
+
+// concatPart is one input of a fused Concat: a runtime tensor copied, or
+// rows of an embedding table gathered by indices.
+type concatPart struct {
+	chunk int // floats per row
+	// gather
+	table []float32
+	e     int // floats per table row
+	k     int // indices per row
+	dim   int // table rows
+	// The indices are columns cols of an index tensor of srcW columns, or
+	// (cols nil) the k values per row of their own tensor.
+	cols []int
+	srcW int
+}
+
+func (c *graphCompiler) concat(n bundle.Node) error {
+	if len(n.Inputs) == 0 {
+		return fmt.Errorf("has no inputs")
+	}
+	parts := make([]*gval, len(n.Inputs))
+	for i := range n.Inputs {
+		v, err := c.in(n, i)
+		if err != nil {
+			return err
+		}
+		parts[i] = v
+	}
+	axis, err := normAxis(n.Int("axis", 0), len(parts[0].shape))
+	if err != nil {
+		return err
+	}
+	shape := slices.Clone(parts[0].shape)
+	shape[axis] = 0
+	allConst := true
+	for _, p := range parts {
+		if len(p.shape) != len(shape) || p.isInt != parts[0].isInt {
+			return fmt.Errorf("inputs differ in rank or type")
+		}
+		for d := range shape {
+			if d != axis && p.shape[d] != shape[d] {
+				return fmt.Errorf("input shapes %v and %v do not concatenate along axis %d", parts[0].shape, p.shape, axis)
+			}
+		}
+		shape[axis] += p.shape[axis]
+		allConst = allConst && p.konst()
+	}
+	shapes := make([][]int, len(parts))
+	for i, p := range parts {
+		shapes[i] = p.shape
+	}
+	if allConst {
+		out := &gval{shape: shape, isInt: parts[0].isInt}
+		if out.isInt {
+			out.ci = make([]int64, size(shape))
+			concatK(out.ci, mapParts(parts, func(v *gval) []int64 { return v.ci }), shapes, axis)
+		} else {
+			out.cf = make([]float32, size(shape))
+			concatK(out.cf, mapParts(parts, func(v *gval) []float32 { return v.cf }), shapes, axis)
+		}
+		return c.set(n, out)
+	}
+	for i, p := range parts {
+		if p.konst() {
+			return fmt.Errorf("input %q is a constant: concatenating constants with the batch is not supported", n.Inputs[i])
+		}
+	}
+	if parts[0].isInt || axis == 0 || size(shape[:axis]) != c.batch {
+		return c.concatRuntime(n, parts, shapes, shape, axis)
+	}
+	// One row of the output per row of the batch: the parts' rows side by
+	// side, gathers fused in.
+	var ins []*gval
+	spec := make([]concatPart, len(parts))
+	for i, p := range parts {
+		spec[i].chunk = size(p.rowShape())
+		if p.rt.pending == pendingGather && c.fusible(n, i, p) {
+			r := p.rt
+			spec[i].table, spec[i].dim = r.table, r.tshape[0]
+			spec[i].e = size(r.tshape[1:])
+			spec[i].k = size(r.idx.rowShape())
+			if r.relu { // read the index columns in place
+				spec[i].cols, spec[i].srcW = r.idx.rt.cols, size(r.idx.rt.src.rowShape())
+				ins = append(ins, r.idx.rt.src)
+				continue
+			}
+			ins = append(ins, r.idx)
+			continue
+		}
+		ins = append(ins, p)
+	}
+	width := size(shape[1:])
+	kmax := 0
+	for _, p := range spec {
+		kmax = max(kmax, p.k)
+	}
+	buf := make([]int32, concatBlock*kmax)
+	out, err := c.runtimeOp(n, ins, shape, false, func(in []*tensor.Dense, out *tensor.Dense) error {
+		return concatRows(out.Float32s(), width, spec, in, c.batch, buf)
+	})
+	if err != nil {
+		return err
+	}
+	return c.set(n, out)
+}
+
+func mapParts[T any](parts []*gval, f func(*gval) []T) [][]T {
+	out := make([][]T, len(parts))
+	for i, p := range parts {
+		out[i] = f(p)
+	}
+	return out
+}
+
+// concatRuntime is Concat of runtime tensors without fusion.
+func (c *graphCompiler) concatRuntime(n bundle.Node, parts []*gval, shapes [][]int, shape []int, axis int) error {
+	isInt := parts[0].isInt
+	fs, is := make([][]float32, len(parts)), make([][]int32, len(parts))
+	out, err := c.runtimeOp(n, parts, shape, isInt, func(in []*tensor.Dense, out *tensor.Dense) error {
+		for i, t := range in {
+			if isInt {
+				is[i] = t.Int32s()
+			} else {
+				fs[i] = t.Float32s()
+			}
+		}
+		if isInt {
+			concatK(out.Int32s(), is, shapes, axis)
+		} else {
+			concatK(out.Float32s(), fs, shapes, axis)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if isInt && axis > 0 && all(parts, func(p *gval) bool { return p.lo != nil }) {
+		row := make([][]int, len(parts))
+		los, his, srcs := make([][]int64, len(parts)), make([][]int64, len(parts)), make([][]string, len(parts))
+		for i, p := range parts {
+			row[i], los[i], his[i], srcs[i] = p.rowShape(), p.lo, p.hi, p.src
+		}
+		w := size(shape[1:])
+		out.lo, out.hi, out.src = make([]int64, w), make([]int64, w), make([]string, w)
+		concatK(out.lo, los, row, axis-1)
+		concatK(out.hi, his, row, axis-1)
+		concatK(out.src, srcs, row, axis-1)
+	}
+	return c.set(n, out)
+}
+
+func all[T any](s []T, f func(T) bool) bool {
+	for _, v := range s {
+		if !f(v) {
+			return false
+		}
+	}
+	return true
+}
+
+// concatBlock is how many rows concatRows writes at a time: every part of
+// a block before the next block, so that the block's output stays in cache
+// while the parts (often one per feature) fill it.
+const concatBlock = 32
+
+// concatRows writes each row of the batch: every part's row in order, a
+// gather part's table rows looked up by its indices (buf: concatBlock·k of
+// scratch for them).
+func concatRows(out []float32, width int, spec []concatPart, in []*tensor.Dense, rows int, buf []int32) error {
+	for r0 := 0; r0 < rows; r0 += concatBlock {
+		n := min(concatBlock, rows-r0)
+		off := 0
+		for i, p := range spec {
+			if p.table == nil {
+				src := in[i].Float32s()
+				for r := r0; r < r0+n; r++ {
+					copy(out[r*width+off:r*width+off+p.chunk], src[r*p.chunk:(r+1)*p.chunk])
+				}
+				off += p.chunk
+				continue
+			}
+			idx := buf[:n*p.k]
+			if p.cols != nil {
+				pickColumns(idx, in[i].Int32s(), p.srcW, p.cols, r0, r0+n)
+			} else {
+				copy(idx, in[i].Int32s()[r0*p.k:(r0+n)*p.k])
+			}
+			for j, v := range idx {
+				if v < 0 && int(v) >= -p.dim {
+					v += int32(p.dim) // ONNX: from the end
+					idx[j] = v
+				}
+				if v < 0 || int(v) >= p.dim {
+					return fmt.Errorf("row %d: index %d out of range [%d, %d)", r0+j/p.k, v, -p.dim, p.dim)
+				}
+			}
+			dst := out[r0*width+off:]
+			if p.e == 16 {
+				kernels.Gather16(dst, width, p.table, idx, n, p.k)
+			} else {
+				for r := range n {
+					row := dst[r*width:]
+					for c, v := range idx[r*p.k : (r+1)*p.k] {
+						copy(row[c*p.e:(c+1)*p.e], p.table[int(v)*p.e:(int(v)+1)*p.e])
+					}
+				}
+			}
+			off += p.chunk
+		}
+	}
+	return nil
+}
+
+// pickColumns writes columns cols of rows [from, to) of src (w columns)
+// to dst, row by row.
+func pickColumns(dst, src []int32, w int, cols []int, from, to int) {
+	k := len(cols)
+	for r := from; r < to; r++ {
+		row := src[r*w : (r+1)*w]
+		d := dst[(r-from)*k : (r-from+1)*k]
+		for j, c := range cols {
+			d[j] = row[c]
+		}
+	}
+}
+
+func (c *graphCompiler) matmul(n bundle.Node) error {
+	a, err := c.in(n, 0)
+	if err != nil {
+		return err
+	}
+	b, err := c.in(n, 1)
+	if err != nil {
+		return err
+	}
+	if a.isInt || b.isInt {
+		return fmt.Errorf("integer matrix products are not supported")
+	}
+	gemm := n.Op == "Gemm"
+	if a.konst() || !b.konst() {
+		return fmt.Errorf("only a runtime tensor times a constant weight matrix is supported")
+	}
+	if len(a.shape) < 2 {
+		return fmt.Errorf("input %q has shape %v, want at least [batch, k]", n.Inputs[0], a.shape)
+	}
+	alpha, beta := float32(1), float32(1)
+	if gemm {
+		if n.Int("transA", 0) != 0 {
+			return fmt.Errorf("transA=1 would multiply across the batch: not supported")
+		}
+		if len(a.shape) != 2 || len(b.shape) != 2 {
+			return fmt.Errorf("Gemm takes matrices; shapes %v and %v", a.shape, b.shape)
+		}
+		alpha, beta = n.Float("alpha", 1), n.Float("beta", 1)
+	}
+	k := a.shape[len(a.shape)-1]
+	var w []float32
+	var out int
+	switch {
+	case len(b.shape) == 1 && !gemm:
+		out, w = 1, b.cf
+		if b.shape[0] != k {
+			return fmt.Errorf("shapes %v and %v do not multiply", a.shape, b.shape)
+		}
+	case len(b.shape) == 2:
+		rows, cols := b.shape[0], b.shape[1]
+		w = b.cf
+		if gemm && n.Int("transB", 0) != 0 { // [out, in] -> [in, out]
+			w = make([]float32, len(b.cf))
+			for i := range rows {
+				for j := range cols {
+					w[j*rows+i] = b.cf[i*cols+j]
+				}
+			}
+			rows, cols = cols, rows
+		}
+		if rows != k {
+			return fmt.Errorf("shapes %v and %v do not multiply", a.shape, b.shape)
+		}
+		out = cols
+	default:
+		return fmt.Errorf("weight %q has shape %v: batched products are not supported", n.Inputs[1], b.shape)
+	}
+	if alpha != 1 {
+		w = scaled(w, alpha)
+	}
+	shape := slices.Clone(a.shape[:len(a.shape)-1])
+	if len(b.shape) == 2 {
+		shape = append(shape, out)
+	}
+	r := &rtensor{pending: pendingLinear, name: n.Name, x: a, w: w, in: k, out: out, rows: size(a.shape[:len(a.shape)-1])}
+	if c.uses[n.Inputs[0]] > 1 {
+		a.rt.shared = true
+	}
+	if gemm {
+		cv, err := c.optIn(n, 2)
+		if err != nil {
+			return err
+		}
+		if cv != nil {
+			if !cv.konst() || cv.isInt {
+				return fmt.Errorf("C must be a float32 constant")
+			}
+			vec, ok := rowVector(cv, out)
+			if !ok {
+				return fmt.Errorf("C of shape %v is not a bias row of %d values", cv.shape, out)
+			}
+			if beta != 1 {
+				vec = scaled(vec, beta)
+			}
+			r.b = vec
+		}
+	}
+	return c.set(n, &gval{shape: shape, rt: r})
+}
+
+func scaled(v []float32, s float32) []float32 {
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = x * s
+	}
+	return out
+}
+
+func (c *graphCompiler) reduce(n bundle.Node) error {
+	x, err := c.in(n, 0)
+	if err != nil {
+		return err
+	}
+	var axes []int64
+	axesInput := n.Op == "ReduceSum" || c.gr.Opset >= 18
+	switch {
+	case axesInput && len(n.Inputs) > 1 && n.Inputs[1] != "":
+		if axes, err = c.constInts(n, 1); err != nil {
+			return err
+		}
+	case !axesInput:
+		axes = n.Ints["axes"]
+	}
+	marked := make([]bool, len(x.shape))
+	if len(axes) == 0 {
+		if n.Int("noop_with_empty_axes", 0) != 0 {
+			return c.view(n, x, x.shape)
+		}
+		for i := range marked {
+			marked[i] = true
+		}
+	}
+	for _, a := range axes {
+		i, err := normAxis(a, len(x.shape))
+		if err != nil {
+			return err
+		}
+		marked[i] = true
+	}
+	keep := n.Int("keepdims", 1) != 0
+	var shape, full []int
+	for i, d := range x.shape {
+		if marked[i] {
+			full = append(full, 1)
+			if keep {
+				shape = append(shape, 1)
+			}
+		} else {
+			full = append(full, d)
+			shape = append(shape, d)
+		}
+	}
+	mean := n.Op == "ReduceMean"
+	st, count := reduceStrides(x.shape, marked)
+	if x.konst() {
+		out := &gval{shape: shape, isInt: x.isInt}
+		if x.isInt {
+			out.ci = make([]int64, size(full))
+			reduceK(out.ci, x.ci, x.shape, st, count, mean, make([]float64, len(out.ci)))
+		} else {
+			out.cf = make([]float32, size(full))
+			reduceK(out.cf, x.cf, x.shape, st, count, mean, make([]float64, len(out.cf)))
+		}
+		return c.set(n, out)
+	}
+	if marked[0] {
+		return fmt.Errorf("reduces over the batch dimension: rows would mix")
+	}
+	acc := make([]float64, size(full))
+	out, err := c.runtimeOp(n, []*gval{x}, shape, x.isInt, func(in []*tensor.Dense, out *tensor.Dense) error {
+		if x.isInt {
+			reduceK(out.Int32s(), in[0].Int32s(), x.shape, st, count, mean, acc)
+		} else {
+			reduceK(out.Float32s(), in[0].Float32s(), x.shape, st, count, mean, acc)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return c.set(n, out)
+}
