@@ -422,7 +422,7 @@ func (im *importer) inputs(spec features.Spec, bind map[string][]string) ([]bund
 	}
 	for _, in := range out {
 		if size(in.Dims) != len(in.Features) {
-			return nil, unsupported("input %q of shape [batch %s] takes %d values per row but is bound to %d features (%s): bind it with --bind %s=feature,feature,...",
+			return nil, unsupported("input %q of shape [batch%s] takes %d values per row but is bound to %d features (%s): bind it with --bind %s=feature,feature,...",
 				in.Name, dimsString(in.Dims), size(in.Dims), len(in.Features), strings.Join(in.Features, ", "), in.Name)
 		}
 	}

@@ -1,0 +1,157 @@
+package onnx_test
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/adtech/scorer/features"
+	"github.com/adtech/scorer/scoring/bundle"
+	"github.com/adtech/scorer/scoring/onnx"
+	pb "github.com/adtech/scorer/scoring/onnx/internal/onnxpb"
+	"github.com/adtech/scorer/scoring/onnx/internal/onnxtest"
+)
+
+func numericSpec(names ...string) features.Spec {
+	var s features.Spec
+	for _, n := range names {
+		s.Features = append(s.Features, features.Feature{Name: n, Column: n, Kind: features.Numeric})
+	}
+	return s
+}
+
+var spec4 = numericSpec("a", "b", "c", "d")
+
+// tiny is x [batch, 4] -> MatMul W [4, 1] -> (edit) -> Sigmoid -> prob.
+func tiny(edit func(g *onnxtest.Graph) string) *onnxtest.Graph {
+	g := &onnxtest.Graph{}
+	g.Inputs = append(g.Inputs, onnxtest.Value("x", pb.TensorProto_FLOAT, "batch", 4))
+	g.Outputs = append(g.Outputs, onnxtest.Value("prob", pb.TensorProto_FLOAT, "batch", 1))
+	g.Init(onnxtest.Floats("W", []float32{0.5, -0.25, 1, 0.125}, 4, 1))
+	g.Node("MatMul", "/fc/MatMul", []string{"x", "W"}, []string{"z"})
+	logit := "z"
+	if edit != nil {
+		logit = edit(g)
+	}
+	g.Node("Sigmoid", "/Sigmoid", []string{logit}, []string{"prob"})
+	return g
+}
+
+// Whatever scorer cannot run is refused at import, naming the node, its
+// operator and the opset, and saying what to do.
+func TestImportRefusesWhatItCannotRun(t *testing.T) {
+	ids := features.Spec{Features: []features.Feature{{Name: "site", Column: "site", Kind: features.Categorical, HashBuckets: 100}}}
+	cases := []struct {
+		name  string
+		model []byte
+		opts  onnx.Options
+		want  []string
+	}{
+		{"unsupported operator", tiny(func(g *onnxtest.Graph) string {
+			g.Node("Softplus", "/act/Softplus", []string{"z"}, []string{"s"})
+			return "s"
+		}).Model(17), onnx.Options{Spec: spec4}, []string{`node "/act/Softplus" (Softplus, opset 17)`, "operator Softplus is not supported"}},
+		{"operator of another domain", func() []byte {
+			g := tiny(func(g *onnxtest.Graph) string {
+				g.Node("Gelu", "/ms/Gelu", []string{"z"}, []string{"s"})
+				g.Nodes[len(g.Nodes)-1].Domain = "com.microsoft"
+				return "s"
+			})
+			return g.Model(17)
+		}(), onnx.Options{Spec: spec4}, []string{`node "/ms/Gelu" (Gelu, opset 17)`, `domain "com.microsoft"`}},
+		{"old opset", tiny(nil).Model(12), onnx.Options{Spec: spec4}, []string{"opset 12 is not supported", "13 to 21"}},
+		{"new opset", tiny(nil).Model(22), onnx.Options{Spec: spec4}, []string{"opset 22 is not supported"}},
+		{"dynamic inner dimension", func() []byte {
+			g := tiny(nil)
+			g.Inputs[0] = onnxtest.Value("x", pb.TensorProto_FLOAT, "batch", "features")
+			return g.Model(17)
+		}(), onnx.Options{Spec: spec4}, []string{`input "x" has a dynamic dimension 1 ("features")`}},
+		{"reshape that pins the batch size", tiny(func(g *onnxtest.Graph) string {
+			g.Init(onnxtest.Ints("shape", []int64{1, 1}, 2))
+			g.Node("Reshape", "/Reshape", []string{"z", "shape"}, []string{"r"})
+			return "r"
+		}).Model(17), onnx.Options{Spec: spec4}, []string{`node "/Reshape" (Reshape, opset 17)`}},
+		{"reduction over the batch", tiny(func(g *onnxtest.Graph) string {
+			g.Init(onnxtest.Ints("axes", []int64{0}, 1))
+			g.Node("ReduceSum", "/ReduceSum", []string{"z", "axes"}, []string{"r"})
+			return "r"
+		}).Model(17), onnx.Options{Spec: spec4}, []string{`node "/ReduceSum" (ReduceSum, opset 17)`, "batch dimension"}},
+		{"output that is not a Sigmoid's", func() []byte {
+			g := tiny(nil)
+			g.Nodes = g.Nodes[:1]
+			g.Outputs[0] = onnxtest.Value("z", pb.TensorProto_FLOAT, "batch", 1)
+			return g.Model(17)
+		}(), onnx.Options{Spec: spec4}, []string{`output "z"`, "--output logit"}},
+		{"two outputs, none chosen", func() []byte {
+			g := tiny(nil)
+			g.Outputs = append(g.Outputs, onnxtest.Value("z", pb.TensorProto_FLOAT, "batch", 1))
+			return g.Model(17)
+		}(), onnx.Options{Spec: spec4}, []string{"2 outputs (prob, z)", "--output"}},
+		{"input bound to the wrong number of features", tiny(nil).Model(17), onnx.Options{Spec: numericSpec("a", "b", "c")},
+			[]string{`input "x" of shape [batch, 4] takes 4 values per row but is bound to 3 features`, "--bind x="}},
+		{"float64 weights", func() []byte {
+			g := tiny(nil)
+			g.Inits[0] = &pb.TensorProto{Name: "W", DataType: int32(pb.TensorProto_DOUBLE), Dims: []int64{4, 1}, DoubleData: []float64{1, 2, 3, 4}}
+			return g.Model(17)
+		}(), onnx.Options{Spec: spec4}, []string{`tensor "W" has data type DOUBLE`}},
+		{"not an ONNX file", []byte("name: ctr\nversion: 1\n"), onnx.Options{Spec: spec4}, []string{"not an ONNX model"}},
+		{"a feature's cardinality beyond its table", func() []byte {
+			g := &onnxtest.Graph{}
+			g.Inputs = append(g.Inputs, onnxtest.Value("ids", pb.TensorProto_INT64, "batch"))
+			g.Outputs = append(g.Outputs, onnxtest.Value("prob", pb.TensorProto_FLOAT, "batch", 1))
+			g.Init(onnxtest.Floats("emb.weight", make([]float32, 7), 7, 1))
+			g.Node("Gather", "/emb/Gather", []string{"emb.weight", "ids"}, []string{"e"})
+			g.Node("Sigmoid", "/Sigmoid", []string{"e"}, []string{"prob"})
+			return g.Model(17)
+		}(), onnx.Options{Spec: ids, Bind: map[string][]string{"ids": {"site"}}}, []string{`node "/emb/Gather" (Gather, opset 17)`, `feature "site" gives indices in [0, 100]`, `table "emb.weight" has 7 rows`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := onnx.Import(tc.model, tc.opts)
+			if err == nil {
+				t.Fatal("imported")
+			}
+			if !errors.Is(err, onnx.ErrUnsupported) && !errors.Is(err, bundle.ErrInvalid) {
+				t.Errorf("error %v wraps neither ErrUnsupported nor bundle.ErrInvalid", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// A node that the chosen output does not depend on is left out, whatever
+// its operator; a logit output is scored through scorer's sigmoid.
+func TestImportKeepsWhatTheOutputNeeds(t *testing.T) {
+	g := tiny(nil)
+	g.Node("Softplus", "/aux/Softplus", []string{"z"}, []string{"aux"})
+	g.Outputs = append(g.Outputs, onnxtest.Value("aux", pb.TensorProto_FLOAT, "batch", 1), onnxtest.Value("z", pb.TensorProto_FLOAT, "batch", 1))
+	data := g.Model(17)
+	prob, err := onnx.Import(data, onnx.Options{Spec: spec4, Output: "prob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(prob.Graph.Nodes) != 2 {
+		t.Errorf("kept %d nodes, want MatMul and Sigmoid", len(prob.Graph.Nodes))
+	}
+	logit, err := onnx.Import(data, onnx.Options{Spec: spec4, Output: "z", OutputKind: bundle.OutputLogit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &features.Batch{}
+	in.Reset(2, 4, 0)
+	copy(in.Dense, []float32{1, 2, 3, 4, -4, 0, 0.5, 2})
+	p, l := scores(t, prob, 4, in), scores(t, logit, 4, in)
+	for r := range 2 {
+		x := in.Dense[r*4 : r*4+4]
+		z := 0.5*float64(x[0]) - 0.25*float64(x[1]) + float64(x[2]) + 0.125*float64(x[3])
+		want := 1 / (1 + math.Exp(-z))
+		if math.Abs(float64(p[r])-want) > 1e-6 || math.Abs(float64(l[r])-want) > 1e-6 {
+			t.Errorf("row %d: scores %g (prob output) and %g (logit output), want %g", r, p[r], l[r], want)
+		}
+	}
+}
