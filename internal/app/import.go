@@ -1,0 +1,113 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/adtech/scorer/features"
+	"github.com/adtech/scorer/internal/jobs"
+	"github.com/adtech/scorer/readers/store"
+	"github.com/adtech/scorer/scoring/bundle"
+	"github.com/adtech/scorer/scoring/onnx"
+)
+
+// ImportRequest asks for an ONNX model to become a bundle.
+type ImportRequest struct {
+	Model string // path or URI of the .onnx file
+	Spec  string // feature spec file computing the model's inputs
+	// Stats is a YAML file of features.Stats (numeric means and standard
+	// deviations, vocabularies), for specs that standardize or look up.
+	Stats         string
+	Out           string // folder or URI the bundle is written to
+	Name, Version string
+	// Bind maps graph inputs to features (INPUT=f1,f2,... flags).
+	Bind       map[string][]string
+	Output     string
+	OutputKind string
+	Command    string // recorded in the bundle
+}
+
+// ParseBind reads --bind values: INPUT=feature,feature,...
+func ParseBind(values []string) (map[string][]string, error) {
+	bind := map[string][]string{}
+	for _, v := range values {
+		name, list, ok := strings.Cut(v, "=")
+		if !ok || name == "" || list == "" {
+			return nil, UsageError{fmt.Errorf("--bind %q: want INPUT=feature,feature,...", v)}
+		}
+		if _, dup := bind[name]; dup {
+			return nil, UsageError{fmt.Errorf("--bind: input %q is bound twice", name)}
+		}
+		bind[name] = strings.Split(list, ",")
+	}
+	return bind, nil
+}
+
+// ImportONNX imports an ONNX model as a bundle and saves it; it returns the
+// bundle and the URI it was saved to. A model scorer cannot run is a
+// configuration error (exit 2) naming the node, operator and opset.
+func (a *App) ImportONNX(ctx context.Context, r ImportRequest) (*bundle.Bundle, string, error) {
+	if r.Model == "" || r.Spec == "" || r.Out == "" {
+		return nil, "", UsageError{errors.New("import onnx: a model file, --spec and --out are required")}
+	}
+	spec, err := features.LoadSpec(r.Spec)
+	if err != nil {
+		return nil, "", UsageError{err}
+	}
+	var stats features.Stats
+	if r.Stats != "" {
+		data, err := os.ReadFile(r.Stats)
+		if err != nil {
+			return nil, "", UsageError{fmt.Errorf("read feature statistics: %w", err)}
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(&stats); err != nil {
+			return nil, "", UsageError{fmt.Errorf("%s: %w", r.Stats, err)}
+		}
+	}
+	dir, file := path.Split(r.Model)
+	if dir == "" {
+		dir = "."
+	}
+	src, err := store.Open(ctx, dir)
+	if err != nil {
+		return nil, "", UsageError{fmt.Errorf("model: %w", err)}
+	}
+	data, err := store.ReadAll(ctx, src, file)
+	if err != nil {
+		if errors.Is(err, store.ErrNotExist) {
+			return nil, "", UsageError{fmt.Errorf("model: %w", err)}
+		}
+		return nil, "", fmt.Errorf("read %s: %w", src.URI(file), err)
+	}
+	name := r.Name
+	if name == "" {
+		name = strings.TrimSuffix(file, ".onnx")
+	}
+	bu, err := onnx.Import(data, onnx.Options{
+		Name: name, Version: r.Version, Spec: spec, Stats: stats, Bind: r.Bind,
+		Output: r.Output, OutputKind: r.OutputKind, File: src.URI(file),
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: %s: %w", jobs.ErrConfig, src.URI(file), err)
+	}
+	bu.Training.Command = r.Command
+	bu.Training.Data = src.URI(file)
+	out, err := store.Open(ctx, r.Out)
+	if err != nil {
+		return nil, "", UsageError{fmt.Errorf("out: %w", err)}
+	}
+	if err := bu.Save(ctx, out, ""); err != nil {
+		return nil, "", fmt.Errorf("save bundle: %w", err)
+	}
+	a.log.Info("imported ONNX model", "file", src.URI(file), "opset", bu.Graph.Opset, "nodes", len(bu.Graph.Nodes), "bundle", out.URI(""))
+	return bu, out.URI(""), nil
+}
