@@ -16,13 +16,22 @@ import (
 type Kind string
 
 // The kinds of feature. Numeric features become columns of the dense input;
-// every other kind becomes one int32 index into its own table of
-// Cardinality() entries, index 0 meaning "missing or unknown".
+// every other kind becomes one int32 index into its own table (of
+// Pipeline.Cardinalities entries), index 0 meaning "missing or unknown",
+// except for a categorical of integer ids (Feature.IDs), whose index is the
+// id itself.
 const (
 	Numeric     Kind = "numeric"
 	Categorical Kind = "categorical"
 	Cross       Kind = "cross"
 	Timestamp   Kind = "timestamp"
+)
+
+// What an ids categorical does with an id outside 0..ids-1
+// (Feature.OutOfRange).
+const (
+	OutOfRangeMissing = "missing" // the id becomes missing_id
+	OutOfRangeReject  = "reject"  // the row is a bad row, refused by the reader
 )
 
 // Timestamp parts.
@@ -60,9 +69,17 @@ type Feature struct {
 
 	// Categorical and Cross: HashBuckets > 0 hashes the value into
 	// 1..HashBuckets (see Hash). Categorical only: Vocabulary learns the
-	// most frequent values at training instead.
+	// most frequent values at training instead, or IDs > 0 says the column
+	// (int64) already holds integer ids 0..IDs-1, which are the index as
+	// they are (exactly one of the three).
 	HashBuckets int        `yaml:"hash_buckets,omitempty" json:"hash_buckets,omitempty"`
 	Vocabulary  *VocabSpec `yaml:"vocabulary,omitempty" json:"vocabulary,omitempty"`
+	IDs         int        `yaml:"ids,omitempty" json:"ids,omitempty"`
+	// IDs only: MissingID (default 0, in 0..IDs-1) is the index of a
+	// missing value; OutOfRange (OutOfRangeMissing, the default, or
+	// OutOfRangeReject) says what becomes of an id below 0 or >= IDs.
+	MissingID  int    `yaml:"missing_id,omitempty" json:"missing_id,omitempty"`
+	OutOfRange string `yaml:"out_of_range,omitempty" json:"out_of_range,omitempty"`
 	// Cross: the names of the two categorical features to cross.
 	Cross []string `yaml:"cross,omitempty" json:"cross,omitempty"`
 
@@ -107,7 +124,8 @@ func LoadSpec(path string) (Spec, error) {
 	return s, nil
 }
 
-// ParseSpec decodes YAML strictly (unknown keys are errors) and validates.
+// ParseSpec decodes YAML strictly (unknown keys are errors), applies the
+// defaults (SetDefaults) and validates.
 func ParseSpec(data []byte) (Spec, error) {
 	var s Spec
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -115,15 +133,24 @@ func ParseSpec(data []byte) (Spec, error) {
 	if err := dec.Decode(&s); err != nil {
 		return Spec{}, fmt.Errorf("%w: %w", ErrSpec, err)
 	}
-	s.setDefaults()
+	s.SetDefaults()
 	return s, s.Validate()
 }
 
-func (s *Spec) setDefaults() {
+// SetDefaults fills in what a spec may leave out: a feature's column
+// defaults to its name (but a cross's, which reads the columns of the
+// features it crosses), an ids categorical's out_of_range to missing.
+// ParseSpec applies it to a spec file; a spec decoded any other way (the
+// copy in a model bundle) must go through it too before it is validated or
+// used, so that it means what the same YAML means in a spec file.
+func (s *Spec) SetDefaults() {
 	for i := range s.Features {
 		f := &s.Features[i]
 		if f.Column == "" && f.Kind != Cross {
 			f.Column = f.Name
+		}
+		if f.Kind == Categorical && f.IDs > 0 && f.OutOfRange == "" {
+			f.OutOfRange = OutOfRangeMissing
 		}
 	}
 }
@@ -136,7 +163,8 @@ func (s Spec) Validate() error {
 	if len(s.Features) == 0 {
 		return bad("no features")
 	}
-	names := map[string]Kind{}
+	names := map[string]Feature{}
+	columns := map[string]Feature{} // the first feature to read each input column
 	for i, f := range s.Features {
 		if f.Name == "" {
 			return bad("feature %d has no name", i+1)
@@ -144,7 +172,22 @@ func (s Spec) Validate() error {
 		if _, dup := names[f.Name]; dup {
 			return bad("feature %q is declared twice", f.Name)
 		}
-		names[f.Name] = f.Kind
+		names[f.Name] = f
+		if f.IDs != 0 && f.Kind != Categorical {
+			return bad("feature %q: ids is for categoricals only", f.Name)
+		}
+		if (f.MissingID != 0 || f.OutOfRange != "") && (f.Kind != Categorical || f.IDs == 0) {
+			return bad("feature %q: missing_id and out_of_range are for categoricals of ids only", f.Name)
+		}
+		if t := f.inputType(); t != nil {
+			// InputSchema reads each column once, with one type.
+			if g, ok := columns[f.Column]; ok && !arrow.TypeEqual(g.inputType(), t) {
+				return bad("feature %q reads column %q as %s, feature %q as %s", f.Name, f.Column, t, g.Name, g.inputType())
+			}
+			if _, ok := columns[f.Column]; !ok {
+				columns[f.Column] = f
+			}
+		}
 		switch f.Kind {
 		case Numeric:
 			// A NaN would reach the model as a NaN input: fill must be a
@@ -159,19 +202,44 @@ func (s Spec) Validate() error {
 				return bad("feature %q: clip min %g > max %g", f.Name, f.Clip[0], f.Clip[1])
 			}
 		case Categorical:
-			if (f.HashBuckets > 0) == (f.Vocabulary != nil) {
-				return bad("feature %q: a categorical needs exactly one of hash_buckets or vocabulary", f.Name)
+			n := 0
+			for _, set := range []bool{f.HashBuckets != 0, f.Vocabulary != nil, f.IDs != 0} {
+				if set {
+					n++
+				}
+			}
+			if n != 1 {
+				return bad("feature %q: a categorical needs exactly one of hash_buckets, vocabulary or ids", f.Name)
+			}
+			if f.HashBuckets < 0 {
+				return bad("feature %q: hash_buckets must be > 0", f.Name)
 			}
 			if f.Vocabulary != nil && f.Vocabulary.MaxSize <= 0 {
 				return bad("feature %q: vocabulary.max_size must be > 0", f.Name)
+			}
+			if f.IDs != 0 {
+				if f.IDs < 0 || f.IDs > math.MaxInt32 {
+					return bad("feature %q: ids must be in [1, %d], not %d", f.Name, math.MaxInt32, f.IDs)
+				}
+				if f.MissingID < 0 || f.MissingID >= f.IDs {
+					return bad("feature %q: missing_id %d is not an id in [0, %d)", f.Name, f.MissingID, f.IDs)
+				}
+				switch f.OutOfRange {
+				case "", OutOfRangeMissing, OutOfRangeReject:
+				default:
+					return bad("feature %q: out_of_range must be %s or %s, not %q", f.Name, OutOfRangeMissing, OutOfRangeReject, f.OutOfRange)
+				}
 			}
 		case Cross:
 			if len(f.Cross) != 2 {
 				return bad("feature %q: cross needs two categorical feature names", f.Name)
 			}
 			for _, c := range f.Cross {
-				if names[c] != Categorical {
+				if names[c].Kind != Categorical {
 					return bad("feature %q: %q is not a categorical feature declared before it", f.Name, c)
+				}
+				if names[c].IDs > 0 {
+					return bad("feature %q: %q is a categorical of ids; a cross needs hashed or vocabulary categoricals", f.Name, c)
 				}
 			}
 			if f.HashBuckets <= 0 {
@@ -185,13 +253,35 @@ func (s Spec) Validate() error {
 			return bad("feature %q: unknown kind %q (numeric, categorical, cross, timestamp)", f.Name, f.Kind)
 		}
 	}
+	if g, ok := columns[s.Label]; ok && s.Label != "" && g.Kind != Numeric {
+		return bad("label %q is a column that feature %q reads as %s, not a number", s.Label, g.Name, g.inputType())
+	}
+	return nil
+}
+
+// inputType is the Arrow type of the input column f reads, nil for a
+// cross (which reads the columns of the features it crosses).
+func (f Feature) inputType() arrow.DataType {
+	switch f.Kind {
+	case Numeric:
+		return arrow.PrimitiveTypes.Float64
+	case Categorical:
+		if f.IDs > 0 {
+			return arrow.PrimitiveTypes.Int64
+		}
+		return arrow.BinaryTypes.String
+	case Timestamp:
+		return arrow.FixedWidthTypes.Timestamp_us
+	}
 	return nil
 }
 
 // InputSchema is the Arrow schema the readers must produce for this spec:
-// the passthrough id columns (utf8, required), every input column the features read (float64 for
-// numeric, utf8 for categorical, timestamp[us, UTC] for timestamp), and, if
-// withLabel, the label (float64). Columns read by several features appear once.
+// the passthrough id columns (utf8, required), every input column the
+// features read (float64 for numeric, utf8 for hashed and vocabulary
+// categoricals, int64 for categoricals of ids, timestamp[us, UTC] for
+// timestamp), and, if withLabel, the label (float64). Columns read by
+// several features appear once.
 func (s Spec) InputSchema(ids []string, withLabel bool) *arrow.Schema {
 	var fields []arrow.Field
 	seen := map[string]bool{}
@@ -206,19 +296,37 @@ func (s Spec) InputSchema(ids []string, withLabel bool) *arrow.Schema {
 		add(id, arrow.BinaryTypes.String, false)
 	}
 	for _, f := range s.Features {
-		switch f.Kind {
-		case Numeric:
-			add(f.Column, arrow.PrimitiveTypes.Float64, true)
-		case Categorical:
-			add(f.Column, arrow.BinaryTypes.String, true)
-		case Timestamp:
-			add(f.Column, arrow.FixedWidthTypes.Timestamp_us, true)
+		if t := f.inputType(); t != nil {
+			add(f.Column, t, true)
 		}
 	}
 	if withLabel && s.Label != "" {
 		add(s.Label, arrow.PrimitiveTypes.Float64, false)
 	}
 	return arrow.NewSchema(fields, nil)
+}
+
+// IDRange is the range of an ids categorical with out_of_range: reject:
+// its input column's values must be ids in [0, IDs); a row with any other
+// value is a bad row. The readers refuse such rows as they read them
+// (readers.Options.Ranges), so that they are counted and sent to the
+// rejects table with their file, row and column like any other bad row;
+// Pipeline.Transform refuses them too, should one reach it.
+type IDRange struct {
+	Feature, Column string
+	IDs             int64
+}
+
+// RejectRanges are the ranges of the spec's ids categoricals with
+// out_of_range: reject, in spec order.
+func (s Spec) RejectRanges() []IDRange {
+	var out []IDRange
+	for _, f := range s.Features {
+		if f.Kind == Categorical && f.IDs > 0 && f.OutOfRange == OutOfRangeReject {
+			out = append(out, IDRange{Feature: f.Name, Column: f.Column, IDs: int64(f.IDs)})
+		}
+	}
+	return out
 }
 
 // Batch holds the model's input tensors for N rows, row-major:

@@ -1,6 +1,7 @@
 package features
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -61,7 +62,17 @@ type catOp struct {
 	vocab        map[string]int32
 	part         string
 	cross        [2]string // input columns of the crossed features
+	// A categorical of ids (ids > 0): the id is the index; missingID
+	// replaces a missing one, and an id outside [0, ids) unless reject.
+	ids       int64
+	missingID int32
+	reject    bool
 }
+
+// ErrOutOfRange marks an id outside its feature's range that
+// out_of_range: reject refuses, met by Transform: the readers refuse such
+// rows first (Spec.RejectRanges) when they are given the ranges.
+var ErrOutOfRange = errors.New("id out of range")
 
 // NewPipeline checks that stats cover the spec and prepares the transform.
 func NewPipeline(spec Spec, stats Stats) (*Pipeline, error) {
@@ -94,7 +105,10 @@ func NewPipeline(spec Spec, stats Stats) (*Pipeline, error) {
 			p.dense = append(p.dense, op)
 		case Categorical:
 			op := catOp{name: f.Name, column: f.Column, kind: f.Kind}
-			if f.Vocabulary != nil {
+			if f.IDs > 0 {
+				op.ids, op.missingID, op.card = int64(f.IDs), int32(f.MissingID), f.IDs
+				op.reject = f.OutOfRange == OutOfRangeReject
+			} else if f.Vocabulary != nil {
 				values, ok := stats.Vocab[f.Name]
 				if !ok {
 					return nil, fmt.Errorf("%w: feature %q: no training vocabulary", ErrSpec, f.Name)
@@ -203,8 +217,10 @@ func (op *denseOp) apply(v float64) float64 {
 
 // fill writes column j of the N×K index matrix out.
 func (op *catOp) fill(rec arrow.RecordBatch, out []int32, j, k, n int) error {
-	switch op.kind {
-	case Categorical:
+	switch {
+	case op.ids > 0:
+		return op.fillIDs(rec, out, j, k, n)
+	case op.kind == Categorical:
 		col, err := column[*array.String](rec, op.column)
 		if err != nil {
 			return err
@@ -221,7 +237,7 @@ func (op *catOp) fill(rec arrow.RecordBatch, out []int32, j, k, n int) error {
 			}
 			out[i*k+j] = idx
 		}
-	case Cross:
+	case op.kind == Cross:
 		a, err := column[*array.String](rec, op.cross[0])
 		if err != nil {
 			return err
@@ -237,7 +253,7 @@ func (op *catOp) fill(rec arrow.RecordBatch, out []int32, j, k, n int) error {
 			}
 			out[i*k+j] = idx
 		}
-	case Timestamp:
+	case op.kind == Timestamp:
 		col, err := column[*array.Timestamp](rec, op.column)
 		if err != nil {
 			return err
@@ -250,6 +266,30 @@ func (op *catOp) fill(rec arrow.RecordBatch, out []int32, j, k, n int) error {
 			}
 			out[i*k+j] = idx
 		}
+	}
+	return nil
+}
+
+// fillIDs writes the ids of a categorical of ids, as they are: a missing
+// one, or one out of range unless the feature rejects it, becomes
+// missingID.
+func (op *catOp) fillIDs(rec arrow.RecordBatch, out []int32, j, k, n int) error {
+	col, err := column[*array.Int64](rec, op.column)
+	if err != nil {
+		return err
+	}
+	values := col.Int64Values()
+	for i := 0; i < n; i++ {
+		idx := op.missingID
+		if col.IsValid(i) {
+			switch v := values[i]; {
+			case v >= 0 && v < op.ids:
+				idx = int32(v)
+			case op.reject:
+				return fmt.Errorf("%w: row %d of the record: id %d not in [0, %d) (out_of_range: %s)", ErrOutOfRange, i+1, v, op.ids, OutOfRangeReject)
+			}
+		}
+		out[i*k+j] = idx
 	}
 	return nil
 }

@@ -20,6 +20,7 @@ type batcher struct {
 	str  []*array.StringBuilder
 	flt  []*array.Float64Builder
 	ts   []*array.TimestampBuilder
+	ints []*array.Int64Builder
 	n    int // rows in the builder
 	// strBytes are the string columns' data sizes in the last record, to
 	// size the next one's buffers at once instead of growing them by
@@ -46,6 +47,7 @@ func newBatcher(src *Reader, fs *fileState) *batcher {
 	b.str = make([]*array.StringBuilder, n)
 	b.flt = make([]*array.Float64Builder, n)
 	b.ts = make([]*array.TimestampBuilder, n)
+	b.ints = make([]*array.Int64Builder, n)
 	b.strBytes = make([]int, n)
 	for i, c := range src.cfg.cols {
 		switch c.typ {
@@ -53,6 +55,8 @@ func newBatcher(src *Reader, fs *fileState) *batcher {
 			b.str[i] = b.bld.Field(i).(*array.StringBuilder)
 		case tFloat:
 			b.flt[i] = b.bld.Field(i).(*array.Float64Builder)
+		case tInt:
+			b.ints[i] = b.bld.Field(i).(*array.Int64Builder)
 		default:
 			b.ts[i] = b.bld.Field(i).(*array.TimestampBuilder)
 		}
@@ -83,6 +87,12 @@ func (b *batcher) appendRow(ctx context.Context, vals []value) error {
 				b.flt[i].UnsafeAppendBoolToBitmap(false)
 			} else {
 				b.flt[i].UnsafeAppend(v.f)
+			}
+		case b.ints[i] != nil:
+			if v.null {
+				b.ints[i].UnsafeAppendBoolToBitmap(false)
+			} else {
+				b.ints[i].UnsafeAppend(v.i)
 			}
 		default:
 			if v.null {
@@ -121,6 +131,12 @@ func (b *batcher) appendText(ctx context.Context, fields []string, idx []int, t 
 				b.flt[i].UnsafeAppendBoolToBitmap(false)
 			} else {
 				b.flt[i].UnsafeAppend(t.f[i])
+			}
+		case b.ints[i] != nil:
+			if null {
+				b.ints[i].UnsafeAppendBoolToBitmap(false)
+			} else {
+				b.ints[i].UnsafeAppend(t.i[i])
 			}
 		default:
 			if null {

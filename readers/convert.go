@@ -1,6 +1,7 @@
 package readers
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -19,6 +20,7 @@ const (
 	tString colType = iota
 	tFloat
 	tTimestamp
+	tInt
 )
 
 func (t colType) String() string {
@@ -27,6 +29,8 @@ func (t colType) String() string {
 		return "utf8"
 	case tFloat:
 		return "float64"
+	case tInt:
+		return "int64"
 	default:
 		return "timestamp[us]"
 	}
@@ -38,6 +42,9 @@ type colSpec struct {
 	typ      colType
 	nullable bool
 	optional bool // in Options.Optional: a file may lack the column
+	// ranges are the Options.Ranges of an int64 column: a value outside
+	// any of them is bad.
+	ranges []IntRange
 }
 
 func compileSchema(s *arrow.Schema) ([]colSpec, error) {
@@ -54,21 +61,23 @@ func compileSchema(s *arrow.Schema) ([]colSpec, error) {
 			c.typ = tString
 		case *arrow.Float64Type:
 			c.typ = tFloat
+		case *arrow.Int64Type:
+			c.typ = tInt
 		case *arrow.TimestampType:
 			if dt.Unit != arrow.Microsecond || (dt.TimeZone != "UTC" && dt.TimeZone != "") {
 				return nil, fmt.Errorf("open readers: %w: field %q: type %s, want timestamp[us, tz=UTC]", ErrInvalidOptions, f.Name, f.Type)
 			}
 			c.typ = tTimestamp
 		default:
-			return nil, fmt.Errorf("open readers: %w: field %q: type %s is not supported (utf8, float64, timestamp[us, tz=UTC])", ErrInvalidOptions, f.Name, f.Type)
+			return nil, fmt.Errorf("open readers: %w: field %q: type %s is not supported (utf8, float64, int64, timestamp[us, tz=UTC])", ErrInvalidOptions, f.Name, f.Type)
 		}
 		cols[i] = c
 	}
 	return cols, nil
 }
 
-// value is one converted cell: s for utf8, f for float64, i (microseconds
-// since the Unix epoch) for timestamps.
+// value is one converted cell: s for utf8, f for float64, i for int64 and
+// for timestamps (microseconds since the Unix epoch).
 type value struct {
 	null bool
 	s    string
@@ -81,6 +90,8 @@ const (
 	reasonMissing     = "missing required value"
 	reasonNotNumber   = "not a number"
 	reasonNotFinite   = "not a finite number"
+	reasonNotInteger  = "not an integer"
+	reasonIntRange    = "integer out of the int64 range"
 	reasonNotTime     = "not a timestamp"
 	reasonTimeRange   = "timestamp out of range"
 	reasonBadUTF8     = "invalid UTF-8"
@@ -125,6 +136,8 @@ func fromText(c *colSpec, s string) (value, string) {
 		return value{s: s}, ""
 	case tFloat:
 		return parseFloat(s)
+	case tInt:
+		return c.intValue(parseInt(s))
 	default:
 		us, reason := parseTimestamp(s)
 		return value{i: us}, reason
@@ -138,10 +151,69 @@ func fromNumber(c *colSpec, lit string) (value, string) {
 		return value{s: lit}, ""
 	case tFloat:
 		return parseFloat(lit)
+	case tInt:
+		return c.intValue(parseInt(lit))
 	default:
 		us, reason := secondsText(lit)
 		return value{i: us}, reason
 	}
+}
+
+// intValue is an int64 cell converted with reason (as parseInt gives
+// them), checked against the column's ranges.
+func (c *colSpec) intValue(n int64, reason string) (value, string) {
+	if reason == "" {
+		reason = c.outOfRange(n)
+	}
+	return value{i: n}, reason
+}
+
+// outOfRange is the reason an int64 value of c is bad, "" if it lies in
+// every one of c's ranges.
+func (c *colSpec) outOfRange(n int64) string {
+	for _, r := range c.ranges {
+		if n < r.Min || n >= r.Max {
+			return fmt.Sprintf("%s %d out of range [%d, %d)", cmp.Or(r.Name, "value"), n, r.Min, r.Max)
+		}
+	}
+	return ""
+}
+
+// parseInt reads a decimal integer ("12", "-3", " 7 "; surrounding spaces
+// ignored), or a number written otherwise whose value is an integer
+// ("12.0", "1e3", as tools that keep integer columns with missing values
+// as floats write them). "12.5" and "abc" are not integers.
+func parseInt(s string) (int64, string) {
+	if f, ok := parseSmallInt(s); ok {
+		return int64(f), ""
+	}
+	s = strings.TrimSpace(s)
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err == nil {
+		return n, ""
+	}
+	if errors.Is(err, strconv.ErrRange) {
+		return 0, reasonIntRange
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	switch {
+	case errors.Is(err, strconv.ErrRange):
+		return 0, reasonIntRange
+	case err != nil:
+		return 0, reasonNotInteger
+	}
+	return floatInt(f)
+}
+
+// floatInt converts a float that must hold an integer.
+func floatInt(f float64) (int64, string) {
+	switch {
+	case math.IsNaN(f) || math.IsInf(f, 0) || f != math.Trunc(f):
+		return 0, reasonNotInteger
+	case f >= math.MaxInt64 || f < math.MinInt64:
+		return 0, reasonIntRange
+	}
+	return int64(f), ""
 }
 
 func parseFloat(s string) (value, string) {

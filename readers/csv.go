@@ -255,7 +255,7 @@ func (c *recorder) take(end int64) []byte {
 type textRow struct {
 	null []bool
 	f    []float64 // float64 columns
-	i    []int64   // timestamp columns, microseconds
+	i    []int64   // int64 columns; timestamp columns, in microseconds
 }
 
 func newTextRow(n int) *textRow {
@@ -286,6 +286,10 @@ func (t *textRow) convert(j int, c *colSpec, s string) string {
 	case tFloat:
 		v, reason := parseFloat(s)
 		t.f[j] = v.f
+		return reason
+	case tInt:
+		v, reason := c.intValue(parseInt(s))
+		t.i[j] = v.i
 		return reason
 	default:
 		var reason string

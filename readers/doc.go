@@ -44,7 +44,7 @@
 //
 // # Types
 //
-// Target fields may be utf8, float64 or timestamp[us, tz=UTC]:
+// Target fields may be utf8, float64, int64 or timestamp[us, tz=UTC]:
 //
 //   - utf8 (ids, categoricals): text as is; in CSV "123" is the string
 //     "123". A JSON number gives its literal text (ids sent as numbers); a
@@ -55,6 +55,16 @@
 //     holding one; any Parquet integer (decimals scaled), float, double or
 //     boolean (0/1), or byte array holding a number. NaN and infinities are
 //     bad values.
+//   - int64 (integer ids): a decimal integer such as "12" or "-3"
+//     (surrounding spaces ignored), or a number written otherwise whose
+//     value is whole ("12.0", "1e3": tools write integer columns with
+//     missing values as floats); a JSON number, or a JSON string holding
+//     one; any Parquet integer (a decimal if its value is whole), a float
+//     or double holding an integer, a boolean (0/1), or a byte array
+//     holding an integer. "12.5" and "abc" are bad values ("not an
+//     integer"), as is a value beyond int64. Options.Ranges can bound a
+//     field: a value outside its range is a bad value too, with a reason
+//     such as: feature "C1" id 57 out of range [0, 50).
 //   - timestamp: RFC 3339 ("2020-09-02T10:00:00Z", any offset, converted to
 //     UTC), "2006-01-02 15:04:05" or "2006-01-02T15:04:05" (read as UTC,
 //     fractional seconds allowed), or a plain number of Unix seconds (text or

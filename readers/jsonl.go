@@ -136,6 +136,8 @@ func fromJSON(c *colSpec, raw json.RawMessage, present bool) (value, string, str
 		return value{}, shown, reasonNotString
 	case tFloat:
 		return value{}, shown, reasonNotNumber
+	case tInt:
+		return value{}, shown, reasonNotInteger
 	default:
 		return value{}, shown, reasonNotTime
 	}

@@ -579,6 +579,63 @@ func pqConverter(c *colSpec, t parquet.Type, strs *arena) (pqConvert, error) {
 				return val, shownIf(reason, func() string { return s }), reason
 			}), nil
 		}
+	case tInt:
+		if isTS || isDate {
+			return cannot()
+		}
+		// Integers as they are (a decimal only if its value is whole),
+		// floats if they hold an integer, booleans as 0/1, text as
+		// parseInt reads it; then the column's ranges.
+		checked := func(n int64, reason string, text func() string) (value, string, string) {
+			val, reason := c.intValue(n, reason)
+			return val, shownIf(reason, text), reason
+		}
+		switch kind {
+		case parquet.Int32, parquet.Int64:
+			pow := int64(1)
+			if isDecimal {
+				if decScale > 18 {
+					return cannot()
+				}
+				for range decScale {
+					pow *= 10
+				}
+			}
+			return wrap(func(v parquet.Value) (value, string, string) {
+				text := func() string { return intText(v) }
+				if unsigned && kind == parquet.Int64 && v.Int64() < 0 {
+					return value{}, text(), reasonIntRange
+				}
+				n := intOf(v)
+				if n%pow != 0 {
+					return value{}, strconv.FormatFloat(numeric(v), 'g', -1, 64), reasonNotInteger
+				}
+				return checked(n/pow, "", text)
+			}), nil
+		case parquet.Float, parquet.Double:
+			return wrap(func(v parquet.Value) (value, string, string) {
+				f := v.Double()
+				if kind == parquet.Float {
+					f = float64(v.Float())
+				}
+				n, reason := floatInt(f)
+				return checked(n, reason, func() string { return fmt.Sprint(f) })
+			}), nil
+		case parquet.Boolean:
+			return wrap(func(v parquet.Value) (value, string, string) {
+				var n int64
+				if v.Boolean() {
+					n = 1
+				}
+				return checked(n, "", func() string { return strconv.FormatBool(v.Boolean()) })
+			}), nil
+		case parquet.ByteArray, parquet.FixedLenByteArray:
+			return wrap(func(v parquet.Value) (value, string, string) {
+				s := string(v.ByteArray())
+				val, reason := fromText(c, s)
+				return val, shownIf(reason, func() string { return s }), reason
+			}), nil
+		}
 	case tTimestamp:
 		if isDecimal {
 			return cannot()

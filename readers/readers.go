@@ -63,10 +63,16 @@ var defaultNullValues = []string{"", "NA", "null", "?"}
 // Schema is usable.
 type Options struct {
 	// Schema is the target: exactly these fields, in this order, are
-	// produced. Field types may be utf8, float64 and timestamp[us] (time
-	// zone "UTC" or none). A field with Nullable false rejects null and
-	// empty values (the row is bad).
+	// produced. Field types may be utf8, float64, int64 and timestamp[us]
+	// (time zone "UTC" or none). A field with Nullable false rejects null
+	// and empty values (the row is bad).
 	Schema *arrow.Schema
+	// Ranges bound int64 fields of Schema: a value outside [Min, Max) of
+	// any range of its field makes the row bad, with the reason
+	// "<Name> <value> out of range [Min, Max)". Open fails with
+	// ErrInvalidOptions for a range whose Column is not an int64 field or
+	// whose Min is not below its Max.
+	Ranges []IntRange
 	// BatchSize is the number of rows per record (default 8192). The last
 	// record of each file may be shorter.
 	BatchSize int
@@ -117,6 +123,17 @@ type Options struct {
 	// lineLimit bounds the length of one line of a text file (tests lower
 	// it); 0 means maxLineBytes.
 	lineLimit int
+}
+
+// IntRange is a range the values of an int64 field must lie in (see
+// Options.Ranges), such as the ids 0..N-1 of an embedding table.
+type IntRange struct {
+	Column   string
+	Min, Max int64 // the values allowed are Min <= v < Max
+	// Name says what the values are in the reason of a bad row (default
+	// "value"), e.g. `feature "C1" id` for `feature "C1" id 57 out of
+	// range [0, 50)`.
+	Name string
 }
 
 // CSVOptions configure delimited text files.
@@ -344,6 +361,16 @@ func newConfig(o Options) (*config, error) {
 			return nil, fmt.Errorf("open readers: %w: optional column %q is an id column", ErrInvalidOptions, name)
 		}
 		cols[j].optional = true
+	}
+	for _, r := range o.Ranges {
+		j := slices.IndexFunc(cols, func(c colSpec) bool { return c.name == r.Column })
+		switch {
+		case j < 0 || cols[j].typ != tInt:
+			return nil, fmt.Errorf("open readers: %w: range of %q: not an int64 field of the schema", ErrInvalidOptions, r.Column)
+		case r.Min >= r.Max:
+			return nil, fmt.Errorf("open readers: %w: range of %q: [%d, %d) is empty", ErrInvalidOptions, r.Column, r.Min, r.Max)
+		}
+		cols[j].ranges = append(cols[j].ranges, r)
 	}
 	nullValues := o.CSV.NullValues
 	if nullValues == nil {

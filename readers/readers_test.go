@@ -819,7 +819,7 @@ func TestOptionsValidation(t *testing.T) {
 	}{
 		{"no schema", Options{}},
 		{"empty schema", Options{Schema: arrow.NewSchema(nil, nil)}},
-		{"int64 field", Options{Schema: arrow.NewSchema([]arrow.Field{{Name: "a", Type: arrow.PrimitiveTypes.Int64}}, nil)}},
+		{"int32 field", Options{Schema: arrow.NewSchema([]arrow.Field{{Name: "a", Type: arrow.PrimitiveTypes.Int32}}, nil)}},
 		{"timestamp in ms", Options{Schema: arrow.NewSchema([]arrow.Field{{Name: "a", Type: &arrow.TimestampType{Unit: arrow.Millisecond}}}, nil)}},
 		{"timestamp in Paris", Options{Schema: arrow.NewSchema([]arrow.Field{{Name: "a", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "Europe/Paris"}}}, nil)}},
 		{"field twice", Options{Schema: arrow.NewSchema([]arrow.Field{adSchema.Field(0), adSchema.Field(0)}, nil)}},

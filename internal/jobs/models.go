@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/adtech/scorer/features"
+	"github.com/adtech/scorer/readers"
 	"github.com/adtech/scorer/scoring"
 	"github.com/adtech/scorer/scoring/bundle"
 	"github.com/adtech/scorer/writers/table"
@@ -94,6 +95,34 @@ func (j *ScoreJob) inputSchema() (*arrow.Schema, error) {
 		}
 	}
 	return arrow.NewSchema(fields, nil), nil
+}
+
+// inputRanges are the ranges the readers hold the run's int64 columns to
+// (readers.Options.Ranges): those of the ids features with out_of_range:
+// reject of the champion and of every challenger. A row outside one is a
+// bad row of the run, scored by no model.
+func (j *ScoreJob) inputRanges() []readers.IntRange {
+	specs := []features.Spec{j.Bundle.Features}
+	for _, bu := range j.Challengers {
+		specs = append(specs, bu.Features)
+	}
+	return rejectRanges(specs...)
+}
+
+// rejectRanges turns the specs' features.IDRange into the readers' ranges
+// (once each), so that an id out of range is a bad row with its file, row
+// and column, counted against max_bad_rows and sent to the rejects table.
+func rejectRanges(specs ...features.Spec) []readers.IntRange {
+	var out []readers.IntRange
+	for _, s := range specs {
+		for _, r := range s.RejectRanges() {
+			ir := readers.IntRange{Column: r.Column, Min: 0, Max: r.IDs, Name: fmt.Sprintf("feature %q id", r.Feature)}
+			if !slices.Contains(out, ir) {
+				out = append(out, ir)
+			}
+		}
+	}
+	return out
 }
 
 func labelField(name string) arrow.Field {

@@ -488,6 +488,7 @@ func (j *ScoreJob) stage(ctx context.Context, pub *table.Publisher, fx *features
 
 	src, err := readers.Open(ctx, j.Input, files, readers.Options{
 		Schema:      schema,
+		Ranges:      j.inputRanges(),
 		Optional:    j.LabelColumns,
 		BatchSize:   j.BatchSize,
 		Concurrency: concurrency,

@@ -104,7 +104,7 @@ func Train(ctx context.Context, j TrainJob) (*bundle.Bundle, error) {
 	open := func() (*readers.Reader, *badRows, error) {
 		br := &badRows{limit: j.BadRows}
 		src, err := readers.Open(ctx, j.Input, files, readers.Options{
-			Schema: schema, BatchSize: j.BatchSize, Concurrency: 1, CSV: j.CSV, OnBadRow: br.onBadRow,
+			Schema: schema, Ranges: rejectRanges(j.Spec), BatchSize: j.BatchSize, Concurrency: 1, CSV: j.CSV, OnBadRow: br.onBadRow,
 		})
 		return src, br, err
 	}

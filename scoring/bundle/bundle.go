@@ -33,9 +33,11 @@ type modelFile struct {
 }
 
 // Load reads the bundle in the folder prefix of b (model.yaml and
-// weights.safetensors) and validates it. Errors wrap ErrInvalid if the
-// bundle is not valid, and the store's error (such as store.ErrNotExist) if
-// it cannot be read.
+// weights.safetensors) and validates it. Its feature spec gets the defaults
+// of a spec file (features.Spec.SetDefaults) and must be valid and covered
+// by its statistics (what features.NewPipeline checks). Errors wrap
+// ErrInvalid if the bundle is not valid, and the store's error (such as
+// store.ErrNotExist) if it cannot be read.
 func Load(ctx context.Context, b store.Bucket, prefix string) (*Bundle, error) {
 	modelKey := store.Join(prefix, ModelFile)
 	data, err := store.ReadAll(ctx, b, modelKey)
@@ -51,6 +53,9 @@ func Load(ctx context.Context, b store.Bucket, prefix string) (*Bundle, error) {
 	}
 	if mf.Format != bundleFormat {
 		return nil, fmt.Errorf("load bundle: %s: %w: format %d, want %d", b.URI(modelKey), ErrInvalid, mf.Format, bundleFormat)
+	}
+	if err := bu.prepareFeatures(); err != nil {
+		return nil, fmt.Errorf("load bundle %s: %w", b.URI(prefix), err)
 	}
 
 	weightsKey := store.Join(prefix, WeightsFile)
@@ -103,6 +108,9 @@ func readSized(ctx context.Context, b store.Bucket, key string) ([]byte, error) 
 // writes have succeeded.
 func (bu *Bundle) Save(ctx context.Context, b store.Bucket, prefix string) error {
 	if err := bu.Validate(); err != nil {
+		return fmt.Errorf("save bundle: %w", err)
+	}
+	if err := bu.checkFeaturesToSave(); err != nil {
 		return fmt.Errorf("save bundle: %w", err)
 	}
 	weights, err := bu.encodeWeights()
