@@ -13,6 +13,7 @@ import (
 
 	"github.com/adtech/scorer/internal/jobs"
 	"github.com/adtech/scorer/readers/store"
+	"github.com/adtech/scorer/scoring"
 	"github.com/adtech/scorer/scoring/bundle"
 	"github.com/adtech/scorer/scoring/registry"
 	"github.com/adtech/scorer/writers/table"
@@ -139,8 +140,27 @@ func (a *App) LoadModel(ctx context.Context, uri string) (*bundle.Bundle, error)
 	if err != nil {
 		return nil, err
 	}
+	if err := checkGraph(uri, bu); err != nil {
+		return nil, err
+	}
 	a.log.Info("model from the registry", "ref", ref.String(), "name", bu.Name, "version", bu.Version)
 	return bu, nil
+}
+
+// checkGraph compiles an imported model's graph once, so that a graph
+// scorer cannot run (a model.yaml edited by hand, a bundle of a newer
+// scorer) is a configuration error when the bundle is loaded, before a run
+// takes its lease or reads anything. The built-in architectures need no
+// such check: Load validated every tensor they compile from.
+func checkGraph(uri string, bu *bundle.Bundle) error {
+	if bu.Arch.Kind != bundle.GraphKind {
+		return nil
+	}
+	m, err := scoring.NewModel(bu, 1)
+	if err != nil {
+		return fmt.Errorf("%w: load model bundle %s: %w", jobs.ErrConfig, uri, err)
+	}
+	return m.Close()
 }
 
 // openRegistry opens the model registry of the configuration.
@@ -187,6 +207,9 @@ func LoadBundle(ctx context.Context, uri string) (*bundle.Bundle, error) {
 	bu, err := bundle.Load(ctx, b, "")
 	if err != nil {
 		return nil, fmt.Errorf("%w: load model bundle %s: %w", jobs.ErrConfig, uri, err)
+	}
+	if err := checkGraph(uri, bu); err != nil {
+		return nil, err
 	}
 	return bu, nil
 }

@@ -518,7 +518,7 @@ func (j *ScoreJob) stage(ctx context.Context, pub *table.Publisher, fx *features
 		switch {
 		case errors.As(err, &le) && le.Input:
 			return nil, fmt.Errorf("%w: score %s: %w", ErrBadInput, j.Partition, err)
-		case errors.Is(err, scoring.ErrModel):
+		case errors.Is(err, scoring.ErrModel), errors.Is(err, bundle.ErrInvalid):
 			return nil, fmt.Errorf("%w: model %s %s: score %s: %w", ErrConfig, j.Bundle.Name, j.Bundle.Version, j.Partition, err)
 		}
 		return nil, fmt.Errorf("score %s: %w", j.Partition, err)
