@@ -89,15 +89,19 @@ type rtensor struct {
 	rows        int
 	relu        bool
 	wName, bias string
-	// pendingGather: rows of table (tshape[0] rows of e floats) by idx.
-	table  []float32
-	tshape []int
-	idx    *gval
+	// pendingGather: rows of table (tshape[0] rows of e floats) by idx;
+	// inPlace: idx is pendingColumns that the lookup may read itself.
+	table   []float32
+	tshape  []int
+	idx     *gval
+	inPlace bool
 	// pendingSigmoid: sigmoid(arg).
 	arg *gval
-	// pendingColumns: columns cols of the (batch, width) integer tensor src.
-	src  *gval
-	cols []int
+	// pendingColumns: columns cols of the (batch, width) integer tensor
+	// src, plus offsets (per column; nil: none).
+	src     *gval
+	cols    []int
+	offsets []int32
 }
 
 const (
@@ -594,9 +598,9 @@ func (c *graphCompiler) materialize(v *gval) (*gorgonia.Node, error) {
 		}
 	case pendingColumns:
 		var out *gval
-		src, cols := r.src, r.cols
+		src, cols, offsets := r.src, r.cols, r.offsets
 		out, err = c.runtimeOp(bundle.Node{Op: "Gather", Name: r.name}, []*gval{src}, v.shape, true, func(in []*tensor.Dense, out *tensor.Dense) error {
-			pickColumns(out.Int32s(), in[0].Int32s(), size(src.rowShape()), cols, 0, c.batch)
+			pickColumns(out.Int32s(), in[0].Int32s(), size(src.rowShape()), cols, offsets, 0, c.batch)
 			return nil
 		})
 		if err == nil {
@@ -702,6 +706,16 @@ func (c *graphCompiler) binary(n bundle.Node) error {
 			}
 		}
 	}
+	// Offsets added to index columns: kept pending, so that a table
+	// lookup adds them as it reads the columns.
+	if op == opAdd && a.isInt && !a.konst() && b.konst() && len(a.shape) == 2 && slices.Equal(shape, a.shape) {
+		if out, ok, err := c.offsetColumns(n, a, b); ok || err != nil {
+			if err != nil {
+				return err
+			}
+			return c.set(n, out)
+		}
+	}
 	var ins []*gval
 	for _, v := range []*gval{a, b} {
 		if !v.konst() {
@@ -763,6 +777,56 @@ func (c *graphCompiler) binary(n bundle.Node) error {
 		}
 	}
 	return c.set(n, out)
+}
+
+// offsetColumns is a + b for a (batch, w) index tensor a and a constant b
+// that broadcasts along the row (w values, or one): pending columns with
+// offsets, when a is a plain tensor or pending columns read by this node
+// only; ok is false otherwise.
+func (c *graphCompiler) offsetColumns(n bundle.Node, a, b *gval) (*gval, bool, error) {
+	w := a.shape[1]
+	for _, d := range b.shape[:max(len(b.shape)-1, 0)] {
+		if d != 1 {
+			return nil, false, nil
+		}
+	}
+	if len(b.ci) != w && len(b.ci) != 1 {
+		return nil, false, nil
+	}
+	add, err := toInt32(b.ci)
+	if err != nil {
+		return nil, false, err
+	}
+	r := &rtensor{pending: pendingColumns, name: n.Name, src: a, offsets: make([]int32, w)}
+	switch {
+	case a.rt.pending == pendingColumns && c.fusible(n, 0, a):
+		r.src, r.cols = a.rt.src, a.rt.cols
+		if a.rt.offsets != nil {
+			copy(r.offsets, a.rt.offsets)
+		}
+	case a.rt.pending == pendingNone:
+		r.cols = make([]int, w)
+		for i := range r.cols {
+			r.cols[i] = i
+		}
+		if c.uses[n.Inputs[0]] > 1 {
+			a.rt.shared = true
+		}
+	default:
+		return nil, false, nil
+	}
+	for i := range r.offsets {
+		r.offsets[i] += add[i%len(add)]
+	}
+	out := &gval{shape: a.shape, isInt: true, rt: r}
+	if a.lo != nil {
+		out.lo, out.hi, out.src = make([]int64, w), make([]int64, w), a.src
+		for i := range w {
+			o := int64(add[i%len(add)])
+			out.lo[i], out.hi[i] = a.lo[i]+o, a.hi[i]+o
+		}
+	}
+	return out, true, nil
 }
 
 // rowVector is a constant that broadcasts along the last dimension only
@@ -840,7 +904,7 @@ func (c *graphCompiler) gather(n bundle.Node) error {
 				idx.rt.shared = true
 			}
 			r := &rtensor{pending: pendingGather, name: n.Name, table: data.cf, tshape: data.shape, idx: idx}
-			r.relu = idx.rt.pending == pendingColumns && c.fusible(n, 1, idx) // the indices' columns may be read in place
+			r.inPlace = idx.rt.pending == pendingColumns && c.fusible(n, 1, idx)
 			return c.set(n, &gval{shape: shape, rt: r})
 		}
 		var table []int32
@@ -926,10 +990,11 @@ type concatPart struct {
 	e     int // floats per table row
 	k     int // indices per row
 	dim   int // table rows
-	// The indices are columns cols of an index tensor of srcW columns, or
-	// (cols nil) the k values per row of their own tensor.
-	cols []int
-	srcW int
+	// The indices are columns cols of an index tensor of srcW columns
+	// plus offsets, or (cols nil) the k values per row of their own tensor.
+	cols    []int
+	offsets []int32
+	srcW    int
 }
 
 func (c *graphCompiler) concat(n bundle.Node) error {
@@ -997,8 +1062,8 @@ func (c *graphCompiler) concat(n bundle.Node) error {
 			spec[i].table, spec[i].dim = r.table, r.tshape[0]
 			spec[i].e = size(r.tshape[1:])
 			spec[i].k = size(r.idx.rowShape())
-			if r.relu { // read the index columns in place
-				spec[i].cols, spec[i].srcW = r.idx.rt.cols, size(r.idx.rt.src.rowShape())
+			if r.inPlace { // read the index columns in place
+				spec[i].cols, spec[i].offsets, spec[i].srcW = r.idx.rt.cols, r.idx.rt.offsets, size(r.idx.rt.src.rowShape())
 				ins = append(ins, r.idx.rt.src)
 				continue
 			}
@@ -1099,7 +1164,7 @@ func concatRows(out []float32, width int, spec []concatPart, in []*tensor.Dense,
 			}
 			idx := buf[:n*p.k]
 			if p.cols != nil {
-				pickColumns(idx, in[i].Int32s(), p.srcW, p.cols, r0, r0+n)
+				pickColumns(idx, in[i].Int32s(), p.srcW, p.cols, p.offsets, r0, r0+n)
 			} else {
 				copy(idx, in[i].Int32s()[r0*p.k:(r0+n)*p.k])
 			}
@@ -1129,15 +1194,21 @@ func concatRows(out []float32, width int, spec []concatPart, in []*tensor.Dense,
 	return nil
 }
 
-// pickColumns writes columns cols of rows [from, to) of src (w columns)
-// to dst, row by row.
-func pickColumns(dst, src []int32, w int, cols []int, from, to int) {
+// pickColumns writes columns cols of rows [from, to) of src (w columns),
+// plus offsets if any, to dst, row by row.
+func pickColumns(dst, src []int32, w int, cols []int, offsets []int32, from, to int) {
 	k := len(cols)
 	for r := from; r < to; r++ {
 		row := src[r*w : (r+1)*w]
 		d := dst[(r-from)*k : (r-from+1)*k]
+		if offsets == nil {
+			for j, c := range cols {
+				d[j] = row[c]
+			}
+			continue
+		}
 		for j, c := range cols {
-			d[j] = row[c]
+			d[j] = row[c] + offsets[j]
 		}
 	}
 }

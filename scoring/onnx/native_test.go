@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/adtech/scorer/features"
@@ -73,6 +74,21 @@ func TestImportedScoresEqualBuiltIn(t *testing.T) {
 	for _, bu := range []*bundle.Bundle{demoBundle(t), mlp, logreg} {
 		t.Run(bu.Name, func(t *testing.T) {
 			im := importBundle(t, bu)
+			if bu.Arch.HasDeep() {
+				// The per-feature tables were stacked into one lookup.
+				var stacked, tables int
+				for name := range im.Weights {
+					switch {
+					case strings.HasSuffix(name, ".weight") && strings.Contains(name, "/stacked_"):
+						stacked++
+					case strings.HasPrefix(name, "deep.emb_"):
+						tables++
+					}
+				}
+				if stacked != 1 || tables != 0 {
+					t.Errorf("imported weights: %d stacked tables and %d per-feature tables, want 1 and 0", stacked, tables)
+				}
+			}
 			in := modeltest.RandomBatch(700, bu.Inputs, 5)
 			want := scores(t, bu, 256, in)
 			for _, batch := range []int{1, 256, 1024} {

@@ -103,6 +103,9 @@ func Import(data []byte, opts Options) (*bundle.Bundle, error) {
 	if gr.Inputs, err = im.inputs(opts.Spec, opts.Bind); err != nil {
 		return nil, err
 	}
+	gr.Constants = im.consts
+	stackTables(gr, im.weights, opts.Spec, pipe.Cardinalities())
+	gr.Nodes = prune(gr.Nodes, gr.Output.Name)
 	used := map[string]bool{}
 	for _, n := range gr.Nodes {
 		for _, in := range n.Inputs {
@@ -122,8 +125,8 @@ func Import(data []byte, opts Options) (*bundle.Bundle, error) {
 			delete(im.consts, name)
 		}
 	}
-	if len(im.consts) > 0 {
-		gr.Constants = im.consts
+	if len(im.consts) == 0 {
+		gr.Constants = nil
 	}
 	bu := &bundle.Bundle{
 		Name:     opts.Name,
@@ -319,6 +322,33 @@ func (im *importer) nodes(output string) ([]bundle.Node, error) {
 		return nil, unsupported("no node computes output %q", output)
 	}
 	return out, nil
+}
+
+// prune keeps the nodes that output depends on, in order.
+func prune(nodes []bundle.Node, output string) []bundle.Node {
+	producer := map[string]int{}
+	for i, n := range nodes {
+		for _, o := range n.Outputs {
+			producer[o] = i
+		}
+	}
+	keep := make([]bool, len(nodes))
+	stack := []string{output}
+	for len(stack) > 0 {
+		name := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if i, ok := producer[name]; ok && !keep[i] {
+			keep[i] = true
+			stack = append(stack, nodes[i].Inputs...)
+		}
+	}
+	var out []bundle.Node
+	for i, n := range nodes {
+		if keep[i] {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 func (im *importer) attribute(bn *bundle.Node, a *onnxpb.AttributeProto, where string) error {
