@@ -69,10 +69,10 @@ func stackTables(gr *bundle.Graph, weights map[string]*bundle.Param, spec featur
 	// lookup describes concat input name if it is one table lookup of one
 	// column of an integer input.
 	type lookup struct {
-		gather, pick int // node indices
-		table, src   string
-		col          int
-		rows, width  int
+		gather      int // node index
+		table, src  string
+		col         int
+		rows, width int
 	}
 	lookupOf := func(name string) (lookup, bool) {
 		gi, ok := producer[name]
@@ -87,8 +87,8 @@ func stackTables(gr *bundle.Graph, weights map[string]*bundle.Param, spec featur
 		if !ok || len(w.Shape) != 2 || uses[g.Inputs[0]] != 1 {
 			return lookup{}, false
 		}
-		pi, ok := producer[g.Inputs[1]]
-		if !ok || uses[g.Inputs[1]] != 1 {
+		pi, ok := producer[g.Inputs[1]] // the column may be read by others too (a wide part)
+		if !ok {
 			return lookup{}, false
 		}
 		p := gr.Nodes[pi]
@@ -106,7 +106,7 @@ func stackTables(gr *bundle.Graph, weights map[string]*bundle.Param, spec featur
 		if cc[col] > w.Shape[0] {
 			return lookup{}, false // refused when compiled, with the feature named
 		}
-		return lookup{gather: gi, pick: pi, table: g.Inputs[0], src: p.Inputs[0], col: int(col), rows: w.Shape[0], width: w.Shape[1]}, true
+		return lookup{gather: gi, table: g.Inputs[0], src: p.Inputs[0], col: int(col), rows: w.Shape[0], width: w.Shape[1]}, true
 	}
 
 	var nodes []bundle.Node
@@ -145,7 +145,7 @@ func stackTables(gr *bundle.Graph, weights map[string]*bundle.Param, spec featur
 				stacked.Data = append(stacked.Data, weights[l.table].Data...)
 				stacked.Shape[0] += l.rows
 				delete(weights, l.table)
-				drop[l.gather], drop[l.pick] = true, true
+				drop[l.gather] = true // the column picks go with prune if nothing else reads them
 			}
 			weights[base+".weight"] = stacked
 			if gr.Constants == nil {
