@@ -7,7 +7,7 @@ GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 BENCH_COUNT   ?= 5
 VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build test test-stress test-short demo demo-gcs demo-bundle testdata onnx-fixtures bench bench-data bench-openblas bench-compare rss scale clean-bench-data lint fmt tidy-check clean
+.PHONY: all build test test-stress test-short demo demo-gcs demo-bundle testdata onnx-fixtures proto bench bench-data bench-openblas bench-compare rss scale clean-bench-data lint fmt tidy-check clean
 
 all: build
 
@@ -87,6 +87,15 @@ testdata:
 # bytes every time.
 onnx-fixtures:
 	internal/tools/onnxfixtures/run.sh scoring/onnx/testdata
+
+# Regenerate the ONNX protobuf code (scoring/onnx/internal/onnxpb) from its
+# onnx.proto3: protoc from Debian's protobuf-compiler, protoc-gen-go at the
+# version of google.golang.org/protobuf in go.mod. The generated file is
+# committed; nothing else needs protoc.
+proto:
+	command -v protoc >/dev/null || apt-get install -y protobuf-compiler
+	GOBIN=$(CURDIR)/bin $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$$($(GO) list -m -f '{{.Version}}' google.golang.org/protobuf)
+	cd scoring/onnx/internal/onnxpb && PATH=$(CURDIR)/bin:$$PATH $(GO) generate .
 
 # The command that made the committed demo bundle (with the training of its
 # day: 8 epochs, last epoch kept; its model.yaml says so). Rerun with today's

@@ -11,6 +11,8 @@
 //     loading, saving and validating it, and the weight names.
 //   - scoring/kernels: the matrix kernels (Go assembly, portable Go,
 //     OpenBLAS) that the fused ops call.
+//   - scoring/onnx: importing an ONNX model as a bundle of arch kind graph
+//     (scorer import onnx).
 //   - scoring/training: fitting a bundle (Adam, epochs).
 //   - scoring/metrics: the metrics of click models (AUC, log loss, Brier,
 //     calibration), for training and evaluation.
@@ -34,6 +36,13 @@
 //     order, K·E values) and the D dense features: layers deep.l0 .. deep.l{n-1}
 //     with ReLU, then deep.out without activation.
 //   - wide_deep: the sum of the wide and deep logits.
+//   - graph: an imported model (bundle.Graph, ONNX operators). Its graph
+//     inputs are bound to the features; compileGraph (graph_compile.go)
+//     folds its constants, keeps the batch the first dimension of every
+//     runtime value, refuses what it cannot run with the node named, and
+//     builds the same fused ops (linear layers, gathers written into their
+//     concatenation, the checked sigmoid) plus generic kernels for the
+//     other operators (graph_kernels.go). docs/models.md lists them.
 //
 // Categorical feature k's index i addresses row_k = offsets[k] + i of the
 // concatenated embedding tables, where offsets are the prefix sums of the

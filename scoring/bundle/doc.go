@@ -54,6 +54,20 @@
 // input is the K embeddings in feature order followed by the D dense
 // features.
 //
+// # Graph bundles
+//
+// Arch kind graph is an imported model (`scorer import onnx`, package
+// scoring/onnx): model.yaml's graph section (Graph) holds the ONNX nodes
+// the output depends on, the graph inputs bound to features, the output and
+// what it is (probability or logit), the opset and the source file; the
+// weights are the float32 initializers by their ONNX names (any names and
+// shapes, each used by some node) and the integer initializers are
+// graph.constants. Validate checks names and bindings; package scoring
+// compiles the graph, and that is where unsupported operators and shapes
+// are refused.
+//
+// # Weights from elsewhere, by hand
+//
 // Bringing in another model's weights, for example an ONNX "ctr-mlp" of 26
 // hashed categoricals embedded in 16 dimensions and 13 dense features
 // (429 -> 256 -> 128 -> 1), gives a deep bundle with embedding_dim 16,
@@ -62,5 +76,6 @@
 // i (index 0 is "missing"); make sure its first layer's input is the
 // embeddings followed by the dense features, reordering the rows of
 // deep.l0.w if the source concatenates otherwise; and transpose weights
-// stored as [out, in] (ONNX Gemm with transB=1, PyTorch Linear).
+// stored as [out, in] (ONNX Gemm with transB=1, PyTorch Linear). `scorer
+// import onnx` does all of this, and more, without a conversion script.
 package bundle
