@@ -203,7 +203,12 @@ async function main() {
   for (const f of specs) await fixture(path.join(specDir, f), outDir);
 }
 
-main().catch((e) => {
-  console.error(`ort_outputs: ${e.message || e}`);
-  process.exit(1);
-});
+// demo_outputs.js shares the session settings and the float32 writer.
+module.exports = { ort, ortDir, run, f32 };
+
+if (require.main === module) {
+  main().catch((e) => {
+    console.error(`ort_outputs: ${e.message || e}`);
+    process.exit(1);
+  });
+}

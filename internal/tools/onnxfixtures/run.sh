@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# Regenerates the ONNX parity fixtures (README.md in this folder):
+# Regenerates the ONNX parity fixtures, or the README's ONNX demo model
+# (README.md in this folder):
 #
-#   internal/tools/onnxfixtures/run.sh OUT_DIR      (make onnx-fixtures)
+#   internal/tools/onnxfixtures/run.sh OUT_DIR          (make onnx-fixtures)
+#   internal/tools/onnxfixtures/run.sh --demo OUT_DIR   (make onnx-demo)
 #
-# writes OUT_DIR/NAME.onnx (make_models.py, Debian's /usr/bin/python3 with
-# python3-onnx and numpy) and OUT_DIR/NAME.json (ort_outputs.js: the inputs
-# and ONNX Runtime's outputs, onnxruntime-node in $PEERS_WORK/node) for each
-# model. Deterministic: a second run writes the same bytes.
+# The fixtures: OUT_DIR/NAME.onnx (make_models.py, Debian's /usr/bin/python3
+# with python3-onnx and numpy) and OUT_DIR/NAME.json (ort_outputs.js: the
+# inputs and ONNX Runtime's outputs, onnxruntime-node in $PEERS_WORK/node)
+# for each model. The demo (--demo): from OUT_DIR/features.yaml and the demo
+# store testdata/store, OUT_DIR/stats.yaml and ctr-pytorch.onnx (make_demo.py,
+# which trains it; python3-yaml too) and ctr-pytorch.expected.json
+# (demo_outputs.js: ONNX Runtime's scores and AUCs). Deterministic: a second
+# run writes the same bytes.
 #
 # Installs the peers (${SCORER_PEERS:-../shared/peers}/install.sh, apt-get
 # and npm) only if onnx, numpy or onnxruntime-node $ORT_NODE_VERSION (default
@@ -17,8 +23,13 @@
 # ORT_NODE_VERSION.
 set -euo pipefail
 
+demo=
+if [[ ${1:-} == --demo ]]; then
+  demo=1
+  shift
+fi
 if [[ $# -ne 1 ]]; then
-  echo "usage: $0 OUT_DIR" >&2
+  echo "usage: $0 [--demo] OUT_DIR" >&2
   exit 2
 fi
 here=$(cd "$(dirname "$0")" && pwd)
@@ -46,5 +57,16 @@ fi
 mkdir -p "$out"
 spec=$(mktemp -d)
 trap 'rm -rf "$spec"' EXIT
+if [[ -n $demo ]]; then
+  # python3-yaml reads the feature spec; the peers' install.sh does not
+  # install it (Debian's python3 usually has it).
+  if ! "$py" -c 'import yaml' 2>/dev/null; then
+    echo "run.sh: $py has no yaml module: apt-get install python3-yaml" >&2
+    exit 1
+  fi
+  PYTHONDONTWRITEBYTECODE=1 "$py" "$here/make_demo.py" "$root/testdata/store" "$out" "$spec"
+  node "$here/demo_outputs.js" "$spec" "$out"
+  exit 0
+fi
 PYTHONDONTWRITEBYTECODE=1 "$py" "$here/make_models.py" "$out" "$spec"
 node "$here/ort_outputs.js" "$spec" "$out"
