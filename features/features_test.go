@@ -265,3 +265,44 @@ func TestDemoSpecParses(t *testing.T) {
 		t.Fatalf("demo spec: label %q, %d features", s.Label, len(s.Features))
 	}
 }
+
+// A numeric feature whose column a run reads as int64 (another model reads
+// it as ids) computes what it computes from the same values as float64.
+func TestNumericFromIntColumn(t *testing.T) {
+	spec, err := ParseSpec([]byte("features:\n  - {name: position, kind: numeric, fill: 2.5, log1p: true}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPipeline(spec, Stats{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := memory.NewGoAllocator()
+	ib, fb := array.NewInt64Builder(mem), array.NewFloat64Builder(mem)
+	for _, v := range []int64{0, 3, -7, 1 << 40} {
+		ib.Append(v)
+		fb.Append(float64(v))
+	}
+	ib.AppendNull()
+	fb.AppendNull()
+	schema := func(t arrow.DataType) *arrow.Schema {
+		return arrow.NewSchema([]arrow.Field{{Name: "position", Type: t, Nullable: true}}, nil)
+	}
+	ints := array.NewRecordBatch(schema(arrow.PrimitiveTypes.Int64), []arrow.Array{ib.NewArray()}, 5)
+	floats := array.NewRecordBatch(schema(arrow.PrimitiveTypes.Float64), []arrow.Array{fb.NewArray()}, 5)
+	var a, b Batch
+	if err := p.Transform(ints, &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Transform(floats, &b); err != nil {
+		t.Fatal(err)
+	}
+	for i := range b.Dense {
+		if a.Dense[i] != b.Dense[i] {
+			t.Errorf("row %d: %g from int64, %g from float64", i, a.Dense[i], b.Dense[i])
+		}
+	}
+	if want := float32(math.Log1p(2.5)); b.Dense[4] != want {
+		t.Errorf("missing value: %g, want the fill's %g", b.Dense[4], want)
+	}
+}

@@ -181,6 +181,17 @@ func (p *Pipeline) Transform(rec arrow.RecordBatch, dst *Batch) error {
 	d, k := len(p.dense), len(p.cat)
 	dst.Reset(n, d, k)
 	for j, op := range p.dense {
+		if ints, ok := intColumn(rec, op.column); ok { // read as int64 for an ids feature of another model
+			values := ints.Int64Values()
+			for i := 0; i < n; i++ {
+				v := op.fill
+				if ints.IsValid(i) {
+					v = float64(values[i])
+				}
+				dst.Dense[i*d+j] = float32(op.apply(v))
+			}
+			continue
+		}
 		col, err := column[*array.Float64](rec, op.column)
 		if err != nil {
 			return fmt.Errorf("feature %q: %w", op.name, err)
@@ -200,6 +211,19 @@ func (p *Pipeline) Transform(rec arrow.RecordBatch, dst *Batch) error {
 		}
 	}
 	return nil
+}
+
+// intColumn is column name if the record holds it as int64: a run that
+// scores models whose specs read one column as a number (float64) and as
+// integer ids (int64) reads it as int64, the stricter, and its numeric
+// features take the integers as they are.
+func intColumn(rec arrow.RecordBatch, name string) (*array.Int64, bool) {
+	idx := rec.Schema().FieldIndices(name)
+	if len(idx) == 0 {
+		return nil, false
+	}
+	col, ok := rec.Column(idx[0]).(*array.Int64)
+	return col, ok
 }
 
 // apply runs clip, log1p and standardize on one filled value.

@@ -69,9 +69,19 @@ func (j *ScoreJob) challengers(fx *features.Pipeline) ([]scoring.Challenger, err
 func (j *ScoreJob) inputSchema() (*arrow.Schema, error) {
 	fields := slices.Clone(j.Bundle.Features.InputSchema(j.IDColumns, false).Fields())
 	add := func(f arrow.Field, whose string) error {
-		for _, g := range fields {
+		for i, g := range fields {
 			if g.Name != f.Name {
 				continue
+			}
+			// A number for one model and integer ids for another: read
+			// as int64, which holds the integers to be integers for the
+			// ids feature and gives the numeric feature the same values.
+			if g.Type.ID() == arrow.FLOAT64 && f.Type.ID() == arrow.INT64 && !slices.Contains(j.IDColumns, f.Name) && !slices.Contains(j.LabelColumns, f.Name) {
+				fields[i].Type = f.Type
+				return nil
+			}
+			if g.Type.ID() == arrow.INT64 && f.Type.ID() == arrow.FLOAT64 && !slices.Contains(j.LabelColumns, f.Name) {
+				return nil
 			}
 			if !arrow.TypeEqual(g.Type, f.Type) {
 				return fmt.Errorf("%w: column %q is read as %s by %s but as %s by the champion %s %s (or is an id column)",
