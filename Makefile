@@ -44,7 +44,9 @@ test-short:
 # the feedback loop (docs/evaluation.md): train a challenger (a wide model,
 # about a second), score the month again with the shipped model as champion
 # and the challenger beside it, evaluate both on the month's labels (per
-# device), register both, and let the promotion gate judge the challenger.
+# device), register both, and let the promotion gate judge the challenger;
+# last, import a model trained outside scorer (testdata/onnx, ONNX) and
+# score and evaluate it beside the champion.
 demo: build
 	rm -rf out
 	./$(BIN) backfill --month 2020-09
@@ -63,6 +65,11 @@ demo: build
 	./$(BIN) models promote ctr-demo 2020-08.wide --registry out/registry --reason "try the challenger"; \
 	  code=$$?; test $$code -eq 6 && echo "promotion refused (exit code 6): the challenger evaluates worse than the champion"
 	./$(BIN) models list --registry out/registry
+	@echo
+	@echo '== a model trained elsewhere (ONNX), as a challenger =='
+	./$(BIN) import onnx testdata/onnx/ctr-pytorch.onnx --spec testdata/onnx/features.yaml --stats testdata/onnx/stats.yaml --out out/models/ctr-onnx
+	./$(BIN) backfill --month 2020-09 --challenger out/models/ctr-onnx
+	./$(BIN) evaluate --month 2020-09 --labels dumps/2020-09
 
 # The same demo against a local GCS emulator (fake-gcs-server, in memory):
 # the stores are gs:// URIs, nothing else changes.
