@@ -1303,6 +1303,60 @@ func (c *graphCompiler) matmul(n bundle.Node) error {
 	return c.set(n, &gval{shape: shape, rt: r})
 }
 
+// lookupSum is a sum (or mean) over every row element of scalar table
+// lookups (a Gather of a [V] or [V, 1] table by (batch, m) indices: a
+// logistic regression's weights) as one op that adds the table values as
+// it looks them up, reading index columns in place; ok is false for any
+// other reduction.
+func (c *graphCompiler) lookupSum(n bundle.Node, x *gval, marked []bool, shape []int, mean bool) (*gval, bool) {
+	r := x.rt
+	if r.pending != pendingGather || !c.fusible(n, 0, x) || size(r.tshape[1:]) != 1 || x.isInt {
+		return nil, false
+	}
+	for i, d := range x.shape[1:] {
+		if !marked[i+1] && d != 1 {
+			return nil, false
+		}
+	}
+	m := size(r.idx.rowShape())
+	in, cols, offsets, srcW := r.idx, []int(nil), []int32(nil), 0
+	if r.inPlace {
+		in, cols, offsets, srcW = r.idx.rt.src, r.idx.rt.cols, r.idx.rt.offsets, size(r.idx.rt.src.rowShape())
+	}
+	table, dim := r.table, r.tshape[0]
+	buf := make([]int32, m)
+	out, err := c.runtimeOp(n, []*gval{in}, shape, false, func(ts []*tensor.Dense, out *tensor.Dense) error {
+		src, dst := ts[0].Int32s(), out.Float32s()
+		for row := range c.batch {
+			idx := src[row*m : (row+1)*m]
+			if cols != nil {
+				pickColumns(buf, src, srcW, cols, offsets, row, row+1)
+				idx = buf
+			}
+			var sum float64
+			for _, v := range idx {
+				i := int(v)
+				if i < 0 {
+					i += dim // ONNX: from the end
+				}
+				if i < 0 || i >= dim {
+					return fmt.Errorf("row %d: index %d out of range [%d, %d)", row, v, -dim, dim)
+				}
+				sum += float64(table[i])
+			}
+			if mean {
+				sum /= float64(m)
+			}
+			dst[row] = float32(sum)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false
+	}
+	return out, true
+}
+
 func scaled(v []float32, s float32) []float32 {
 	out := make([]float32, len(v))
 	for i, x := range v {
@@ -1370,6 +1424,9 @@ func (c *graphCompiler) reduce(n bundle.Node) error {
 	}
 	if marked[0] {
 		return fmt.Errorf("reduces over the batch dimension: rows would mix")
+	}
+	if out, ok := c.lookupSum(n, x, marked, shape, mean); ok {
+		return c.set(n, out)
 	}
 	acc := make([]float64, size(full))
 	out, err := c.runtimeOp(n, []*gval{x}, shape, x.isInt, func(in []*tensor.Dense, out *tensor.Dense) error {

@@ -74,20 +74,24 @@ func TestImportedScoresEqualBuiltIn(t *testing.T) {
 	for _, bu := range []*bundle.Bundle{demoBundle(t), mlp, logreg} {
 		t.Run(bu.Name, func(t *testing.T) {
 			im := importBundle(t, bu)
-			if bu.Arch.HasDeep() {
-				// The per-feature tables were stacked into one lookup.
-				var stacked, tables int
-				for name := range im.Weights {
-					switch {
-					case strings.HasSuffix(name, ".weight") && strings.Contains(name, "/stacked_"):
-						stacked++
-					case strings.HasPrefix(name, "deep.emb_"):
-						tables++
-					}
+			// The per-feature tables were stacked: one lookup for the deep
+			// part's concatenation, one for the wide part's sum.
+			var stacked, tables, parts int
+			for name := range im.Weights {
+				switch {
+				case strings.HasSuffix(name, ".weight") && strings.Contains(name, "/stacked_"):
+					stacked++
+				case strings.HasPrefix(name, "deep.emb_"), strings.HasPrefix(name, "wide.emb_"):
+					tables++
 				}
-				if stacked != 1 || tables != 0 {
-					t.Errorf("imported weights: %d stacked tables and %d per-feature tables, want 1 and 0", stacked, tables)
+			}
+			for _, has := range []bool{bu.Arch.HasDeep(), bu.Arch.HasWide()} {
+				if has {
+					parts++
 				}
+			}
+			if stacked != parts || tables != 0 {
+				t.Errorf("imported weights: %d stacked tables and %d per-feature tables, want %d and 0", stacked, tables, parts)
 			}
 			in := modeltest.RandomBatch(700, bu.Inputs, 5)
 			want := scores(t, bu, 256, in)

@@ -73,6 +73,7 @@ func stackTables(gr *bundle.Graph, weights map[string]*bundle.Param, spec featur
 		table, src  string
 		col         int
 		rows, width int
+		rank        int // of the table: 2, or 1 for a [V] table
 	}
 	lookupOf := func(name string) (lookup, bool) {
 		gi, ok := producer[name]
@@ -84,8 +85,12 @@ func stackTables(gr *bundle.Graph, weights map[string]*bundle.Param, spec featur
 			return lookup{}, false
 		}
 		w, ok := weights[g.Inputs[0]]
-		if !ok || len(w.Shape) != 2 || uses[g.Inputs[0]] != 1 {
+		if !ok || (len(w.Shape) != 2 && len(w.Shape) != 1) || uses[g.Inputs[0]] != 1 {
 			return lookup{}, false
+		}
+		width := 1
+		if len(w.Shape) == 2 {
+			width = w.Shape[1]
 		}
 		pi, ok := producer[g.Inputs[1]] // the column may be read by others too (a wide part)
 		if !ok {
@@ -106,12 +111,43 @@ func stackTables(gr *bundle.Graph, weights map[string]*bundle.Param, spec featur
 		if cc[col] > w.Shape[0] {
 			return lookup{}, false // refused when compiled, with the feature named
 		}
-		return lookup{gather: gi, table: g.Inputs[0], src: p.Inputs[0], col: int(col), rows: w.Shape[0], width: w.Shape[1]}, true
+		return lookup{gather: gi, table: g.Inputs[0], src: p.Inputs[0], col: int(col), rows: w.Shape[0], width: width, rank: len(w.Shape)}, true
 	}
 
 	var nodes []bundle.Node
 	drop := map[int]bool{}
 	insert := map[int][]bundle.Node{} // before node i
+	if gr.Constants == nil {
+		gr.Constants = map[string]bundle.IntTensor{}
+	}
+	// lookups stacks the run's tables into one weight and returns the
+	// nodes of the one lookup in it: base.emb = Gather(stacked,
+	// Gather(src, cols, axis=1) + offsets), [batch, len(run), width...].
+	lookups := func(base string, run []lookup) []bundle.Node {
+		shape := []int{0, run[0].width}
+		if run[0].rank == 1 {
+			shape = []int{0}
+		}
+		stacked := &bundle.Param{Shape: shape}
+		cols := bundle.IntTensor{Shape: []int{len(run)}}
+		offsets := bundle.IntTensor{Shape: []int{len(run)}}
+		for _, l := range run {
+			offsets.Values = append(offsets.Values, int64(stacked.Shape[0]))
+			cols.Values = append(cols.Values, int64(l.col))
+			stacked.Data = append(stacked.Data, weights[l.table].Data...)
+			stacked.Shape[0] += l.rows
+			delete(weights, l.table)
+			drop[l.gather] = true // the column picks go with prune if nothing else reads them
+		}
+		weights[base+".weight"] = stacked
+		gr.Constants[base+".cols"] = cols
+		gr.Constants[base+".offsets"] = offsets
+		return []bundle.Node{
+			{Name: base + "/Gather_columns", Op: "Gather", Inputs: []string{run[0].src, base + ".cols"}, Outputs: []string{base + ".ids"}, Ints: map[string][]int64{"axis": {1}}},
+			{Name: base + "/Add_offsets", Op: "Add", Inputs: []string{base + ".ids", base + ".offsets"}, Outputs: []string{base + ".rows"}},
+			{Name: base + "/Gather", Op: "Gather", Inputs: []string{base + ".weight", base + ".rows"}, Outputs: []string{base + ".emb"}},
+		}
+	}
 	for ci := range gr.Nodes {
 		n := &gr.Nodes[ci]
 		if n.Op != "Concat" || (n.Int("axis", 0) != 1 && n.Int("axis", 0) != -1) {
@@ -120,11 +156,12 @@ func stackTables(gr *bundle.Graph, weights map[string]*bundle.Param, spec featur
 		var inputs []string
 		for i := 0; i < len(n.Inputs); {
 			first, ok := lookupOf(n.Inputs[i])
+			ok = ok && first.rank == 2
 			j := i + 1
 			run := []lookup{first}
 			for ok && j < len(n.Inputs) {
 				l, ok2 := lookupOf(n.Inputs[j])
-				if !ok2 || l.src != first.src || l.width != first.width {
+				if !ok2 || l.src != first.src || l.width != first.width || l.rank != 2 {
 					break
 				}
 				run = append(run, l)
@@ -136,34 +173,60 @@ func stackTables(gr *bundle.Graph, weights map[string]*bundle.Param, spec featur
 				continue
 			}
 			base := fmt.Sprintf("%s/stacked_%d", n.Name, i)
-			stacked := &bundle.Param{Shape: []int{0, first.width}}
-			cols := bundle.IntTensor{Shape: []int{len(run)}}
-			offsets := bundle.IntTensor{Shape: []int{len(run)}}
-			for _, l := range run {
-				offsets.Values = append(offsets.Values, int64(stacked.Shape[0]))
-				cols.Values = append(cols.Values, int64(l.col))
-				stacked.Data = append(stacked.Data, weights[l.table].Data...)
-				stacked.Shape[0] += l.rows
-				delete(weights, l.table)
-				drop[l.gather] = true // the column picks go with prune if nothing else reads them
-			}
-			weights[base+".weight"] = stacked
-			if gr.Constants == nil {
-				gr.Constants = map[string]bundle.IntTensor{}
-			}
-			gr.Constants[base+".cols"] = cols
-			gr.Constants[base+".offsets"] = offsets
 			gr.Constants[base+".shape"] = bundle.IntTensor{Shape: []int{2}, Values: []int64{-1, int64(len(run) * first.width)}}
-			insert[ci] = append(insert[ci],
-				bundle.Node{Name: base + "/Gather_columns", Op: "Gather", Inputs: []string{first.src, base + ".cols"}, Outputs: []string{base + ".ids"}, Ints: map[string][]int64{"axis": {1}}},
-				bundle.Node{Name: base + "/Add_offsets", Op: "Add", Inputs: []string{base + ".ids", base + ".offsets"}, Outputs: []string{base + ".rows"}},
-				bundle.Node{Name: base + "/Gather", Op: "Gather", Inputs: []string{base + ".weight", base + ".rows"}, Outputs: []string{base + ".emb"}},
-				bundle.Node{Name: base + "/Reshape", Op: "Reshape", Inputs: []string{base + ".emb", base + ".shape"}, Outputs: []string{base}},
-			)
+			insert[ci] = append(insert[ci], lookups(base, run)...)
+			insert[ci] = append(insert[ci], bundle.Node{Name: base + "/Reshape", Op: "Reshape", Inputs: []string{base + ".emb", base + ".shape"}, Outputs: []string{base}})
 			inputs = append(inputs, base)
 			i = j
 		}
 		n.Inputs = inputs
+	}
+	// Sums of scalar lookups (a wide part: Add(..., Gather(w_i, ids_i))
+	// chained over the features) become one lookup and a ReduceSum.
+	chained := map[int]bool{}
+	for ai := len(gr.Nodes) - 1; ai >= 0; ai-- {
+		if chained[ai] || drop[ai] {
+			continue
+		}
+		var run []lookup
+		var links []int
+		base := ""
+		for at := ai; ; {
+			a := gr.Nodes[at]
+			if a.Op != "Add" || len(a.Inputs) != 2 || (at != ai && uses[a.Outputs[0]] != 1) {
+				break
+			}
+			l, li := lookup{}, -1
+			for k, in := range a.Inputs {
+				if x, ok := lookupOf(in); ok && x.width == 1 && (len(run) == 0 || (x.src == run[0].src && x.rank == run[0].rank)) {
+					l, li = x, k
+					break
+				}
+			}
+			if li < 0 {
+				break
+			}
+			run, links = append(run, l), append(links, at)
+			base = a.Inputs[1-li]
+			next, ok := producer[base]
+			if !ok || chained[next] {
+				break
+			}
+			at = next
+		}
+		if len(run) < 2 {
+			continue
+		}
+		for _, at := range links {
+			chained[at] = true
+		}
+		slices.Reverse(run) // feature order, as the chain added them
+		root := &gr.Nodes[ai]
+		name := fmt.Sprintf("%s/stacked_sum", root.Name)
+		gr.Constants[name+".axes"] = bundle.IntTensor{Shape: []int{1}, Values: []int64{1}}
+		insert[ai] = append(insert[ai], lookups(name, run)...)
+		insert[ai] = append(insert[ai], bundle.Node{Name: name + "/ReduceSum", Op: "ReduceSum", Inputs: []string{name + ".emb", name + ".axes"}, Outputs: []string{name}, Ints: map[string][]int64{"keepdims": {0}}})
+		root.Inputs = []string{base, name}
 	}
 	if len(insert) == 0 {
 		return
