@@ -3,6 +3,7 @@ package scoring
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -78,17 +79,17 @@ func (v *gval) rowShape() []int { return v.shape[1:] }
 // built because the next node may fuse it (pending).
 type rtensor struct {
 	node   *gorgonia.Node
-	shared bool // read by more than one node: cannot be fused away
+	shared bool   // read by more than one node: cannot be fused away
+	by     string // the node that computed it, for messages
 
 	pending int // pendingNone, pendingLinear, pendingGather, pendingSigmoid
 	name    string
 	// pendingLinear: x·W + b (b may be nil), then ReLU.
-	x           *gval
-	w, b        []float32
-	in, out     int
-	rows        int
-	relu        bool
-	wName, bias string
+	x       *gval
+	w, b    []float32
+	in, out int
+	rows    int
+	relu    bool
 	// pendingGather: rows of table (tshape[0] rows of e floats) by idx;
 	// inPlace: idx is pendingColumns that the lookup may read itself.
 	table   []float32
@@ -152,9 +153,15 @@ func compileGraph(bu *bundle.Bundle, batch int) (*Network, error) {
 	}
 	c.uses[gr.Output.Name]++
 	for name, p := range bu.Weights {
+		if len(p.Shape) > maxRank {
+			return nil, fmt.Errorf("build graph: %w: weight %q has rank %d, more than %d", bundle.ErrInvalid, name, len(p.Shape), maxRank)
+		}
 		c.vals[name] = &gval{shape: p.Shape, cf: p.Data}
 	}
 	for name, k := range gr.Constants {
+		if len(k.Shape) > maxRank {
+			return nil, fmt.Errorf("build graph: %w: constant %q has rank %d, more than %d", bundle.ErrInvalid, name, len(k.Shape), maxRank)
+		}
 		c.vals[name] = &gval{shape: k.Shape, isInt: true, ci: k.Values}
 	}
 	if err := c.inputs(net); err != nil {
@@ -190,6 +197,9 @@ func (c *graphCompiler) inputs(net *Network) error {
 	}
 	for _, in := range c.gr.Inputs {
 		width := size(in.Dims)
+		if len(in.Dims)+1 > maxRank {
+			return fmt.Errorf("%w: input %q has rank %d, more than %d", bundle.ErrInvalid, in.Name, len(in.Dims)+1, maxRank)
+		}
 		if width != len(in.Features) {
 			return fmt.Errorf("%w: input %q has %d values per row (dims %v) but is bound to %d features", bundle.ErrInvalid, in.Name, width, in.Dims, len(in.Features))
 		}
@@ -208,11 +218,14 @@ func (c *graphCompiler) inputs(net *Network) error {
 				}
 				return fmt.Errorf("%w: input %q (%s) is bound to feature %q: %s", bundle.ErrInvalid, in.Name, in.DType, name, what)
 			}
+			if isInt && col >= len(c.bu.Inputs.Cardinalities) || !isInt && col >= c.bu.Inputs.Dense {
+				return fmt.Errorf("%w: inputs (dense %d, %d cardinalities) do not cover the feature spec", bundle.ErrInvalid, c.bu.Inputs.Dense, len(c.bu.Inputs.Cardinalities))
+			}
 			f.cols = append(f.cols, col)
 			if isInt {
 				v.lo = append(v.lo, 0)
 				v.hi = append(v.hi, int64(c.bu.Inputs.Cardinalities[col]-1))
-				v.src = append(v.src, name)
+				v.src = append(v.src, fmt.Sprintf("feature %q", name))
 			}
 		}
 		dt := tensor.Float32
@@ -242,10 +255,13 @@ func (c *graphCompiler) logit() (*gorgonia.Node, error) {
 	case size(v.rowShape()) != 1:
 		return nil, fmt.Errorf("has shape %v: want one score per row ([batch] or [batch, 1])", v.shape)
 	}
-	if c.gr.Output.Kind == bundle.OutputProbability {
-		if v.rt.pending != pendingSigmoid {
-			return nil, fmt.Errorf("is not computed by a Sigmoid: scorer computes the probability from the logit itself; if the output is a logit, import with --output logit")
-		}
+	sigmoid := v.rt.pending == pendingSigmoid
+	switch {
+	case c.gr.Output.Kind == bundle.OutputProbability && !sigmoid:
+		return nil, fmt.Errorf("is computed by %s, not by a Sigmoid: scorer computes the probability from the logit itself; if the output is a logit, import with --output-kind logit", v.rt.by)
+	case c.gr.Output.Kind == bundle.OutputLogit && sigmoid:
+		return nil, fmt.Errorf("is computed by %s: it is a probability, not a logit; import without --output-kind logit", v.rt.by)
+	case sigmoid:
 		v = v.rt.arg
 	}
 	return c.materialize(v)
@@ -280,6 +296,9 @@ func (c *graphCompiler) set(n bundle.Node, v *gval) error {
 	if !v.konst() && (len(v.shape) == 0 || v.shape[0] != c.batch) {
 		return fmt.Errorf("its output has shape %v for a batch of %d rows: the batch must stay the first dimension (rows must not mix); a reshape to a fixed batch size, or an operation along the batch dimension, cannot be compiled", v.shape, c.batch)
 	}
+	if !v.konst() && v.rt.by == "" {
+		v.rt.by = n.Describe(c.gr.Opset)
+	}
 	c.vals[n.Outputs[0]] = v
 	return nil
 }
@@ -305,7 +324,7 @@ func (c *graphCompiler) view(n bundle.Node, v *gval, shape []int) error {
 
 func (c *graphCompiler) compileNode(n bundle.Node) error {
 	if !slices.Contains(ImportedOps, n.Op) {
-		return fmt.Errorf("operator %s is not supported (supported: %v)", n.Op, ImportedOps)
+		return fmt.Errorf("operator %s is not supported (supported: %s)", n.Op, strings.Join(ImportedOps, ", "))
 	}
 	switch n.Op {
 	case "Constant":
@@ -323,9 +342,15 @@ func (c *graphCompiler) compileNode(n bundle.Node) error {
 		if err != nil {
 			return err
 		}
-		axis, err := normAxis(n.Int("axis", 1), len(x.shape)+1)
-		if err != nil {
-			return err
+		axis, rank := int(n.Int("axis", 1)), len(x.shape)
+		if axis < 0 {
+			axis += rank
+		}
+		if axis < 0 || axis > rank {
+			return fmt.Errorf("axis %d is out of range for rank %d", n.Int("axis", 1), rank)
+		}
+		if axis == 0 && !x.konst() {
+			return fmt.Errorf("flattens the batch dimension (axis 0): rows would mix")
 		}
 		return c.view(n, x, []int{size(x.shape[:axis]), size(x.shape[axis:])})
 	case "Squeeze", "Unsqueeze":
@@ -342,10 +367,9 @@ func (c *graphCompiler) compileNode(n bundle.Node) error {
 		return c.concat(n)
 	case "MatMul", "Gemm":
 		return c.matmul(n)
-	case "ReduceSum", "ReduceMean":
+	default: // "ReduceSum", "ReduceMean"
 		return c.reduce(n)
 	}
-	return fmt.Errorf("operator %s is not supported", n.Op)
 }
 
 func normAxis(a int64, rank int) (int, error) {
@@ -400,6 +424,9 @@ func (c *graphCompiler) reshape(n bundle.Node) error {
 		return err
 	}
 	allowZero := n.Int("allowzero", 0) != 0
+	if !x.konst() && (len(spec) == 0 || spec[0] != -1 && (spec[0] != 0 || allowZero)) {
+		return fmt.Errorf("shape %v fixes the batch dimension: its first value must be 0 (keep) or -1 (infer); export with a dynamic batch (dynamic_axes)", spec)
+	}
 	shape := make([]int, len(spec))
 	infer, known := -1, 1
 	for i, d := range spec {
@@ -449,6 +476,12 @@ func (c *graphCompiler) squeeze(n bundle.Node) error {
 			if err != nil {
 				return err
 			}
+			if ins[i] {
+				return fmt.Errorf("axes %v name axis %d twice", axes, i)
+			}
+			if i == 0 && !x.konst() {
+				return fmt.Errorf("inserts a dimension before the batch: rows would mix")
+			}
 			ins[i] = true
 		}
 		var shape []int
@@ -472,9 +505,12 @@ func (c *graphCompiler) squeeze(n bundle.Node) error {
 		if x.shape[i] != 1 {
 			return fmt.Errorf("cannot squeeze axis %d of shape %v", a, x.shape)
 		}
+		if i == 0 && !x.konst() {
+			return fmt.Errorf("squeezes the batch dimension: rows would mix")
+		}
 		drop[i] = true
 	}
-	if axes == nil { // every dimension of size 1 but the batch's
+	if len(axes) == 0 { // every dimension of size 1 but the batch's
 		for i, d := range x.shape {
 			drop[i] = d == 1 && (x.konst() || i > 0)
 		}
@@ -574,9 +610,9 @@ func (c *graphCompiler) materialize(v *gval) (*gorgonia.Node, error) {
 	var err error
 	switch r.pending {
 	case pendingLinear:
-		x, err := c.materialize(r.x)
-		if err != nil {
-			return nil, err
+		x, xerr := c.materialize(r.x)
+		if xerr != nil {
+			return nil, xerr
 		}
 		w := tensor.New(tensor.WithShape(r.in, r.out), tensor.WithBacking(r.w))
 		b := r.b
@@ -591,7 +627,7 @@ func (c *graphCompiler) materialize(v *gval) (*gorgonia.Node, error) {
 		table, tshape := r.table, r.tshape
 		var out *gval
 		out, err = c.runtimeOp(bundle.Node{Op: "Gather", Name: r.name}, []*gval{r.idx}, v.shape, false, func(in []*tensor.Dense, out *tensor.Dense) error {
-			return gatherK(out.Float32s(), table, tshape, 0, in[0].Int32s())
+			return rowError(gatherK(out.Float32s(), table, tshape, 0, in[0].Int32s()), size(r.idx.rowShape()))
 		})
 		if err == nil {
 			r.node = out.rt.node
@@ -642,7 +678,7 @@ func (c *graphCompiler) unary(n bundle.Node) error {
 	switch {
 	case op == opRelu && x.rt.pending == pendingLinear && !x.rt.relu && c.fusible(n, 0, x):
 		r := *x.rt
-		r.relu = true
+		r.relu, r.by = true, ""
 		return c.set(n, &gval{shape: x.shape, rt: &r})
 	case op == opSigmoid:
 		if c.uses[n.Inputs[0]] > 1 {
@@ -672,9 +708,25 @@ func (c *graphCompiler) binary(n bundle.Node) error {
 	if a.isInt != b.isInt {
 		return fmt.Errorf("inputs are of different types (float32 and integer)")
 	}
+	if (n.Op == "Add" || n.Op == "Mul") && a.konst() && !b.konst() {
+		a, b = b, a // commutative: the batch operand first
+		n.Inputs = []string{n.Inputs[1], n.Inputs[0]}
+	}
 	shape, err := broadcastShape(a.shape, b.shape)
 	if err != nil {
 		return err
+	}
+	for _, v := range []*gval{a, b} {
+		// The batch is the first dimension of the result: a runtime
+		// operand has the result's rank (its batch is not broadcast
+		// along another dimension), and a constant of that rank has 1
+		// there (it is not a per-row tensor of a fixed batch size).
+		switch {
+		case !v.konst() && len(v.shape) != len(shape):
+			return fmt.Errorf("shapes %v and %v broadcast to %v: the batch dimension would be broadcast against another one (rows would mix)", a.shape, b.shape, shape)
+		case v.konst() && len(v.shape) == len(shape) && len(shape) > 0 && v.shape[0] != 1 && (!a.konst() || !b.konst()):
+			return fmt.Errorf("constant of shape %v has a batch dimension of %d: only 1 broadcasts along the batch", v.shape, v.shape[0])
+		}
 	}
 	op := map[string]int{"Add": opAdd, "Sub": opSub, "Mul": opMul, "Div": opDiv}[n.Op]
 	as, bs := broadcastStrides(a.shape, shape), broadcastStrides(b.shape, shape)
@@ -701,7 +753,7 @@ func (c *graphCompiler) binary(n bundle.Node) error {
 		if lin.rt != nil && lin.rt.pending == pendingLinear && lin.rt.b == nil && !lin.rt.relu && bias.konst() && c.fusible(n, li, lin) && slices.Equal(shape, lin.shape) {
 			if vec, ok := rowVector(bias, lin.rt.out); ok {
 				r := *lin.rt
-				r.b = vec
+				r.b, r.by = vec, ""
 				return c.set(n, &gval{shape: shape, rt: &r})
 			}
 		}
@@ -737,26 +789,26 @@ func (c *graphCompiler) binary(n bundle.Node) error {
 	out, err := c.runtimeOp(n, ins, shape, a.isInt, func(in []*tensor.Dense, out *tensor.Dense) error {
 		if a.isInt {
 			x, y := ka32, ka32
-			switch {
-			case konst == nil:
+			switch konst {
+			case nil:
 				x, y = in[0].Int32s(), in[1].Int32s()
-			case konst == a:
+			case a:
 				y = in[0].Int32s()
 			default:
 				x = in[0].Int32s()
 			}
-			return binaryK(op, out.Int32s(), x, as, y, bs, shape)
+			return rowError(binaryK(op, out.Int32s(), x, as, y, bs, shape), size(shape[1:]))
 		}
 		x, y := []float32(nil), []float32(nil)
-		switch {
-		case konst == nil:
+		switch konst {
+		case nil:
 			x, y = in[0].Float32s(), in[1].Float32s()
-		case konst == a:
+		case a:
 			x, y = a.cf, in[0].Float32s()
 		default:
 			x, y = in[0].Float32s(), b.cf
 		}
-		return binaryK(op, out.Float32s(), x, as, y, bs, shape)
+		return rowError(binaryK(op, out.Float32s(), x, as, y, bs, shape), size(shape[1:]))
 	})
 	if err != nil {
 		return err
@@ -896,6 +948,9 @@ func (c *graphCompiler) gather(n bundle.Node) error {
 	case !data.konst() && !idx.konst():
 		return fmt.Errorf("gathers a runtime tensor by runtime indices: not supported")
 	case data.konst(): // a table looked up by the batch's indices
+		if axis != 0 {
+			return fmt.Errorf("looks a constant up along axis %d by the batch's indices: the batch would not be the first dimension", axis)
+		}
 		if err := c.checkBounds(n, idx, dim); err != nil {
 			return err
 		}
@@ -915,12 +970,20 @@ func (c *graphCompiler) gather(n bundle.Node) error {
 		}
 		out, err := c.runtimeOp(n, []*gval{idx}, shape, data.isInt, func(in []*tensor.Dense, out *tensor.Dense) error {
 			if data.isInt {
-				return gatherK(out.Int32s(), table, data.shape, axis, in[0].Int32s())
+				return rowError(gatherK(out.Int32s(), table, data.shape, axis, in[0].Int32s()), size(idx.rowShape()))
 			}
-			return gatherK(out.Float32s(), data.cf, data.shape, axis, in[0].Int32s())
+			return rowError(gatherK(out.Float32s(), data.cf, data.shape, axis, in[0].Int32s()), size(idx.rowShape()))
 		})
 		if err != nil {
 			return err
+		}
+		if data.isInt && len(data.ci) > 0 { // a lookup of integers: within the table's values
+			lo, hi := slices.Min(data.ci), slices.Max(data.ci)
+			w := size(shape[1:])
+			out.lo, out.hi, out.src = make([]int64, w), make([]int64, w), make([]string, w)
+			for i := range w {
+				out.lo[i], out.hi[i], out.src[i] = lo, hi, fmt.Sprintf("the values of %q", n.Inputs[0])
+			}
 		}
 		return c.set(n, out)
 	}
@@ -974,7 +1037,7 @@ func (c *graphCompiler) gather(n bundle.Node) error {
 func (c *graphCompiler) checkBounds(n bundle.Node, idx *gval, dim int) error {
 	for i := range idx.lo {
 		if idx.lo[i] < int64(-dim) || idx.hi[i] >= int64(dim) {
-			return fmt.Errorf("feature %q gives indices in [%d, %d] but table %q has %d rows: the spec's cardinality for it does not fit the model",
+			return fmt.Errorf("%s gives indices in [%d, %d] but table %q has %d rows: the spec's cardinality for it does not fit the model",
 				idx.src[i], idx.lo[i], idx.hi[i], n.Inputs[0], dim)
 		}
 	}
@@ -1047,6 +1110,9 @@ func (c *graphCompiler) concat(n bundle.Node) error {
 		if p.konst() {
 			return fmt.Errorf("input %q is a constant: concatenating constants with the batch is not supported", n.Inputs[i])
 		}
+	}
+	if axis == 0 {
+		return fmt.Errorf("concatenates along the batch dimension: rows would mix")
 	}
 	if parts[0].isInt || axis == 0 || size(shape[:axis]) != c.batch {
 		return c.concatRuntime(n, parts, shapes, shape, axis)
@@ -1174,7 +1240,7 @@ func concatRows(out []float32, width int, spec []concatPart, in []*tensor.Dense,
 					idx[j] = v
 				}
 				if v < 0 || int(v) >= p.dim {
-					return fmt.Errorf("row %d: index %d out of range [%d, %d)", r0+j/p.k, v, -p.dim, p.dim)
+					return &RowError{Row: r0 + j/p.k, Err: fmt.Errorf("index %d out of range [%d, %d)", v, -p.dim, p.dim)}
 				}
 			}
 			dst := out[r0*width+off:]
@@ -1238,7 +1304,7 @@ func (c *graphCompiler) matmul(n bundle.Node) error {
 			return fmt.Errorf("transA=1 would multiply across the batch: not supported")
 		}
 		if len(a.shape) != 2 || len(b.shape) != 2 {
-			return fmt.Errorf("Gemm takes matrices; shapes %v and %v", a.shape, b.shape)
+			return fmt.Errorf("a Gemm takes matrices; shapes %v and %v", a.shape, b.shape)
 		}
 		alpha, beta = n.Float("alpha", 1), n.Float("beta", 1)
 	}
@@ -1288,11 +1354,11 @@ func (c *graphCompiler) matmul(n bundle.Node) error {
 		}
 		if cv != nil {
 			if !cv.konst() || cv.isInt {
-				return fmt.Errorf("C must be a float32 constant")
+				return fmt.Errorf("input C must be a float32 constant")
 			}
 			vec, ok := rowVector(cv, out)
 			if !ok {
-				return fmt.Errorf("C of shape %v is not a bias row of %d values", cv.shape, out)
+				return fmt.Errorf("input C of shape %v is not a bias row of %d values", cv.shape, out)
 			}
 			if beta != 1 {
 				vec = scaled(vec, beta)
@@ -1340,7 +1406,7 @@ func (c *graphCompiler) lookupSum(n bundle.Node, x *gval, marked []bool, shape [
 					i += dim // ONNX: from the end
 				}
 				if i < 0 || i >= dim {
-					return fmt.Errorf("row %d: index %d out of range [%d, %d)", row, v, -dim, dim)
+					return &RowError{Row: row, Err: fmt.Errorf("index %d out of range [%d, %d)", v, -dim, dim)}
 				}
 				sum += float64(table[i])
 			}

@@ -1,6 +1,7 @@
 package scoring
 
 import (
+	"errors"
 	"fmt"
 	"hash"
 	"hash/fnv"
@@ -51,7 +52,7 @@ func gatherK[T any, I index](out, data []T, dshape []int, axis int, idx []I) err
 				i += dim
 			}
 			if i < 0 || i >= dim {
-				return fmt.Errorf("index %d out of range [%d, %d)", v, -dim, dim)
+				return &flatError{pos: j, err: fmt.Errorf("index %d out of range [%d, %d)", v, -dim, dim)}
 			}
 			copy(dst[j*inner:(j+1)*inner], src[i*inner:(i+1)*inner])
 		}
@@ -111,6 +112,25 @@ func broadcastStrides(shape, out []int) []int {
 	return st
 }
 
+// flatError is a kernel's failure at a flat position of its output (binary
+// ops) or of its indices (gather): the caller knows which row that is.
+type flatError struct {
+	pos int
+	err error
+}
+
+func (e *flatError) Error() string { return e.err.Error() }
+
+// rowError turns a kernel's error into a *RowError of the row holding flat
+// position pos, perRow positions a row; other errors pass.
+func rowError(err error, perRow int) error {
+	var fe *flatError
+	if errors.As(err, &fe) && perRow > 0 {
+		return &RowError{Row: fe.pos / perRow, Err: fe.err}
+	}
+	return err
+}
+
 // Element-wise binary operators.
 const (
 	opAdd = iota
@@ -127,7 +147,10 @@ func binaryK[T number](op int, out, a []T, as []int, b []T, bs []int, shape []in
 	if r == 0 {
 		v, err := apply(op, a[0], b[0])
 		out[0] = v
-		return err
+		if err != nil {
+			return &flatError{pos: 0, err: err}
+		}
+		return nil
 	}
 	last := shape[r-1]
 	sa, sb := as[r-1], bs[r-1]
@@ -157,7 +180,7 @@ func binaryK[T number](op int, out, a []T, as []int, b []T, bs []int, shape []in
 				for i := range dst {
 					v, err := apply(op, x[i], y[i])
 					if err != nil {
-						return err
+						return &flatError{pos: row*last + i, err: err}
 					}
 					dst[i] = v
 				}
@@ -166,7 +189,7 @@ func binaryK[T number](op int, out, a []T, as []int, b []T, bs []int, shape []in
 			for i := range dst {
 				v, err := apply(op, a[oa+i*sa], b[ob+i*sb])
 				if err != nil {
-					return err
+					return &flatError{pos: row*last + i, err: err}
 				}
 				dst[i] = v
 			}
@@ -339,7 +362,7 @@ func (op *graphOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 		op.args[i] = t
 	}
 	if err := op.run(op.args, op.out); err != nil {
-		return nil, fmt.Errorf("%v: %w", op.name, err)
+		return nil, err // the plan names the op
 	}
 	return op.out, nil
 }

@@ -63,6 +63,28 @@ func (e *LogitError) Unwrap() error {
 	return ErrModel
 }
 
+// RowError is a row that an imported graph cannot score although it fits
+// the model's inputs: an index the graph computes beyond its table, an
+// integer division by zero. It wraps ErrInput: the row's values are at
+// fault.
+type RowError struct {
+	// Row is the row of the batch given to Score; Run reports the row of
+	// the input record and sets IDs.
+	Row int
+	IDs string
+	Err error
+}
+
+func (e *RowError) Error() string {
+	where := fmt.Sprintf("row %d", e.Row)
+	if e.IDs != "" {
+		where = fmt.Sprintf("row %s (row %d of its batch)", e.IDs, e.Row)
+	}
+	return fmt.Sprintf("%v: %s: %v", ErrInput, where, e.Err)
+}
+
+func (e *RowError) Unwrap() []error { return []error{ErrInput, e.Err} }
+
 // ModelOption configures NewModel.
 type ModelOption func(*Model)
 
@@ -193,6 +215,10 @@ func (m *Model) Score(b *features.Batch, out []float32) error {
 			err = read(v, out[start:end])
 		}
 		if err != nil {
+			if re := (*RowError)(nil); errors.As(err, &re) {
+				re.Row += start
+				return err
+			}
 			return fmt.Errorf("score: run graph: %w", err)
 		}
 		if r := firstBadLogit(m.probOp.z[:end-start], m.logitLimit); r >= 0 {

@@ -306,6 +306,10 @@ func (w *worker) score(rec arrow.RecordBatch) (arrow.RecordBatch, error) {
 	for i, m := range w.models {
 		if err := m.Score(&w.batches[w.batchOf[i]], w.scores); err != nil {
 			var le *LogitError
+			var re *RowError
+			if errors.As(err, &re) {
+				re.IDs = w.ids(rec, re.Row)
+			}
 			if errors.As(err, &le) {
 				le.IDs = w.ids(rec, le.Row)
 				if i > 0 {

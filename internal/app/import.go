@@ -40,7 +40,7 @@ func ParseBind(values []string) (map[string][]string, error) {
 	for _, v := range values {
 		name, list, ok := strings.Cut(v, "=")
 		if !ok || name == "" || list == "" {
-			return nil, UsageError{fmt.Errorf("--bind %q: want INPUT=feature,feature,...", v)}
+			return nil, UsageError{fmt.Errorf("bind %q: want INPUT=feature,feature (the features of a graph input, in order)", v)}
 		}
 		if _, dup := bind[name]; dup {
 			return nil, UsageError{fmt.Errorf("--bind: input %q is bound twice", name)}

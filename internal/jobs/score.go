@@ -516,7 +516,7 @@ func (j *ScoreJob) stage(ctx context.Context, pub *table.Publisher, fx *features
 		// inputs were not finite (bad input, exit 3).
 		var le *scoring.LogitError
 		switch {
-		case errors.As(err, &le) && le.Input:
+		case errors.As(err, &le) && le.Input, errors.Is(err, scoring.ErrInput):
 			return nil, fmt.Errorf("%w: score %s: %w", ErrBadInput, j.Partition, err)
 		case errors.Is(err, scoring.ErrModel), errors.Is(err, bundle.ErrInvalid):
 			return nil, fmt.Errorf("%w: model %s %s: score %s: %w", ErrConfig, j.Bundle.Name, j.Bundle.Version, j.Partition, err)

@@ -3,6 +3,8 @@ package bundle
 import (
 	"fmt"
 	"slices"
+
+	"github.com/adtech/scorer/features"
 )
 
 // Graph is the computation of an imported model (arch kind "graph"): the
@@ -139,9 +141,17 @@ func (bu *Bundle) validateGraph() error {
 		defined[name] = true
 		return nil
 	}
-	features := map[string]bool{}
+	pipe, err := features.NewPipeline(bu.Features, bu.Stats)
+	if err != nil {
+		return bad("a graph model computes its inputs with its feature spec: %v", err)
+	}
+	if pipe.Dense() != bu.Inputs.Dense || !slices.Equal(pipe.Cardinalities(), bu.Inputs.Cardinalities) {
+		return bad("inputs (dense %d, cardinalities %v) are not what the feature spec computes (dense %d, cardinalities %v)",
+			bu.Inputs.Dense, bu.Inputs.Cardinalities, pipe.Dense(), pipe.Cardinalities())
+	}
+	names := map[string]bool{}
 	for _, f := range bu.Features.Features {
-		features[f.Name] = true
+		names[f.Name] = true
 	}
 	if len(g.Inputs) == 0 {
 		return bad("no inputs")
@@ -159,7 +169,7 @@ func (bu *Bundle) validateGraph() error {
 			return bad("input %q is bound to no feature", in.Name)
 		}
 		for _, f := range in.Features {
-			if !features[f] {
+			if !names[f] {
 				return bad("input %q is bound to %q, which is not a feature of the spec", in.Name, f)
 			}
 		}

@@ -94,13 +94,19 @@ func Import(data []byte, opts Options) (*bundle.Bundle, error) {
 	if gr.Output.Name, err = im.output(opts.Output); err != nil {
 		return nil, err
 	}
-	if err := im.initializers(); err != nil {
-		return nil, err
-	}
 	if gr.Nodes, err = im.nodes(gr.Output.Name); err != nil {
 		return nil, err
 	}
-	if gr.Inputs, err = im.inputs(opts.Spec, opts.Bind); err != nil {
+	read := map[string]bool{} // what the kept nodes read
+	for _, n := range gr.Nodes {
+		for _, in := range n.Inputs {
+			read[in] = true
+		}
+	}
+	if err := im.initializers(read); err != nil {
+		return nil, err
+	}
+	if gr.Inputs, err = im.inputs(opts.Spec, opts.Bind, read); err != nil {
 		return nil, err
 	}
 	gr.Constants = im.consts
@@ -198,32 +204,43 @@ func (im *importer) output(name string) (string, error) {
 	return "", unsupported("the graph has %d outputs (%s): choose one with --output", len(names), strings.Join(names, ", "))
 }
 
-func (im *importer) initializers() error {
+// initializers converts the initializers the kept nodes read; others (a
+// second head's weights, say) are left out whatever their type.
+func (im *importer) initializers(read map[string]bool) error {
 	for _, t := range im.g.GetInitializer() {
-		if err := im.tensor(t.GetName(), t); err != nil {
+		if !read[t.GetName()] {
+			continue
+		}
+		if err := im.tensor(t.GetName(), fmt.Sprintf("initializer %q", t.GetName()), t); err != nil {
 			return err
 		}
 	}
-	if len(im.g.GetSparseInitializer()) > 0 {
-		return unsupported("sparse initializers are not supported")
+	for _, t := range im.g.GetSparseInitializer() {
+		if read[t.GetValues().GetName()] {
+			return unsupported("initializer %q is sparse: not supported", t.GetValues().GetName())
+		}
 	}
 	return nil
 }
 
+// maxTensorValues bounds a tensor's values (8 GiB of float32): a larger
+// shape is a malformed file, refused before anything is allocated.
+const maxTensorValues = 1 << 31
+
 // tensor keeps an initializer (or a Constant's value) under name: float32
-// as a weight, integers as a constant.
-func (im *importer) tensor(name string, t *onnxpb.TensorProto) error {
+// as a weight, integers as a constant. what names it in messages.
+func (im *importer) tensor(name, what string, t *onnxpb.TensorProto) error {
 	if t.GetDataLocation() == onnxpb.TensorProto_EXTERNAL {
-		return unsupported("tensor %q is stored outside the file (external data): save the model with its weights inside", name)
+		return unsupported("%s is stored outside the file (external data): save the model with its weights inside", what)
 	}
 	if t.GetSegment() != nil {
-		return unsupported("tensor %q is segmented", name)
+		return unsupported("%s is segmented", what)
 	}
 	shape := make([]int, len(t.GetDims()))
 	n := 1
 	for i, d := range t.GetDims() {
-		if d < 0 || d > math.MaxInt32 {
-			return unsupported("tensor %q has dimension %d", name, d)
+		if d < 0 || (d > 0 && int64(n) > maxTensorValues/d) {
+			return unsupported("%s has dimensions %v", what, t.GetDims())
 		}
 		shape[i] = int(d)
 		n *= int(d)
@@ -231,24 +248,24 @@ func (im *importer) tensor(name string, t *onnxpb.TensorProto) error {
 	raw := t.GetRawData()
 	switch onnxpb.TensorProto_DataType(t.GetDataType()) {
 	case onnxpb.TensorProto_FLOAT:
-		p := &bundle.Param{Shape: shape, Data: make([]float32, n)}
 		switch {
-		case raw != nil:
-			if len(raw) != 4*n {
-				return unsupported("tensor %q has %d bytes of data for %d floats", name, len(raw), n)
-			}
+		case raw != nil && len(raw) != 4*n:
+			return unsupported("%s has %d bytes of data for %d floats", what, len(raw), n)
+		case raw == nil && len(t.GetFloatData()) != n:
+			return unsupported("%s has %d values for shape %v", what, len(t.GetFloatData()), shape)
+		}
+		p := &bundle.Param{Shape: shape, Data: make([]float32, n)}
+		if raw != nil {
 			for i := range p.Data {
 				p.Data[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
 			}
-		case len(t.GetFloatData()) == n:
+		} else {
 			copy(p.Data, t.GetFloatData())
-		default:
-			return unsupported("tensor %q has %d values for shape %v", name, len(t.GetFloatData()), shape)
 		}
 		im.weights[name] = p
 	case onnxpb.TensorProto_INT64, onnxpb.TensorProto_INT32:
 		if n > bundle.MaxConstantValues {
-			return unsupported("integer tensor %q has %d values; scorer keeps integer constants in model.yaml, up to %d", name, n, bundle.MaxConstantValues)
+			return unsupported("integer %s has %d values; scorer keeps integer constants in model.yaml, up to %d", what, n, bundle.MaxConstantValues)
 		}
 		c := bundle.IntTensor{Shape: shape, Values: make([]int64, n)}
 		wide := t.GetDataType() == int32(onnxpb.TensorProto_INT64)
@@ -268,42 +285,30 @@ func (im *importer) tensor(name string, t *onnxpb.TensorProto) error {
 				c.Values[i] = int64(v)
 			}
 		default:
-			return unsupported("tensor %q does not hold %d values of shape %v", name, n, shape)
+			return unsupported("%s does not hold %d values of shape %v", what, n, shape)
 		}
 		im.consts[name] = c
 	default:
-		return unsupported("tensor %q has data type %s: scorer computes in float32 with int32/int64 indices", name,
+		return unsupported("%s has data type %s: scorer computes in float32 with int32/int64 indices", what,
 			onnxpb.TensorProto_DataType(t.GetDataType()))
 	}
 	return nil
 }
 
-// nodes converts the nodes that output depends on, in graph order.
+// nodes converts the nodes that output depends on, in graph order;
+// operators and attributes are checked on those only.
 func (im *importer) nodes(output string) ([]bundle.Node, error) {
-	producer := map[string]int{}
+	all := make([]bundle.Node, len(im.g.GetNode()))
 	for i, n := range im.g.GetNode() {
-		for _, o := range n.GetOutput() {
-			producer[o] = i
-		}
+		all[i] = bundle.Node{Name: n.GetName(), Op: n.GetOpType(), Inputs: n.GetInput(), Outputs: n.GetOutput()}
 	}
-	keep := make([]bool, len(im.g.GetNode()))
-	stack := []string{output}
-	for len(stack) > 0 {
-		name := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		i, ok := producer[name]
-		if !ok || keep[i] {
-			continue
-		}
-		keep[i] = true
-		stack = append(stack, im.g.GetNode()[i].GetInput()...)
-	}
+	keep := reachable(all, output)
 	var out []bundle.Node
 	for i, n := range im.g.GetNode() {
 		if !keep[i] {
 			continue
 		}
-		bn := bundle.Node{Name: n.GetName(), Op: n.GetOpType(), Inputs: n.GetInput(), Outputs: n.GetOutput()}
+		bn := all[i]
 		where := bn.Describe(int(im.opset))
 		if d := n.GetDomain(); d != "" && d != "ai.onnx" {
 			return nil, unsupported("%s: operator domain %q is not supported (only the default ONNX operators)", where, d)
@@ -326,6 +331,18 @@ func (im *importer) nodes(output string) ([]bundle.Node, error) {
 
 // prune keeps the nodes that output depends on, in order.
 func prune(nodes []bundle.Node, output string) []bundle.Node {
+	keep := reachable(nodes, output)
+	var out []bundle.Node
+	for i, n := range nodes {
+		if keep[i] {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// reachable marks the nodes that output depends on.
+func reachable(nodes []bundle.Node, output string) []bool {
 	producer := map[string]int{}
 	for i, n := range nodes {
 		for _, o := range n.Outputs {
@@ -342,13 +359,7 @@ func prune(nodes []bundle.Node, output string) []bundle.Node {
 			stack = append(stack, nodes[i].Inputs...)
 		}
 	}
-	var out []bundle.Node
-	for i, n := range nodes {
-		if keep[i] {
-			out = append(out, n)
-		}
-	}
-	return out
+	return keep
 }
 
 func (im *importer) attribute(bn *bundle.Node, a *onnxpb.AttributeProto, where string) error {
@@ -370,8 +381,8 @@ func (im *importer) attribute(bn *bundle.Node, a *onnxpb.AttributeProto, where s
 			return unsupported("%s: has no output", where)
 		}
 		key := bn.Outputs[0] + ":" + name // output names are unique in the graph
-		if err := im.tensor(key, a.GetT()); err != nil {
-			return fmt.Errorf("%s: %w", where, err)
+		if err := im.tensor(key, fmt.Sprintf("%s: attribute %q", where, name), a.GetT()); err != nil {
+			return err
 		}
 		setMap(&bn.Tensors, name, key)
 	default:
@@ -392,7 +403,7 @@ func setMap[V any](m *map[string]V, k string, v V) {
 // it), then, for the only float input left, every numeric feature in spec
 // order, and for the only integer input left, every index feature in spec
 // order.
-func (im *importer) inputs(spec features.Spec, bind map[string][]string) ([]bundle.GraphInput, error) {
+func (im *importer) inputs(spec features.Spec, bind map[string][]string, read map[string]bool) ([]bundle.GraphInput, error) {
 	isInit := map[string]bool{}
 	for _, t := range im.g.GetInitializer() {
 		isInit[t.GetName()] = true
@@ -410,12 +421,15 @@ func (im *importer) inputs(spec features.Spec, bind map[string][]string) ([]bund
 	var out []bundle.GraphInput
 	var unboundFloat, unboundInt []int
 	for name := range bind {
-		if !slices.ContainsFunc(im.g.GetInput(), func(v *onnxpb.ValueInfoProto) bool { return v.GetName() == name }) {
+		switch {
+		case isInit[name]:
+			return nil, unsupported("--bind names %q, an initializer (weights), not an input", name)
+		case !slices.ContainsFunc(im.g.GetInput(), func(v *onnxpb.ValueInfoProto) bool { return v.GetName() == name }):
 			return nil, unsupported("--bind names input %q, which the graph does not have", name)
 		}
 	}
 	for _, v := range im.g.GetInput() {
-		if isInit[v.GetName()] {
+		if isInit[v.GetName()] || !read[v.GetName()] { // weights, or an input the output does not depend on
 			continue
 		}
 		in, err := inputOf(v)

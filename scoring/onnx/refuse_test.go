@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/adtech/scorer/features"
+	"github.com/adtech/scorer/scoring"
 	"github.com/adtech/scorer/scoring/bundle"
 	"github.com/adtech/scorer/scoring/onnx"
 	pb "github.com/adtech/scorer/scoring/onnx/internal/onnxpb"
@@ -71,7 +72,29 @@ func TestImportRefusesWhatItCannotRun(t *testing.T) {
 			g.Init(onnxtest.Ints("shape", []int64{1, 1}, 2))
 			g.Node("Reshape", "/Reshape", []string{"z", "shape"}, []string{"r"})
 			return "r"
-		}).Model(17), onnx.Options{Spec: spec4}, []string{`node "/Reshape" (Reshape, opset 17)`}},
+		}).Model(17), onnx.Options{Spec: spec4}, []string{`node "/Reshape" (Reshape, opset 17)`, "fixes the batch dimension"}},
+		{"a broadcast of the batch against another dimension", tiny(func(g *onnxtest.Graph) string {
+			g.Init(onnxtest.Ints("axes", []int64{1}, 1))
+			g.Node("Squeeze", "/Squeeze", []string{"z", "axes"}, []string{"s"}) // [batch]
+			g.Node("Add", "/Add", []string{"z", "s"}, []string{"zz"})           // [batch, 1] + [batch] -> [batch, batch]
+			return "zz"
+		}).Model(17), onnx.Options{Spec: spec4}, []string{`node "/Add" (Add, opset 17)`, "rows would mix"}},
+		{"an axis named twice", tiny(func(g *onnxtest.Graph) string {
+			g.Init(onnxtest.Ints("axes", []int64{1, 1}, 2))
+			g.Node("Unsqueeze", "/Unsqueeze", []string{"z", "axes"}, []string{"u"})
+			return "u"
+		}).Model(17), onnx.Options{Spec: spec4}, []string{`node "/Unsqueeze" (Unsqueeze, opset 17)`, "twice"}},
+		{"a tensor of rank 10", tiny(func(g *onnxtest.Graph) string {
+			g.Init(onnxtest.Floats("big", []float32{1}, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1))
+			g.Node("Add", "/AddBig", []string{"big", "big"}, []string{"b2"})
+			g.Node("Add", "/Add", []string{"z", "b2"}, []string{"zz"})
+			return "zz"
+		}).Model(17), onnx.Options{Spec: spec4}, []string{`"big" has rank 10`}},
+		{
+			"a probability imported as a logit", tiny(nil).Model(17),
+			onnx.Options{Spec: spec4, OutputKind: bundle.OutputLogit},
+			[]string{`computed by node "/Sigmoid" (Sigmoid, opset 17)`, "not a logit"},
+		},
 		{"reduction over the batch", tiny(func(g *onnxtest.Graph) string {
 			g.Init(onnxtest.Ints("axes", []int64{0}, 1))
 			g.Node("ReduceSum", "/ReduceSum", []string{"z", "axes"}, []string{"r"})
@@ -82,19 +105,22 @@ func TestImportRefusesWhatItCannotRun(t *testing.T) {
 			g.Nodes = g.Nodes[:1]
 			g.Outputs[0] = onnxtest.Value("z", pb.TensorProto_FLOAT, "batch", 1)
 			return g.Model(17)
-		}(), onnx.Options{Spec: spec4}, []string{`output "z"`, "--output logit"}},
+		}(), onnx.Options{Spec: spec4}, []string{`output "z"`, `computed by node "/fc/MatMul" (MatMul, opset 17)`, "--output-kind logit"}},
 		{"two outputs, none chosen", func() []byte {
 			g := tiny(nil)
 			g.Outputs = append(g.Outputs, onnxtest.Value("z", pb.TensorProto_FLOAT, "batch", 1))
 			return g.Model(17)
 		}(), onnx.Options{Spec: spec4}, []string{"2 outputs (prob, z)", "--output"}},
-		{"input bound to the wrong number of features", tiny(nil).Model(17), onnx.Options{Spec: numericSpec("a", "b", "c")},
-			[]string{`input "x" of shape [batch, 4] takes 4 values per row but is bound to 3 features`, "--bind x="}},
+		{
+			"input bound to the wrong number of features", tiny(nil).Model(17),
+			onnx.Options{Spec: numericSpec("a", "b", "c")},
+			[]string{`input "x" of shape [batch, 4] takes 4 values per row but is bound to 3 features`, "--bind x="},
+		},
 		{"float64 weights", func() []byte {
 			g := tiny(nil)
 			g.Inits[0] = &pb.TensorProto{Name: "W", DataType: int32(pb.TensorProto_DOUBLE), Dims: []int64{4, 1}, DoubleData: []float64{1, 2, 3, 4}}
 			return g.Model(17)
-		}(), onnx.Options{Spec: spec4}, []string{`tensor "W" has data type DOUBLE`}},
+		}(), onnx.Options{Spec: spec4}, []string{`initializer "W" has data type DOUBLE`}},
 		{"not an ONNX file", []byte("name: ctr\nversion: 1\n"), onnx.Options{Spec: spec4}, []string{"not an ONNX model"}},
 		{"a feature's cardinality beyond its table", func() []byte {
 			g := &onnxtest.Graph{}
@@ -128,7 +154,9 @@ func TestImportRefusesWhatItCannotRun(t *testing.T) {
 // its operator; a logit output is scored through scorer's sigmoid.
 func TestImportKeepsWhatTheOutputNeeds(t *testing.T) {
 	g := tiny(nil)
-	g.Node("Softplus", "/aux/Softplus", []string{"z"}, []string{"aux"})
+	g.Node("Softplus", "/aux/Softplus", []string{"z"}, []string{"aux0"})
+	g.Inits = append(g.Inits, &pb.TensorProto{Name: "aux.scale", DataType: int32(pb.TensorProto_DOUBLE), Dims: []int64{1}, DoubleData: []float64{2}})
+	g.Node("Mul", "/aux/Mul", []string{"aux0", "aux.scale"}, []string{"aux"})
 	g.Outputs = append(g.Outputs, onnxtest.Value("aux", pb.TensorProto_FLOAT, "batch", 1), onnxtest.Value("z", pb.TensorProto_FLOAT, "batch", 1))
 	data := g.Model(17)
 	prob, err := onnx.Import(data, onnx.Options{Spec: spec4, Output: "prob"})
@@ -153,5 +181,65 @@ func TestImportKeepsWhatTheOutputNeeds(t *testing.T) {
 		if math.Abs(float64(p[r])-want) > 1e-6 || math.Abs(float64(l[r])-want) > 1e-6 {
 			t.Errorf("row %d: scores %g (prob output) and %g (logit output), want %g", r, p[r], l[r], want)
 		}
+	}
+}
+
+// An index the graph computes where the features' cardinalities do not
+// bound it (through a float cast) is checked for every row: a row beyond
+// the table is a *scoring.RowError wrapping scoring.ErrInput (bad input,
+// exit 3) that names the row of the whole batch, not of the slice the
+// model computed it in.
+func TestIndexBeyondItsTableIsBadInput(t *testing.T) {
+	g := &onnxtest.Graph{}
+	g.Inputs = append(g.Inputs, onnxtest.Value("ids", pb.TensorProto_INT64, "batch"))
+	g.Outputs = append(g.Outputs, onnxtest.Value("prob", pb.TensorProto_FLOAT, "batch", 1))
+	g.Init(onnxtest.Floats("emb.weight", []float32{-3, -2, -1, 0, 1, 2, 3}, 7, 1))
+	g.Node("Cast", "/ToFloat", []string{"ids"}, []string{"f"}, "to", int(pb.TensorProto_FLOAT))
+	g.Node("Cast", "/ToInt", []string{"f"}, []string{"i"}, "to", int(pb.TensorProto_INT64))
+	g.Node("Gather", "/emb/Gather", []string{"emb.weight", "i"}, []string{"e"})
+	g.Node("Sigmoid", "/Sigmoid", []string{"e"}, []string{"prob"})
+	spec := features.Spec{Features: []features.Feature{{Name: "slot", Column: "slot", Kind: features.Categorical, IDs: 10}}}
+	bu, err := onnx.Import(g.Model(17), onnx.Options{Spec: spec, Bind: map[string][]string{"ids": {"slot"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &features.Batch{}
+	in.Reset(7, 0, 1)
+	copy(in.Cat, []int32{0, 1, 2, 3, 4, 5, 9})
+	ok := scores(t, bu, 4, &features.Batch{N: 6, K: 1, Cat: in.Cat[:6]})
+	for r, s := range ok {
+		if want := 1 / (1 + math.Exp(-float64(r-3))); math.Abs(float64(s)-want) > 1e-6 {
+			t.Errorf("row %d: %g, want %g", r, s, want)
+		}
+	}
+	m, err := scoring.NewModel(bu, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = m.Close() }()
+	err = m.Score(in, make([]float32, 7))
+	var re *scoring.RowError
+	if !errors.As(err, &re) || re.Row != 6 || !errors.Is(err, scoring.ErrInput) || !strings.Contains(err.Error(), "index 9 out of range [-7, 7)") {
+		t.Errorf("Score: %v, want a RowError of row 6 wrapping ErrInput", err)
+	}
+}
+
+// Flatten counts a negative axis from the rank, as ONNX does.
+func TestFlattenNegativeAxis(t *testing.T) {
+	g := tiny(nil)
+	g.Nodes[0].Input[0] = "xf"
+	g.Nodes = append([]*pb.NodeProto{{
+		OpType: "Flatten", Name: "/Flatten", Input: []string{"x"}, Output: []string{"xf"},
+		Attribute: []*pb.AttributeProto{{Name: "axis", Type: pb.AttributeProto_INT, I: -1}},
+	}}, g.Nodes...)
+	bu, err := onnx.Import(g.Model(17), onnx.Options{Spec: spec4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &features.Batch{N: 1, D: 4, Dense: []float32{1, 2, 3, 4}}
+	x := []float64{1, 2, 3, 4}
+	want := 1 / (1 + math.Exp(-(0.5*x[0] - 0.25*x[1] + x[2] + 0.125*x[3])))
+	if got := scores(t, bu, 2, in)[0]; math.Abs(float64(got)-want) > 1e-6 {
+		t.Errorf("score %g, want %g", got, want)
 	}
 }

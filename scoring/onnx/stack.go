@@ -19,11 +19,19 @@ import (
 //
 //	rows = Gather(x, [0..m], axis=1) + offsets; e = Reshape(Gather(stacked, rows), [-1, m·E]); Concat(..., e, ...)
 //
-// It applies only where it is exact: x is an integer graph input, every
-// table has the same width E and is read by this lookup only, every
-// lookup's output feeds only the Concat, and every feature's cardinality
-// fits its table (so no index can reach a neighbouring table). Scores do
-// not change; the per-feature tables become one weight.
+// and likewise the wide part of such a model, a chain of Adds of scalar
+// lookups (tables [V_i, 1] or [V_i]), into one lookup and a ReduceSum that
+// scoring computes as one op:
+//
+//	s = Add(Add(Add(b, w_0), w_1), w_2)  ->  s = Add(b, ReduceSum(Gather(stacked, rows), axes=[1]))
+//
+// It applies only where the lookups are the same: x is an integer graph
+// input, every table has the same width and is read by this lookup only,
+// every lookup's output feeds only the Concat (or the Add), and every
+// feature's cardinality fits its table (so no index can reach a
+// neighbouring table). Concatenations do not change; sums change by float
+// rounding only (they are added in another order, in float64). The
+// per-feature tables become one weight.
 func stackTables(gr *bundle.Graph, weights map[string]*bundle.Param, spec features.Spec, cards []int) {
 	producer := map[string]int{}
 	uses := map[string]int{}
@@ -172,7 +180,7 @@ func stackTables(gr *bundle.Graph, weights map[string]*bundle.Param, spec featur
 				i++
 				continue
 			}
-			base := fmt.Sprintf("%s/stacked_%d", n.Name, i)
+			base := fmt.Sprintf("%s/stacked_%d", n.Outputs[0], i) // output names are unique
 			gr.Constants[base+".shape"] = bundle.IntTensor{Shape: []int{2}, Values: []int64{-1, int64(len(run) * first.width)}}
 			insert[ci] = append(insert[ci], lookups(base, run)...)
 			insert[ci] = append(insert[ci], bundle.Node{Name: base + "/Reshape", Op: "Reshape", Inputs: []string{base + ".emb", base + ".shape"}, Outputs: []string{base}})
@@ -222,7 +230,7 @@ func stackTables(gr *bundle.Graph, weights map[string]*bundle.Param, spec featur
 		}
 		slices.Reverse(run) // feature order, as the chain added them
 		root := &gr.Nodes[ai]
-		name := fmt.Sprintf("%s/stacked_sum", root.Name)
+		name := root.Outputs[0] + "/stacked_sum"
 		gr.Constants[name+".axes"] = bundle.IntTensor{Shape: []int{1}, Values: []int64{1}}
 		insert[ai] = append(insert[ai], lookups(name, run)...)
 		insert[ai] = append(insert[ai], bundle.Node{Name: name + "/ReduceSum", Op: "ReduceSum", Inputs: []string{name + ".emb", name + ".axes"}, Outputs: []string{name}, Ints: map[string][]int64{"keepdims": {0}}})
