@@ -18,6 +18,7 @@ import (
 	"github.com/adtech/scorer/features"
 	"github.com/adtech/scorer/internal/failpoint"
 	"github.com/adtech/scorer/internal/lease"
+	"github.com/adtech/scorer/internal/mempool"
 	"github.com/adtech/scorer/internal/runlog"
 	"github.com/adtech/scorer/internal/state"
 	"github.com/adtech/scorer/readers"
@@ -94,6 +95,9 @@ type ScoreJob struct {
 	// timing.
 	Duplicates     Duplicates
 	SeenPartitions []string
+	// Mem allocates the record batches read, scored and written (default:
+	// a process-wide mempool.Allocator, which reuses freed buffers).
+	Mem memory.Allocator
 	// RawMaxBytes bounds the raw text of a bad row kept in the rejects
 	// table (its raw column); 0 keeps none.
 	RawMaxBytes            int
@@ -151,6 +155,20 @@ type Summary struct {
 
 // RowsIn is every row the run read: scored, rejected as bad, or a duplicate.
 func (s *Summary) RowsIn() int64 { return s.RowsRead + s.RowsRejected + s.Duplicates }
+
+// recordMem is the shared allocator of the record batches a scoring run
+// reads, scores and writes: freed batches' buffers are reused by the next
+// ones (package mempool), in this run and the next runs of the process.
+var recordMem = mempool.New()
+
+// recordMem is the allocator of the job's record batches: Mem, or the
+// process's pooled one.
+func (j *ScoreJob) recordMem() memory.Allocator {
+	if j.Mem != nil {
+		return j.Mem
+	}
+	return recordMem
+}
 
 // RejectsTable is the table that holds the bad rows of table.
 func RejectsTable(table string) string { return table + "_rejects" }
@@ -428,7 +446,7 @@ func (j *ScoreJob) stage(ctx context.Context, pub *table.Publisher, fx *features
 		return nil, err
 	}
 	constants := []writers.Constant{{Name: "scored_at", Value: sum.Started}, {Name: "run_id", Value: j.RunID}}
-	split := &splitSink{models: j.Challengers, scoreSchema: scoreSchema(j.IDColumns, j.LabelColumns), mem: memory.DefaultAllocator}
+	split := &splitSink{models: j.Challengers, scoreSchema: scoreSchema(j.IDColumns, j.LabelColumns), mem: j.recordMem()}
 	defer split.release()
 	if split.scores, err = run.Output(table.OutputSpec{
 		Table: j.Table, Partition: j.Partition, Mode: j.Mode, Schema: split.scoreSchema,
@@ -488,6 +506,7 @@ func (j *ScoreJob) stage(ctx context.Context, pub *table.Publisher, fx *features
 
 	src, err := readers.Open(ctx, j.Input, files, readers.Options{
 		Schema:      schema,
+		Mem:         j.recordMem(),
 		Ranges:      j.inputRanges(),
 		Optional:    j.LabelColumns,
 		BatchSize:   j.BatchSize,
@@ -510,7 +529,7 @@ func (j *ScoreJob) stage(ctx context.Context, pub *table.Publisher, fx *features
 	sink := &progressSink{next: split, src: src, progress: j.Progress, hist: &sum.Scores}
 	if _, err := scoring.Run(ctx, src, j.Bundle, fx, sink, scoring.PoolOptions{
 		Workers: j.Workers, BatchSize: j.BatchSize, IDColumns: j.IDColumns, PassColumns: j.LabelColumns,
-		Challengers: chs, MaxAbsLogit: j.MaxAbsLogit,
+		Challengers: chs, MaxAbsLogit: j.MaxAbsLogit, Mem: j.recordMem(),
 	}); err != nil {
 		// A refused logit is the model's fault (exit 2) unless the row's
 		// inputs were not finite (bad input, exit 3).
