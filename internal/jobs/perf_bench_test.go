@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
 	"github.com/adtech/scorer/internal/perf"
 	"github.com/adtech/scorer/readers"
 	"github.com/adtech/scorer/readers/store"
@@ -104,13 +106,18 @@ func BenchmarkEndToEnd(b *testing.B) {
 		}
 		for _, bs := range batches {
 			b.Run(fmt.Sprintf("model=%s/batch=%d", name, bs), func(b *testing.B) {
-				benchBackfill(b, in, bu, bs)
+				benchBackfill(b, in, bu, bs, nil)
+			})
+		}
+		if name == perf.MLP { // the record buffers not reused (package mempool), for comparison
+			b.Run(fmt.Sprintf("model=%s/batch=4096/alloc=go", name), func(b *testing.B) {
+				benchBackfill(b, in, bu, 4096, memory.NewGoAllocator())
 			})
 		}
 	}
 }
 
-func benchBackfill(b *testing.B, in store.Bucket, bu *bundle.Bundle, batch int) {
+func benchBackfill(b *testing.B, in store.Bucket, bu *bundle.Bundle, batch int, mem memory.Allocator) {
 	ctx := context.Background()
 	var rows int64
 	var cpu float64
@@ -121,7 +128,7 @@ func benchBackfill(b *testing.B, in store.Bucket, bu *bundle.Bundle, batch int) 
 		cpu0 := cpuSeconds()
 		b.StartTimer()
 		sum, err := Score(ctx, ScoreJob{
-			Job: BackfillJob("2020-01"), Input: in, Output: out, Bundle: bu,
+			Job: BackfillJob("2020-01"), Input: in, Output: out, Bundle: bu, Mem: mem,
 			Dir: "dumps/2020-01", Table: "ad_scores", Partition: "month=2020-01", Mode: table.Replace,
 			IDColumns: []string{perf.IDColumn}, RequireRows: true,
 			BatchSize: batch, ReadConcurrency: 2, CSV: readers.CSVOptions{Header: true},
