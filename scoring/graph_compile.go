@@ -278,6 +278,19 @@ func (c *graphCompiler) in(n bundle.Node, i int) (*gval, error) {
 	return v, nil
 }
 
+// in2 are the node's first two inputs.
+func (c *graphCompiler) in2(n bundle.Node) (*gval, *gval, error) {
+	a, err := c.in(n, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := c.in(n, 1)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a, b, nil
+}
+
 // optIn is input i, or nil when the node does not give it.
 func (c *graphCompiler) optIn(n bundle.Node, i int) (*gval, error) {
 	if i >= len(n.Inputs) || n.Inputs[i] == "" {
@@ -697,11 +710,7 @@ func (c *graphCompiler) unary(n bundle.Node) error {
 }
 
 func (c *graphCompiler) binary(n bundle.Node) error {
-	a, err := c.in(n, 0)
-	if err != nil {
-		return err
-	}
-	b, err := c.in(n, 1)
+	a, b, err := c.in2(n)
 	if err != nil {
 		return err
 	}
@@ -914,11 +923,7 @@ func toInt32(v []int64) ([]int32, error) {
 }
 
 func (c *graphCompiler) gather(n bundle.Node) error {
-	data, err := c.in(n, 0)
-	if err != nil {
-		return err
-	}
-	idx, err := c.in(n, 1)
+	data, idx, err := c.in2(n)
 	if err != nil {
 		return err
 	}
@@ -1280,11 +1285,7 @@ func pickColumns(dst, src []int32, w int, cols []int, offsets []int32, from, to 
 }
 
 func (c *graphCompiler) matmul(n bundle.Node) error {
-	a, err := c.in(n, 0)
-	if err != nil {
-		return err
-	}
-	b, err := c.in(n, 1)
+	a, b, err := c.in2(n)
 	if err != nil {
 		return err
 	}
