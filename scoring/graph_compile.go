@@ -2,6 +2,7 @@ package scoring
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -43,9 +44,9 @@ import (
 // ImportedOps are the ONNX operators an imported graph may use (default
 // domain, opsets MinOpset to MaxOpset).
 var ImportedOps = []string{
-	"Add", "Cast", "Concat", "Constant", "Div", "Flatten", "Gather", "Gemm", "Identity",
-	"MatMul", "Mul", "ReduceMean", "ReduceSum", "Relu", "Reshape", "Sigmoid", "Squeeze",
-	"Sub", "Tanh", "Unsqueeze",
+	"Add", "BatchNormalization", "Cast", "Concat", "Constant", "Div", "Dropout", "Flatten",
+	"Gather", "Gemm", "Identity", "MatMul", "Mul", "ReduceMean", "ReduceSum", "Relu",
+	"Reshape", "Shape", "Sigmoid", "Squeeze", "Sub", "Tanh", "Unsqueeze",
 }
 
 // The opsets an imported graph may declare.
@@ -68,6 +69,10 @@ type gval struct {
 	// feature each element comes from; nil when unknown.
 	lo, hi []int64
 	src    []string
+	// batch marks the elements of an integer constant that are the batch
+	// size (a Shape of the batch, x.size(0) in PyTorch): a Reshape may take
+	// one as its first dimension. nil: none.
+	batch []bool
 }
 
 func (v *gval) konst() bool { return v.rt == nil }
@@ -348,6 +353,12 @@ func (c *graphCompiler) compileNode(n bundle.Node) error {
 			return err
 		}
 		return c.view(n, x, x.shape)
+	case "Dropout":
+		return c.dropout(n)
+	case "Shape":
+		return c.shapeOf(n)
+	case "BatchNormalization":
+		return c.batchNorm(n)
 	case "Reshape":
 		return c.reshape(n)
 	case "Flatten":
@@ -427,6 +438,127 @@ func (c *graphCompiler) constant(n bundle.Node) error {
 	return fmt.Errorf("has no value (value, value_float(s) or value_int(s))")
 }
 
+// dropout is Dropout at inference: its input, unchanged. A graph that
+// trains (training_mode true) or reads the mask is refused.
+func (c *graphCompiler) dropout(n bundle.Node) error {
+	x, err := c.in(n, 0)
+	if err != nil {
+		return err
+	}
+	if len(n.Inputs) > 2 && n.Inputs[2] != "" {
+		mode, ok := c.vals[n.Inputs[2]]
+		if !ok || !mode.konst() || slices.ContainsFunc(mode.ci, func(v int64) bool { return v != 0 }) || len(mode.cf) > 0 {
+			return fmt.Errorf("training_mode is not a constant false: only inference is supported")
+		}
+	}
+	if len(n.Outputs) > 1 {
+		if n.Outputs[1] != "" && c.uses[n.Outputs[1]] > 0 {
+			return fmt.Errorf("its mask output is read: only inference is supported")
+		}
+		n.Outputs = n.Outputs[:1]
+	}
+	return c.view(n, x, x.shape)
+}
+
+// shapeOf is Shape: the static shape as an integer constant (start and
+// end as ONNX defines them), the batch dimension marked.
+func (c *graphCompiler) shapeOf(n bundle.Node) error {
+	x, err := c.in(n, 0)
+	if err != nil {
+		return err
+	}
+	r := int64(len(x.shape))
+	clamp := func(v int64) int64 {
+		if v < 0 {
+			v += r
+		}
+		return min(max(v, 0), r)
+	}
+	start, end := clamp(n.Int("start", 0)), clamp(n.Int("end", r))
+	out := &gval{shape: []int{int(max(end-start, 0))}, isInt: true, ci: []int64{}, batch: []bool{}}
+	for i := start; i < end; i++ {
+		out.ci = append(out.ci, int64(x.shape[i]))
+		out.batch = append(out.batch, i == 0 && !x.konst())
+	}
+	return c.set(n, out)
+}
+
+// batchNorm is BatchNormalization at inference: per channel (axis 1)
+// y = x·a + b with a = scale/sqrt(var+epsilon) and b = B - mean·a, from
+// constant statistics. After a linear layer (Linear -> BatchNorm1d) it is
+// folded into the layer's weights and bias.
+func (c *graphCompiler) batchNorm(n bundle.Node) error {
+	x, err := c.in(n, 0)
+	if err != nil {
+		return err
+	}
+	if n.Int("training_mode", 0) != 0 {
+		return fmt.Errorf("training_mode=1: only inference is supported")
+	}
+	if len(n.Outputs) > 1 && slices.ContainsFunc(n.Outputs[1:], func(o string) bool { return o != "" && c.uses[o] > 0 }) {
+		return fmt.Errorf("its running statistics are read: only inference is supported")
+	}
+	n.Outputs = n.Outputs[:1]
+	if x.isInt || len(x.shape) < 2 {
+		return fmt.Errorf("input of shape %v: want float32 [batch, channels, ...]", x.shape)
+	}
+	ch := x.shape[1]
+	var p [4][]float32 // scale, B, mean, var
+	for i := range p {
+		v, err := c.in(n, i+1)
+		if err != nil {
+			return err
+		}
+		if !v.konst() || v.isInt || len(v.cf) != ch {
+			return fmt.Errorf("input %q must be a float32 constant of %d values", n.Inputs[i+1], ch)
+		}
+		p[i] = v.cf
+	}
+	eps := float64(n.Float("epsilon", 1e-5))
+	a, b := make([]float32, ch), make([]float32, ch)
+	for i := range ch {
+		a[i] = float32(float64(p[0][i]) / math.Sqrt(float64(p[3][i])+eps))
+		b[i] = p[1][i] - p[2][i]*a[i]
+	}
+	if x.konst() {
+		return fmt.Errorf("input is a constant")
+	}
+	if r := x.rt; r.pending == pendingLinear && len(x.shape) == 2 && !r.relu && c.fusible(n, 0, x) {
+		f := *r // (x·W + bias)·a + b = x·(W·a) + (bias·a + b)
+		f.w, f.b, f.by = make([]float32, len(r.w)), make([]float32, r.out), ""
+		for i := range r.in {
+			for j := range r.out {
+				f.w[i*r.out+j] = r.w[i*r.out+j] * a[j]
+			}
+		}
+		for j := range r.out {
+			bias := float32(0)
+			if r.b != nil {
+				bias = r.b[j]
+			}
+			f.b[j] = bias*a[j] + b[j]
+		}
+		return c.set(n, &gval{shape: x.shape, rt: &f})
+	}
+	cshape := make([]int, len(x.shape)-1) // [C, 1, ..., 1]: channels along axis 1
+	for i := range cshape {
+		cshape[i] = 1
+	}
+	cshape[0] = ch
+	as, bs := broadcastStrides(x.shape, x.shape), broadcastStrides(cshape, x.shape)
+	out, err := c.runtimeOp(n, []*gval{x}, x.shape, false, func(in []*tensor.Dense, out *tensor.Dense) error {
+		dst := out.Float32s()
+		if err := binaryK(opMul, dst, in[0].Float32s(), as, a, bs, x.shape); err != nil {
+			return err
+		}
+		return binaryK(opAdd, dst, dst, as, b, bs, x.shape)
+	})
+	if err != nil {
+		return err
+	}
+	return c.set(n, out)
+}
+
 func (c *graphCompiler) reshape(n bundle.Node) error {
 	x, err := c.in(n, 0)
 	if err != nil {
@@ -437,8 +569,15 @@ func (c *graphCompiler) reshape(n bundle.Node) error {
 		return err
 	}
 	allowZero := n.Int("allowzero", 0) != 0
-	if !x.konst() && (len(spec) == 0 || spec[0] != -1 && (spec[0] != 0 || allowZero)) {
-		return fmt.Errorf("shape %v fixes the batch dimension: its first value must be 0 (keep) or -1 (infer); export with a dynamic batch (dynamic_axes)", spec)
+	sv := c.vals[n.Inputs[1]]
+	fromBatch := func(i int) bool { return sv.batch != nil && sv.batch[i] }
+	if !x.konst() && (len(spec) == 0 || spec[0] != -1 && (spec[0] != 0 || allowZero) && !fromBatch(0)) {
+		return fmt.Errorf("shape %v fixes the batch dimension: its first value must be 0 (keep), -1 (infer) or the batch size (x.size(0)); export with a dynamic batch (dynamic_axes)", spec)
+	}
+	for i := 1; i < len(spec); i++ {
+		if fromBatch(i) {
+			return fmt.Errorf("shape %v puts the batch size in dimension %d: the batch must stay the first dimension", spec, i)
+		}
 	}
 	shape := make([]int, len(spec))
 	infer, known := -1, 1
@@ -939,6 +1078,10 @@ func (c *graphCompiler) gather(n bundle.Node) error {
 	switch {
 	case data.konst() && idx.konst():
 		out := &gval{shape: shape, isInt: data.isInt}
+		if data.batch != nil {
+			out.batch = make([]bool, size(shape))
+			_ = gatherK(out.batch, data.batch, data.shape, axis, idx.ci) // the same indices, checked below
+		}
 		if data.isInt {
 			out.ci = make([]int64, size(shape))
 			err = gatherK(out.ci, data.ci, data.shape, axis, idx.ci)
@@ -1105,6 +1248,15 @@ func (c *graphCompiler) concat(n bundle.Node) error {
 		if out.isInt {
 			out.ci = make([]int64, size(shape))
 			concatK(out.ci, mapParts(parts, func(v *gval) []int64 { return v.ci }), shapes, axis)
+			if slices.ContainsFunc(parts, func(v *gval) bool { return v.batch != nil }) {
+				out.batch = make([]bool, size(shape))
+				concatK(out.batch, mapParts(parts, func(v *gval) []bool {
+					if v.batch == nil {
+						return make([]bool, len(v.ci))
+					}
+					return v.batch
+				}), shapes, axis)
+			}
 		} else {
 			out.cf = make([]float32, size(shape))
 			concatK(out.cf, mapParts(parts, func(v *gval) []float32 { return v.cf }), shapes, axis)

@@ -212,6 +212,9 @@ func (bu *Bundle) validateGraph() error {
 			used[t] = true
 		}
 		for _, out := range n.Outputs {
+			if out == "" { // an optional output left out
+				continue
+			}
 			if err := define(out, n.Describe(g.Opset)); err != nil {
 				return err
 			}

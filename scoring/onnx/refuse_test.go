@@ -243,3 +243,38 @@ func TestFlattenNegativeAxis(t *testing.T) {
 		t.Errorf("score %g, want %g", got, want)
 	}
 }
+
+// BatchNormalization at inference on the batch's own values (not after a
+// linear layer, so not folded into one): per channel
+// (x - mean)/sqrt(var + epsilon)·scale + B; a Dropout is its input.
+func TestBatchNormOnInputs(t *testing.T) {
+	g := &onnxtest.Graph{}
+	g.Inputs = append(g.Inputs, onnxtest.Value("x", pb.TensorProto_FLOAT, "batch", 4))
+	g.Outputs = append(g.Outputs, onnxtest.Value("prob", pb.TensorProto_FLOAT, "batch", 1))
+	scale, bias, mean, vr := []float32{1, 2, 0.5, -1}, []float32{0.1, -0.2, 0, 0.3}, []float32{1, 0, -1, 2}, []float32{0.25, 1, 4, 0.5}
+	for name, v := range map[string][]float32{"s": scale, "b": bias, "m": mean, "v": vr} {
+		g.Init(onnxtest.Floats(name, v, 4))
+	}
+	g.Init(onnxtest.Floats("W", []float32{0.5, -0.25, 1, 0.125}, 4, 1))
+	g.Node("BatchNormalization", "/bn", []string{"x", "s", "b", "m", "v"}, []string{"y", "", ""}, "epsilon", float32(1e-3))
+	g.Node("Dropout", "/drop", []string{"y"}, []string{"yd"})
+	g.Node("MatMul", "/fc", []string{"yd", "W"}, []string{"z"})
+	g.Node("Sigmoid", "/Sigmoid", []string{"z"}, []string{"prob"})
+	bu, err := onnx.Import(g.Model(17), onnx.Options{Spec: spec4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &features.Batch{N: 2, D: 4, Dense: []float32{1, 2, 3, 4, -1, 0, 0.5, 8}}
+	got := scores(t, bu, 2, in)
+	w := []float64{0.5, -0.25, 1, 0.125}
+	for r := range 2 {
+		z := 0.0
+		for c := range 4 {
+			x := float64(in.Dense[r*4+c])
+			z += w[c] * ((x-float64(mean[c]))/math.Sqrt(float64(vr[c])+1e-3)*float64(scale[c]) + float64(bias[c]))
+		}
+		if want := 1 / (1 + math.Exp(-z)); math.Abs(float64(got[r])-want) > 1e-6 {
+			t.Errorf("row %d: %g, want %g", r, got[r], want)
+		}
+	}
+}

@@ -31,6 +31,7 @@ DENSE = 4  # dense features
 OPS = [
     "Gather", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "Sigmoid", "Tanh", "Concat", "Reshape",
     "Flatten", "Squeeze", "Unsqueeze", "ReduceSum", "ReduceMean", "Constant", "Identity", "Cast",
+    "Shape", "BatchNormalization", "Dropout",
 ]
 
 # IR versions: what the exporter writes (torch.onnx.export of torch 2.x: IR
@@ -294,6 +295,87 @@ def pytorch_mlp_stacked(rng):
         cardinalities={"cat": CARDS}, reference={"prob": sigmoid(logit(dense, cat))})
 
 
+# 2b. pytorch_bn_view -------------------------------------------------------
+
+
+def pytorch_bn_view(rng):
+    """torch.onnx.export(opset_version=17, dynamic_axes={...: {0: "batch"}}),
+    model.eval(), of an MLP with the idioms exporters keep: the flatten
+    written as e.view(e.size(0), -1) (Shape, Gather, Unsqueeze, Concat,
+    Reshape), BatchNorm1d after the first layer (BatchNormalization with its
+    running statistics), and Dropout (an inference Dropout node, ratio 0.2):
+
+        emb = nn.Embedding(23, 4); fc1 = Linear(16, 8); bn = BatchNorm1d(8)
+        fc2 = Linear(8, 1); drop = Dropout(0.2)
+        forward(dense, cat): e = emb(cat + offsets); e = e.view(e.size(0), -1)
+                             h = drop(relu(bn(fc1(cat([dense, e], 1)))))
+                             return sigmoid(fc2(h))
+    """
+    k = len(CARDS)
+    dense = dense_data(rng, ROWS, DENSE)
+    cat = cat_data(rng, ROWS, CARDS)
+    w = {
+        "offsets": offsets(CARDS),
+        "emb.weight": normal(rng, (sum(CARDS), EMB), 1.0),
+        "fc1.weight": normal(rng, (8, DENSE + k * EMB), 1.0)
+        * f32(np.concatenate([np.full(DENSE, 0.01), np.full(k * EMB, 0.4)])),
+        "fc1.bias": normal(rng, (8,), 0.1),
+        "bn.weight": f32(1.0 + 0.2 * rng.normal(size=8)),
+        "bn.bias": normal(rng, (8,), 0.1),
+        "bn.running_mean": normal(rng, (8,), 0.3),
+        "bn.running_var": f32(0.5 + rng.uniform(size=8)),
+        "fc2.weight": normal(rng, (1, 8), 1.2),
+        "fc2.bias": normal(rng, (1,), 0.1),
+    }
+    eps = 1e-5
+
+    def logit(dense, cat):
+        W = {n: v.astype(np.float64) for n, v in w.items() if n != "offsets"}
+        e = W["emb.weight"][cat + w["offsets"]].reshape(len(cat), -1)
+        x = np.concatenate([dense.astype(np.float64), e], axis=1)
+        z = x @ W["fc1.weight"].T + W["fc1.bias"]
+        z = (z - W["bn.running_mean"]) / np.sqrt(W["bn.running_var"] + eps) * W["bn.weight"] + W["bn.bias"]
+        return np.maximum(z, 0) @ W["fc2.weight"].T + W["fc2.bias"]
+
+    center(w, "fc2.bias", logit(dense, cat))
+    nodes = [
+        helper.make_node("Add", ["cat", "offsets"], ["/Add_output_0"], name="/Add"),
+        helper.make_node("Gather", ["emb.weight", "/Add_output_0"], ["/emb/Gather_output_0"], name="/emb/Gather"),
+        helper.make_node("Shape", ["/emb/Gather_output_0"], ["/Shape_output_0"], name="/Shape"),
+        const_node("/Constant", np.array(0, dtype=np.int64)),
+        helper.make_node("Gather", ["/Shape_output_0", "/Constant_output_0"], ["/Gather_output_0"], name="/Gather", axis=0),
+        const_node("/Constant_1", i64([0])),
+        helper.make_node("Unsqueeze", ["/Gather_output_0", "/Constant_1_output_0"], ["/Unsqueeze_output_0"], name="/Unsqueeze"),
+        const_node("/Constant_2", i64([-1])),
+        helper.make_node("Concat", ["/Unsqueeze_output_0", "/Constant_2_output_0"], ["/Concat_output_0"], name="/Concat", axis=0),
+        helper.make_node("Reshape", ["/emb/Gather_output_0", "/Concat_output_0"], ["/Reshape_output_0"], name="/Reshape"),
+        helper.make_node("Concat", ["dense", "/Reshape_output_0"], ["/Concat_1_output_0"], name="/Concat_1", axis=1),
+        helper.make_node("Gemm", ["/Concat_1_output_0", "fc1.weight", "fc1.bias"], ["/fc1/Gemm_output_0"],
+                         name="/fc1/Gemm", alpha=1.0, beta=1.0, transB=1),
+        helper.make_node("BatchNormalization",
+                         ["/fc1/Gemm_output_0", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"],
+                         ["/bn/BatchNormalization_output_0"], name="/bn/BatchNormalization", epsilon=eps, momentum=0.9),
+        helper.make_node("Relu", ["/bn/BatchNormalization_output_0"], ["/Relu_output_0"], name="/Relu"),
+        const_node("/drop/Constant", np.array(0.2, dtype=np.float32)),
+        helper.make_node("Dropout", ["/Relu_output_0", "/drop/Constant_output_0"], ["/drop/Dropout_output_0"], name="/drop/Dropout"),
+        helper.make_node("Gemm", ["/drop/Dropout_output_0", "fc2.weight", "fc2.bias"], ["/fc2/Gemm_output_0"],
+                         name="/fc2/Gemm", alpha=1.0, beta=1.0, transB=1),
+        helper.make_node("Sigmoid", ["/fc2/Gemm_output_0"], ["prob"], name="/Sigmoid"),
+    ]
+    graph = helper.make_graph(
+        nodes, "main_graph",
+        [value_info("dense", TensorProto.FLOAT, ["batch", DENSE]), value_info("cat", TensorProto.INT64, ["batch", k])],
+        [value_info("prob", TensorProto.FLOAT, ["batch", 1])],
+        [numpy_helper.from_array(v, name) for name, v in w.items()],
+    )
+    return dict(
+        opset=17, ir=IR_TORCH, style="pytorch",
+        description="torch.onnx.export (eval) of an MLP with e.view(e.size(0), -1) (Shape, Gather, Unsqueeze, "
+        "Concat, Reshape), BatchNormalization after the first Gemm, Relu, Dropout, Gemm, Sigmoid",
+        graph=graph, inputs=[("dense", dense), ("cat", cat)], outputs=[("prob", "float32", [ROWS, 1])],
+        cardinalities={"cat": CARDS}, reference={"prob": sigmoid(logit(dense, cat))})
+
+
 # 3. keras_mlp --------------------------------------------------------------
 
 
@@ -498,6 +580,7 @@ def logreg(rng):
 MODELS = [
     ("pytorch_wide_deep", pytorch_wide_deep, 7),
     ("pytorch_mlp_stacked", pytorch_mlp_stacked, 2),
+    ("pytorch_bn_view", pytorch_bn_view, 2),
     ("keras_mlp", keras_mlp, 1),
     ("ops_zoo", ops_zoo, 4),
     ("logreg", logreg, 5),
