@@ -44,9 +44,18 @@ import (
 // ImportedOps are the ONNX operators an imported graph may use (default
 // domain, opsets MinOpset to MaxOpset).
 var ImportedOps = []string{
-	"Add", "BatchNormalization", "Cast", "Concat", "Constant", "Div", "Dropout", "Flatten",
-	"Gather", "Gemm", "Identity", "MatMul", "Mul", "ReduceMean", "ReduceSum", "Relu",
-	"Reshape", "Shape", "Sigmoid", "Squeeze", "Sub", "Tanh", "Unsqueeze",
+	"Abs", "Add", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "Div", "Dropout",
+	"Elu", "Erf", "Exp", "Flatten", "Gather", "Gemm", "HardSigmoid", "Identity", "LeakyRelu",
+	"Log", "MatMul", "Mul", "Neg", "ReduceMean", "ReduceSum", "Relu", "Reshape", "Shape",
+	"Sigmoid", "Slice", "Softmax", "Softplus", "Sqrt", "Squeeze", "Sub", "Tanh", "Transpose",
+	"Unsqueeze",
+}
+
+// unaryOps are the element-wise operators of one float32 input.
+var unaryOps = map[string]int{
+	"Relu": opRelu, "Sigmoid": opSigmoid, "Tanh": opTanh, "LeakyRelu": opLeakyRelu, "Elu": opElu,
+	"Softplus": opSoftplus, "Exp": opExp, "Log": opLog, "Sqrt": opSqrt, "Neg": opNeg, "Abs": opAbs,
+	"Erf": opErf, "HardSigmoid": opHardSigmoid, "Clip": opClip,
 }
 
 // The opsets an imported graph may declare.
@@ -383,10 +392,16 @@ func (c *graphCompiler) compileNode(n bundle.Node) error {
 		return c.cast(n)
 	case "Add", "Sub", "Mul", "Div":
 		return c.binary(n)
-	case "Relu", "Sigmoid", "Tanh":
-		return c.unary(n)
+	case "Softmax":
+		return c.softmax(n)
+	case "Slice":
+		return c.slice(n)
+	case "Transpose":
+		return c.transpose(n)
 	case "Gather":
 		return c.gather(n)
+	case "Relu", "Sigmoid", "Tanh", "LeakyRelu", "Elu", "Softplus", "Exp", "Log", "Sqrt", "Neg", "Abs", "Erf", "HardSigmoid", "Clip":
+		return c.unary(n)
 	case "Concat":
 		return c.concat(n)
 	case "MatMul", "Gemm":
@@ -797,7 +812,7 @@ func (c *graphCompiler) materialize(v *gval) (*gorgonia.Node, error) {
 	case pendingSigmoid:
 		var out *gval
 		out, err = c.runtimeOp(bundle.Node{Op: "Sigmoid", Name: r.name}, []*gval{r.arg}, v.shape, false, func(in []*tensor.Dense, out *tensor.Dense) error {
-			unaryK(opSigmoid, out.Float32s(), in[0].Float32s())
+			unaryK(opSigmoid, out.Float32s(), in[0].Float32s(), 0, 0)
 			return nil
 		})
 		if err == nil {
@@ -821,10 +836,34 @@ func (c *graphCompiler) unary(n bundle.Node) error {
 	if x.isInt {
 		return fmt.Errorf("input is an integer tensor, want float32")
 	}
-	op := map[string]int{"Relu": opRelu, "Sigmoid": opSigmoid, "Tanh": opTanh}[n.Op]
+	op := unaryOps[n.Op]
+	var alpha, beta float32
+	switch op {
+	case opLeakyRelu:
+		alpha = n.Float("alpha", 0.01)
+	case opElu:
+		alpha = n.Float("alpha", 1)
+	case opHardSigmoid:
+		alpha, beta = n.Float("alpha", 0.2), n.Float("beta", 0.5)
+	case opClip: // bounds as optional constant inputs (opset 11 on)
+		alpha, beta = float32(math.Inf(-1)), float32(math.Inf(1))
+		for i, bound := range []*float32{&alpha, &beta} {
+			v, err := c.optIn(n, i+1)
+			if err != nil {
+				return err
+			}
+			if v == nil {
+				continue
+			}
+			if !v.konst() || v.isInt || len(v.cf) != 1 {
+				return fmt.Errorf("bound %q must be a float32 constant scalar", n.Inputs[i+1])
+			}
+			*bound = v.cf[0]
+		}
+	}
 	if x.konst() {
 		out := &gval{shape: x.shape, cf: make([]float32, len(x.cf))}
-		unaryK(op, out.cf, x.cf)
+		unaryK(op, out.cf, x.cf, alpha, beta)
 		return c.set(n, out)
 	}
 	switch {
@@ -839,13 +878,232 @@ func (c *graphCompiler) unary(n bundle.Node) error {
 		return c.set(n, &gval{shape: x.shape, rt: &rtensor{pending: pendingSigmoid, name: n.Name, arg: x}})
 	}
 	out, err := c.runtimeOp(n, []*gval{x}, x.shape, false, func(in []*tensor.Dense, out *tensor.Dense) error {
-		unaryK(op, out.Float32s(), in[0].Float32s())
+		unaryK(op, out.Float32s(), in[0].Float32s(), alpha, beta)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
 	return c.set(n, out)
+}
+
+// softmax is Softmax along one axis (opset 13 on: default the last), not
+// the batch's.
+func (c *graphCompiler) softmax(n bundle.Node) error {
+	x, err := c.in(n, 0)
+	if err != nil {
+		return err
+	}
+	if x.isInt {
+		return fmt.Errorf("input is an integer tensor, want float32")
+	}
+	axis, err := normAxis(n.Int("axis", -1), len(x.shape))
+	if err != nil {
+		return err
+	}
+	outer, dim, inner := size(x.shape[:axis]), x.shape[axis], size(x.shape[axis+1:])
+	if x.konst() {
+		out := &gval{shape: x.shape, cf: make([]float32, len(x.cf))}
+		softmaxK(out.cf, x.cf, outer, dim, inner)
+		return c.set(n, out)
+	}
+	if axis == 0 {
+		return fmt.Errorf("normalizes along the batch dimension: rows would mix")
+	}
+	out, err := c.runtimeOp(n, []*gval{x}, x.shape, false, func(in []*tensor.Dense, out *tensor.Dense) error {
+		softmaxK(out.Float32s(), in[0].Float32s(), outer, dim, inner)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return c.set(n, out)
+}
+
+// rearrange is Slice or Transpose of x given, for its output shape, which
+// flat position of x each output element reads (pos, over whole tensors:
+// for a runtime x, the first batch row's positions, which every row
+// repeats).
+func (c *graphCompiler) rearrange(n bundle.Node, x *gval, shape []int, pos []int) error {
+	if x.konst() {
+		out := &gval{shape: shape, isInt: x.isInt}
+		if x.isInt {
+			out.ci = make([]int64, len(pos))
+			for i, p := range pos {
+				out.ci[i] = x.ci[p]
+			}
+		} else {
+			out.cf = make([]float32, len(pos))
+			for i, p := range pos {
+				out.cf[i] = x.cf[p]
+			}
+		}
+		return c.set(n, out)
+	}
+	w := size(shape[1:])
+	idx := make([]int32, w)
+	for i, p := range pos[:w] {
+		idx[i] = int32(p)
+	}
+	in := size(x.rowShape())
+	out, err := c.runtimeOp(n, []*gval{x}, shape, x.isInt, func(ts []*tensor.Dense, out *tensor.Dense) error {
+		if x.isInt {
+			mapRowsK(out.Int32s(), ts[0].Int32s(), in, idx, c.batch)
+		} else {
+			mapRowsK(out.Float32s(), ts[0].Float32s(), in, idx, c.batch)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if x.lo != nil {
+		out.lo, out.hi, out.src = make([]int64, w), make([]int64, w), make([]string, w)
+		for i, p := range idx {
+			out.lo[i], out.hi[i], out.src[i] = x.lo[p], x.hi[p], x.src[p]
+		}
+	}
+	return c.set(n, out)
+}
+
+// strides are row-major element strides of shape.
+func strides(shape []int) []int {
+	st := make([]int, len(shape))
+	s := 1
+	for i := len(shape) - 1; i >= 0; i-- {
+		st[i] = s
+		s *= shape[i]
+	}
+	return st
+}
+
+// positions lists, for every element of out (row-major), the flat
+// position sum_i index_i·step_i + base, where index_i runs over out's
+// dimension i.
+func positions(out []int, step []int, base int) []int {
+	pos := make([]int, 0, size(out))
+	var walk func(d, at int)
+	walk = func(d, at int) {
+		if d == len(out) {
+			pos = append(pos, at)
+			return
+		}
+		for i := range out[d] {
+			walk(d+1, at+i*step[d])
+		}
+	}
+	walk(0, base)
+	return pos
+}
+
+// transpose is Transpose with perm (default: reversed), keeping the batch
+// first.
+func (c *graphCompiler) transpose(n bundle.Node) error {
+	x, err := c.in(n, 0)
+	if err != nil {
+		return err
+	}
+	r := len(x.shape)
+	perm := n.Ints["perm"]
+	if perm == nil {
+		for i := r - 1; i >= 0; i-- {
+			perm = append(perm, int64(i))
+		}
+	}
+	if len(perm) != r {
+		return fmt.Errorf("perm %v for rank %d", perm, r)
+	}
+	st := strides(x.shape)
+	shape, step := make([]int, r), make([]int, r)
+	seen := make([]bool, r)
+	for i, p := range perm {
+		if p < 0 || int(p) >= r || seen[p] {
+			return fmt.Errorf("perm %v is not a permutation of %d axes", perm, r)
+		}
+		seen[p] = true
+		shape[i], step[i] = x.shape[p], st[p]
+	}
+	if !x.konst() && perm[0] != 0 {
+		return fmt.Errorf("perm %v moves the batch dimension: rows would mix", perm)
+	}
+	return c.rearrange(n, x, shape, positions(shape, step, 0))
+}
+
+// slice is Slice by constant starts, ends, axes and steps (ONNX's clamping
+// and negative values); the batch dimension only as a whole.
+func (c *graphCompiler) slice(n bundle.Node) error {
+	x, err := c.in(n, 0)
+	if err != nil {
+		return err
+	}
+	starts, err := c.constInts(n, 1)
+	if err != nil {
+		return err
+	}
+	ends, err := c.constInts(n, 2)
+	if err != nil {
+		return err
+	}
+	r := len(x.shape)
+	axes := make([]int64, len(starts))
+	for i := range axes {
+		axes[i] = int64(i)
+	}
+	if len(n.Inputs) > 3 && n.Inputs[3] != "" {
+		if axes, err = c.constInts(n, 3); err != nil {
+			return err
+		}
+	}
+	steps := make([]int64, len(starts))
+	for i := range steps {
+		steps[i] = 1
+	}
+	if len(n.Inputs) > 4 && n.Inputs[4] != "" {
+		if steps, err = c.constInts(n, 4); err != nil {
+			return err
+		}
+	}
+	if len(ends) != len(starts) || len(axes) != len(starts) || len(steps) != len(starts) {
+		return fmt.Errorf("starts, ends, axes and steps differ in length")
+	}
+	shape, step := slices.Clone(x.shape), strides(x.shape)
+	base := 0
+	seen := make([]bool, r)
+	for i, a := range axes {
+		ax, err := normAxis(a, r)
+		if err != nil {
+			return err
+		}
+		if seen[ax] {
+			return fmt.Errorf("axes %v name axis %d twice", axes, ax)
+		}
+		seen[ax] = true
+		d, st := int64(x.shape[ax]), steps[i]
+		if st == 0 {
+			return fmt.Errorf("step 0")
+		}
+		clampTo := func(v, lo, hi int64) int64 {
+			if v < 0 {
+				v += d
+			}
+			return min(max(v, lo), hi)
+		}
+		var from, to, count int64
+		if st > 0 {
+			from, to = clampTo(starts[i], 0, d), clampTo(ends[i], 0, d)
+			count = max(0, (to-from+st-1)/st)
+		} else {
+			from, to = clampTo(starts[i], 0, d-1), clampTo(ends[i], -1, d-1)
+			count = max(0, (from-to-st-1)/(-st))
+		}
+		if ax == 0 && !x.konst() && (from != 0 || st != 1 || count != d) {
+			return fmt.Errorf("slices the batch dimension: only all of it may be taken")
+		}
+		base += int(from) * step[ax]
+		shape[ax] = int(count)
+		step[ax] *= int(st)
+	}
+	return c.rearrange(n, x, shape, positions(shape, step, base))
 }
 
 func (c *graphCompiler) binary(n bundle.Node) error {

@@ -223,26 +223,114 @@ func apply[T number](op int, x, y T) (T, error) {
 	return x / y, nil
 }
 
-// Element-wise unary operators (float32).
+// Element-wise unary operators (float32). alpha and beta are the
+// operator's attributes where it has them (LeakyRelu, Elu, HardSigmoid) or
+// Clip's bounds.
 const (
 	opRelu = iota
 	opSigmoid
 	opTanh
+	opLeakyRelu
+	opElu
+	opSoftplus
+	opExp
+	opLog
+	opSqrt
+	opNeg
+	opAbs
+	opErf
+	opHardSigmoid
+	opClip
 )
 
-func unaryK(op int, out, x []float32) {
+func unaryK(op int, out, x []float32, alpha, beta float32) {
+	f := func(g func(float64) float64) {
+		for i, v := range x {
+			out[i] = float32(g(float64(v)))
+		}
+	}
 	switch op {
 	case opRelu:
 		for i, v := range x {
 			out[i] = max(v, 0)
 		}
 	case opSigmoid:
-		for i, v := range x {
-			out[i] = float32(1 / (1 + math.Exp(-float64(v))))
-		}
+		f(func(v float64) float64 { return 1 / (1 + math.Exp(-v)) })
 	case opTanh:
+		f(math.Tanh)
+	case opLeakyRelu:
 		for i, v := range x {
-			out[i] = float32(math.Tanh(float64(v)))
+			if v < 0 {
+				v *= alpha
+			}
+			out[i] = v
+		}
+	case opElu:
+		f(func(v float64) float64 {
+			if v < 0 {
+				return float64(alpha) * math.Expm1(v)
+			}
+			return v
+		})
+	case opSoftplus:
+		f(func(v float64) float64 { return max(v, 0) + math.Log1p(math.Exp(-math.Abs(v))) })
+	case opExp:
+		f(math.Exp)
+	case opLog:
+		f(math.Log)
+	case opSqrt:
+		f(math.Sqrt)
+	case opNeg:
+		for i, v := range x {
+			out[i] = -v
+		}
+	case opAbs:
+		for i, v := range x {
+			out[i] = float32(math.Abs(float64(v)))
+		}
+	case opErf:
+		f(math.Erf)
+	case opHardSigmoid:
+		for i, v := range x {
+			out[i] = min(max(alpha*v+beta, 0), 1)
+		}
+	case opClip:
+		for i, v := range x {
+			out[i] = min(max(v, alpha), beta)
+		}
+	}
+}
+
+// softmaxK is softmax over groups of n consecutive values... of shape
+// (outer, n, inner): each of the inner positions of each outer block.
+func softmaxK(out, x []float32, outer, n, inner int) {
+	for o := range outer {
+		for i := range inner {
+			base := o*n*inner + i
+			m := math.Inf(-1)
+			for j := range n {
+				m = max(m, float64(x[base+j*inner]))
+			}
+			sum := 0.0
+			for j := range n {
+				sum += math.Exp(float64(x[base+j*inner]) - m)
+			}
+			for j := range n {
+				out[base+j*inner] = float32(math.Exp(float64(x[base+j*inner])-m) / sum)
+			}
+		}
+	}
+}
+
+// mapRowsK copies, per row of rows, the elements of the source row (width
+// in) at positions idx into the output row (width len(idx)): Slice and
+// Transpose, which rearrange a row and never mix rows.
+func mapRowsK[T any](out, x []T, in int, idx []int32, rows int) {
+	w := len(idx)
+	for r := range rows {
+		src, dst := x[r*in:(r+1)*in], out[r*w:(r+1)*w]
+		for j, p := range idx {
+			dst[j] = src[p]
 		}
 	}
 }

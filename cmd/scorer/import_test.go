@@ -121,7 +121,7 @@ func TestImportedONNXModelScoresAMonth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	broken := strings.Replace(string(yaml), "op: Relu", "op: Softplus", 1)
+	broken := strings.Replace(string(yaml), "op: Relu", "op: LpNormalization", 1)
 	if broken == string(yaml) {
 		t.Fatal("model.yaml has no Relu node")
 	}
@@ -131,7 +131,7 @@ func TestImportedONNXModelScoresAMonth(t *testing.T) {
 		{"backfill", "--month", "2020-01", "--model", model, "--input", input, "--output", filepath.Join(dir, "out2")},
 	} {
 		r := scorerProc(t, nil, args...)
-		if r.code != exitUsage || !strings.Contains(r.stderr, "(Softplus, opset 17)") || !strings.Contains(r.stderr, "operator Softplus is not supported") {
+		if r.code != exitUsage || !strings.Contains(r.stderr, "(LpNormalization, opset 17)") || !strings.Contains(r.stderr, "operator LpNormalization is not supported") {
 			t.Errorf("%s with an unsupported operator: exit %d, want %d naming the node\nstderr:\n%s", args[0], r.code, exitUsage, r.stderr)
 		}
 	}

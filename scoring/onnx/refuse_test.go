@@ -50,9 +50,9 @@ func TestImportRefusesWhatItCannotRun(t *testing.T) {
 		want  []string
 	}{
 		{"unsupported operator", tiny(func(g *onnxtest.Graph) string {
-			g.Node("Softplus", "/act/Softplus", []string{"z"}, []string{"s"})
+			g.Node("LpNormalization", "/act/LpNormalization", []string{"z"}, []string{"s"})
 			return "s"
-		}).Model(17), onnx.Options{Spec: spec4}, []string{`node "/act/Softplus" (Softplus, opset 17)`, "operator Softplus is not supported"}},
+		}).Model(17), onnx.Options{Spec: spec4}, []string{`node "/act/LpNormalization" (LpNormalization, opset 17)`, "operator LpNormalization is not supported"}},
 		{"operator of another domain", func() []byte {
 			g := tiny(func(g *onnxtest.Graph) string {
 				g.Node("Gelu", "/ms/Gelu", []string{"z"}, []string{"s"})
@@ -79,6 +79,17 @@ func TestImportRefusesWhatItCannotRun(t *testing.T) {
 			g.Node("Add", "/Add", []string{"z", "s"}, []string{"zz"})           // [batch, 1] + [batch] -> [batch, batch]
 			return "zz"
 		}).Model(17), onnx.Options{Spec: spec4}, []string{`node "/Add" (Add, opset 17)`, "rows would mix"}},
+		{"a transpose of the batch", tiny(func(g *onnxtest.Graph) string {
+			g.Node("Transpose", "/Transpose", []string{"z"}, []string{"zt"}, "perm", []int64{1, 0})
+			return "zt"
+		}).Model(17), onnx.Options{Spec: spec4}, []string{`node "/Transpose" (Transpose, opset 17)`, "moves the batch dimension"}},
+		{"a slice of the batch", tiny(func(g *onnxtest.Graph) string {
+			g.Init(onnxtest.Ints("st", []int64{1}, 1))
+			g.Init(onnxtest.Ints("en", []int64{2}, 1))
+			g.Init(onnxtest.Ints("ax", []int64{0}, 1))
+			g.Node("Slice", "/Slice", []string{"z", "st", "en", "ax"}, []string{"zs"})
+			return "zs"
+		}).Model(17), onnx.Options{Spec: spec4}, []string{`node "/Slice" (Slice, opset 17)`, "slices the batch dimension"}},
 		{"an axis named twice", tiny(func(g *onnxtest.Graph) string {
 			g.Init(onnxtest.Ints("axes", []int64{1, 1}, 2))
 			g.Node("Unsqueeze", "/Unsqueeze", []string{"z", "axes"}, []string{"u"})
@@ -154,7 +165,7 @@ func TestImportRefusesWhatItCannotRun(t *testing.T) {
 // its operator; a logit output is scored through scorer's sigmoid.
 func TestImportKeepsWhatTheOutputNeeds(t *testing.T) {
 	g := tiny(nil)
-	g.Node("Softplus", "/aux/Softplus", []string{"z"}, []string{"aux0"})
+	g.Node("LpNormalization", "/aux/LpNormalization", []string{"z"}, []string{"aux0"})
 	g.Inits = append(g.Inits, &pb.TensorProto{Name: "aux.scale", DataType: int32(pb.TensorProto_DOUBLE), Dims: []int64{1}, DoubleData: []float64{2}})
 	g.Node("Mul", "/aux/Mul", []string{"aux0", "aux.scale"}, []string{"aux"})
 	g.Outputs = append(g.Outputs, onnxtest.Value("aux", pb.TensorProto_FLOAT, "batch", 1), onnxtest.Value("z", pb.TensorProto_FLOAT, "batch", 1))

@@ -31,7 +31,8 @@ DENSE = 4  # dense features
 OPS = [
     "Gather", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "Sigmoid", "Tanh", "Concat", "Reshape",
     "Flatten", "Squeeze", "Unsqueeze", "ReduceSum", "ReduceMean", "Constant", "Identity", "Cast",
-    "Shape", "BatchNormalization", "Dropout",
+    "Shape", "BatchNormalization", "Dropout", "LeakyRelu", "Elu", "HardSigmoid", "Softplus", "Log", "Abs",
+    "Sqrt", "Exp", "Neg", "Erf", "Clip", "Slice", "Transpose", "Softmax",
 ]
 
 # IR versions: what the exporter writes (torch.onnx.export of torch 2.x: IR
@@ -528,6 +529,93 @@ def ops_zoo(rng):
         cardinalities={}, reference={"prob": sigmoid(logit(x))})
 
 
+# 4b. activations -----------------------------------------------------------
+
+
+def activations(rng):
+    """Element-wise activations and row rearrangements on x [batch, 6] (opset 17):
+
+        s = x * 0.05                                    scaled to keep exp finite
+        a = LeakyRelu(s, 0.1) + Elu(s, 0.7) + HardSigmoid(s, 0.3, 0.4)
+        b = Log(Softplus(s)) + Sqrt(Abs(s)) + Neg(Exp(s)) + Erf(s)
+        c = Clip(a + b, -2, 2)
+        p = Slice(c, starts [1], ends [6], axes [1], steps [2])       [b, 3]
+        t = Reshape(Transpose(Reshape(c, [0, 2, 3]), [0, 2, 1]), [0, 6])
+        q = Softmax(t, axis -1)                                       [b, 6]
+        logit = q @ W1 + p @ W2 + bias; prob = Sigmoid(logit)
+    """
+    n = 6
+    x = dense_data(rng, ROWS, n)
+    w = {
+        "scale": f32(0.05),
+        "lo": f32(-2.0),
+        "hi": f32(2.0),
+        "starts": i64([1]), "ends": i64([6]), "axes": i64([1]), "steps": i64([2]),
+        "shape3": i64([0, 2, 3]), "shape2": i64([0, 6]),
+        "W1": normal(rng, (n, 1), 3.0),
+        "W2": normal(rng, (3, 1), 0.6),
+        "bias": normal(rng, (1,), 0.1),
+    }
+
+    def logit(x):
+        W = {k: v.astype(np.float64) for k, v in w.items() if v.dtype == np.float32}
+        s = x.astype(np.float64) * W["scale"]
+        from math import erf
+        a = np.where(s < 0, 0.1 * s, s) + np.where(s < 0, 0.7 * np.expm1(s), s) + np.clip(0.3 * s + 0.4, 0, 1)
+        softplus = np.maximum(s, 0) + np.log1p(np.exp(-np.abs(s)))
+        b = np.log(softplus) + np.sqrt(np.abs(s)) - np.exp(s) + np.vectorize(erf)(s)
+        c = np.clip(a + b, -2, 2)
+        p = c[:, 1:6:2]
+        t = c.reshape(len(c), 2, 3).transpose(0, 2, 1).reshape(len(c), 6)
+        e = np.exp(t - t.max(axis=1, keepdims=True))
+        q = e / e.sum(axis=1, keepdims=True)
+        return q @ W["W1"] + p @ W["W2"] + W["bias"]
+
+    center(w, "bias", logit(x))
+    nodes = [
+        helper.make_node("Mul", ["x", "scale"], ["s"], name="scale"),
+        helper.make_node("LeakyRelu", ["s"], ["lrelu"], name="leaky_relu", alpha=0.1),
+        helper.make_node("Elu", ["s"], ["elu"], name="elu", alpha=0.7),
+        helper.make_node("HardSigmoid", ["s"], ["hsig"], name="hard_sigmoid", alpha=0.3, beta=0.4),
+        helper.make_node("Add", ["lrelu", "elu"], ["a0"], name="add_a0"),
+        helper.make_node("Add", ["a0", "hsig"], ["a"], name="add_a"),
+        helper.make_node("Softplus", ["s"], ["sp"], name="softplus"),
+        helper.make_node("Log", ["sp"], ["logsp"], name="log"),
+        helper.make_node("Abs", ["s"], ["abs"], name="abs"),
+        helper.make_node("Sqrt", ["abs"], ["sqrt"], name="sqrt"),
+        helper.make_node("Exp", ["s"], ["exp"], name="exp"),
+        helper.make_node("Neg", ["exp"], ["negexp"], name="neg"),
+        helper.make_node("Erf", ["s"], ["erf"], name="erf"),
+        helper.make_node("Add", ["logsp", "sqrt"], ["b0"], name="add_b0"),
+        helper.make_node("Add", ["b0", "negexp"], ["b1"], name="add_b1"),
+        helper.make_node("Add", ["b1", "erf"], ["b"], name="add_b"),
+        helper.make_node("Add", ["a", "b"], ["ab"], name="add_ab"),
+        helper.make_node("Clip", ["ab", "lo", "hi"], ["c"], name="clip"),
+        helper.make_node("Slice", ["c", "starts", "ends", "axes", "steps"], ["p"], name="slice"),
+        helper.make_node("Reshape", ["c", "shape3"], ["c3"], name="reshape3"),
+        helper.make_node("Transpose", ["c3"], ["t3"], name="transpose", perm=[0, 2, 1]),
+        helper.make_node("Reshape", ["t3", "shape2"], ["t"], name="reshape2"),
+        helper.make_node("Softmax", ["t"], ["q"], name="softmax", axis=-1),
+        helper.make_node("MatMul", ["q", "W1"], ["l1"], name="matmul_1"),
+        helper.make_node("MatMul", ["p", "W2"], ["l2"], name="matmul_2"),
+        helper.make_node("Add", ["l1", "l2"], ["l12"], name="add_l"),
+        helper.make_node("Add", ["l12", "bias"], ["logit"], name="add_bias"),
+        helper.make_node("Sigmoid", ["logit"], ["prob"], name="sigmoid"),
+    ]
+    graph = helper.make_graph(
+        nodes, "activations",
+        [value_info("x", TensorProto.FLOAT, ["batch", n])],
+        [value_info("prob", TensorProto.FLOAT, ["batch", 1])],
+        [numpy_helper.from_array(v, name) for name, v in w.items()],
+    )
+    return dict(
+        opset=17, ir=IR_TORCH, style="handwritten",
+        description="element-wise activations (LeakyRelu, Elu, HardSigmoid, Softplus, Log, Abs, Sqrt, Exp, Neg, "
+        "Erf, Clip) and rearrangements (Slice with steps, Transpose, Softmax) on one float input",
+        graph=graph, inputs=[("x", x)], outputs=[("prob", "float32", [ROWS, 1])],
+        cardinalities={}, reference={"prob": sigmoid(logit(x))})
+
+
 # 5. logreg -----------------------------------------------------------------
 
 
@@ -583,6 +671,7 @@ MODELS = [
     ("pytorch_bn_view", pytorch_bn_view, 2),
     ("keras_mlp", keras_mlp, 1),
     ("ops_zoo", ops_zoo, 4),
+    ("activations", activations, 5),
     ("logreg", logreg, 5),
 ]
 
