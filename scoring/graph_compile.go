@@ -46,7 +46,7 @@ import (
 var ImportedOps = []string{
 	"Abs", "Add", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "Div", "Dropout",
 	"Elu", "Erf", "Exp", "Flatten", "Gather", "Gemm", "HardSigmoid", "Identity", "LeakyRelu",
-	"Log", "MatMul", "Mul", "Neg", "ReduceMean", "ReduceSum", "Relu", "Reshape", "Shape",
+	"Log", "MatMul", "Mul", "Neg", "Pow", "ReduceMean", "ReduceSum", "Relu", "Reshape", "Shape",
 	"Sigmoid", "Slice", "Softmax", "Softplus", "Sqrt", "Squeeze", "Sub", "Tanh", "Transpose",
 	"Unsqueeze",
 }
@@ -55,7 +55,7 @@ var ImportedOps = []string{
 var unaryOps = map[string]int{
 	"Relu": opRelu, "Sigmoid": opSigmoid, "Tanh": opTanh, "LeakyRelu": opLeakyRelu, "Elu": opElu,
 	"Softplus": opSoftplus, "Exp": opExp, "Log": opLog, "Sqrt": opSqrt, "Neg": opNeg, "Abs": opAbs,
-	"Erf": opErf, "HardSigmoid": opHardSigmoid, "Clip": opClip,
+	"Erf": opErf, "HardSigmoid": opHardSigmoid, "Clip": opClip, "Pow": opPow,
 }
 
 // The opsets an imported graph may declare.
@@ -400,7 +400,7 @@ func (c *graphCompiler) compileNode(n bundle.Node) error {
 		return c.transpose(n)
 	case "Gather":
 		return c.gather(n)
-	case "Relu", "Sigmoid", "Tanh", "LeakyRelu", "Elu", "Softplus", "Exp", "Log", "Sqrt", "Neg", "Abs", "Erf", "HardSigmoid", "Clip":
+	case "Relu", "Sigmoid", "Tanh", "LeakyRelu", "Elu", "Softplus", "Exp", "Log", "Sqrt", "Neg", "Abs", "Erf", "HardSigmoid", "Clip", "Pow":
 		return c.unary(n)
 	case "Concat":
 		return c.concat(n)
@@ -845,6 +845,19 @@ func (c *graphCompiler) unary(n bundle.Node) error {
 		alpha = n.Float("alpha", 1)
 	case opHardSigmoid:
 		alpha, beta = n.Float("alpha", 0.2), n.Float("beta", 0.5)
+	case opPow: // a constant scalar exponent
+		e, err := c.in(n, 1)
+		if err != nil {
+			return err
+		}
+		switch {
+		case e.konst() && !e.isInt && len(e.cf) == 1:
+			alpha = e.cf[0]
+		case e.konst() && e.isInt && len(e.ci) == 1:
+			alpha = float32(e.ci[0])
+		default:
+			return fmt.Errorf("exponent %q must be a constant scalar", n.Inputs[1])
+		}
 	case opClip: // bounds as optional constant inputs (opset 11 on)
 		alpha, beta = float32(math.Inf(-1)), float32(math.Inf(1))
 		for i, bound := range []*float32{&alpha, &beta} {
@@ -1703,8 +1716,11 @@ func (c *graphCompiler) matmul(n bundle.Node) error {
 		return fmt.Errorf("integer matrix products are not supported")
 	}
 	gemm := n.Op == "Gemm"
+	if !gemm && !a.konst() && !b.konst() {
+		return c.batchedMatMul(n, a, b)
+	}
 	if a.konst() || !b.konst() {
-		return fmt.Errorf("only a runtime tensor times a constant weight matrix is supported")
+		return fmt.Errorf("only a runtime tensor times a constant weight matrix, or two runtime tensors of the same batch ([batch, ..., m, k] x [batch, ..., k, n]), are supported")
 	}
 	if len(a.shape) < 2 {
 		return fmt.Errorf("input %q has shape %v, want at least [batch, k]", n.Inputs[0], a.shape)
@@ -1832,6 +1848,30 @@ func (c *graphCompiler) lookupSum(n bundle.Node, x *gval, marked []bool, shape [
 		return nil, false
 	}
 	return out, true
+}
+
+// batchedMatMul is MatMul of two runtime tensors, matrix by matrix for
+// each row of the batch (and each of the other leading dimensions): a
+// DLRM-style dot interaction, torch.bmm(T, T.transpose(1, 2)).
+func (c *graphCompiler) batchedMatMul(n bundle.Node, a, b *gval) error {
+	r := len(a.shape)
+	if r < 3 || len(b.shape) != r || !slices.Equal(a.shape[:r-2], b.shape[:r-2]) {
+		return fmt.Errorf("shapes %v and %v: a product of two runtime tensors needs the same leading dimensions (the batch first) and rank >= 3", a.shape, b.shape)
+	}
+	m, k, k2, nn := a.shape[r-2], a.shape[r-1], b.shape[r-2], b.shape[r-1]
+	if k != k2 {
+		return fmt.Errorf("shapes %v and %v do not multiply", a.shape, b.shape)
+	}
+	shape := append(slices.Clone(a.shape[:r-2]), m, nn)
+	mats := size(a.shape[:r-2])
+	out, err := c.runtimeOp(n, []*gval{a, b}, shape, false, func(in []*tensor.Dense, out *tensor.Dense) error {
+		bmmK(out.Float32s(), in[0].Float32s(), in[1].Float32s(), mats, m, k, nn)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return c.set(n, out)
 }
 
 func scaled(v []float32, s float32) []float32 {

@@ -241,6 +241,7 @@ const (
 	opErf
 	opHardSigmoid
 	opClip
+	opPow
 )
 
 func unaryK(op int, out, x []float32, alpha, beta float32) {
@@ -297,6 +298,32 @@ func unaryK(op int, out, x []float32, alpha, beta float32) {
 	case opClip:
 		for i, v := range x {
 			out[i] = min(max(v, alpha), beta)
+		}
+	case opPow:
+		if alpha == 2 { // the usual square, exactly
+			for i, v := range x {
+				out[i] = v * v
+			}
+			return
+		}
+		f(func(v float64) float64 { return math.Pow(v, float64(alpha)) })
+	}
+}
+
+// bmmK multiplies mats pairs of row-major matrices: out_i (m×n) = a_i
+// (m×k) · b_i (k×n), summing in float32 in order of k.
+func bmmK(out, a, b []float32, mats, m, k, n int) {
+	for t := range mats {
+		A, B, C := a[t*m*k:(t+1)*m*k], b[t*k*n:(t+1)*k*n], out[t*m*n:(t+1)*m*n]
+		clear(C)
+		for i := range m {
+			row := C[i*n : (i+1)*n]
+			for p := range k {
+				av := A[i*k+p]
+				for j, bv := range B[p*n : (p+1)*n] {
+					row[j] += av * bv
+				}
+			}
 		}
 	}
 }

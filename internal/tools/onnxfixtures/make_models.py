@@ -32,7 +32,7 @@ OPS = [
     "Gather", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "Sigmoid", "Tanh", "Concat", "Reshape",
     "Flatten", "Squeeze", "Unsqueeze", "ReduceSum", "ReduceMean", "Constant", "Identity", "Cast",
     "Shape", "BatchNormalization", "Dropout", "LeakyRelu", "Elu", "HardSigmoid", "Softplus", "Log", "Abs",
-    "Sqrt", "Exp", "Neg", "Erf", "Clip", "Slice", "Transpose", "Softmax",
+    "Sqrt", "Exp", "Neg", "Erf", "Clip", "Slice", "Transpose", "Softmax", "Pow",
 ]
 
 # IR versions: what the exporter writes (torch.onnx.export of torch 2.x: IR
@@ -377,6 +377,162 @@ def pytorch_bn_view(rng):
         cardinalities={"cat": CARDS}, reference={"prob": sigmoid(logit(dense, cat))})
 
 
+# 2c. dlrm and deepfm: the interaction layers of canonical CTR models --------
+
+
+def dlrm(rng):
+    """torch.onnx.export(opset_version=17) of a small DLRM (Naumov et al.
+    2019): a bottom MLP on the dense features, a stacked embedding table,
+    and the dot interaction of every pair of feature vectors:
+
+        d = relu(bot(dense)); e = emb(cat + offsets)              [b,4], [b,3,4]
+        T = cat([d.unsqueeze(1), e], 1); Z = bmm(T, T.transpose(1, 2))
+        pairs = Z.flatten(1)[:, li * 4 + lj] (li > lj)          [b,6]
+        prob = sigmoid(top2(relu(top1(cat([d, pairs], 1)))))
+    """
+    k = len(CARDS)
+    dense = dense_data(rng, ROWS, DENSE)
+    cat = cat_data(rng, ROWS, CARDS)
+    li, lj = np.tril_indices(k + 1, -1)
+    pair_idx = i64(li * (k + 1) + lj)
+    w = {
+        "offsets": offsets(CARDS),
+        "emb.weight": normal(rng, (sum(CARDS), EMB), 0.3),
+        "bot.weight": normal(rng, (EMB, DENSE), 0.01),
+        "bot.bias": normal(rng, (EMB,), 0.3),
+        "pairs": pair_idx,
+        "top1.weight": normal(rng, (8, EMB + len(pair_idx)), 0.2),
+        "top1.bias": normal(rng, (8,), 0.1),
+        "top2.weight": normal(rng, (1, 8), 2.5),
+        "top2.bias": normal(rng, (1,), 0.1),
+        "axes_1": i64([1]),
+    }
+
+    def logit(dense, cat):
+        W = {n: v.astype(np.float64) for n, v in w.items() if v.dtype == np.float32}
+        d = np.maximum(dense.astype(np.float64) @ W["bot.weight"].T + W["bot.bias"], 0)
+        e = W["emb.weight"][cat + w["offsets"]]
+        T = np.concatenate([d[:, None, :], e], axis=1)
+        Z = T @ T.transpose(0, 2, 1)
+        pairs = Z.reshape(len(T), -1)[:, pair_idx]
+        x = np.maximum(np.concatenate([d, pairs], axis=1) @ W["top1.weight"].T + W["top1.bias"], 0)
+        return x @ W["top2.weight"].T + W["top2.bias"]
+
+    center(w, "top2.bias", logit(dense, cat))
+    gemm = lambda x, wn, y, name: helper.make_node(  # noqa: E731
+        "Gemm", [x, f"{wn}.weight", f"{wn}.bias"], [y], name=name, alpha=1.0, beta=1.0, transB=1)
+    nodes = [
+        gemm("dense", "bot", "/bot/Gemm_output_0", "/bot/Gemm"),
+        helper.make_node("Relu", ["/bot/Gemm_output_0"], ["/bot/Relu_output_0"], name="/bot/Relu"),
+        helper.make_node("Add", ["cat", "offsets"], ["/Add_output_0"], name="/Add"),
+        helper.make_node("Gather", ["emb.weight", "/Add_output_0"], ["/emb/Gather_output_0"], name="/emb/Gather"),
+        helper.make_node("Unsqueeze", ["/bot/Relu_output_0", "axes_1"], ["/Unsqueeze_output_0"], name="/Unsqueeze"),
+        helper.make_node("Concat", ["/Unsqueeze_output_0", "/emb/Gather_output_0"], ["/Concat_output_0"], name="/Concat", axis=1),
+        helper.make_node("Transpose", ["/Concat_output_0"], ["/Transpose_output_0"], name="/Transpose", perm=[0, 2, 1]),
+        helper.make_node("MatMul", ["/Concat_output_0", "/Transpose_output_0"], ["/MatMul_output_0"], name="/MatMul"),
+        helper.make_node("Flatten", ["/MatMul_output_0"], ["/Flatten_output_0"], name="/Flatten", axis=1),
+        helper.make_node("Gather", ["/Flatten_output_0", "pairs"], ["/Gather_output_0"], name="/Gather", axis=1),
+        helper.make_node("Concat", ["/bot/Relu_output_0", "/Gather_output_0"], ["/Concat_1_output_0"], name="/Concat_1", axis=1),
+        gemm("/Concat_1_output_0", "top1", "/top1/Gemm_output_0", "/top1/Gemm"),
+        helper.make_node("Relu", ["/top1/Gemm_output_0"], ["/top1/Relu_output_0"], name="/top1/Relu"),
+        gemm("/top1/Relu_output_0", "top2", "/top2/Gemm_output_0", "/top2/Gemm"),
+        helper.make_node("Sigmoid", ["/top2/Gemm_output_0"], ["prob"], name="/Sigmoid"),
+    ]
+    graph = helper.make_graph(
+        nodes, "main_graph",
+        [value_info("dense", TensorProto.FLOAT, ["batch", DENSE]), value_info("cat", TensorProto.INT64, ["batch", k])],
+        [value_info("prob", TensorProto.FLOAT, ["batch", 1])],
+        [numpy_helper.from_array(v, name) for name, v in w.items()],
+    )
+    return dict(
+        opset=17, ir=IR_TORCH, style="pytorch",
+        description="torch.onnx.export of a small DLRM: bottom MLP, stacked embeddings, dot interaction "
+        "(Unsqueeze, Concat on axis 1, Transpose, MatMul of two batch tensors, Flatten, Gather of the "
+        "lower triangle), top MLP, Sigmoid",
+        graph=graph, inputs=[("dense", dense), ("cat", cat)], outputs=[("prob", "float32", [ROWS, 1])],
+        cardinalities={"cat": CARDS}, reference={"prob": sigmoid(logit(dense, cat))})
+
+
+def deepfm(rng):
+    """torch.onnx.export(opset_version=13) of a small DeepFM (Guo et al.
+    2017): first-order weights, the factorization machine's pairwise term
+    0.5 * sum((sum_i e_i)^2 - sum_i e_i^2), and an MLP over the embeddings:
+
+        e = emb(cat + offsets)                                    [b,3,4]
+        fm = 0.5 * (e.sum(1) ** 2 - (e ** 2).sum(1)).sum(1, keepdim=True)
+        first = lin(dense) + w1(cat + offsets).sum(1, keepdim=True)
+        deep = fc2(relu(fc1(cat([dense, e.flatten(1)], 1))))
+        prob = sigmoid(first + fm + deep)
+    """
+    k = len(CARDS)
+    dense = dense_data(rng, ROWS, DENSE)
+    cat = cat_data(rng, ROWS, CARDS)
+    w = {
+        "offsets": offsets(CARDS),
+        "emb.weight": normal(rng, (sum(CARDS), EMB), 0.5),
+        "w1.weight": normal(rng, (sum(CARDS),), 0.3),
+        "lin.weight": normal(rng, (1, DENSE), 0.01),
+        "lin.bias": normal(rng, (1,), 0.1),
+        "fc1.weight": normal(rng, (8, DENSE + k * EMB), 1.0)
+        * f32(np.concatenate([np.full(DENSE, 0.01), np.full(k * EMB, 0.4)])),
+        "fc1.bias": normal(rng, (8,), 0.1),
+        "fc2.weight": normal(rng, (1, 8), 0.35),
+        "fc2.bias": normal(rng, (1,), 0.1),
+        "axes_1": i64([1]),
+        "two": f32(2.0),
+        "half": f32(0.5),
+    }
+
+    def logit(dense, cat):
+        W = {n: v.astype(np.float64) for n, v in w.items() if v.dtype == np.float32}
+        idx = cat + w["offsets"]
+        e = W["emb.weight"][idx]
+        fm = 0.5 * (e.sum(1) ** 2 - (e ** 2).sum(1)).sum(1, keepdims=True)
+        first = dense.astype(np.float64) @ W["lin.weight"].T + W["lin.bias"] + W["w1.weight"][idx].sum(1, keepdims=True)
+        x = np.concatenate([dense.astype(np.float64), e.reshape(len(e), -1)], axis=1)
+        deep = np.maximum(x @ W["fc1.weight"].T + W["fc1.bias"], 0) @ W["fc2.weight"].T + W["fc2.bias"]
+        return first + fm + deep
+
+    center(w, "fc2.bias", logit(dense, cat))
+    gemm = lambda x, wn, y, name: helper.make_node(  # noqa: E731
+        "Gemm", [x, f"{wn}.weight", f"{wn}.bias"], [y], name=name, alpha=1.0, beta=1.0, transB=1)
+    nodes = [
+        helper.make_node("Add", ["cat", "offsets"], ["/Add_output_0"], name="/Add"),
+        helper.make_node("Gather", ["emb.weight", "/Add_output_0"], ["/emb/Gather_output_0"], name="/emb/Gather"),
+        helper.make_node("ReduceSum", ["/emb/Gather_output_0", "axes_1"], ["/ReduceSum_output_0"], name="/ReduceSum", keepdims=0),
+        helper.make_node("Pow", ["/ReduceSum_output_0", "two"], ["/Pow_output_0"], name="/Pow"),
+        helper.make_node("Pow", ["/emb/Gather_output_0", "two"], ["/Pow_1_output_0"], name="/Pow_1"),
+        helper.make_node("ReduceSum", ["/Pow_1_output_0", "axes_1"], ["/ReduceSum_1_output_0"], name="/ReduceSum_1", keepdims=0),
+        helper.make_node("Sub", ["/Pow_output_0", "/ReduceSum_1_output_0"], ["/Sub_output_0"], name="/Sub"),
+        helper.make_node("ReduceSum", ["/Sub_output_0", "axes_1"], ["/ReduceSum_2_output_0"], name="/ReduceSum_2", keepdims=1),
+        helper.make_node("Mul", ["/ReduceSum_2_output_0", "half"], ["/Mul_output_0"], name="/Mul"),
+        gemm("dense", "lin", "/lin/Gemm_output_0", "/lin/Gemm"),
+        helper.make_node("Gather", ["w1.weight", "/Add_output_0"], ["/w1/Gather_output_0"], name="/w1/Gather"),
+        helper.make_node("ReduceSum", ["/w1/Gather_output_0", "axes_1"], ["/ReduceSum_3_output_0"], name="/ReduceSum_3", keepdims=1),
+        helper.make_node("Add", ["/lin/Gemm_output_0", "/ReduceSum_3_output_0"], ["/Add_1_output_0"], name="/Add_1"),
+        helper.make_node("Flatten", ["/emb/Gather_output_0"], ["/Flatten_output_0"], name="/Flatten", axis=1),
+        helper.make_node("Concat", ["dense", "/Flatten_output_0"], ["/Concat_output_0"], name="/Concat", axis=1),
+        gemm("/Concat_output_0", "fc1", "/fc1/Gemm_output_0", "/fc1/Gemm"),
+        helper.make_node("Relu", ["/fc1/Gemm_output_0"], ["/Relu_output_0"], name="/Relu"),
+        gemm("/Relu_output_0", "fc2", "/fc2/Gemm_output_0", "/fc2/Gemm"),
+        helper.make_node("Add", ["/Add_1_output_0", "/Mul_output_0"], ["/Add_2_output_0"], name="/Add_2"),
+        helper.make_node("Add", ["/Add_2_output_0", "/fc2/Gemm_output_0"], ["/Add_3_output_0"], name="/Add_3"),
+        helper.make_node("Sigmoid", ["/Add_3_output_0"], ["prob"], name="/Sigmoid"),
+    ]
+    graph = helper.make_graph(
+        nodes, "main_graph",
+        [value_info("dense", TensorProto.FLOAT, ["batch", DENSE]), value_info("cat", TensorProto.INT64, ["batch", k])],
+        [value_info("prob", TensorProto.FLOAT, ["batch", 1])],
+        [numpy_helper.from_array(v, name) for name, v in w.items()],
+    )
+    return dict(
+        opset=13, ir=IR_TORCH, style="pytorch",
+        description="torch.onnx.export of a small DeepFM: first-order weights (Gemm + a 1-D table's lookups "
+        "summed), the FM pairwise term (ReduceSum, Pow 2, Sub, Mul), an MLP over the flattened embeddings, Sigmoid",
+        graph=graph, inputs=[("dense", dense), ("cat", cat)], outputs=[("prob", "float32", [ROWS, 1])],
+        cardinalities={"cat": CARDS}, reference={"prob": sigmoid(logit(dense, cat))})
+
+
 # 3. keras_mlp --------------------------------------------------------------
 
 
@@ -669,6 +825,8 @@ MODELS = [
     ("pytorch_wide_deep", pytorch_wide_deep, 7),
     ("pytorch_mlp_stacked", pytorch_mlp_stacked, 2),
     ("pytorch_bn_view", pytorch_bn_view, 2),
+    ("dlrm", dlrm, 7),
+    ("deepfm", deepfm, 1),
     ("keras_mlp", keras_mlp, 1),
     ("ops_zoo", ops_zoo, 4),
     ("activations", activations, 5),
