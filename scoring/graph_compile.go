@@ -585,7 +585,7 @@ func (c *graphCompiler) reshape(n bundle.Node) error {
 	}
 	allowZero := n.Int("allowzero", 0) != 0
 	sv := c.vals[n.Inputs[1]]
-	fromBatch := func(i int) bool { return sv.batch != nil && sv.batch[i] }
+	fromBatch := func(i int) bool { return sv.batch != nil && sv.batch[i] || i == 0 && c.gr.BatchOne && spec[0] == 1 }
 	if !x.konst() && (len(spec) == 0 || spec[0] != -1 && (spec[0] != 0 || allowZero) && !fromBatch(0)) {
 		return fmt.Errorf("shape %v fixes the batch dimension: its first value must be 0 (keep), -1 (infer) or the batch size (x.size(0)); export with a dynamic batch (dynamic_axes)", spec)
 	}
@@ -598,6 +598,8 @@ func (c *graphCompiler) reshape(n bundle.Node) error {
 	infer, known := -1, 1
 	for i, d := range spec {
 		switch {
+		case i == 0 && !x.konst() && fromBatch(0): // the batch, whatever size it was exported with
+			shape[0] = x.shape[0]
 		case d == -1 && infer < 0:
 			infer = i
 			continue

@@ -26,6 +26,10 @@ type Graph struct {
 	Nodes []Node `yaml:"nodes"`
 	// Constants are the integer initializers, by name.
 	Constants map[string]IntTensor `yaml:"constants,omitempty"`
+	// BatchOne: the graph was exported for a batch of one row (every input
+	// declares a first dimension of 1, no dynamic axes), so a Reshape to a
+	// first dimension of 1 means "the batch".
+	BatchOne bool `yaml:"batch_one,omitempty"`
 }
 
 // GraphSource records the imported file.

@@ -109,6 +109,7 @@ func Import(data []byte, opts Options) (*bundle.Bundle, error) {
 	if gr.Inputs, err = im.inputs(opts.Spec, opts.Bind, read); err != nil {
 		return nil, err
 	}
+	gr.BatchOne = im.batchOne(read)
 	gr.Constants = im.consts
 	stackTables(gr, im.weights, opts.Spec, pipe.Cardinalities())
 	gr.Nodes = prune(gr.Nodes, gr.Output.Name)
@@ -487,6 +488,28 @@ func dimsString(dims []int) string {
 		fmt.Fprintf(&b, ", %d", d)
 	}
 	return b.String()
+}
+
+// batchOne reports whether every input the kept nodes read declares a
+// first dimension of exactly 1: a model exported without dynamic axes, for
+// one row, whose constant shapes then start with 1 for the batch.
+func (im *importer) batchOne(read map[string]bool) bool {
+	isInit := map[string]bool{}
+	for _, t := range im.g.GetInitializer() {
+		isInit[t.GetName()] = true
+	}
+	n := 0
+	for _, v := range im.g.GetInput() {
+		if isInit[v.GetName()] || !read[v.GetName()] {
+			continue
+		}
+		dims := v.GetType().GetTensorType().GetShape().GetDim()
+		if len(dims) == 0 || dims[0].GetDimParam() != "" || dims[0].GetDimValue() != 1 {
+			return false
+		}
+		n++
+	}
+	return n > 0
 }
 
 // inputOf reads a graph input's type: float32 or int32/int64, its first

@@ -289,3 +289,42 @@ func TestBatchNormOnInputs(t *testing.T) {
 		}
 	}
 }
+
+// A model exported without dynamic axes, for a batch of one row (every
+// input [1, n]), reshapes with a leading 1 that means the batch: it
+// imports and scores any number of rows; the same reshape in a model with
+// a dynamic batch is refused (it would fix the batch size).
+func TestExportedForOneRow(t *testing.T) {
+	build := func(batch any) []byte {
+		g := &onnxtest.Graph{}
+		g.Inputs = append(g.Inputs, onnxtest.Value("x", pb.TensorProto_FLOAT, batch, 4))
+		g.Outputs = append(g.Outputs, onnxtest.Value("prob", pb.TensorProto_FLOAT, batch, 1))
+		g.Init(onnxtest.Ints("shape3", []int64{1, 2, 2}, 3))
+		g.Init(onnxtest.Ints("shape2", []int64{1, 4}, 2))
+		g.Init(onnxtest.Floats("W", []float32{0.5, -0.25, 1, 0.125}, 4, 1))
+		g.Node("Reshape", "/Reshape", []string{"x", "shape3"}, []string{"x3"})
+		g.Node("Reshape", "/Reshape_1", []string{"x3", "shape2"}, []string{"x2"})
+		g.Node("MatMul", "/fc", []string{"x2", "W"}, []string{"z"})
+		g.Node("Sigmoid", "/Sigmoid", []string{"z"}, []string{"prob"})
+		return g.Model(17)
+	}
+	bu, err := onnx.Import(build(1), onnx.Options{Spec: spec4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bu.Graph.BatchOne {
+		t.Error("batch_one not recorded")
+	}
+	in := &features.Batch{N: 3, D: 4, Dense: []float32{1, 2, 3, 4, -1, 0, 0.5, 8, 0, 0, 0, 0}}
+	got := scores(t, bu, 2, in)
+	for r := range 3 {
+		x := in.Dense[r*4 : r*4+4]
+		z := 0.5*float64(x[0]) - 0.25*float64(x[1]) + float64(x[2]) + 0.125*float64(x[3])
+		if want := 1 / (1 + math.Exp(-z)); math.Abs(float64(got[r])-want) > 1e-6 {
+			t.Errorf("row %d: %g, want %g", r, got[r], want)
+		}
+	}
+	if _, err := onnx.Import(build("batch"), onnx.Options{Spec: spec4}); err == nil || !strings.Contains(err.Error(), "fixes the batch dimension") {
+		t.Errorf("dynamic batch with a reshape to 1 row: %v", err)
+	}
+}
