@@ -47,7 +47,7 @@ var ImportedOps = []string{
 	"Abs", "Add", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "Div", "Dropout",
 	"Elu", "Erf", "Exp", "Flatten", "Gather", "Gemm", "HardSigmoid", "Identity", "LeakyRelu",
 	"Log", "MatMul", "Mul", "Neg", "Pow", "ReduceMean", "ReduceSum", "Relu", "Reshape", "Shape",
-	"Sigmoid", "Slice", "Softmax", "Softplus", "Sqrt", "Squeeze", "Sub", "Tanh", "Transpose",
+	"Sigmoid", "Slice", "Softmax", "Softplus", "Split", "Sqrt", "Squeeze", "Sub", "Tanh", "Transpose",
 	"Unsqueeze",
 }
 
@@ -396,6 +396,8 @@ func (c *graphCompiler) compileNode(n bundle.Node) error {
 		return c.softmax(n)
 	case "Slice":
 		return c.slice(n)
+	case "Split":
+		return c.split(n)
 	case "Transpose":
 		return c.transpose(n)
 	case "Gather":
@@ -979,6 +981,61 @@ func (c *graphCompiler) rearrange(n bundle.Node, x *gval, shape []int, pos []int
 		}
 	}
 	return c.set(n, out)
+}
+
+// split is Split along an axis other than the batch's, into the sizes of
+// the constant split input, or into len(outputs) (num_outputs) equal parts
+// (the last one smaller if they do not divide).
+func (c *graphCompiler) split(n bundle.Node) error {
+	x, err := c.in(n, 0)
+	if err != nil {
+		return err
+	}
+	axis, err := normAxis(n.Int("axis", 0), len(x.shape))
+	if err != nil {
+		return err
+	}
+	if axis == 0 && !x.konst() {
+		return fmt.Errorf("splits the batch dimension: rows would mix")
+	}
+	d := x.shape[axis]
+	var sizes []int64
+	if len(n.Inputs) > 1 && n.Inputs[1] != "" {
+		if sizes, err = c.constInts(n, 1); err != nil {
+			return err
+		}
+	} else {
+		parts := int64(len(n.Outputs))
+		if parts == 0 {
+			return fmt.Errorf("has no outputs")
+		}
+		each := (int64(d) + parts - 1) / parts
+		for left := int64(d); left > 0; left -= each {
+			sizes = append(sizes, min(each, left))
+		}
+	}
+	if len(sizes) != len(n.Outputs) {
+		return fmt.Errorf("splits into %d parts for %d outputs", len(sizes), len(n.Outputs))
+	}
+	st := strides(x.shape)
+	from := 0
+	for i, sz := range sizes {
+		if sz < 0 || from+int(sz) > d {
+			return fmt.Errorf("split sizes %v do not fit dimension %d of %d", sizes, axis, d)
+		}
+		shape := slices.Clone(x.shape)
+		shape[axis] = int(sz)
+		part := n
+		part.Outputs = []string{n.Outputs[i]}
+		if err := c.rearrange(part, x, shape, positions(shape, st, from*st[axis])); err != nil {
+			return err
+		}
+		from += int(sz)
+	}
+	if from != d {
+		return fmt.Errorf("split sizes %v do not add up to dimension %d of %d", sizes, axis, d)
+	}
+	return nil
 }
 
 // strides are row-major element strides of shape.

@@ -3,6 +3,7 @@ package onnx_test
 import (
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -326,5 +327,51 @@ func TestExportedForOneRow(t *testing.T) {
 	}
 	if _, err := onnx.Import(build("batch"), onnx.Options{Spec: spec4}); err == nil || !strings.Contains(err.Error(), "fixes the batch dimension") {
 		t.Errorf("dynamic batch with a reshape to 1 row: %v", err)
+	}
+}
+
+// Split of one input into its parts along the feature axis (tf.split,
+// torch.split): each part is its own value.
+func TestSplit(t *testing.T) {
+	for _, sizes := range [][]int64{{1, 3}, nil} {
+		g := &onnxtest.Graph{}
+		g.Inputs = append(g.Inputs, onnxtest.Value("x", pb.TensorProto_FLOAT, "batch", 4))
+		g.Outputs = append(g.Outputs, onnxtest.Value("prob", pb.TensorProto_FLOAT, "batch", 1))
+		in := []string{"x"}
+		if sizes != nil {
+			g.Init(onnxtest.Ints("sizes", sizes, int64(len(sizes))))
+			in = append(in, "sizes")
+		}
+		a, b := 2, 2
+		if sizes != nil {
+			a, b = 1, 3
+		}
+		wa, wb := make([]float32, a), make([]float32, b)
+		for i := range wa {
+			wa[i] = float32(i + 1)
+		}
+		for i := range wb {
+			wb[i] = -float32(i+1) / 4
+		}
+		g.Init(onnxtest.Floats("Wa", wa, int64(a), 1))
+		g.Init(onnxtest.Floats("Wb", wb, int64(b), 1))
+		g.Node("Split", "/Split", in, []string{"pa", "pb"}, "axis", 1)
+		g.Node("MatMul", "/fa", []string{"pa", "Wa"}, []string{"za"})
+		g.Node("MatMul", "/fb", []string{"pb", "Wb"}, []string{"zb"})
+		g.Node("Add", "/Add", []string{"za", "zb"}, []string{"z"})
+		g.Node("Sigmoid", "/Sigmoid", []string{"z"}, []string{"prob"})
+		bu, err := onnx.Import(g.Model(17), onnx.Options{Spec: spec4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch := &features.Batch{N: 1, D: 4, Dense: []float32{1, 2, 3, 4}}
+		w := append(slices.Clone(wa), wb...)
+		z := 0.0
+		for i, x := range batch.Dense {
+			z += float64(x) * float64(w[i])
+		}
+		if got, want := scores(t, bu, 2, batch)[0], 1/(1+math.Exp(-z)); math.Abs(float64(got)-want) > 1e-6 {
+			t.Errorf("split %v: %g, want %g", sizes, got, want)
+		}
 	}
 }
