@@ -112,6 +112,9 @@ type rtensor struct {
 	inPlace bool
 	// pendingSigmoid: sigmoid(arg).
 	arg *gval
+	// softmaxOf is the input of the Softmax over the last axis that
+	// computed this value (a binary classifier's two class logits).
+	softmaxOf *gval
 	// pendingColumns: columns cols of the (batch, width) integer tensor
 	// src, plus offsets (per column; nil: none).
 	src     *gval
@@ -266,8 +269,10 @@ func (c *graphCompiler) logit() (*gorgonia.Node, error) {
 		return nil, fmt.Errorf("is a constant: the graph does not depend on its inputs")
 	case v.isInt:
 		return nil, fmt.Errorf("is an integer tensor, want float32")
+	case size(v.rowShape()) == 2 && v.shape[len(v.shape)-1] == 2:
+		return c.twoClassLogit(v)
 	case size(v.rowShape()) != 1:
-		return nil, fmt.Errorf("has shape %v: want one score per row ([batch] or [batch, 1])", v.shape)
+		return nil, fmt.Errorf("has shape %v: want one score per row ([batch] or [batch, 1]), or the two classes of a binary classifier ([batch, 2])", v.shape)
 	}
 	sigmoid := v.rt.pending == pendingSigmoid
 	switch {
@@ -279,6 +284,32 @@ func (c *graphCompiler) logit() (*gorgonia.Node, error) {
 		v = v.rt.arg
 	}
 	return c.materialize(v)
+}
+
+// twoClassLogit is the logit of class 1 of a binary classifier's [batch,
+// 2] output: l1 - l0 of its two logits (softmax(l)[1] = sigmoid(l1 - l0)),
+// the logits being the output itself (kind logit) or the input of the
+// Softmax that computes it (kind probability).
+func (c *graphCompiler) twoClassLogit(v *gval) (*gorgonia.Node, error) {
+	switch {
+	case c.gr.Output.Kind == bundle.OutputProbability && v.rt.softmaxOf == nil:
+		return nil, fmt.Errorf("has two values a row, computed by %s, not by a Softmax over them: if they are logits, import with --output-kind logit", v.rt.by)
+	case c.gr.Output.Kind == bundle.OutputLogit && v.rt.softmaxOf != nil:
+		return nil, fmt.Errorf("is computed by %s: probabilities, not logits; import without --output-kind logit", v.rt.by)
+	case v.rt.softmaxOf != nil:
+		v = v.rt.softmaxOf
+	}
+	out, err := c.runtimeOp(bundle.Node{Op: "Sub", Name: "class 1 - class 0"}, []*gval{v}, []int{c.batch, 1}, false, func(in []*tensor.Dense, out *tensor.Dense) error {
+		x, z := in[0].Float32s(), out.Float32s()
+		for r := range z {
+			z[r] = x[2*r+1] - x[2*r]
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out.rt.node, nil
 }
 
 func (c *graphCompiler) in(n bundle.Node, i int) (*gval, error) {
@@ -933,6 +964,9 @@ func (c *graphCompiler) softmax(n bundle.Node) error {
 	})
 	if err != nil {
 		return err
+	}
+	if inner == 1 {
+		out.rt.softmaxOf = x
 	}
 	return c.set(n, out)
 }

@@ -375,3 +375,45 @@ func TestSplit(t *testing.T) {
 		}
 	}
 }
+
+// A binary classifier's two-class output ([batch, 2], class 1 the click):
+// its Softmax's probability of class 1 as the score (computed from the
+// logits' difference), and the same from the two logits themselves.
+func TestTwoClassOutput(t *testing.T) {
+	build := func(softmax bool) []byte {
+		g := &onnxtest.Graph{}
+		g.Inputs = append(g.Inputs, onnxtest.Value("x", pb.TensorProto_FLOAT, "batch", 4))
+		g.Init(onnxtest.Floats("W", []float32{0.5, -0.5, -0.25, 0.25, 1, 0, 0.125, 0}, 4, 2))
+		g.Node("MatMul", "/fc", []string{"x", "W"}, []string{"logits"})
+		if softmax {
+			g.Node("Softmax", "/Softmax", []string{"logits"}, []string{"probs"}, "axis", 1)
+			g.Outputs = append(g.Outputs, onnxtest.Value("probs", pb.TensorProto_FLOAT, "batch", 2))
+		} else {
+			g.Outputs = append(g.Outputs, onnxtest.Value("logits", pb.TensorProto_FLOAT, "batch", 2))
+		}
+		return g.Model(17)
+	}
+	in := &features.Batch{N: 2, D: 4, Dense: []float32{1, 2, 3, 4, -1, 0, 0.5, 8}}
+	for _, tc := range []struct {
+		softmax bool
+		kind    string
+	}{{true, bundle.OutputProbability}, {false, bundle.OutputLogit}} {
+		bu, err := onnx.Import(build(tc.softmax), onnx.Options{Spec: spec4, OutputKind: tc.kind})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := scores(t, bu, 2, in)
+		for r := range 2 {
+			x := in.Dense[r*4 : r*4+4]
+			l0 := 0.5*float64(x[0]) - 0.25*float64(x[1]) + float64(x[2]) + 0.125*float64(x[3])
+			l1 := -0.5*float64(x[0]) + 0.25*float64(x[1])
+			want := math.Exp(l1) / (math.Exp(l0) + math.Exp(l1))
+			if math.Abs(float64(got[r])-want) > 1e-6 {
+				t.Errorf("softmax %v, row %d: %g, want %g", tc.softmax, r, got[r], want)
+			}
+		}
+	}
+	if _, err := onnx.Import(build(false), onnx.Options{Spec: spec4}); err == nil || !strings.Contains(err.Error(), "--output-kind logit") {
+		t.Errorf("two logits imported as probabilities: %v", err)
+	}
+}
