@@ -45,7 +45,9 @@ The model is compiled before the bundle is written: an operator scorer does
 not run, an opset outside 13-21, a dynamic dimension other than the batch, a
 reshape that fixes the batch size, or a feature whose cardinality reaches
 beyond the table it indexes is refused here, naming the node, its operator
-and the opset. docs/models.md lists the operators and rules.`,
+and the opset. The output gives one score a row ([batch] or [batch, 1]),
+or two classes ([batch, 2]: class 1 is the click). docs/models.md lists
+the operators and rules.`,
 		Example: `  scorer import onnx ctr.onnx --spec features.yaml --out models/ctr-onnx
   scorer import onnx ctr.onnx --spec features.yaml --out gs://models/ctr/7 --bind dense=price,width --bind sparse=site,device`,
 		Args: cobra.ExactArgs(1),
@@ -58,7 +60,7 @@ and the opset. docs/models.md lists the operators and rules.`,
 	fs.StringVar(&r.Version, "version", "", "bundle version (default: the first 12 hex digits of the file's SHA-256)")
 	fs.StringArrayVar(&bind, "bind", nil, "INPUT=feature,feature,...: the features of a graph input, in order (repeatable)")
 	fs.StringVar(&r.Output, "output", "", "graph output to score with (default: the only one)")
-	fs.StringVar(&r.OutputKind, "output-kind", bundle.OutputProbability, "what the output is: probability (computed by a final Sigmoid) or logit")
+	fs.StringVar(&r.OutputKind, "output-kind", bundle.OutputProbability, "what the output is: probability (computed by a final Sigmoid, or a Softmax over two classes) or logit (one, or two classes')")
 	exitCodes(cmd, codes(0, 1, 2))
 
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
