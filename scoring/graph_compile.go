@@ -164,6 +164,9 @@ func compileGraph(bu *bundle.Bundle, batch int) (*Network, error) {
 	c := &graphCompiler{bu: bu, gr: gr, g: gorgonia.NewGraph(), batch: batch, vals: map[string]*gval{}, uses: map[string]int{}}
 	net := &Network{g: c.g, batch: batch}
 	for _, n := range gr.Nodes {
+		if n.Op == "Shape" { // reads the static shape, not the values: fusions stay open
+			continue
+		}
 		for _, in := range n.Inputs {
 			c.uses[in]++
 		}
@@ -292,6 +295,8 @@ func (c *graphCompiler) logit() (*gorgonia.Node, error) {
 // Softmax that computes it (kind probability).
 func (c *graphCompiler) twoClassLogit(v *gval) (*gorgonia.Node, error) {
 	switch {
+	case v.rt.pending == pendingSigmoid:
+		return nil, fmt.Errorf("has two values a row computed by %s: two independent probabilities, not a binary classifier's two classes", v.rt.by)
 	case c.gr.Output.Kind == bundle.OutputProbability && v.rt.softmaxOf == nil:
 		return nil, fmt.Errorf("has two values a row, computed by %s, not by a Softmax over them: if they are logits, import with --output-kind logit", v.rt.by)
 	case c.gr.Output.Kind == bundle.OutputLogit && v.rt.softmaxOf != nil:
@@ -354,6 +359,9 @@ func (c *graphCompiler) set(n bundle.Node, v *gval) error {
 	if !v.konst() && (len(v.shape) == 0 || v.shape[0] != c.batch) {
 		return fmt.Errorf("its output has shape %v for a batch of %d rows: the batch must stay the first dimension (rows must not mix); a reshape to a fixed batch size, or an operation along the batch dimension, cannot be compiled", v.shape, c.batch)
 	}
+	if !v.konst() && size(v.shape[1:]) == 0 {
+		return fmt.Errorf("its output has shape %v: no values per row", v.shape)
+	}
 	if !v.konst() && v.rt.by == "" {
 		v.rt.by = n.Describe(c.gr.Opset)
 	}
@@ -383,6 +391,11 @@ func (c *graphCompiler) view(n bundle.Node, v *gval, shape []int) error {
 func (c *graphCompiler) compileNode(n bundle.Node) error {
 	if !slices.Contains(ImportedOps, n.Op) {
 		return fmt.Errorf("operator %s is not supported (supported: %s)", n.Op, strings.Join(ImportedOps, ", "))
+	}
+	for i, in := range n.Inputs {
+		if v := c.vals[in]; v != nil && slices.Contains(v.batch, true) && !keepsBatchMarks(n, i) {
+			return fmt.Errorf("uses the batch size (read by Shape) as a value: its scores would depend on how many rows are scored at once; only a Reshape's first dimension may be the batch size")
+		}
 	}
 	switch n.Op {
 	case "Constant":
@@ -486,6 +499,23 @@ func (c *graphCompiler) constant(n bundle.Node) error {
 	return fmt.Errorf("has no value (value, value_float(s) or value_int(s))")
 }
 
+// keepsBatchMarks reports whether input i of n may be an integer constant
+// holding the batch size (from Shape): a Reshape's shape, and the ops
+// that carry the marks to it (picking, joining and viewing constants).
+func keepsBatchMarks(n bundle.Node, i int) bool {
+	switch n.Op {
+	case "Reshape":
+		return i == 1
+	case "Gather", "Slice":
+		return i == 0
+	case "Concat", "Squeeze", "Unsqueeze", "Identity":
+		return i == 0 || n.Op == "Concat"
+	case "Cast":
+		return n.Int("to", 0) != onnxFloat
+	}
+	return false
+}
+
 // dropout is Dropout at inference: its input, unchanged. A graph that
 // trains (training_mode true) or reads the mask is refused.
 func (c *graphCompiler) dropout(n bundle.Node) error {
@@ -546,7 +576,9 @@ func (c *graphCompiler) batchNorm(n bundle.Node) error {
 	if len(n.Outputs) > 1 && slices.ContainsFunc(n.Outputs[1:], func(o string) bool { return o != "" && c.uses[o] > 0 }) {
 		return fmt.Errorf("its running statistics are read: only inference is supported")
 	}
-	n.Outputs = n.Outputs[:1]
+	if len(n.Outputs) > 1 {
+		n.Outputs = n.Outputs[:1]
+	}
 	if x.isInt || len(x.shape) < 2 {
 		return fmt.Errorf("input of shape %v: want float32 [batch, channels, ...]", x.shape)
 	}
@@ -571,7 +603,7 @@ func (c *graphCompiler) batchNorm(n bundle.Node) error {
 	if x.konst() {
 		return fmt.Errorf("input is a constant")
 	}
-	if r := x.rt; r.pending == pendingLinear && len(x.shape) == 2 && !r.relu && c.fusible(n, 0, x) {
+	if r := x.rt; r.pending == pendingLinear && len(x.shape) == 2 && r.rows == c.batch && r.out == ch && !r.relu && c.fusible(n, 0, x) {
 		f := *r // (x·W + bias)·a + b = x·(W·a) + (bias·a + b)
 		f.w, f.b, f.by = make([]float32, len(r.w)), make([]float32, r.out), ""
 		for i := range r.in {
@@ -641,8 +673,8 @@ func (c *graphCompiler) reshape(n bundle.Node) error {
 				return fmt.Errorf("shape %v copies dimension %d of a rank %d input", spec, i, len(x.shape))
 			}
 			shape[i] = x.shape[i]
-		case d < 0:
-			return fmt.Errorf("shape %v is not valid", spec)
+		case d < 0 || d > int64(size(x.shape)):
+			return fmt.Errorf("shape %v is not valid for %v", spec, x.shape)
 		default:
 			shape[i] = int(d)
 		}
@@ -885,6 +917,9 @@ func (c *graphCompiler) unary(n bundle.Node) error {
 		if err != nil {
 			return err
 		}
+		if len(e.shape) > len(x.shape) {
+			return fmt.Errorf("exponent of shape %v would broadcast %v to a higher rank", e.shape, x.shape)
+		}
 		switch {
 		case e.konst() && !e.isInt && len(e.cf) == 1:
 			alpha = e.cf[0]
@@ -978,6 +1013,12 @@ func (c *graphCompiler) softmax(n bundle.Node) error {
 func (c *graphCompiler) rearrange(n bundle.Node, x *gval, shape []int, pos []int) error {
 	if x.konst() {
 		out := &gval{shape: shape, isInt: x.isInt}
+		if x.batch != nil {
+			out.batch = make([]bool, len(pos))
+			for i, p := range pos {
+				out.batch[i] = x.batch[p]
+			}
+		}
 		if x.isInt {
 			out.ci = make([]int64, len(pos))
 			for i, p := range pos {
@@ -1054,7 +1095,7 @@ func (c *graphCompiler) split(n bundle.Node) error {
 	st := strides(x.shape)
 	from := 0
 	for i, sz := range sizes {
-		if sz < 0 || from+int(sz) > d {
+		if sz < 0 || sz > int64(d-from) {
 			return fmt.Errorf("split sizes %v do not fit dimension %d of %d", sizes, axis, d)
 		}
 		shape := slices.Clone(x.shape)
@@ -1197,10 +1238,14 @@ func (c *graphCompiler) slice(n bundle.Node) error {
 		var from, to, count int64
 		if st > 0 {
 			from, to = clampTo(starts[i], 0, d), clampTo(ends[i], 0, d)
-			count = max(0, (to-from+st-1)/st)
+			if to > from {
+				count = (to-from-1)/st + 1
+			}
 		} else {
 			from, to = clampTo(starts[i], 0, d-1), clampTo(ends[i], -1, d-1)
-			count = max(0, (from-to-st-1)/(-st))
+			if from > to {
+				count = (from-to-1)/(-st) + 1
+			}
 		}
 		if ax == 0 && !x.konst() && (from != 0 || st != 1 || count != d) {
 			return fmt.Errorf("slices the batch dimension: only all of it may be taken")

@@ -1,7 +1,6 @@
 package scoring
 
 import (
-	"errors"
 	"fmt"
 	"hash"
 	"hash/fnv"
@@ -124,8 +123,7 @@ func (e *flatError) Error() string { return e.err.Error() }
 // rowError turns a kernel's error into a *RowError of the row holding flat
 // position pos, perRow positions a row; other errors pass.
 func rowError(err error, perRow int) error {
-	var fe *flatError
-	if errors.As(err, &fe) && perRow > 0 {
+	if fe, ok := err.(*flatError); ok && perRow > 0 { // as the kernels return it; no allocation when err is nil
 		return &RowError{Row: fe.pos / perRow, Err: fe.err}
 	}
 	return err

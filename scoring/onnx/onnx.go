@@ -264,6 +264,24 @@ func (im *importer) tensor(name, what string, t *onnxpb.TensorProto) error {
 			copy(p.Data, t.GetFloatData())
 		}
 		im.weights[name] = p
+	case onnxpb.TensorProto_BOOL: // flags (Dropout's training_mode): 0 or 1
+		if n > bundle.MaxConstantValues {
+			return unsupported("boolean %s has %d values; scorer keeps such constants in model.yaml, up to %d", what, n, bundle.MaxConstantValues)
+		}
+		c := bundle.IntTensor{Shape: shape, Values: make([]int64, n)}
+		switch {
+		case raw != nil && len(raw) == n:
+			for i, b := range raw {
+				c.Values[i] = int64(min(b, 1))
+			}
+		case raw == nil && len(t.GetInt32Data()) == n:
+			for i, v := range t.GetInt32Data() {
+				c.Values[i] = int64(min(max(v, 0), 1))
+			}
+		default:
+			return unsupported("%s does not hold %d values of shape %v", what, n, shape)
+		}
+		im.consts[name] = c
 	case onnxpb.TensorProto_INT64, onnxpb.TensorProto_INT32:
 		if n > bundle.MaxConstantValues {
 			return unsupported("integer %s has %d values; scorer keeps integer constants in model.yaml, up to %d", what, n, bundle.MaxConstantValues)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/adtech/scorer/features"
+	"github.com/adtech/scorer/scoring"
 	"github.com/adtech/scorer/scoring/onnx"
 )
 
@@ -138,5 +139,41 @@ func TestParityWithONNXRuntime(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Scoring an imported graph allocates nothing per batch, whatever its
+// operators, as for the built-in models.
+func TestImportedScoringAllocatesNothing(t *testing.T) {
+	paths, err := filepath.Glob("testdata/*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range paths {
+		f := loadFixture(t, path)
+		data, err := os.ReadFile(filepath.Join("testdata", f.Model))
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec, _ := fixtureSpec(f)
+		bu, err := onnx.Import(data, onnx.Options{Name: "fixture", Spec: spec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := scoring.NewModel(bu, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := &features.Batch{}
+		in.Reset(64, bu.Inputs.Dense, bu.Inputs.K()) // zeros: index 0 fits every table
+		out := make([]float32, 64)
+		if allocs := testing.AllocsPerRun(20, func() {
+			if err := m.Score(in, out); err != nil {
+				t.Fatal(err)
+			}
+		}); allocs != 0 {
+			t.Errorf("%s: %v allocations per batch", f.Model, allocs)
+		}
+		_ = m.Close()
 	}
 }

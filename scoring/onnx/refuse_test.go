@@ -91,6 +91,39 @@ func TestImportRefusesWhatItCannotRun(t *testing.T) {
 			g.Node("Slice", "/Slice", []string{"z", "st", "en", "ax"}, []string{"zs"})
 			return "zs"
 		}).Model(17), onnx.Options{Spec: spec4}, []string{`node "/Slice" (Slice, opset 17)`, "slices the batch dimension"}},
+		{"the batch size used as a value", tiny(func(g *onnxtest.Graph) string {
+			g.Node("Shape", "/Shape", []string{"z"}, []string{"sh"})
+			g.Init(onnxtest.Ints("zero", []int64{0}))
+			g.Node("Gather", "/Gather", []string{"sh", "zero"}, []string{"b"})
+			g.Node("Cast", "/Cast", []string{"b"}, []string{"bf"}, "to", int(pb.TensorProto_FLOAT))
+			g.Node("Mul", "/Mul", []string{"z", "bf"}, []string{"zb"})
+			return "zb"
+		}).Model(17), onnx.Options{Spec: spec4}, []string{`node "/Cast" (Cast, opset 17)`, "uses the batch size"}},
+		{"split sizes beyond the dimension", tiny(func(g *onnxtest.Graph) string {
+			g.Init(onnxtest.Ints("sizes", []int64{2, 9223372036854775806}, 2))
+			g.Nodes = append([]*pb.NodeProto{{OpType: "Split", Name: "/Split", Input: []string{"x", "sizes"}, Output: []string{"a", "b"},
+				Attribute: []*pb.AttributeProto{{Name: "axis", Type: pb.AttributeProto_INT, I: 1}}}}, g.Nodes...)
+			g.Node("Concat", "/Concat", []string{"z", "a"}, []string{"za"}, "axis", 1)
+			g.Node("ReduceSum", "/R", []string{"za"}, []string{"r"}, "keepdims", 1)
+			return "r"
+		}).Model(17), onnx.Options{Spec: spec4}, []string{`node "/Split" (Split, opset 17)`, "do not fit"}},
+		{"an empty slice", tiny(func(g *onnxtest.Graph) string {
+			g.Init(onnxtest.Ints("st", []int64{1}, 1))
+			g.Init(onnxtest.Ints("en", []int64{1}, 1))
+			g.Init(onnxtest.Ints("ax", []int64{1}, 1))
+			g.Node("Slice", "/Slice", []string{"z", "st", "en", "ax"}, []string{"zs"})
+			g.Node("Concat", "/Concat", []string{"z", "zs"}, []string{"zz"}, "axis", 1)
+			return "zz"
+		}).Model(17), onnx.Options{Spec: spec4}, []string{`node "/Slice" (Slice, opset 17)`, "no values per row"}},
+		{"two sigmoids imported as two classes", func() []byte {
+			g := &onnxtest.Graph{}
+			g.Inputs = append(g.Inputs, onnxtest.Value("x", pb.TensorProto_FLOAT, "batch", 4))
+			g.Init(onnxtest.Floats("W", make([]float32, 8), 4, 2))
+			g.Node("MatMul", "/fc", []string{"x", "W"}, []string{"l"})
+			g.Node("Sigmoid", "/Sigmoid", []string{"l"}, []string{"p"})
+			g.Outputs = append(g.Outputs, onnxtest.Value("p", pb.TensorProto_FLOAT, "batch", 2))
+			return g.Model(17)
+		}(), onnx.Options{Spec: spec4, OutputKind: bundle.OutputLogit}, []string{"two independent probabilities"}},
 		{"an axis named twice", tiny(func(g *onnxtest.Graph) string {
 			g.Init(onnxtest.Ints("axes", []int64{1, 1}, 2))
 			g.Node("Unsqueeze", "/Unsqueeze", []string{"z", "axes"}, []string{"u"})
@@ -415,5 +448,54 @@ func TestTwoClassOutput(t *testing.T) {
 	}
 	if _, err := onnx.Import(build(false), onnx.Options{Spec: spec4}); err == nil || !strings.Contains(err.Error(), "--output-kind logit") {
 		t.Errorf("two logits imported as probabilities: %v", err)
+	}
+}
+
+// Shapes read the way tf2onnx writes tf.shape(x)[0] (a Slice of Shape)
+// reshape by the batch; a BatchNormalization after a layer whose output is
+// not [batch, channels] is computed, not folded; Dropout's training_mode
+// false as a boolean constant is inference.
+func TestExporterIdioms(t *testing.T) {
+	g := &onnxtest.Graph{}
+	g.Inputs = append(g.Inputs, onnxtest.Value("x", pb.TensorProto_FLOAT, "batch", 4))
+	g.Outputs = append(g.Outputs, onnxtest.Value("prob", pb.TensorProto_FLOAT, "batch", 1))
+	g.Init(onnxtest.Ints("shape3", []int64{0, 2, 2}, 3))
+	g.Init(onnxtest.Ints("st", []int64{0}, 1))
+	g.Init(onnxtest.Ints("en", []int64{1}, 1))
+	g.Init(onnxtest.Ints("minus1", []int64{-1}, 1))
+	g.Init(onnxtest.Floats("W2", []float32{1, -1}, 2))
+	for name, v := range map[string][]float32{"s": {2, 0.5}, "b": {0.1, -0.1}, "m": {0.5, -0.5}, "v": {1, 4}} {
+		g.Init(onnxtest.Floats(name, v, 2))
+	}
+	g.Init(&pb.TensorProto{Name: "train", DataType: int32(pb.TensorProto_BOOL), RawData: []byte{0}})
+	g.Init(onnxtest.Floats("ratio", []float32{0.5}))
+	g.Init(onnxtest.Floats("W", []float32{0.5, -0.25}, 2, 1))
+	g.Node("Reshape", "/Reshape", []string{"x", "shape3"}, []string{"x3"}) // [b, 2, 2]
+	g.Node("MatMul", "/fc", []string{"x3", "W2"}, []string{"h"})           // [b, 2]: not folded
+	g.Node("BatchNormalization", "/bn", []string{"h", "s", "b", "m", "v"}, []string{"hb"})
+	g.Node("Dropout", "/drop", []string{"hb", "ratio", "train"}, []string{"hd"})
+	g.Node("Shape", "/Shape", []string{"hd"}, []string{"sh"})
+	g.Node("Slice", "/Slice", []string{"sh", "st", "en"}, []string{"b1"})
+	g.Node("Concat", "/Concat", []string{"b1", "minus1"}, []string{"shp"}, "axis", 0)
+	g.Node("Reshape", "/Reshape_1", []string{"hd", "shp"}, []string{"hr"})
+	g.Node("MatMul", "/out", []string{"hr", "W"}, []string{"z"})
+	g.Node("Sigmoid", "/Sigmoid", []string{"z"}, []string{"prob"})
+	bu, err := onnx.Import(g.Model(17), onnx.Options{Spec: spec4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &features.Batch{N: 2, D: 4, Dense: []float32{1, 2, 3, 4, -1, 0, 0.5, 8}}
+	got := scores(t, bu, 2, in)
+	bnS, bnB, bnM, bnV := []float64{2, 0.5}, []float64{0.1, -0.1}, []float64{0.5, -0.5}, []float64{1, 4}
+	for r := range 2 {
+		x := in.Dense[r*4 : r*4+4]
+		h := []float64{float64(x[0]) - float64(x[1]), float64(x[2]) - float64(x[3])}
+		z := 0.0
+		for c, w := range []float64{0.5, -0.25} {
+			z += w * ((h[c]-bnM[c])/math.Sqrt(bnV[c]+1e-5)*bnS[c] + bnB[c])
+		}
+		if want := 1 / (1 + math.Exp(-z)); math.Abs(float64(got[r])-want) > 1e-6 {
+			t.Errorf("row %d: %g, want %g", r, got[r], want)
+		}
 	}
 }
