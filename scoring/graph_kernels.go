@@ -1,6 +1,7 @@
 package scoring
 
 import (
+	"errors"
 	"fmt"
 	"hash"
 	"hash/fnv"
@@ -123,7 +124,11 @@ func (e *flatError) Error() string { return e.err.Error() }
 // rowError turns a kernel's error into a *RowError of the row holding flat
 // position pos, perRow positions a row; other errors pass.
 func rowError(err error, perRow int) error {
-	if fe, ok := err.(*flatError); ok && perRow > 0 { // as the kernels return it; no allocation when err is nil
+	if err == nil { // the common case, before errors.As (whose target would be allocated)
+		return nil
+	}
+	var fe *flatError
+	if errors.As(err, &fe) && perRow > 0 {
 		return &RowError{Row: fe.pos / perRow, Err: fe.err}
 	}
 	return err

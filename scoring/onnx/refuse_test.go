@@ -101,8 +101,10 @@ func TestImportRefusesWhatItCannotRun(t *testing.T) {
 		}).Model(17), onnx.Options{Spec: spec4}, []string{`node "/Cast" (Cast, opset 17)`, "uses the batch size"}},
 		{"split sizes beyond the dimension", tiny(func(g *onnxtest.Graph) string {
 			g.Init(onnxtest.Ints("sizes", []int64{2, 9223372036854775806}, 2))
-			g.Nodes = append([]*pb.NodeProto{{OpType: "Split", Name: "/Split", Input: []string{"x", "sizes"}, Output: []string{"a", "b"},
-				Attribute: []*pb.AttributeProto{{Name: "axis", Type: pb.AttributeProto_INT, I: 1}}}}, g.Nodes...)
+			g.Nodes = append([]*pb.NodeProto{{
+				OpType: "Split", Name: "/Split", Input: []string{"x", "sizes"}, Output: []string{"a", "b"},
+				Attribute: []*pb.AttributeProto{{Name: "axis", Type: pb.AttributeProto_INT, I: 1}},
+			}}, g.Nodes...)
 			g.Node("Concat", "/Concat", []string{"z", "a"}, []string{"za"}, "axis", 1)
 			g.Node("ReduceSum", "/R", []string{"za"}, []string{"r"}, "keepdims", 1)
 			return "r"
