@@ -42,7 +42,8 @@
 //     runtime value, refuses what it cannot run with the node named, and
 //     builds the same fused ops (linear layers, gathers written into their
 //     concatenation, the checked sigmoid) plus generic kernels for the
-//     other operators (graph_kernels.go). docs/models.md lists them.
+//     other operators (graph_ops.go compiles each operator, graph_kernels.go
+//     computes them). docs/models.md lists them.
 //
 // Categorical feature k's index i addresses row_k = offsets[k] + i of the
 // concatenated embedding tables, where offsets are the prefix sums of the
