@@ -6,6 +6,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -85,5 +87,45 @@ func TestImportedDemoModelAsChallenger(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("evaluate has no row for the imported challenger: %s", r.stdout)
+	}
+}
+
+// The same on GCS: the ONNX file read from a bucket, the bundle written to
+// one, and the month scored from there (the fake-gcs-server emulator).
+func TestImportONNXOnGCS(t *testing.T) {
+	g := newGCS(t)
+	g.seedDemo(t)
+	model, err := os.ReadFile("../../testdata/onnx/ctr-pytorch.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.put(t, "models", "exported/ctr-pytorch.onnx", model)
+	dir := t.TempDir()
+	for _, f := range []string{"features.yaml", "stats.yaml"} { // the spec and stats are local files
+		data, err := os.ReadFile(filepath.Join("../../testdata/onnx", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(dir, f), data)
+	}
+	r := scorerProc(t, g.env(), "import", "onnx", "gs://models/exported/ctr-pytorch.onnx",
+		"--spec", filepath.Join(dir, "features.yaml"), "--stats", filepath.Join(dir, "stats.yaml"), "--out", "gs://models/ctr-onnx/1", "--version", "1")
+	mustSucceed(t, r)
+	if !strings.Contains(r.stdout, "gs://models/exported/ctr-pytorch.onnx") {
+		t.Errorf("import output does not name the source:\n%s", r.stdout)
+	}
+	if got := g.names(t, "models", "ctr-onnx/1/"); !slices.Equal(got, []string{"model.yaml", "weights.safetensors"}) {
+		t.Fatalf("bundle objects %v", got)
+	}
+	mustSucceed(t, scorerProc(t, g.env(), "backfill", "--month", "2020-09", "--input", "gs://ads/input",
+		"--model", "gs://models/ctr-onnx/1", "--output", "gs://analytics/out", "--log-format", "json"))
+	out := g.download(t, "analytics", "out/")
+	var n int64
+	var version string
+	if err := duck(t).QueryRow(fmt.Sprintf(`SELECT count(*), any_value(model_version) FROM read_parquet('%s/ad_scores/*/*.parquet')`, out)).Scan(&n, &version); err != nil {
+		t.Fatal(err)
+	}
+	if n != countDemoRows(t, "2020-09") || version != "1" {
+		t.Errorf("%d rows scored by version %q, want the month's %d by 1", n, version, countDemoRows(t, "2020-09"))
 	}
 }
