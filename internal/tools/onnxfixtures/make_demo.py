@@ -49,7 +49,7 @@ import onnx  # noqa: E402
 import yaml  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from make_models import IR_TORCH, const_node, f32, model_of, value_info, write_atomic  # noqa: E402
+from make_models import IR_TORCH, f32, model_of, torch_wide_deep_nodes, value_info, write_atomic  # noqa: E402
 
 TRAIN_MONTH, SCORE_MONTH = "2020-08", "2020-09"
 EXPECTED_FILE = "dumps/2020-09/ads-2020-09-000.csv.gz"  # its first EXPECTED_ROWS rows, in file order
@@ -405,43 +405,8 @@ def train(rng, w, dense, cat, y, val):
 
 
 def export(w, d, k, doc):
-    def ids(i):  # the output of cat[:, i]
-        return f"/Gather{'' if i == 0 else f'_{i}'}_output_0"
+    nodes = torch_wide_deep_nodes(k, ["fc1", "out"], "click_prob")
 
-    nodes = []
-    for i in range(k):
-        suffix = "" if i == 0 else f"_{i}"
-        nodes.append(const_node(f"/Constant{suffix}", np.array(i, dtype=np.int64)))
-        nodes.append(helper.make_node(
-            "Gather", ["cat", f"/Constant{suffix}_output_0"], [ids(i)], name=f"/Gather{suffix}", axis=1))
-    # nn.Embedding: Gather(weight, ids), no axis attribute (the default, 0).
-    for i in range(k):
-        nodes.append(helper.make_node(
-            "Gather", [f"deep.emb_{i}.weight", ids(i)], [f"/deep/emb_{i}/Gather_output_0"],
-            name=f"/deep/emb_{i}/Gather"))
-    nodes.append(helper.make_node(
-        "Concat", ["dense"] + [f"/deep/emb_{i}/Gather_output_0" for i in range(k)], ["/deep/Concat_output_0"],
-        name="/deep/Concat", axis=1))
-    nodes.append(helper.make_node(
-        "Gemm", ["/deep/Concat_output_0", "deep.fc1.weight", "deep.fc1.bias"], ["/deep/fc1/Gemm_output_0"],
-        name="/deep/fc1/Gemm", alpha=1.0, beta=1.0, transB=1))
-    nodes.append(helper.make_node("Relu", ["/deep/fc1/Gemm_output_0"], ["/deep/Relu_output_0"], name="/deep/Relu"))
-    nodes.append(helper.make_node(
-        "Gemm", ["/deep/Relu_output_0", "deep.out.weight", "deep.out.bias"], ["/deep/out/Gemm_output_0"],
-        name="/deep/out/Gemm", alpha=1.0, beta=1.0, transB=1))
-    nodes.append(helper.make_node(
-        "Gemm", ["dense", "wide.linear.weight", "wide.linear.bias"], ["/wide/linear/Gemm_output_0"],
-        name="/wide/linear/Gemm", alpha=1.0, beta=1.0, transB=1))
-    acc = "/wide/linear/Gemm_output_0"
-    for i in range(k):
-        nodes.append(helper.make_node(
-            "Gather", [f"wide.emb_{i}.weight", ids(i)], [f"/wide/emb_{i}/Gather_output_0"],
-            name=f"/wide/emb_{i}/Gather"))
-        add = "/wide/Add" + ("" if i == 0 else f"_{i}")
-        nodes.append(helper.make_node("Add", [acc, f"/wide/emb_{i}/Gather_output_0"], [f"{add}_output_0"], name=add))
-        acc = f"{add}_output_0"
-    nodes.append(helper.make_node("Add", ["/deep/out/Gemm_output_0", acc], ["/Add_output_0"], name="/Add"))
-    nodes.append(helper.make_node("Sigmoid", ["/Add_output_0"], ["click_prob"], name="/Sigmoid"))
     graph = helper.make_graph(
         nodes, "main_graph",
         [value_info("dense", TensorProto.FLOAT, ["batch", d]), value_info("cat", TensorProto.INT64, ["batch", k])],

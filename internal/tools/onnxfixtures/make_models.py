@@ -116,6 +116,56 @@ def const_node(name, array):
     return helper.make_node("Constant", [], [f"{name}_output_0"], name=name, value=numpy_helper.from_array(array))
 
 
+def torch_wide_deep_nodes(k, layers, output):
+    """The nodes torch.onnx.export writes for a wide & deep module with one
+    nn.Embedding per feature (deep.emb_i, wide.emb_i), inputs dense and cat:
+    cat[:, i] per feature, the deep part Concat([dense, embeddings]) then
+    the layers (Gemm transB=1, Relu between), the wide part a Gemm over
+    dense plus the per-feature wide weights, their sum, Sigmoid -> output."""
+
+    def ids(i):  # the output of cat[:, i]
+        return f"/Gather{'' if i == 0 else f'_{i}'}_output_0"
+
+    nodes = []
+    for i in range(k):
+        suffix = "" if i == 0 else f"_{i}"
+        nodes.append(const_node(f"/Constant{suffix}", np.array(i, dtype=np.int64)))
+        nodes.append(helper.make_node(
+            "Gather", ["cat", f"/Constant{suffix}_output_0"], [ids(i)], name=f"/Gather{suffix}", axis=1))
+    # Deep. nn.Embedding exports as Gather(weight, ids) without an axis
+    # attribute (the default, 0), as torch writes it.
+    for i in range(k):
+        nodes.append(helper.make_node(
+            "Gather", [f"deep.emb_{i}.weight", ids(i)], [f"/deep/emb_{i}/Gather_output_0"], name=f"/deep/emb_{i}/Gather"))
+    nodes.append(helper.make_node(
+        "Concat", ["dense"] + [f"/deep/emb_{i}/Gather_output_0" for i in range(k)], ["/deep/Concat_output_0"],
+        name="/deep/Concat", axis=1))
+    h = "/deep/Concat_output_0"
+    for j, layer in enumerate(layers):
+        nodes.append(helper.make_node(
+            "Gemm", [h, f"deep.{layer}.weight", f"deep.{layer}.bias"], [f"/deep/{layer}/Gemm_output_0"],
+            name=f"/deep/{layer}/Gemm", alpha=1.0, beta=1.0, transB=1))
+        h = f"/deep/{layer}/Gemm_output_0"
+        if j < len(layers) - 1:
+            relu = "/deep/Relu" + ("" if j == 0 else f"_{j}")
+            nodes.append(helper.make_node("Relu", [h], [f"{relu}_output_0"], name=relu))
+            h = f"{relu}_output_0"
+    # Wide.
+    nodes.append(helper.make_node(
+        "Gemm", ["dense", "wide.linear.weight", "wide.linear.bias"], ["/wide/linear/Gemm_output_0"],
+        name="/wide/linear/Gemm", alpha=1.0, beta=1.0, transB=1))
+    acc = "/wide/linear/Gemm_output_0"
+    for i in range(k):
+        nodes.append(helper.make_node(
+            "Gather", [f"wide.emb_{i}.weight", ids(i)], [f"/wide/emb_{i}/Gather_output_0"], name=f"/wide/emb_{i}/Gather"))
+        add = "/wide/Add" + ("" if i == 0 else f"_{i}")
+        nodes.append(helper.make_node("Add", [acc, f"/wide/emb_{i}/Gather_output_0"], [f"{add}_output_0"], name=add))
+        acc = f"{add}_output_0"
+    nodes.append(helper.make_node("Add", [h, acc], ["/Add_output_0"], name="/Add"))
+    nodes.append(helper.make_node("Sigmoid", ["/Add_output_0"], [output], name="/Sigmoid"))
+    return nodes
+
+
 def value_info(name, elem, shape):
     return helper.make_tensor_value_info(name, elem, shape)
 
@@ -181,45 +231,8 @@ def pytorch_wide_deep(rng):
 
     center(w, "deep.out.bias", logit(dense, cat))
 
-    def ids(i):  # the output of cat[:, i]
-        return f"/Gather{'' if i == 0 else f'_{i}'}_output_0"
+    nodes = torch_wide_deep_nodes(k, ["fc1", "fc2", "out"], "prob")
 
-    nodes = []
-    for i in range(k):
-        suffix = "" if i == 0 else f"_{i}"
-        nodes.append(const_node(f"/Constant{suffix}", np.array(i, dtype=np.int64)))
-        nodes.append(helper.make_node(
-            "Gather", ["cat", f"/Constant{suffix}_output_0"], [ids(i)], name=f"/Gather{suffix}", axis=1))
-    # Deep. nn.Embedding exports as Gather(weight, ids) without an axis
-    # attribute (the default, 0), as torch writes it.
-    for i in range(k):
-        nodes.append(helper.make_node(
-            "Gather", [f"deep.emb_{i}.weight", ids(i)], [f"/deep/emb_{i}/Gather_output_0"], name=f"/deep/emb_{i}/Gather"))
-    nodes.append(helper.make_node(
-        "Concat", ["dense"] + [f"/deep/emb_{i}/Gather_output_0" for i in range(k)], ["/deep/Concat_output_0"],
-        name="/deep/Concat", axis=1))
-    h = "/deep/Concat_output_0"
-    for layer, relu in (("fc1", "/deep/Relu"), ("fc2", "/deep/Relu_1"), ("out", None)):
-        nodes.append(helper.make_node(
-            "Gemm", [h, f"deep.{layer}.weight", f"deep.{layer}.bias"], [f"/deep/{layer}/Gemm_output_0"],
-            name=f"/deep/{layer}/Gemm", alpha=1.0, beta=1.0, transB=1))
-        h = f"/deep/{layer}/Gemm_output_0"
-        if relu:
-            nodes.append(helper.make_node("Relu", [h], [f"{relu}_output_0"], name=relu))
-            h = f"{relu}_output_0"
-    # Wide.
-    nodes.append(helper.make_node(
-        "Gemm", ["dense", "wide.linear.weight", "wide.linear.bias"], ["/wide/linear/Gemm_output_0"],
-        name="/wide/linear/Gemm", alpha=1.0, beta=1.0, transB=1))
-    acc = "/wide/linear/Gemm_output_0"
-    for i in range(k):
-        nodes.append(helper.make_node(
-            "Gather", [f"wide.emb_{i}.weight", ids(i)], [f"/wide/emb_{i}/Gather_output_0"], name=f"/wide/emb_{i}/Gather"))
-        add = "/wide/Add" + ("" if i == 0 else f"_{i}")
-        nodes.append(helper.make_node("Add", [acc, f"/wide/emb_{i}/Gather_output_0"], [f"{add}_output_0"], name=add))
-        acc = f"{add}_output_0"
-    nodes.append(helper.make_node("Add", [h, acc], ["/Add_output_0"], name="/Add"))
-    nodes.append(helper.make_node("Sigmoid", ["/Add_output_0"], ["prob"], name="/Sigmoid"))
 
     graph = helper.make_graph(
         nodes, "main_graph",
