@@ -3,8 +3,6 @@ package scoring
 import (
 	"errors"
 	"fmt"
-	"hash"
-	"hash/fnv"
 	"math"
 
 	"github.com/chewxy/hm"
@@ -420,36 +418,20 @@ func castK[From, To number](out []To, x []From) {
 
 // graphOp runs one kernel of an imported graph on the batch: a Gorgonia op
 // over (rows, width) tensors of float32 or int32 that owns its output, so a
-// run of the graph allocates nothing.
+// run of the graph allocates nothing. The op plumbing (arity, hashing,
+// shape) is the fused ops' (fusedOp); only the element types differ.
 type graphOp struct {
-	name string
+	fusedOp
 	in   []tensor.Dtype
-	out  *tensor.Dense
 	run  func(in []*tensor.Dense, out *tensor.Dense) error
 	args []*tensor.Dense
 }
 
 func newGraphOp(name string, in []tensor.Dtype, out tensor.Dtype, rows, width int, run func(in []*tensor.Dense, out *tensor.Dense) error) *graphOp {
 	return &graphOp{
-		name: name, in: in, run: run, args: make([]*tensor.Dense, len(in)),
-		out: tensor.New(tensor.Of(out), tensor.WithShape(rows, width)),
+		fusedOp: fusedOp{name: name, arity: len(in), out: tensor.New(tensor.Of(out), tensor.WithShape(rows, width))},
+		in:      in, run: run, args: make([]*tensor.Dense, len(in)),
 	}
-}
-
-func (op *graphOp) Arity() int           { return len(op.in) }
-func (op *graphOp) ReturnsPtr() bool     { return false }
-func (op *graphOp) CallsExtern() bool    { return false }
-func (op *graphOp) OverwritesInput() int { return -1 }
-func (op *graphOp) String() string       { return op.name }
-
-// WriteHash names the op and its output buffer: two ops are the same node
-// only if they are the same instance.
-func (op *graphOp) WriteHash(h hash.Hash) { _, _ = fmt.Fprintf(h, "%s@%p", op.name, op.out) }
-
-func (op *graphOp) Hashcode() uint32 {
-	h := fnv.New32a()
-	op.WriteHash(h)
-	return h.Sum32()
 }
 
 func (op *graphOp) Type() hm.Type {
@@ -459,13 +441,6 @@ func (op *graphOp) Type() hm.Type {
 	}
 	ts[len(op.in)] = gorgonia.TensorType{Dims: 2, Of: op.out.Dtype()}
 	return hm.NewFnType(ts...)
-}
-
-func (op *graphOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	if len(in) != len(op.in) {
-		return nil, fmt.Errorf("%v: %d inputs, want %d", op.name, len(in), len(op.in))
-	}
-	return op.out.Shape().Clone(), nil
 }
 
 func (op *graphOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {

@@ -20,7 +20,8 @@ import (
 // their buffers). The value an op returns is overwritten by the next run.
 // float32 only.
 
-// fusedOp is what the four ops share.
+// fusedOp is what the four fused ops and the imported graphs' ops (graphOp)
+// share: the Gorgonia op plumbing over an output buffer they own.
 type fusedOp struct {
 	name  string
 	arity int
