@@ -395,6 +395,9 @@ func (c *graphCompiler) compileNode(n bundle.Node) error {
 			return fmt.Errorf("uses the batch size (read by Shape) as a value: its scores would depend on how many rows are scored at once; only a Reshape's first dimension may be the batch size")
 		}
 	}
+	if _, ok := unaryOps[n.Op]; ok {
+		return c.unary(n)
+	}
 	switch n.Op {
 	case "Constant":
 		return c.constant(n)
@@ -413,21 +416,7 @@ func (c *graphCompiler) compileNode(n bundle.Node) error {
 	case "Reshape":
 		return c.reshape(n)
 	case "Flatten":
-		x, err := c.in(n, 0)
-		if err != nil {
-			return err
-		}
-		axis, rank := int(n.Int("axis", 1)), len(x.shape)
-		if axis < 0 {
-			axis += rank
-		}
-		if axis < 0 || axis > rank {
-			return fmt.Errorf("axis %d is out of range for rank %d", n.Int("axis", 1), rank)
-		}
-		if axis == 0 && !x.konst() {
-			return fmt.Errorf("flattens the batch dimension (axis 0): rows would mix")
-		}
-		return c.view(n, x, []int{size(x.shape[:axis]), size(x.shape[axis:])})
+		return c.flatten(n)
 	case "Squeeze", "Unsqueeze":
 		return c.squeeze(n)
 	case "Cast":
@@ -444,8 +433,6 @@ func (c *graphCompiler) compileNode(n bundle.Node) error {
 		return c.transpose(n)
 	case "Gather":
 		return c.gather(n)
-	case "Relu", "Sigmoid", "Tanh", "LeakyRelu", "Elu", "Softplus", "Exp", "Log", "Sqrt", "Neg", "Abs", "Erf", "HardSigmoid", "Clip", "Pow":
-		return c.unary(n)
 	case "Concat":
 		return c.concat(n)
 	case "MatMul", "Gemm":

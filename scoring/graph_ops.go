@@ -200,6 +200,26 @@ func (c *graphCompiler) batchNorm(n bundle.Node) error {
 	return c.set(n, out)
 }
 
+// flatten is Flatten at axis (a negative one counting from the rank):
+// [prod(dims before), prod(dims from)], not at the batch.
+func (c *graphCompiler) flatten(n bundle.Node) error {
+	x, err := c.in(n, 0)
+	if err != nil {
+		return err
+	}
+	axis, rank := int(n.Int("axis", 1)), len(x.shape)
+	if axis < 0 {
+		axis += rank
+	}
+	if axis < 0 || axis > rank {
+		return fmt.Errorf("axis %d is out of range for rank %d", n.Int("axis", 1), rank)
+	}
+	if axis == 0 && !x.konst() {
+		return fmt.Errorf("flattens the batch dimension (axis 0): rows would mix")
+	}
+	return c.view(n, x, []int{size(x.shape[:axis]), size(x.shape[axis:])})
+}
+
 func (c *graphCompiler) reshape(n bundle.Node) error {
 	x, err := c.in(n, 0)
 	if err != nil {
