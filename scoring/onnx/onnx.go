@@ -106,10 +106,11 @@ func Import(data []byte, opts Options) (*bundle.Bundle, error) {
 	if err := im.initializers(read); err != nil {
 		return nil, err
 	}
-	if gr.Inputs, err = im.inputs(opts.Spec, opts.Bind, read); err != nil {
+	runtime := im.runtimeInputs(read)
+	if gr.Inputs, err = im.inputs(opts.Spec, opts.Bind, runtime); err != nil {
 		return nil, err
 	}
-	gr.BatchOne = im.batchOne(read)
+	gr.BatchOne = batchOne(runtime)
 	gr.Constants = im.consts
 	stackTables(gr, im.weights, opts.Spec, pipe.Cardinalities())
 	gr.Nodes = prune(gr.Nodes, gr.Output.Name)
@@ -422,11 +423,7 @@ func setMap[V any](m *map[string]V, k string, v V) {
 // it), then, for the only float input left, every numeric feature in spec
 // order, and for the only integer input left, every index feature in spec
 // order.
-func (im *importer) inputs(spec features.Spec, bind map[string][]string, read map[string]bool) ([]bundle.GraphInput, error) {
-	isInit := map[string]bool{}
-	for _, t := range im.g.GetInitializer() {
-		isInit[t.GetName()] = true
-	}
+func (im *importer) inputs(spec features.Spec, bind map[string][]string, runtime []*onnxpb.ValueInfoProto) ([]bundle.GraphInput, error) {
 	var numeric, index []string
 	kinds := map[string]features.Kind{}
 	for _, f := range spec.Features {
@@ -441,16 +438,13 @@ func (im *importer) inputs(spec features.Spec, bind map[string][]string, read ma
 	var unboundFloat, unboundInt []int
 	for name := range bind {
 		switch {
-		case isInit[name]:
+		case slices.ContainsFunc(im.g.GetInitializer(), func(t *onnxpb.TensorProto) bool { return t.GetName() == name }):
 			return nil, unsupported("--bind names %q, an initializer (weights), not an input", name)
 		case !slices.ContainsFunc(im.g.GetInput(), func(v *onnxpb.ValueInfoProto) bool { return v.GetName() == name }):
 			return nil, unsupported("--bind names input %q, which the graph does not have", name)
 		}
 	}
-	for _, v := range im.g.GetInput() {
-		if isInit[v.GetName()] || !read[v.GetName()] { // weights, or an input the output does not depend on
-			continue
-		}
+	for _, v := range runtime {
 		in, err := inputOf(v)
 		if err != nil {
 			return nil, err
@@ -508,26 +502,34 @@ func dimsString(dims []int) string {
 	return b.String()
 }
 
-// batchOne reports whether every input the kept nodes read declares a
-// first dimension of exactly 1: a model exported without dynamic axes, for
-// one row, whose constant shapes then start with 1 for the batch.
-func (im *importer) batchOne(read map[string]bool) bool {
+// runtimeInputs are the graph inputs the batch fills: those the kept nodes
+// read that are not initializers (older exporters list weights as inputs
+// too).
+func (im *importer) runtimeInputs(read map[string]bool) []*onnxpb.ValueInfoProto {
 	isInit := map[string]bool{}
 	for _, t := range im.g.GetInitializer() {
 		isInit[t.GetName()] = true
 	}
-	n := 0
+	var out []*onnxpb.ValueInfoProto
 	for _, v := range im.g.GetInput() {
-		if isInit[v.GetName()] || !read[v.GetName()] {
-			continue
+		if !isInit[v.GetName()] && read[v.GetName()] {
+			out = append(out, v)
 		}
+	}
+	return out
+}
+
+// batchOne reports whether every runtime input declares a first dimension
+// of exactly 1: a model exported without dynamic axes, for one row, whose
+// constant shapes then start with 1 for the batch.
+func batchOne(runtime []*onnxpb.ValueInfoProto) bool {
+	for _, v := range runtime {
 		dims := v.GetType().GetTensorType().GetShape().GetDim()
 		if len(dims) == 0 || dims[0].GetDimParam() != "" || dims[0].GetDimValue() != 1 {
 			return false
 		}
-		n++
 	}
-	return n > 0
+	return len(runtime) > 0
 }
 
 // inputOf reads a graph input's type: float32 or int32/int64, its first
