@@ -77,7 +77,11 @@ func TestPooledRecordsPublishWhatFreshOnesDo(t *testing.T) {
 	}
 	fresh, pooled := t.TempDir(), t.TempDir()
 	run(fresh, memory.NewGoAllocator())
-	run(pooled, mempool.New(mempool.WithPoison()))
+	pool := mempool.New(mempool.WithPoison())
+	run(pooled, pool)
+	if pool.Reused() == 0 {
+		t.Fatal("the pooled run reused no buffer: the comparison shows nothing")
+	}
 
 	queries := map[string]string{
 		"scores":      `SELECT ad_id, score, clicked, model_version FROM read_parquet('%s/ad_scores/*/*.parquet') ORDER BY ad_id`,

@@ -19,6 +19,7 @@ package mempool
 import (
 	"math/bits"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -33,6 +34,7 @@ const (
 type Allocator struct {
 	pools  [maxClass + 1]sync.Pool
 	poison bool
+	reused atomic.Int64
 }
 
 // Option configures New.
@@ -69,12 +71,16 @@ func (a *Allocator) Allocate(size int) []byte {
 		return aligned(size)
 	}
 	if p, ok := a.pools[c].Get().(*[]byte); ok {
+		a.reused.Add(1)
 		b := (*p)[:size]
 		clear(b)
 		return b
 	}
 	return aligned(1 << c)[:size]
 }
+
+// Reused counts the buffers Allocate has handed out again.
+func (a *Allocator) Reused() int64 { return a.reused.Load() }
 
 // Reallocate resizes b to size bytes, in place when its capacity allows;
 // bytes beyond b's length are zero.
