@@ -205,9 +205,19 @@ func startKeeper(t *testing.T, ttl time.Duration, plan ...fault) *keeper {
 // called lost; in the first case it advances the clock to the next timer.
 func (k *keeper) step(t *testing.T) (what string, lost error) {
 	t.Helper()
+	what, lost = k.wait(t)
+	if lost == nil {
+		k.clk.advanceToNext(t)
+	}
+	return what, lost
+}
+
+// wait waits until Keep waits on the clock (or a stalled write), or has
+// called lost. While Keep waits, its state can be read without racing it.
+func (k *keeper) wait(t *testing.T) (what string, lost error) {
+	t.Helper()
 	select {
 	case what := <-k.quiet():
-		k.clk.advanceToNext(t)
 		return what, nil
 	case err := <-k.lost:
 		return "", err
@@ -230,12 +240,18 @@ func TestKeepRetriesARenewalUntilTheLeaseCouldExpire(t *testing.T) {
 	tm := TimingFor(ttl)
 	k := startKeeper(t, ttl, stall, fail, lostReply)
 	var trace []string
-	for len(k.b.writes()) < 4 || k.l.lastWrite().Equal(k.start) {
-		what, lost := k.step(t)
+	for {
+		// Read Keep's state only while it waits: between a write and its
+		// bookkeeping the two would disagree.
+		what, lost := k.wait(t)
 		if lost != nil {
 			t.Fatalf("lease given up after %s (%v): %v", k.elapsed(), trace, lost)
 		}
+		if len(k.b.writes()) >= 4 && !k.l.lastWrite().Equal(k.start) {
+			break
+		}
 		trace = append(trace, fmt.Sprintf("%s@%s", what, k.elapsed()))
+		k.clk.advanceToNext(t)
 	}
 	renewedAt := k.l.lastWrite().Sub(k.start)
 	if renewedAt <= tm.Interval+tm.CallTimeout || renewedAt >= tm.GiveUp() {
