@@ -1,8 +1,8 @@
 // Package report renders the HTML report of one partition of a score
-// table: what a person opens, offline, after a run (and with scorer report
-// --month). It shows the run (table, partition, model, run id, rows scored
-// and rejected, the run's drift status), the partition's score histogram
-// over the training data's and their quantiles, every input feature's drift
+// table: what a person opens, offline, after a run or on demand. It shows
+// the run (table, partition, model, run id, rows scored and rejected, the
+// run's drift status), the partition's score histogram over the training
+// data's and their quantiles, every input feature's drift
 // (PSI and JS against training and the previous partition, missing rates,
 // thresholds, status and a sparkline of its PSI over the last partitions)
 // sorted by severity, and, when the partition has labels, its evaluation

@@ -317,6 +317,11 @@ func TestHeader(t *testing.T) {
 			t.Errorf("header lacks %q", want)
 		}
 	}
+	r := sampleReport()
+	r.Title, r.Partition = "", "month=2020-10"
+	if doc := render(t, r); !strings.Contains(doc, "<title>ad_scores month=2020-10</title>") {
+		t.Errorf("a report without a title is not titled by its table and partition")
+	}
 }
 
 func TestEvaluationSection(t *testing.T) {

@@ -2,6 +2,7 @@ package report
 
 import (
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -62,7 +63,7 @@ func newHistChart(s ScoreDist, train *ScoreDist) *histChart {
 		return nil
 	}
 	top := 0.0
-	for _, v := range append(append([]float64(nil), s.Bins...), trainBins...) {
+	for _, v := range slices.Concat(s.Bins, trainBins) {
 		if validBin(v) {
 			top = math.Max(top, v)
 		}

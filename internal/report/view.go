@@ -56,7 +56,7 @@ type calRow struct{ Range, MeanScore, Rate, Rows string }
 
 func newView(r *Report) *view {
 	v := &view{
-		Title:       r.Title,
+		Title:       orDash(cmp.Or(r.Title, strings.TrimSpace(r.Table+" "+r.Partition))),
 		Table:       orDash(r.Table),
 		Partition:   orDash(r.Partition),
 		RunID:       orDash(r.RunID),
