@@ -59,6 +59,9 @@ type Config struct {
 	// larger magnitude: an absurd model, not a confident one. 0 turns the
 	// check off; logits that are not finite always fail the run.
 	MaxAbsLogit float64 `yaml:"max_abs_logit"`
+	// Drift: when the inputs' drift from the model's training profile
+	// (population stability index per feature) warns or fails a run.
+	Drift jobs.DriftPolicy `yaml:"drift"`
 
 	Backfill TableConfig   `yaml:"backfill"`
 	Queue    TableConfig   `yaml:"queue"`
@@ -349,6 +352,14 @@ func (t TrainConfig) Validate() error {
 // poisoned bias (1e38) or weights blown up in training give far more.
 const DefaultMaxAbsLogit = 50
 
+// Drift defaults: a PSI above 0.25 is the usual "significant shift" (below
+// 0.1 "no change"); failing a run is a choice each deployment makes.
+// Below 1000 rows a PSI over deciles is mostly sampling noise.
+const (
+	DefaultDriftWarnAbove = 0.25
+	DefaultDriftMinRows   = 1000
+)
+
 // Default is the configuration with every key at its default: it runs the
 // embedded demo from the repository root.
 func Default() Config {
@@ -360,6 +371,7 @@ func Default() Config {
 		ReadConcurrency: 2,
 		MaxBadRows:      "0",
 		MaxAbsLogit:     DefaultMaxAbsLogit,
+		Drift:           jobs.DriftPolicy{WarnAbove: DefaultDriftWarnAbove, MinRows: DefaultDriftMinRows},
 		Backfill:        TableConfig{Dir: "dumps", Table: "ad_scores", IDColumns: []string{"ad_id"}, LabelColumns: []string{"clicked"}},
 		Queue: TableConfig{
 			Dir: "queue", Table: "request_scores", IDColumns: []string{"request_id"}, LabelColumns: []string{"clicked"},
@@ -523,6 +535,9 @@ func (c Config) Validate() error {
 	}
 	if c.Workers < 0 {
 		bad("workers: must be >= 0, got %d", c.Workers)
+	}
+	if err := c.Drift.Check(nil); err != nil { // the feature names: when a run loads the model
+		bad("%v", err)
 	}
 	if c.BatchSize < 1 || c.BatchSize > 1<<20 {
 		bad("batch_size: must be in 1..1048576, got %d", c.BatchSize)

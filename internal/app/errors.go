@@ -19,6 +19,7 @@ const (
 	ExitBusy     = 4 // another run of the job holds its lease: nothing done, retry later
 	ExitAborted  = 5 // scorer schedule only: stopped by a signal, cancelling a run at the shutdown deadline
 	ExitRefused  = 6 // scorer models promote only: the evaluation gate refused the version
+	ExitDrift    = 7 // the inputs drifted beyond drift.fail_above: nothing published
 )
 
 // UsageError marks errors in the command line and the configuration: exit
@@ -47,6 +48,8 @@ func ExitCode(err error) int {
 		return ExitAborted
 	case errors.Is(err, ErrRefused):
 		return ExitRefused
+	case errors.Is(err, jobs.ErrDrift):
+		return ExitDrift
 	default:
 		return ExitRetry
 	}

@@ -193,6 +193,17 @@ func finishRecord(ctx context.Context, rec *runlog.Record, sum *jobs.Summary, er
 	rec.OutputFiles, rec.OutputBytes = sum.OutputFiles, sum.OutputBytes
 	rec.RowsRead, rec.RowsScored, rec.RowsRejected = sum.RowsIn(), sum.RowsRead, sum.RowsRejected
 	rec.Recovered = sum.Recovered
+	if sum.DriftStatus != "" {
+		rec.Drift = &runlog.Drift{Status: sum.DriftStatus}
+		for _, d := range sum.Drift {
+			switch d.Status {
+			case jobs.DriftFail:
+				rec.Drift.Features = append(rec.Drift.Features, runlog.DriftFeature{Feature: d.Feature, Status: d.Status, PSI: d.PSI, Threshold: d.FailAbove})
+			case jobs.DriftWarn:
+				rec.Drift.Features = append(rec.Drift.Features, runlog.DriftFeature{Feature: d.Feature, Status: d.Status, PSI: d.PSI, Threshold: d.WarnAbove})
+			}
+		}
+	}
 	if rec.Outcome == runlog.Succeeded {
 		rep := &runlog.Report{Scores: sum.Scores.Summary()}
 		if secs := sum.Duration.Seconds(); secs > 0 {
@@ -218,6 +229,8 @@ func outcomeOf(ctx context.Context, sum *jobs.Summary, err error) runlog.Outcome
 		return runlog.BadInput
 	case code == ExitBusy:
 		return runlog.Busy
+	case code == ExitDrift:
+		return runlog.Drifted
 	default:
 		return runlog.Failed
 	}

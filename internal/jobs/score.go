@@ -107,6 +107,10 @@ type ScoreJob struct {
 	// larger magnitude; logits that are not finite fail it always.
 	MaxAbsLogit float64
 
+	// Drift says when the inputs' drift from the training profile warns
+	// or fails the run (the profiles and drift tables are written always).
+	Drift DriftPolicy
+
 	// LeaseTTL is how long the job's lease lives without renewal (default
 	// 60 s): a run that stalls longer loses the lease and cannot commit.
 	LeaseTTL time.Duration
@@ -151,6 +155,12 @@ type Summary struct {
 	Recovered []string
 	// Scores counts the scores written, for the run's report.
 	Scores runlog.ScoreHistogram
+	// Profile is the profile of the rows scored (features and scores);
+	// Drift each feature's drift from the training profile and the
+	// previous partition, DriftStatus the worst feature's status.
+	Profile     *features.Profile
+	Drift       []FeatureDrift
+	DriftStatus string
 }
 
 // RowsIn is every row the run read: scored, rejected as bad, or a duplicate.
@@ -199,6 +209,9 @@ func Score(ctx context.Context, j ScoreJob) (*Summary, error) {
 
 	fx, err := features.NewPipeline(j.Bundle.Features, j.Bundle.Stats)
 	if err != nil {
+		return sum, fmt.Errorf("%w: model %s %s: %w", ErrConfig, j.Bundle.Name, j.Bundle.Version, err)
+	}
+	if err := j.Drift.Check(&j.Bundle.Features); err != nil {
 		return sum, fmt.Errorf("%w: model %s %s: %w", ErrConfig, j.Bundle.Name, j.Bundle.Version, err)
 	}
 	j.guard = &leaseGuard{}
@@ -486,7 +499,11 @@ func (j *ScoreJob) stage(ctx context.Context, pub *table.Publisher, fx *features
 			return nil, err
 		}
 	}
-	br := &badRows{limit: j.BadRows, reject: func(e readers.RowError) error { return rej.add(ctx, e) }}
+	prof := &profiler{fx: fx, ref: j.Bundle.Profile}
+	br := &badRows{limit: j.BadRows, reject: func(e readers.RowError) error {
+		prof.reject(e)
+		return rej.add(ctx, e)
+	}}
 	var dd *dedupe
 	var admit func([]string) string
 	concurrency := j.ReadConcurrency
@@ -529,7 +546,7 @@ func (j *ScoreJob) stage(ctx context.Context, pub *table.Publisher, fx *features
 	sink := &progressSink{next: split, src: src, progress: j.Progress, hist: &sum.Scores}
 	if _, err := scoring.Run(ctx, src, j.Bundle, fx, sink, scoring.PoolOptions{
 		Workers: j.Workers, BatchSize: j.BatchSize, IDColumns: j.IDColumns, PassColumns: j.LabelColumns,
-		Challengers: chs, MaxAbsLogit: j.MaxAbsLogit, Mem: j.recordMem(),
+		Challengers: chs, MaxAbsLogit: j.MaxAbsLogit, Mem: j.recordMem(), Observer: prof.observer,
 	}); err != nil {
 		// A refused logit is the model's fault (exit 2) unless the row's
 		// inputs were not finite (bad input, exit 3).
@@ -571,11 +588,52 @@ func (j *ScoreJob) stage(ctx context.Context, pub *table.Publisher, fx *features
 		return nil, fmt.Errorf("%w: %d of %d rows are bad, more than max_bad_rows %s; see the log for the first ones",
 			ErrBadInput, sum.RowsRejected, sum.RowsRead+sum.RowsRejected, j.BadRows)
 	}
+	if err := j.judgeDrift(ctx, run, prof, sum); err != nil {
+		return nil, err
+	}
 	if err := rej.flush(ctx); err != nil {
 		return nil, err
 	}
 	run.AddInputs(inputs...)
 	return run, nil
+}
+
+// judgeDrift profiles the run, measures its drift against the training
+// profile and the previous partition, and stages the profiles and drift
+// tables; a drift beyond drift.fail_above fails the run (ErrDrift).
+func (j *ScoreJob) judgeDrift(ctx context.Context, run *table.Run, prof *profiler, sum *Summary) error {
+	p, err := prof.profile()
+	if err != nil {
+		return fmt.Errorf("profile %s: %w", j.Partition, err)
+	}
+	before, err := PartitionsBefore(ctx, j.Output, j.Table, j.Partition, 1)
+	if err != nil {
+		return fmt.Errorf("list the previous partitions' profiles: %w", err)
+	}
+	prevs, err := ReadProfiles(ctx, j.Output, j.Table, before...)
+	if err != nil {
+		return fmt.Errorf("read the previous partition's profile: %w", err)
+	}
+	var prev *features.Profile
+	prevPart := ""
+	if len(prevs) == 1 {
+		prev, prevPart = prevs[0].Profile, prevs[0].Partition
+	}
+	if j.Bundle.Profile == nil {
+		j.Log.Info("the model has no training profile: drift is measured against the previous partition only", "model", j.Bundle.Name, "model_version", j.Bundle.Version)
+	}
+	sum.Profile = p
+	sum.Drift, sum.DriftStatus = j.Drift.judge(p, j.Bundle.Profile, prev, prevPart)
+	for _, d := range sum.Drift {
+		if d.Status != DriftOK {
+			j.Log.Warn("input drift", "feature", d.Feature, "psi", d.PSI, "js", d.JS, "warn_above", d.WarnAbove, "fail_above", d.FailAbove, "status", d.Status,
+				"missing_rate", d.MissingRate, "train_missing_rate", d.TrainMissingRate)
+		}
+	}
+	if sum.DriftStatus == DriftFail {
+		return driftError(sum.Drift, j.Partition)
+	}
+	return j.writeProfiles(ctx, run, p, sum.Drift, sum.Started)
 }
 
 // pickInputs lists the job's input files, leaving out those already

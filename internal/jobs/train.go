@@ -20,6 +20,7 @@ import (
 	"github.com/adtech/scorer/features"
 	"github.com/adtech/scorer/readers"
 	"github.com/adtech/scorer/readers/store"
+	"github.com/adtech/scorer/scoring"
 	"github.com/adtech/scorer/scoring/bundle"
 	"github.com/adtech/scorer/scoring/training"
 )
@@ -121,6 +122,12 @@ func Train(ctx context.Context, j TrainJob) (*bundle.Bundle, error) {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 
+	// The first look at the training profile, for its bins (deciles, most
+	// frequent values); profileData counts them once the model exists.
+	look, err := fx.NewProfiler(nil)
+	if err != nil {
+		return nil, err
+	}
 	var all training.Dataset
 	all.Batch.D, all.Batch.K = fx.Dense(), len(fx.Cardinalities())
 	var times []int64 // timeCol per row, math.MinInt64 if missing
@@ -128,6 +135,9 @@ func Train(ctx context.Context, j TrainJob) (*bundle.Bundle, error) {
 	rows := 0
 	bad, err := eachRecord(ctx, open, func(rec arrow.RecordBatch) error {
 		if err := fx.Transform(rec, &b); err != nil {
+			return err
+		}
+		if err := look.Observe(rec, &b); err != nil {
 			return err
 		}
 		labels, ok := rec.Column(rec.Schema().FieldIndices(j.Spec.Label)[0]).(*array.Float64)
@@ -214,7 +224,79 @@ func Train(ctx context.Context, j TrainJob) (*bundle.Bundle, error) {
 	}
 	bu.Metrics["train_rows"] = float64(train.Batch.N)
 	bu.Metrics["val_rows"] = float64(val.Batch.N)
+	ref, err := look.Profile()
+	if err != nil {
+		return nil, err
+	}
+	if bu.Profile, err = profileData(ctx, open, fx, bu, ref); err != nil {
+		return nil, fmt.Errorf("profile the training data: %w", err)
+	}
 	return bu, nil
+}
+
+// ProfileData is the training profile of a model: the profile of the rows
+// open reads, with the bins a first pass over them gives (features.Profile
+// SetReferenceBins), and the model's scores of those rows. It reads the
+// rows twice.
+func ProfileData(ctx context.Context, open func() (*readers.Reader, error), fx *features.Pipeline, bu *bundle.Bundle) (*features.Profile, error) {
+	look, err := fx.NewProfiler(nil)
+	if err != nil {
+		return nil, err
+	}
+	var b features.Batch
+	opened := func() (*readers.Reader, *badRows, error) {
+		src, err := open()
+		return src, &badRows{}, err
+	}
+	if _, err := eachRecord(ctx, opened, func(rec arrow.RecordBatch) error {
+		if err := fx.Transform(rec, &b); err != nil {
+			return err
+		}
+		return look.Observe(rec, &b)
+	}); err != nil {
+		return nil, err
+	}
+	ref, err := look.Profile()
+	if err != nil {
+		return nil, err
+	}
+	return profileData(ctx, opened, fx, bu, ref)
+}
+
+// profileData profiles the rows open reads, and bu's scores of them, with
+// the bins of ref (a profile of the same rows).
+func profileData(ctx context.Context, open func() (*readers.Reader, *badRows, error), fx *features.Pipeline, bu *bundle.Bundle, ref *features.Profile) (*features.Profile, error) {
+	if err := ref.SetReferenceBins(); err != nil {
+		return nil, err
+	}
+	pr, err := fx.NewProfiler(ref)
+	if err != nil {
+		return nil, err
+	}
+	m, err := scoring.NewModel(bu, scoring.DefaultModelBatch)
+	if err != nil {
+		return nil, fmt.Errorf("compile model %s %s: %w", bu.Name, bu.Version, err)
+	}
+	defer func() { _ = m.Close() }()
+	var b features.Batch
+	var scores []float32
+	if _, err := eachRecord(ctx, open, func(rec arrow.RecordBatch) error {
+		if err := fx.Transform(rec, &b); err != nil {
+			return err
+		}
+		if err := pr.Observe(rec, &b); err != nil {
+			return err
+		}
+		scores = slices.Grow(scores[:0], b.N)[:b.N]
+		if err := m.Score(&b, scores); err != nil {
+			return err
+		}
+		pr.ObserveScores(scores)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	return pr.Profile()
 }
 
 // logEpoch logs each epoch's statistics, leaving out those that do not

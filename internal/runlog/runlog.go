@@ -40,6 +40,9 @@ const (
 	BadInput Outcome = "bad_input"
 	// Busy: another run held the job's lease (exit code 4).
 	Busy Outcome = "busy"
+	// Drifted: the inputs drifted beyond drift.fail_above (exit code 7);
+	// nothing published. Record.Drift says which features.
+	Drifted Outcome = "drifted"
 	// Cancelled: stopped by a signal, or by the scheduler's shutdown
 	// deadline; nothing published.
 	Cancelled Outcome = "cancelled"
@@ -106,6 +109,25 @@ type Record struct {
 	StoreOps *StoreOps `json:"store_ops,omitempty"`
 
 	Report *Report `json:"report,omitempty"`
+	// Drift is the run's drift verdict (absent in records of runs that
+	// scored nothing and of older versions).
+	Drift *Drift `json:"drift,omitempty"`
+}
+
+// Drift is a run's drift verdict: the worst feature's status and the
+// features that warned or failed.
+type Drift struct {
+	Status   string         `json:"status"` // ok, warn or fail
+	Features []DriftFeature `json:"features,omitempty"`
+}
+
+// DriftFeature is a feature that warned or failed: its PSI against the
+// training profile and the threshold it crossed.
+type DriftFeature struct {
+	Feature   string  `json:"feature"`
+	Status    string  `json:"status"`
+	PSI       float64 `json:"psi"`
+	Threshold float64 `json:"threshold"`
 }
 
 // StoreOps are the operations a run made on its input and output stores,

@@ -3,12 +3,14 @@ package bundle
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/adtech/scorer/features"
 	"github.com/adtech/scorer/readers/store"
 )
 
@@ -16,6 +18,8 @@ import (
 const (
 	ModelFile   = "model.yaml"
 	WeightsFile = "weights.safetensors"
+	// ProfileFile holds the training profile (Bundle.Profile), if any.
+	ProfileFile = "profile.json"
 )
 
 // bundleFormat is the version of the model.yaml layout written by Save.
@@ -69,7 +73,26 @@ func Load(ctx context.Context, b store.Bucket, prefix string) (*Bundle, error) {
 	if err := bu.Validate(); err != nil {
 		return nil, fmt.Errorf("load bundle %s: %w", b.URI(prefix), err)
 	}
+	if bu.Profile, err = loadProfile(ctx, b, store.Join(prefix, ProfileFile)); err != nil {
+		return nil, fmt.Errorf("load bundle: %w", err)
+	}
 	return bu, nil
+}
+
+// loadProfile reads a bundle's training profile: nil if it has none.
+func loadProfile(ctx context.Context, b store.Bucket, key string) (*features.Profile, error) {
+	data, err := store.ReadAll(ctx, b, key)
+	if errors.Is(err, store.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var p features.Profile
+	if err := json.Unmarshal(data, &p); err != nil {
+		return nil, fmt.Errorf("decode %s: %w: %w", b.URI(key), ErrInvalid, err)
+	}
+	return &p, nil
 }
 
 // readSized reads a whole object into one buffer of the size the store
@@ -104,8 +127,8 @@ func readSized(ctx context.Context, b store.Bucket, key string) ([]byte, error) 
 }
 
 // Save validates the bundle and writes it to the folder prefix of b, weights
-// first, so that a model.yaml is only ever seen beside its weights once both
-// writes have succeeded.
+// (and profile) first, so that a model.yaml is only ever seen beside the
+// rest of its bundle once every write has succeeded.
 func (bu *Bundle) Save(ctx context.Context, b store.Bucket, prefix string) error {
 	if err := bu.Validate(); err != nil {
 		return fmt.Errorf("save bundle: %w", err)
@@ -129,6 +152,15 @@ func (bu *Bundle) Save(ctx context.Context, b store.Bucket, prefix string) error
 	opts := store.WriteOptions{ContentType: "application/octet-stream"}
 	if err := store.WriteAll(ctx, b, store.Join(prefix, WeightsFile), weights, opts); err != nil {
 		return fmt.Errorf("save bundle: %w", err)
+	}
+	if bu.Profile != nil {
+		data, err := json.Marshal(bu.Profile)
+		if err != nil {
+			return fmt.Errorf("save bundle: encode %s: %w", ProfileFile, err)
+		}
+		if err := store.WriteAll(ctx, b, store.Join(prefix, ProfileFile), data, store.WriteOptions{ContentType: "application/json"}); err != nil {
+			return fmt.Errorf("save bundle: %w", err)
+		}
 	}
 	opts.ContentType = "application/yaml"
 	if err := store.WriteAll(ctx, b, store.Join(prefix, ModelFile), buf.Bytes(), opts); err != nil {

@@ -135,6 +135,10 @@ type Bundle struct {
 	// Graph is the computation of a graph model (arch kind graph); nil
 	// for the built-in architectures.
 	Graph *Graph `yaml:"graph,omitempty"`
+	// Profile is the profile of the training data (profile.json): the
+	// reference a scoring run's drift is measured against; nil for a
+	// bundle made without one.
+	Profile *features.Profile `yaml:"-"`
 	// Weights by tensor name; see the package documentation for the names
 	// and shapes each architecture needs (WeightShapes).
 	Weights map[string]*Param `yaml:"-"`

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -73,7 +74,7 @@ func (r *Registry) add(ctx context.Context, bu *bundle.Bundle, stopAfterWeights 
 	if err := checkVersion(bu.Version); err != nil {
 		return fmt.Errorf("%s: %w: %w", op, ErrInvalidRef, err)
 	}
-	model, weights, err := encode(ctx, bu)
+	model, weights, extra, err := encode(ctx, bu)
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
@@ -90,6 +91,17 @@ func (r *Registry) add(ctx context.Context, bu *bundle.Bundle, stopAfterWeights 
 	}
 	if stopAfterWeights {
 		return nil
+	}
+	// The bundle's other files (its profile) before model.yaml, which
+	// makes the version visible.
+	for _, name := range slices.Sorted(maps.Keys(extra)) {
+		same, err := r.createOrSame(ctx, versionPrefix(bu.Name, bu.Version)+name, extra[name], "application/json")
+		if err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		if !same {
+			return fmt.Errorf("%s: %w: version %q of model %q holds another %s; versions are immutable: add the bundle under a new version", op, ErrVersionExists, bu.Version, bu.Name, name)
+		}
 	}
 	same, err = r.createOrSame(ctx, modelKey(bu.Name, bu.Version), model, "application/yaml")
 	if err != nil {
@@ -219,17 +231,20 @@ func (r *Registry) Versions(ctx context.Context, name string) ([]Version, error)
 }
 
 // encode returns the bytes bundle.Save writes (it validates the bundle):
-// the registry writes them itself, under its own conditions.
-func encode(ctx context.Context, bu *bundle.Bundle) (model, weights []byte, err error) {
+// the registry writes them itself, under its own conditions. extra are the
+// bundle's other files by name (its profile).
+func encode(ctx context.Context, bu *bundle.Bundle) (model, weights []byte, extra map[string][]byte, err error) {
 	c := &capture{objects: map[string][]byte{}}
 	if err := bu.Save(ctx, c, ""); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	model, weights = c.objects[bundle.ModelFile], c.objects[bundle.WeightsFile]
-	if model == nil || weights == nil || len(c.objects) != 2 {
-		return nil, nil, fmt.Errorf("encode bundle: save wrote %d objects, want %s and %s", len(c.objects), bundle.ModelFile, bundle.WeightsFile)
+	if model == nil || weights == nil {
+		return nil, nil, nil, fmt.Errorf("encode bundle: save wrote %d objects, want %s and %s among them", len(c.objects), bundle.ModelFile, bundle.WeightsFile)
 	}
-	return model, weights, nil
+	delete(c.objects, bundle.ModelFile)
+	delete(c.objects, bundle.WeightsFile)
+	return model, weights, c.objects, nil
 }
 
 // errCapture: capture only takes writes.
