@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"sort"
+	"unsafe"
 
 	"github.com/DataDog/sketches-go/ddsketch"
 	"github.com/DataDog/sketches-go/ddsketch/mapping"
@@ -33,6 +35,20 @@ const (
 	// sketchMaxBins bounds a sketch's memory (16 KiB a sign); beyond it the
 	// lowest values lose their accuracy (DDSketch collapsing-lowest).
 	sketchMaxBins = 2048
+	// SketchAll values of a feature go into its sketch, then one in
+	// SketchEvery: a quantile's rank is then off by about 1/sqrt(n/8) on
+	// top of the sketch's 1% (0.3% of the rows at a million), and the
+	// sketch costs an eighth (the counts, bins and extremes see every
+	// value).
+	SketchAll   = 4096
+	SketchEvery = 8
+	// exactCardinality: categoricals of at most this many indices count
+	// every index exactly; larger ones (hash buckets) count their
+	// reference bins and which indices were used exactly, and their top
+	// values from one row in TopSampleEvery (scaled up), which keeps the
+	// per-row work in cache.
+	exactCardinality = 4096
+	TopSampleEvery   = 64
 	// NumericBins is the number of quantile bins a reference profile gives
 	// a numeric feature (deciles; fewer when values repeat).
 	NumericBins = 10
@@ -97,9 +113,12 @@ type FeatureProfile struct {
 	Refs        []int32 `json:"refs,omitempty"`
 	Bins        []int64 `json:"bins,omitempty"`
 	// Top are the most frequent indices (present, known values), most
-	// frequent first; Used is how many distinct indices were seen.
-	Top  []TopValue `json:"top,omitempty"`
-	Used int64      `json:"used,omitempty"`
+	// frequent first, counted in one known value in TopSample (and scaled
+	// up) for large cardinalities; Used is how many distinct indices were
+	// seen.
+	Top       []TopValue `json:"top,omitempty"`
+	TopSample int        `json:"top_sample,omitempty"`
+	Used      int64      `json:"used,omitempty"`
 	// Distinct estimates the distinct raw values (HyperLogLog, precision
 	// 12: about 1.6% standard error), HLL its registers (4 KiB).
 	Distinct uint64 `json:"distinct,omitempty"`
@@ -356,9 +375,11 @@ func scoreEdges() []float64 {
 	return e
 }
 
-// Profiler accumulates the profile of the records a Pipeline transforms.
-// It is not safe for concurrent use: a scoring run keeps one per worker and
-// merges them (Profiler.Merge).
+// Profiler accumulates the profile of the records a Pipeline transforms
+// into a Batch whose Profile it is: Transform profiles each column right
+// after computing it, while its values are in the core's caches. It is not
+// safe for concurrent use: a scoring run keeps one per worker and merges
+// them (Profiler.Merge).
 type Profiler struct {
 	p     *Pipeline
 	rows  int64
@@ -373,7 +394,7 @@ type numAcc struct {
 	kind           Kind
 	count, missing int64
 	rejected       int64
-	n              int64
+	n              int64 // finite values; the sketch has the first SketchAll and one in SketchEvery after
 	min, max, sum  float64
 	sk             *ddsketch.DDSketch
 	edges          []float64
@@ -383,9 +404,75 @@ type numAcc struct {
 type catAcc struct {
 	count, missing, oov int64
 	rejected            int64
-	counts              []int64 // per index; nil above MaxCountedCardinality
-	refs                []int32
-	hll                 *hyperloglog.Sketch
+	// counts per index: exact up to exactCardinality indices, else of one
+	// known value in TopSampleEvery (sampled counts them); nil above
+	// MaxCountedCardinality.
+	counts  []int64
+	sampled int64 // known values seen, for the sampling
+	// Above exactCardinality: a bit per index (used), the reference bins
+	// found through refTab, and the bins' counts (the last: every other
+	// known value). All of it stays in the core's caches, which a count
+	// per index (hundreds of KiB a feature) does not.
+	used []uint64
+	tab  *refTable
+	bins []int64
+	refs []int32
+	hll  *hyperloglog.Sketch
+}
+
+// refTable finds the reference bin of an index: open addressing over 256
+// slots for at most maxRefs indices.
+type refTable struct {
+	key [256]int32 // index + 1; 0: empty
+	bin [256]int32
+}
+
+const maxRefs = 128
+
+func newRefTable(refs []int32) *refTable {
+	t := &refTable{}
+	for k, r := range refs {
+		i := refSlot(r)
+		for t.key[i] != 0 {
+			i = (i + 1) & 255
+		}
+		t.key[i], t.bin[i] = r+1, int32(k)
+	}
+	return t
+}
+
+func refSlot(idx int32) uint32 { return uint32(idx) * 2654435761 >> 24 }
+
+// find is idx's reference bin, or -1.
+func (t *refTable) find(idx int32) int32 {
+	for i := refSlot(idx); ; i = (i + 1) & 255 {
+		switch t.key[i] {
+		case idx + 1:
+			return t.bin[i]
+		case 0:
+			return -1
+		}
+	}
+}
+
+// known counts a present value the model knows, of index idx.
+func (a *catAcc) known(idx int32) {
+	if a.used == nil {
+		if a.counts != nil {
+			a.counts[idx]++
+		}
+		return
+	}
+	a.used[idx>>6] |= 1 << (idx & 63)
+	if b := a.tab.find(idx); b >= 0 {
+		a.bins[b]++
+	} else {
+		a.bins[len(a.bins)-1]++
+	}
+	a.sampled++
+	if a.sampled%TopSampleEvery == 0 {
+		a.counts[idx]++
+	}
 }
 
 // NewProfiler starts a profile of the records transformed by p, with the
@@ -409,6 +496,14 @@ func (p *Pipeline) NewProfiler(ref *Profile) (*Profiler, error) {
 			if rf := ref.Feature(op.name); rf != nil && rf.Kind == op.kind && len(rf.Bins) > 0 {
 				a.refs = rf.Refs
 			}
+		}
+		if op.card > exactCardinality && a.counts != nil {
+			if len(a.refs) > maxRefs {
+				return nil, fmt.Errorf("%w: feature %q: %d reference bins, at most %d", ErrProfile, op.name, len(a.refs), maxRefs)
+			}
+			a.used = make([]uint64, (op.card+63)/64)
+			a.tab = newRefTable(a.refs)
+			a.bins = make([]int64, len(a.refs)+1)
 		}
 		a.hll = newHLL()
 		if op.vocab != nil {
@@ -462,49 +557,45 @@ func (a *numAcc) add(v float64) {
 	}
 	a.n++
 	a.sum += v
-	_ = a.sk.Add(v) // fails only for values beyond ±1.8e308/γ, already left out as ±Inf
+	if a.n <= SketchAll || a.n%SketchEvery == 0 {
+		_ = a.sk.Add(v) // fails only for values beyond ±1.8e308/γ, already left out as ±Inf
+	}
 }
 
-// Observe profiles rec, whose features Transform computed into b.
-func (pr *Profiler) Observe(rec arrow.RecordBatch, b *Batch) error {
-	n := int(rec.NumRows())
-	pr.rows += int64(n)
-	for j := range pr.num {
-		a := &pr.num[j]
-		a.count += int64(n)
-		if ints, ok := intColumn(rec, a.column); ok {
-			values := ints.Int64Values()
-			for i := 0; i < n; i++ {
-				if ints.IsNull(i) {
-					a.missing++
-					continue
-				}
-				a.add(float64(values[i]))
-			}
-			continue
-		}
-		col, err := column[*array.Float64](rec, a.column)
-		if err != nil {
-			return fmt.Errorf("profile feature %q: %w", a.name, err)
-		}
-		values := col.Float64Values()
+// observeNum profiles numeric feature j of rec (its raw column), right
+// after Transform read it.
+func (pr *Profiler) observeNum(rec arrow.RecordBatch, j, n int) error {
+	a := &pr.num[j]
+	a.count += int64(n)
+	if ints, ok := intColumn(rec, a.column); ok {
+		values := ints.Int64Values()
 		for i := 0; i < n; i++ {
-			v := values[i]
-			if col.IsNull(i) || math.IsNaN(v) {
+			if ints.IsNull(i) {
 				a.missing++
 				continue
 			}
-			a.add(v)
+			a.add(float64(values[i]))
 		}
+		return nil
 	}
-	k := len(pr.cat)
-	for j := range pr.cat {
-		if err := pr.observeCat(rec, b.Cat, j, k, n); err != nil {
-			return fmt.Errorf("profile feature %q: %w", pr.p.cat[j].name, err)
+	col, err := column[*array.Float64](rec, a.column)
+	if err != nil {
+		return err
+	}
+	values := col.Float64Values()
+	for i := 0; i < n; i++ {
+		v := values[i]
+		if col.IsNull(i) || math.IsNaN(v) {
+			a.missing++
+			continue
 		}
+		a.add(v)
 	}
 	return nil
 }
+
+// bytesOf is s's bytes, not copied: for hashing only.
+func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // mix64 spreads a 64-bit hash's entropy over every bit (MurmurHash3's
 // finalizer): HyperLogLog reads its top bits, which FNV-1a leaves weak for
@@ -523,11 +614,6 @@ func mix64(h uint64) uint64 {
 func (pr *Profiler) observeCat(rec arrow.RecordBatch, idx []int32, j, k, n int) error {
 	op, a := &pr.p.cat[j], &pr.cat[j]
 	a.count += int64(n)
-	count := func(i int) {
-		if a.counts != nil {
-			a.counts[idx[i*k+j]]++
-		}
-	}
 	switch {
 	case op.ids > 0:
 		col, err := column[*array.Int64](rec, op.column)
@@ -546,7 +632,7 @@ func (pr *Profiler) observeCat(rec arrow.RecordBatch, idx []int32, j, k, n int) 
 				a.oov++
 				continue
 			}
-			count(i)
+			a.known(idx[i*k+j])
 		}
 	case op.kind == Categorical:
 		col, err := column[*array.String](rec, op.column)
@@ -558,12 +644,12 @@ func (pr *Profiler) observeCat(rec arrow.RecordBatch, idx []int32, j, k, n int) 
 				a.missing++
 				continue
 			}
-			a.hll.InsertHash(mix64(Hash(col.Value(i))))
+			a.hll.Insert(bytesOf(col.Value(i)))
 			if op.vocab != nil && idx[i*k+j] == 0 {
 				a.oov++
 				continue
 			}
-			count(i)
+			a.known(idx[i*k+j])
 		}
 	case op.kind == Cross:
 		x, err := column[*array.String](rec, op.cross[0])
@@ -580,7 +666,7 @@ func (pr *Profiler) observeCat(rec arrow.RecordBatch, idx []int32, j, k, n int) 
 				continue
 			}
 			a.hll.InsertHash(mix64(hashCross(x.Value(i), y.Value(i))))
-			count(i)
+			a.known(idx[i*k+j])
 		}
 	case op.kind == Timestamp:
 		col, err := column[*array.Timestamp](rec, op.column)
@@ -593,13 +679,13 @@ func (pr *Profiler) observeCat(rec arrow.RecordBatch, idx []int32, j, k, n int) 
 				continue
 			}
 			a.hll.InsertHash(mix64(uint64(idx[i*k+j])))
-			count(i)
+			a.known(idx[i*k+j])
 		}
 	}
 	return nil
 }
 
-// ObserveScores profiles the model's scores of the rows observed.
+// ObserveScores profiles the model's scores of the rows transformed.
 func (pr *Profiler) ObserveScores(scores []float32) {
 	a := &pr.score
 	a.count += int64(len(scores))
@@ -649,8 +735,15 @@ func (pr *Profiler) Merge(other *Profiler) error {
 		a.missing += b.missing
 		a.oov += b.oov
 		a.rejected += b.rejected
+		a.sampled += b.sampled
 		for i := range a.counts {
 			a.counts[i] += b.counts[i]
+		}
+		for i := range a.used {
+			a.used[i] |= b.used[i]
+		}
+		for i := range a.bins {
+			a.bins[i] += b.bins[i]
 		}
 		if err := a.hll.Merge(b.hll); err != nil {
 			return fmt.Errorf("profile feature %q: merge distinct counts: %w", pr.p.cat[j].name, err)
@@ -695,22 +788,36 @@ func (pr *Profiler) Profile() (*Profile, error) {
 			Count: a.count, Missing: a.missing, Rejected: a.rejected, OOV: a.oov, Cardinality: op.card,
 		}
 		if a.counts != nil {
+			scale := int64(1)
+			if a.used != nil {
+				scale = TopSampleEvery
+			}
 			top := map[int32]TopValue{}
 			var known int64
 			for i, c := range a.counts {
+				if a.used == nil && c > 0 {
+					known += c
+					f.Used++
+				}
 				if c == 0 {
 					continue
 				}
-				known += c
-				f.Used++
-				t := TopValue{Index: int32(i), Count: c}
+				t := TopValue{Index: int32(i), Count: c * scale}
 				if w := pr.vocab[j]; w != nil && i > 0 && i <= len(w) {
 					t.Value = w[i-1]
 				}
 				top[int32(i)] = t
 			}
-			f.Top = topOf(top)
-			if a.refs != nil {
+			f.Top, f.TopSample = topOf(top), int(scale)
+			switch {
+			case a.used != nil:
+				for _, w := range a.used {
+					f.Used += int64(bits.OnesCount64(w))
+				}
+				if a.refs != nil {
+					f.Refs, f.Bins = a.refs, slices.Clone(a.bins)
+				}
+			case a.refs != nil:
 				f.Refs = a.refs
 				f.Bins = make([]int64, len(a.refs)+1)
 				var in int64

@@ -337,6 +337,9 @@ type Batch struct {
 	N, D, K int
 	Dense   []float32
 	Cat     []int32
+	// Profile, if set, profiles every record transformed into the batch
+	// (Pipeline.NewProfiler).
+	Profile *Profiler
 }
 
 // Reset sizes the batch for n rows, reusing its buffers.

@@ -174,13 +174,25 @@ func column[T arrow.Array](rec arrow.RecordBatch, name string) (T, error) {
 }
 
 // Transform computes the model inputs of every row of rec into dst, reusing
-// dst's buffers. rec must carry the spec's InputSchema columns (extra columns
+// dst's buffers, and profiles rec into dst.Profile if set. rec must carry the spec's InputSchema columns (extra columns
 // are ignored). Each feature is computed column by column.
 func (p *Pipeline) Transform(rec arrow.RecordBatch, dst *Batch) error {
 	n := int(rec.NumRows())
 	d, k := len(p.dense), len(p.cat)
 	dst.Reset(n, d, k)
+	pr := dst.Profile
+	if pr != nil {
+		if pr.p != p {
+			return fmt.Errorf("%w: the batch's profiler is another pipeline's", ErrProfile)
+		}
+		pr.rows += int64(n)
+	}
 	for j, op := range p.dense {
+		if pr != nil {
+			if err := pr.observeNum(rec, j, n); err != nil {
+				return fmt.Errorf("feature %q: %w", op.name, err)
+			}
+		}
 		if ints, ok := intColumn(rec, op.column); ok { // read as int64 for an ids feature of another model
 			values := ints.Int64Values()
 			for i := 0; i < n; i++ {
@@ -208,6 +220,11 @@ func (p *Pipeline) Transform(rec arrow.RecordBatch, dst *Batch) error {
 	for j := range p.cat {
 		if err := p.cat[j].fill(rec, dst.Cat, j, k, n); err != nil {
 			return fmt.Errorf("feature %q: %w", p.cat[j].name, err)
+		}
+		if pr != nil {
+			if err := pr.observeCat(rec, dst.Cat, j, k, n); err != nil {
+				return fmt.Errorf("feature %q: %w", p.cat[j].name, err)
+			}
 		}
 	}
 	return nil

@@ -61,17 +61,10 @@ type PoolOptions struct {
 	// MaxAbsLogit, if > 0, fails the run on a logit of larger magnitude
 	// (WithMaxAbsLogit); logits that are not finite fail it always.
 	MaxAbsLogit float64
-	// Observer, if set, is called once per worker for the Observer that
-	// sees every record the worker scores.
-	Observer func() Observer
-}
-
-// Observer sees each record a worker scored (PoolOptions.Observer): the
-// input record, the main model's features and its scores. It is called on
-// the worker's goroutine, so one Observer needs no locking; it must not
-// keep its arguments, which are reused.
-type Observer interface {
-	Observe(rec arrow.RecordBatch, fx *features.Batch, scores []float32) error
+	// Profile, if set, is called once per worker for the profiler (of
+	// the main model's pipeline) that profiles the inputs and the main
+	// model's scores of every record the worker scores.
+	Profile func() *features.Profiler
 }
 
 // Challenger is a model scored beside the main one (PoolOptions.Challengers).
@@ -259,7 +252,7 @@ type worker struct {
 	batches []features.Batch
 	fxs     []*features.Pipeline // the pipeline of each batch
 	scores  []float32            // reused from record to record
-	obs     Observer             // nil unless PoolOptions.Observer
+	prof    *features.Profiler   // nil unless PoolOptions.Profile
 }
 
 func newWorker(specs []Challenger, opts *PoolOptions) (*worker, error) {
@@ -279,8 +272,9 @@ func newWorker(specs []Challenger, opts *PoolOptions) (*worker, error) {
 		w.batchOf = append(w.batchOf, k)
 	}
 	w.batches = make([]features.Batch, len(w.fxs))
-	if opts.Observer != nil {
-		w.obs = opts.Observer()
+	if opts.Profile != nil {
+		w.prof = opts.Profile()
+		w.batches[w.batchOf[0]].Profile = w.prof
 	}
 	return w, nil
 }
@@ -334,10 +328,8 @@ func (w *worker) score(rec arrow.RecordBatch) (arrow.RecordBatch, error) {
 			}
 			return nil, fmt.Errorf("score with model %s %s: %w", w.specs[i].Bundle.Name, w.specs[i].Bundle.Version, err)
 		}
-		if i == 0 && w.obs != nil {
-			if err := w.obs.Observe(rec, &w.batches[w.batchOf[0]], w.scores); err != nil {
-				return nil, err
-			}
+		if i == 0 && w.prof != nil {
+			w.prof.ObserveScores(w.scores[:n])
 		}
 		b := array.NewFloat32Builder(w.opts.Mem)
 		b.Resize(n)

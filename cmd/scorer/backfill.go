@@ -41,7 +41,7 @@ e.g. the Kubernetes Job's name: a shard retried after the month was published th
 	_ = fs.MarkHidden("abandon-shards") // exists: cannot fail
 	c.storeFlags(cmd)
 	c.runFlags(cmd)
-	exitCodes(cmd, codes(0, 1, 2, 3, 4))
+	exitCodes(cmd, codes(0, 1, 2, 3, 4, 7))
 
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := requireMonth(month); err != nil {

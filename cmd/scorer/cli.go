@@ -39,6 +39,7 @@ var exitHelp = map[int]string{
 	app.ExitBusy:     "another run of the same job holds its lease: retry later",
 	app.ExitAborted:  "stopped by SIGTERM with a run cancelled at schedule.shutdown_timeout",
 	app.ExitRefused:  "refused: the version evaluates worse than the current one (--force overrides)",
+	app.ExitDrift:    "the inputs drifted beyond drift.fail_above (features in the log): nothing published",
 }
 
 // exitCodes sets the exit codes a command's help lists.
@@ -128,7 +129,7 @@ by the file, or by its default. See README.md and docs/.`,
 
 	root.AddCommand(
 		c.backfillCmd(), c.queueCmd(), c.shardsCmd(), c.trainCmd(), c.scheduleCmd(),
-		c.historyCmd(), c.recoverCmd(), c.gcCmd(), c.validateCmd(), c.evaluateCmd(), c.modelsCmd(), c.importCmd(), c.versionCmd(),
+		c.historyCmd(), c.recoverCmd(), c.gcCmd(), c.validateCmd(), c.evaluateCmd(), c.reportCmd(), c.modelsCmd(), c.importCmd(), c.versionCmd(),
 	)
 	// The completion command of cobra (scorer completion bash|zsh|fish|powershell).
 	root.InitDefaultCompletionCmd()

@@ -34,7 +34,7 @@ nothing: no lease, no run record, no output.`,
 	format = formatFlag(fs, "the summary")
 	c.storeFlags(cmd)
 	c.runFlags(cmd)
-	exitCodes(cmd, codes(0, 1, 2, 3, 4))
+	exitCodes(cmd, codes(0, 1, 2, 3, 4, 7))
 
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg, err := c.config(cmd)

@@ -788,3 +788,77 @@ func ReadEvaluations(ctx context.Context, out store.Bucket, evalTable string) ([
 	}
 	return res, nil
 }
+
+// PartitionEvaluation is a model's latest evaluation of a scored partition
+// on all its rows, with its calibration curve.
+type PartitionEvaluation struct {
+	LabelledRows, Positives int64
+	AUC, LogLoss, ECE       float64 // NaN where undefined
+	Calibration             []CalibrationBin
+}
+
+// CalibrationBin is one bin of a calibration curve.
+type CalibrationBin struct {
+	Rows                 int64
+	ScoreMin, ScoreMax   float64
+	MeanScore, LabelRate float64
+}
+
+// ReadPartitionEvaluation reads the evaluation of scoredTable's partition
+// by the model (name, version) as champion or challenger, on all rows
+// (no segment), from the evaluations table and its calibration table; nil
+// when it was not evaluated.
+func ReadPartitionEvaluation(ctx context.Context, out store.Bucket, evalTable, scoredTable, partition, name, version string) (*PartitionEvaluation, error) {
+	part := EvalPartition(scoredTable, partition)
+	mine := func(rec arrow.RecordBatch, r int) bool {
+		s := func(i int) string { return rec.Column(i).(*array.String).Value(r) }
+		return s(2) == name && s(3) == version && s(5) == ""
+	}
+	f := func(rec arrow.RecordBatch, i, r int) float64 {
+		c := rec.Column(i).(*array.Float64)
+		if c.IsNull(r) {
+			return math.NaN()
+		}
+		return c.Value(r)
+	}
+	evals, err := listPublished(ctx, out, evalTable)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := slices.BinarySearch(evals.parts, part); !ok {
+		return nil, nil
+	}
+	var ev *PartitionEvaluation
+	if err := evals.readRows(ctx, out, part, evalSchema, func(rec arrow.RecordBatch, r int) error {
+		if mine(rec, r) {
+			n := func(i int) int64 { return rec.Column(i).(*array.Int64).Value(r) }
+			ev = &PartitionEvaluation{LabelledRows: n(8), Positives: n(9), AUC: f(rec, 12, r), LogLoss: f(rec, 13, r), ECE: f(rec, 16, r)}
+		}
+		return nil
+	}); err != nil || ev == nil {
+		return nil, err
+	}
+	cal, err := listPublished(ctx, out, CalibrationTable(evalTable))
+	if err != nil {
+		return nil, err
+	}
+	type bin struct {
+		i int64
+		b CalibrationBin
+	}
+	var bins []bin
+	if err := cal.readRows(ctx, out, part, calibrationSchema, func(rec arrow.RecordBatch, r int) error {
+		if mine(rec, r) {
+			n := func(i int) int64 { return rec.Column(i).(*array.Int64).Value(r) }
+			bins = append(bins, bin{n(7), CalibrationBin{Rows: n(8), ScoreMin: f(rec, 9, r), ScoreMax: f(rec, 10, r), MeanScore: f(rec, 11, r), LabelRate: f(rec, 12, r)}})
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(bins, func(a, b bin) int { return cmp.Compare(a.i, b.i) })
+	for _, b := range bins {
+		ev.Calibration = append(ev.Calibration, b.b)
+	}
+	return ev, nil
+}

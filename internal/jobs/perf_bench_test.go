@@ -12,6 +12,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/adtech/scorer/features"
 	"github.com/adtech/scorer/internal/perf"
 	"github.com/adtech/scorer/readers"
 	"github.com/adtech/scorer/readers/store"
@@ -90,14 +91,20 @@ func cpuSeconds() float64 {
 
 // BenchmarkEndToEnd is a backfill of 1M Criteo-like CSV rows (two files)
 // with a reference model and the default workers (one per core): read,
-// compute features, score, write Parquet, commit, into a fresh output store
-// each time; ctr-mlp at three record batch sizes. It reports rows/s and the
-// CPU seconds per million rows (every goroutine of the process).
+// compute features, score, profile the inputs and measure their drift
+// against the model's training profile (made from the first file), write
+// Parquet, commit, into a fresh output store each time; ctr-mlp at three
+// record batch sizes, and once without the profiles for their cost. It
+// reports rows/s and the CPU seconds per million rows (every goroutine of
+// the process).
 func BenchmarkEndToEnd(b *testing.B) {
 	in := store.NewFileBucket(perfStore(b))
 	for _, name := range []string{perf.MLP, perf.LogReg} {
 		bu, err := perf.Bundle(name, 1)
 		if err != nil {
+			b.Fatal(err)
+		}
+		if bu.Profile, err = benchProfile(in, bu); err != nil {
 			b.Fatal(err)
 		}
 		batches := []int{4096} // the config's default
@@ -106,18 +113,40 @@ func BenchmarkEndToEnd(b *testing.B) {
 		}
 		for _, bs := range batches {
 			b.Run(fmt.Sprintf("model=%s/batch=%d", name, bs), func(b *testing.B) {
-				benchBackfill(b, in, bu, bs, nil)
+				benchBackfill(b, in, bu, bs, nil, false)
 			})
 		}
 		if name == perf.MLP { // the record buffers not reused (package mempool), for comparison
 			b.Run(fmt.Sprintf("model=%s/batch=4096/alloc=go", name), func(b *testing.B) {
-				benchBackfill(b, in, bu, 4096, memory.NewGoAllocator())
+				benchBackfill(b, in, bu, 4096, memory.NewGoAllocator(), false)
 			})
 		}
+		b.Run(fmt.Sprintf("model=%s/batch=4096/profile=off", name), func(b *testing.B) {
+			benchBackfill(b, in, bu, 4096, nil, true)
+		})
 	}
 }
 
-func benchBackfill(b *testing.B, in store.Bucket, bu *bundle.Bundle, batch int, mem memory.Allocator) {
+// benchProfile is bu's training profile made from the benchmark data's
+// first file.
+func benchProfile(in store.Bucket, bu *bundle.Bundle) (*features.Profile, error) {
+	ctx := context.Background()
+	files, _, err := ListInputs(ctx, in, "dumps/2020-01")
+	if err != nil {
+		return nil, err
+	}
+	fx, err := features.NewPipeline(bu.Features, bu.Stats)
+	if err != nil {
+		return nil, err
+	}
+	return ProfileData(ctx, func() (*readers.Reader, error) {
+		return readers.Open(ctx, in, files[:1], readers.Options{
+			Schema: bu.Features.InputSchema(nil, false), BatchSize: 4096, CSV: readers.CSVOptions{Header: true},
+		})
+	}, fx, bu)
+}
+
+func benchBackfill(b *testing.B, in store.Bucket, bu *bundle.Bundle, batch int, mem memory.Allocator, noProfile bool) {
 	ctx := context.Background()
 	var rows int64
 	var cpu float64
@@ -133,6 +162,7 @@ func benchBackfill(b *testing.B, in store.Bucket, bu *bundle.Bundle, batch int, 
 			IDColumns: []string{perf.IDColumn}, RequireRows: true,
 			BatchSize: batch, ReadConcurrency: 2, CSV: readers.CSVOptions{Header: true},
 			RowGroupRows: 128 * 1024, PartRows: 1 << 20, LeaseTTL: 10 * time.Minute,
+			noProfile: noProfile,
 		})
 		if err != nil {
 			b.Fatal(err)

@@ -21,7 +21,6 @@ import (
 	"github.com/adtech/scorer/features"
 	"github.com/adtech/scorer/readers"
 	"github.com/adtech/scorer/readers/store"
-	"github.com/adtech/scorer/scoring"
 	"github.com/adtech/scorer/writers"
 	"github.com/adtech/scorer/writers/table"
 )
@@ -197,7 +196,7 @@ func driftError(drift []FeatureDrift, partition string) error {
 }
 
 // profiler collects the per-worker profilers of a scoring run
-// (scoring.PoolOptions.Observer) and the bad rows per column.
+// (scoring.PoolOptions.Profile) and the bad rows per column.
 type profiler struct {
 	fx  *features.Pipeline
 	ref *features.Profile
@@ -208,29 +207,17 @@ type profiler struct {
 	rejected map[string]int64 // bad rows by column
 }
 
-// observer makes one worker's profiler.
-func (p *profiler) observer() scoring.Observer {
+// worker makes one worker's profiler (scoring.PoolOptions.Profile).
+func (p *profiler) worker() *features.Profiler {
 	pr, err := p.fx.NewProfiler(p.ref)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err != nil {
 		p.err = cmp.Or(p.err, err)
-		return observerFunc(func(arrow.RecordBatch, *features.Batch, []float32) error { return err })
+		return nil // the worker profiles nothing; profile() returns the error
 	}
 	p.workers = append(p.workers, pr)
-	return observerFunc(func(rec arrow.RecordBatch, b *features.Batch, scores []float32) error {
-		if err := pr.Observe(rec, b); err != nil {
-			return err
-		}
-		pr.ObserveScores(scores)
-		return nil
-	})
-}
-
-type observerFunc func(arrow.RecordBatch, *features.Batch, []float32) error
-
-func (f observerFunc) Observe(rec arrow.RecordBatch, b *features.Batch, scores []float32) error {
-	return f(rec, b, scores)
+	return pr
 }
 
 // reject counts a bad row against its column.
@@ -472,6 +459,7 @@ func writeRecord(ctx context.Context, run *table.Run, spec table.OutputSpec, b *
 // table rows merged.
 type PartitionProfile struct {
 	Partition    string
+	RunID        string // the latest run that profiled it
 	ModelName    string
 	ModelVersion string
 	Profile      *features.Profile
@@ -612,7 +600,7 @@ func ReadProfiles(ctx context.Context, out store.Bucket, tbl string, partitions 
 		// Run ids begin with their start time: the latest run sorts last.
 		slices.SortStableFunc(rows, func(a, b row) int { return strings.Compare(a.runID, b.runID) })
 		last := rows[len(rows)-1]
-		pp := PartitionProfile{Partition: part, ModelName: last.model, ModelVersion: last.version}
+		pp := PartitionProfile{Partition: part, RunID: last.runID, ModelName: last.model, ModelVersion: last.version}
 		byRun := map[string]*features.Profile{}
 		var runs []string
 		for _, r := range rows {
@@ -647,6 +635,63 @@ func ReadProfiles(ctx context.Context, out store.Bucket, tbl string, partitions 
 			}
 		}
 		res = append(res, pp)
+	}
+	return res, nil
+}
+
+// ReadDrift reads the drift rows of the given published partitions of
+// table's drift table (those not published are left out): per partition,
+// the rows of its latest run.
+func ReadDrift(ctx context.Context, out store.Bucket, tbl string, partitions ...string) (map[string][]FeatureDrift, error) {
+	pubd, err := listPublished(ctx, out, DriftTable(tbl))
+	if err != nil {
+		return nil, err
+	}
+	schema := arrow.NewSchema(append(driftSchema().Fields(), arrow.Field{Name: "run_id", Type: arrow.BinaryTypes.String}), nil)
+	res := map[string][]FeatureDrift{}
+	for _, part := range partitions {
+		if _, ok := slices.BinarySearch(pubd.parts, part); !ok {
+			continue
+		}
+		latest := ""
+		err := pubd.readRows(ctx, out, part, schema, func(rec arrow.RecordBatch, r int) error {
+			s := func(i int) string {
+				c := rec.Column(i).(*array.String)
+				if c.IsNull(r) {
+					return ""
+				}
+				return c.Value(r)
+			}
+			f := func(i int) float64 {
+				c := rec.Column(i).(*array.Float64)
+				if c.IsNull(r) {
+					return math.NaN()
+				}
+				return c.Value(r)
+			}
+			off := func(v float64) float64 { // null thresholds are off (0)
+				if math.IsNaN(v) {
+					return 0
+				}
+				return v
+			}
+			run := s(15)
+			switch {
+			case run < latest:
+				return nil
+			case run > latest:
+				latest, res[part] = run, nil
+			}
+			res[part] = append(res[part], FeatureDrift{
+				Feature: s(0), Kind: s(1), PSI: f(2), JS: f(3), PSIPrev: f(4), JSPrev: f(5), PrevPartition: s(6),
+				MissingRate: f(7), TrainMissingRate: f(8), PrevMissingRate: f(9),
+				DriftLimits: DriftLimits{WarnAbove: off(f(10)), FailAbove: off(f(11))}, Status: s(12),
+			})
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	return res, nil
 }

@@ -80,6 +80,9 @@ type ScoreJob struct {
 	ShardPlan string
 
 	guard *leaseGuard // the lease a roll forward checks; set by Score
+	// noProfile leaves out the profiles and drift (BenchmarkEndToEnd
+	// measures their cost with it).
+	noProfile bool
 	// listed are the keys under Dir when the run listed its inputs (with
 	// SkipConsumed): a checkpoint drops the job's ledger entries of keys
 	// no longer there (retention moved them), which no run will list again.
@@ -543,10 +546,14 @@ func (j *ScoreJob) stage(ctx context.Context, pub *table.Publisher, fx *features
 		j.Progress.Start(total)
 		defer j.Progress.Finish()
 	}
+	profile := prof.worker
+	if j.noProfile {
+		profile = nil
+	}
 	sink := &progressSink{next: split, src: src, progress: j.Progress, hist: &sum.Scores}
 	if _, err := scoring.Run(ctx, src, j.Bundle, fx, sink, scoring.PoolOptions{
 		Workers: j.Workers, BatchSize: j.BatchSize, IDColumns: j.IDColumns, PassColumns: j.LabelColumns,
-		Challengers: chs, MaxAbsLogit: j.MaxAbsLogit, Mem: j.recordMem(), Observer: prof.observer,
+		Challengers: chs, MaxAbsLogit: j.MaxAbsLogit, Mem: j.recordMem(), Profile: profile,
 	}); err != nil {
 		// A refused logit is the model's fault (exit 2) unless the row's
 		// inputs were not finite (bad input, exit 3).
@@ -588,8 +595,10 @@ func (j *ScoreJob) stage(ctx context.Context, pub *table.Publisher, fx *features
 		return nil, fmt.Errorf("%w: %d of %d rows are bad, more than max_bad_rows %s; see the log for the first ones",
 			ErrBadInput, sum.RowsRejected, sum.RowsRead+sum.RowsRejected, j.BadRows)
 	}
-	if err := j.judgeDrift(ctx, run, prof, sum); err != nil {
-		return nil, err
+	if !j.noProfile {
+		if err := j.judgeDrift(ctx, run, prof, sum); err != nil {
+			return nil, err
+		}
 	}
 	if err := rej.flush(ctx); err != nil {
 		return nil, err

@@ -131,13 +131,10 @@ func Train(ctx context.Context, j TrainJob) (*bundle.Bundle, error) {
 	var all training.Dataset
 	all.Batch.D, all.Batch.K = fx.Dense(), len(fx.Cardinalities())
 	var times []int64 // timeCol per row, math.MinInt64 if missing
-	var b features.Batch
+	b := features.Batch{Profile: look}
 	rows := 0
 	bad, err := eachRecord(ctx, open, func(rec arrow.RecordBatch) error {
 		if err := fx.Transform(rec, &b); err != nil {
-			return err
-		}
-		if err := look.Observe(rec, &b); err != nil {
 			return err
 		}
 		labels, ok := rec.Column(rec.Schema().FieldIndices(j.Spec.Label)[0]).(*array.Float64)
@@ -243,16 +240,13 @@ func ProfileData(ctx context.Context, open func() (*readers.Reader, error), fx *
 	if err != nil {
 		return nil, err
 	}
-	var b features.Batch
+	b := features.Batch{Profile: look}
 	opened := func() (*readers.Reader, *badRows, error) {
 		src, err := open()
 		return src, &badRows{}, err
 	}
 	if _, err := eachRecord(ctx, opened, func(rec arrow.RecordBatch) error {
-		if err := fx.Transform(rec, &b); err != nil {
-			return err
-		}
-		return look.Observe(rec, &b)
+		return fx.Transform(rec, &b)
 	}); err != nil {
 		return nil, err
 	}
@@ -278,13 +272,10 @@ func profileData(ctx context.Context, open func() (*readers.Reader, *badRows, er
 		return nil, fmt.Errorf("compile model %s %s: %w", bu.Name, bu.Version, err)
 	}
 	defer func() { _ = m.Close() }()
-	var b features.Batch
+	b := features.Batch{Profile: pr}
 	var scores []float32
 	if _, err := eachRecord(ctx, open, func(rec arrow.RecordBatch) error {
 		if err := fx.Transform(rec, &b); err != nil {
-			return err
-		}
-		if err := pr.Observe(rec, &b); err != nil {
 			return err
 		}
 		scores = slices.Grow(scores[:0], b.N)[:b.N]
