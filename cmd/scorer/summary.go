@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/adtech/scorer/features"
 	"github.com/adtech/scorer/internal/app"
 	"github.com/adtech/scorer/internal/jobs"
 )
@@ -59,6 +60,11 @@ type summary struct {
 	OutputBytes     int64    `json:"output_bytes"`
 	StoreRetries    int64    `json:"store_retries"`
 	Recovered       []string `json:"recovered"`
+	// DriftStatus is the worst feature's drift status (ok, warn, fail);
+	// Drift every feature's drift (NaN as null).
+	DriftStatus string              `json:"drift_status,omitempty"`
+	Drift       []jobs.FeatureDrift `json:"drift"`
+	Report      string              `json:"report,omitempty"`
 }
 
 func newSummary(cfg app.Config, s *jobs.Summary, retries int64) summary {
@@ -69,6 +75,10 @@ func newSummary(cfg app.Config, s *jobs.Summary, retries int64) summary {
 		EmptyFiles: s.EmptyFiles, Duplicates: s.Duplicates, DuplicatesTo: s.DupsTo, DurationSeconds: s.Duration.Seconds(), Table: s.Table, Partition: s.Partition,
 		TableURI:    fmt.Sprintf("%s/%s/%s", strings.TrimSuffix(cfg.Output, "/"), s.Table, s.Partition),
 		OutputFiles: s.OutputFiles, OutputBytes: s.OutputBytes, StoreRetries: retries, Recovered: s.Recovered,
+		DriftStatus: s.DriftStatus, Drift: s.Drift, Report: s.ReportURI,
+	}
+	if out.Drift == nil {
+		out.Drift = []jobs.FeatureDrift{}
 	}
 	if secs := s.Duration.Seconds(); secs > 0 {
 		out.RowsPerSecond = float64(s.RowsRead) / secs
@@ -119,12 +129,41 @@ func printSummary(w io.Writer, format formatValue, cfg app.Config, s *jobs.Summa
 	if len(s.Recovered) > 0 {
 		row("recovered", strings.Join(s.Recovered, ", "))
 	}
+	if s.DriftStatus != "" {
+		row("drift", driftLine(s))
+	}
+	if s.ReportURI != "" {
+		row("report", s.ReportURI)
+	}
 	if err := ew.flush(tw); err != nil {
 		return err
 	}
 	_, err := fmt.Fprintf(w, "\nQuery it with DuckDB:\n  SELECT * FROM read_parquet('%s/%s/*/*.parquet', hive_partitioning = true) LIMIT 10;\n",
 		strings.TrimSuffix(cfg.Output, "/"), s.Table)
 	return err
+}
+
+// driftLine is the drift verdict in one line: the status and the features
+// that warned or failed, worst first.
+func driftLine(s *jobs.Summary) string {
+	var flagged []string
+	for _, st := range []string{jobs.DriftFail, jobs.DriftWarn} {
+		for _, d := range s.Drift {
+			if d.Status == st {
+				flagged = append(flagged, fmt.Sprintf("%s PSI %.3f (%s)", d.Feature, d.PSI, st))
+			}
+		}
+	}
+	if len(flagged) == 0 {
+		n := 0
+		for _, d := range s.Drift {
+			if d.Kind != string(features.ScoreKind) {
+				n++
+			}
+		}
+		return s.DriftStatus + fmt.Sprintf(" (%d features and the scores; tables %s, %s)", n, jobs.ProfilesTable(s.Table), jobs.DriftTable(s.Table))
+	}
+	return s.DriftStatus + ": " + strings.Join(flagged, ", ")
 }
 
 // printPlan prints what a dry run found.

@@ -73,6 +73,13 @@ func (a *App) Evaluate(ctx context.Context, r EvaluateRequest) (*jobs.Evaluation
 		return ev, fmt.Errorf("evaluate %s/%s: %w", tc.Table, part, err)
 	}
 	a.log.Info("evaluated", "table", tc.Table, "partition", part, "run_id", ev.RunID, "rows", len(ev.Rows), "files", ev.OutputFiles)
+	// The partition's report shows the evaluation: write it again. A
+	// partition scored without profiles has no report.
+	if uri, err := a.writeReport(ctx, out, tc.Table, part); err != nil {
+		a.log.Warn("write the partition's report (scorer report writes it again)", "err", err)
+	} else {
+		a.log.Info("report", "uri", uri)
+	}
 	return ev, nil
 }
 

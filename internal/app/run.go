@@ -160,6 +160,15 @@ func (a *App) score(ctx context.Context, rec *runlog.Record, build func(*Opened)
 		j.RunID = rec.RunID
 		sum, err = jobs.Score(ctx, j)
 	}
+	if err == nil && sum != nil && len(sum.OutputFiles) > 0 {
+		// The report is derived from the published tables: failing to
+		// write it fails nothing (scorer report writes it again).
+		if uri, rerr := a.writeReport(ctx, out, sum.Table, sum.Partition); rerr != nil {
+			a.log.Warn("write the run report (scorer report writes it again)", "err", rerr)
+		} else {
+			sum.ReportURI = uri
+		}
+	}
 	rec.StoreOps = &runlog.StoreOps{Output: out.Counts()}
 	if in != nil {
 		rec.StoreOps.Input = in.Counts()
@@ -193,6 +202,7 @@ func finishRecord(ctx context.Context, rec *runlog.Record, sum *jobs.Summary, er
 	rec.OutputFiles, rec.OutputBytes = sum.OutputFiles, sum.OutputBytes
 	rec.RowsRead, rec.RowsScored, rec.RowsRejected = sum.RowsIn(), sum.RowsRead, sum.RowsRejected
 	rec.Recovered = sum.Recovered
+	rec.ReportURI = sum.ReportURI
 	if sum.DriftStatus != "" {
 		rec.Drift = &runlog.Drift{Status: sum.DriftStatus}
 		for _, d := range sum.Drift {

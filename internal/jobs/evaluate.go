@@ -811,7 +811,7 @@ type CalibrationBin struct {
 func ReadPartitionEvaluation(ctx context.Context, out store.Bucket, evalTable, scoredTable, partition, name, version string) (*PartitionEvaluation, error) {
 	part := EvalPartition(scoredTable, partition)
 	mine := func(rec arrow.RecordBatch, r int) bool {
-		s := func(i int) string { return rec.Column(i).(*array.String).Value(r) }
+		s := func(i int) string { return rec.Column(i).(*array.String).Value(r) } // "" when null
 		return s(2) == name && s(3) == version && s(5) == ""
 	}
 	f := func(rec arrow.RecordBatch, i, r int) float64 {
@@ -829,7 +829,7 @@ func ReadPartitionEvaluation(ctx context.Context, out store.Bucket, evalTable, s
 		return nil, nil
 	}
 	var ev *PartitionEvaluation
-	if err := evals.readRows(ctx, out, part, evalSchema, func(rec arrow.RecordBatch, r int) error {
+	if err := evals.readRows(ctx, out, part, nullable(evalSchema), func(rec arrow.RecordBatch, r int) error {
 		if mine(rec, r) {
 			n := func(i int) int64 { return rec.Column(i).(*array.Int64).Value(r) }
 			ev = &PartitionEvaluation{LabelledRows: n(8), Positives: n(9), AUC: f(rec, 12, r), LogLoss: f(rec, 13, r), ECE: f(rec, 16, r)}
@@ -847,7 +847,7 @@ func ReadPartitionEvaluation(ctx context.Context, out store.Bucket, evalTable, s
 		b CalibrationBin
 	}
 	var bins []bin
-	if err := cal.readRows(ctx, out, part, calibrationSchema, func(rec arrow.RecordBatch, r int) error {
+	if err := cal.readRows(ctx, out, part, nullable(calibrationSchema), func(rec arrow.RecordBatch, r int) error {
 		if mine(rec, r) {
 			n := func(i int) int64 { return rec.Column(i).(*array.Int64).Value(r) }
 			bins = append(bins, bin{n(7), CalibrationBin{Rows: n(8), ScoreMin: f(rec, 9, r), ScoreMax: f(rec, 10, r), MeanScore: f(rec, 11, r), LabelRate: f(rec, 12, r)}})
@@ -861,4 +861,14 @@ func ReadPartitionEvaluation(ctx context.Context, out store.Bucket, evalTable, s
 		ev.Calibration = append(ev.Calibration, b.b)
 	}
 	return ev, nil
+}
+
+// nullable is schema with every field nullable: what a reader of the
+// table asks for (the all-rows segment is null).
+func nullable(schema *arrow.Schema) *arrow.Schema {
+	fields := schema.Fields()
+	for i := range fields {
+		fields[i].Nullable = true
+	}
+	return arrow.NewSchema(fields, nil)
 }

@@ -164,6 +164,8 @@ type Summary struct {
 	Profile     *features.Profile
 	Drift       []FeatureDrift
 	DriftStatus string
+	// ReportURI is the run's HTML report, once the caller wrote it.
+	ReportURI string
 }
 
 // RowsIn is every row the run read: scored, rejected as bad, or a duplicate.

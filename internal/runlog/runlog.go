@@ -112,6 +112,8 @@ type Record struct {
 	// Drift is the run's drift verdict (absent in records of runs that
 	// scored nothing and of older versions).
 	Drift *Drift `json:"drift,omitempty"`
+	// ReportURI is the HTML report the run wrote (scorer report).
+	ReportURI string `json:"report_uri,omitempty"`
 }
 
 // Drift is a run's drift verdict: the worst feature's status and the
