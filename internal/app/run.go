@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"time"
 
@@ -205,13 +206,21 @@ func finishRecord(ctx context.Context, rec *runlog.Record, sum *jobs.Summary, er
 	rec.ReportURI = sum.ReportURI
 	if sum.DriftStatus != "" {
 		rec.Drift = &runlog.Drift{Status: sum.DriftStatus}
+		num := func(v float64) *float64 {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return nil
+			}
+			return &v
+		}
 		for _, d := range sum.Drift {
+			f := runlog.DriftFeature{Feature: d.Feature, Status: d.Status, PSI: num(d.PSI), MissingRate: num(d.MissingRate)}
 			switch d.Status {
 			case jobs.DriftFail:
-				rec.Drift.Features = append(rec.Drift.Features, runlog.DriftFeature{Feature: d.Feature, Status: d.Status, PSI: d.PSI, Threshold: d.FailAbove})
+				f.Threshold = d.FailAbove
 			case jobs.DriftWarn:
-				rec.Drift.Features = append(rec.Drift.Features, runlog.DriftFeature{Feature: d.Feature, Status: d.Status, PSI: d.PSI, Threshold: d.WarnAbove})
+				f.Threshold = d.WarnAbove
 			}
+			rec.Drift.Features = append(rec.Drift.Features, f)
 		}
 	}
 	if rec.Outcome == runlog.Succeeded {

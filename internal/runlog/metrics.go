@@ -3,6 +3,7 @@ package runlog
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -33,6 +34,10 @@ type Metrics struct {
 	storeBytes   *prometheus.CounterVec
 	storeListed  *prometheus.CounterVec
 	syncErrors   prometheus.Counter
+	driftPSI     *prometheus.GaugeVec
+	missingRate  *prometheus.GaugeVec
+	driftStatus  *prometheus.GaugeVec
+	scoreMean    *prometheus.GaugeVec
 
 	syncMu sync.Mutex // one Sync at a time
 	mu     sync.Mutex
@@ -41,6 +46,8 @@ type Metrics struct {
 	// kind -> the model of the latest success, and when that run started
 	models  map[string]Model
 	modelAt map[string]time.Time
+	// kind -> when the run whose drift the gauges show started
+	driftAt map[string]time.Time
 }
 
 // baselineReads bounds the records Baseline reads.
@@ -109,13 +116,31 @@ func NewMetrics(reg prometheus.Registerer, l *Log) *Metrics {
 			Name: "scorer_run_records_sync_errors_total",
 			Help: "Failures to read the run records from the output store.",
 		}),
+		driftPSI: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "scorer_feature_drift_psi",
+			Help: "Population stability index of each input feature (and of the scores, feature \"score\") against the model's training profile, in the latest run that profiled its inputs (published or failed by drift.fail_above).",
+		}, []string{"kind", "feature"}),
+		missingRate: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "scorer_feature_missing_rate",
+			Help: "Share of the rows missing each input feature in the latest run that profiled its inputs.",
+		}, []string{"kind", "feature"}),
+		driftStatus: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "scorer_drift_status",
+			Help: "Drift verdict of the latest run that profiled its inputs: 0 ok, 1 warn (drift.warn_above), 2 fail (drift.fail_above, nothing published).",
+		}, byKind),
+		scoreMean: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "scorer_score_mean",
+			Help: "Mean score of the latest successful run that scored rows.",
+		}, byKind),
 		seen:    map[string]bool{},
 		lastOK:  map[string]time.Time{},
 		models:  map[string]Model{},
 		modelAt: map[string]time.Time{},
+		driftAt: map[string]time.Time{},
 	}
 	reg.MustRegister(m.runs, m.duration, m.rowsRead, m.rowsScored, m.rowsRejected, m.bytesRead,
-		m.bytesWritten, m.lastSuccess, m.model, m.storeOps, m.storeBytes, m.storeListed, m.syncErrors)
+		m.bytesWritten, m.lastSuccess, m.model, m.storeOps, m.storeBytes, m.storeListed, m.syncErrors,
+		m.driftPSI, m.missingRate, m.driftStatus, m.scoreMean)
 	// The store series exist from the start, at zero: their label values
 	// are known.
 	for _, st := range []string{"input", "output"} {
@@ -192,15 +217,33 @@ func (m *Metrics) Observe(r *Record) {
 	m.gaugesLocked(kind, r)
 }
 
-// gaugesLocked moves the last-success and model gauges to r if r is a
-// later success.
+// gaugesLocked moves the last-success, model and score gauges to r if r
+// is a later success, and the drift gauges if r is a later run with a
+// drift verdict.
 func (m *Metrics) gaugesLocked(kind string, r *Record) {
+	if r.Drift != nil && r.StartedAt.After(m.driftAt[kind]) {
+		m.driftAt[kind] = r.StartedAt
+		m.driftPSI.DeletePartialMatch(prometheus.Labels{"kind": kind})
+		m.missingRate.DeletePartialMatch(prometheus.Labels{"kind": kind})
+		for _, f := range r.Drift.Features {
+			if f.PSI != nil {
+				m.driftPSI.WithLabelValues(kind, f.Feature).Set(*f.PSI)
+			}
+			if f.MissingRate != nil {
+				m.missingRate.WithLabelValues(kind, f.Feature).Set(*f.MissingRate)
+			}
+		}
+		m.driftStatus.WithLabelValues(kind).Set(float64(slices.Index([]string{"ok", "warn", "fail"}, r.Drift.Status)))
+	}
 	if !r.Outcome.OK() {
 		return
 	}
 	if r.FinishedAt.After(m.lastOK[kind]) {
 		m.lastOK[kind] = r.FinishedAt
 		m.lastSuccess.WithLabelValues(kind).Set(float64(r.FinishedAt.UnixMilli()) / 1e3)
+		if r.Report != nil && r.Report.Scores != nil && r.Report.Scores.Count > 0 {
+			m.scoreMean.WithLabelValues(kind).Set(r.Report.Scores.Mean)
+		}
 	}
 	if r.Model == nil || r.Model.Name == "" || !r.StartedAt.After(m.modelAt[kind]) {
 		return

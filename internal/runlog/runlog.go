@@ -116,20 +116,22 @@ type Record struct {
 	ReportURI string `json:"report_uri,omitempty"`
 }
 
-// Drift is a run's drift verdict: the worst feature's status and the
-// features that warned or failed.
+// Drift is a run's drift verdict: the worst feature's status and every
+// feature's (and the scores') drift.
 type Drift struct {
 	Status   string         `json:"status"` // ok, warn or fail
 	Features []DriftFeature `json:"features,omitempty"`
 }
 
-// DriftFeature is a feature that warned or failed: its PSI against the
-// training profile and the threshold it crossed.
+// DriftFeature is one feature's drift in a run: its PSI against the
+// training profile (null: not computed), its missing rate, its status and,
+// if it warned or failed, the threshold it crossed.
 type DriftFeature struct {
-	Feature   string  `json:"feature"`
-	Status    string  `json:"status"`
-	PSI       float64 `json:"psi"`
-	Threshold float64 `json:"threshold"`
+	Feature     string   `json:"feature"`
+	Status      string   `json:"status"`
+	PSI         *float64 `json:"psi"`
+	MissingRate *float64 `json:"missing_rate"`
+	Threshold   float64  `json:"threshold,omitempty"`
 }
 
 // StoreOps are the operations a run made on its input and output stores,

@@ -339,3 +339,41 @@ func value(t *testing.T, reg *prometheus.Registry, name string, labels map[strin
 	t.Fatalf("no series %s%v", name, labels)
 	return 0
 }
+
+// The drift gauges show the latest run with a drift verdict, failed by
+// drift or not, whatever order the records are seen in; a feature whose
+// PSI was not computed has no series; the score mean is the latest
+// success's.
+func TestMetricsDriftGauges(t *testing.T) {
+	now := time.Date(2021, 1, 2, 12, 0, 0, 0, time.UTC)
+	l, _ := newLog(t, now)
+	reg := prometheus.NewRegistry()
+	m := runlog.NewMetrics(reg, l)
+	f := func(v float64) *float64 { return &v }
+	older := finish(record("20210102T010000Z-00000001", "backfill.month=2020-11", runlog.Manual, now.Add(-3*time.Hour)), runlog.Succeeded, 10)
+	older.Drift = &runlog.Drift{Status: "warn", Features: []runlog.DriftFeature{
+		{Feature: "site", Status: "warn", PSI: f(0.4), MissingRate: f(0), Threshold: 0.25},
+		{Feature: "country", Status: "ok", PSI: f(0.01), MissingRate: f(0.5)},
+	}}
+	older.Report = &runlog.Report{Scores: &runlog.ScoreSummary{Count: 10, Mean: 0.3}}
+	latest := finish(record("20210102T020000Z-00000002", "backfill.month=2020-12", runlog.Manual, now.Add(-2*time.Hour)), runlog.Drifted, 0)
+	latest.Drift = &runlog.Drift{Status: "fail", Features: []runlog.DriftFeature{
+		{Feature: "site", Status: "fail", PSI: f(2.5), MissingRate: f(0), Threshold: 1},
+		{Feature: "country", Status: "ok", PSI: nil, MissingRate: f(1)},
+	}}
+	m.Observe(latest)
+	m.Observe(older) // seen later, older: changes no gauge but the score mean
+	check := func(name string, labels map[string]string, want float64) {
+		t.Helper()
+		if got := value(t, reg, name, labels); got != want {
+			t.Errorf("%s%v = %v, want %v", name, labels, got, want)
+		}
+	}
+	check("scorer_feature_drift_psi", map[string]string{"kind": "backfill", "feature": "site"}, 2.5)
+	check("scorer_feature_missing_rate", map[string]string{"kind": "backfill", "feature": "country"}, 1)
+	check("scorer_drift_status", map[string]string{"kind": "backfill"}, 2)
+	check("scorer_score_mean", map[string]string{"kind": "backfill"}, 0.3)
+	if n := testutil.CollectAndCount(reg, "scorer_feature_drift_psi"); n != 1 {
+		t.Errorf("%d series of scorer_feature_drift_psi, want 1 (country's PSI was not computed in the latest run)", n)
+	}
+}
