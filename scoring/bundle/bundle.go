@@ -16,6 +16,8 @@ import (
 const (
 	ModelFile   = "model.yaml"
 	WeightsFile = "weights.safetensors"
+	// ReferenceFile holds the reference rows (optional: see ReferenceRow).
+	ReferenceFile = "reference.json"
 )
 
 // bundleFormat is the version of the model.yaml layout written by Save.
@@ -69,6 +71,9 @@ func Load(ctx context.Context, b store.Bucket, prefix string) (*Bundle, error) {
 	if err := bu.Validate(); err != nil {
 		return nil, fmt.Errorf("load bundle %s: %w", b.URI(prefix), err)
 	}
+	if err := bu.loadReference(ctx, b, prefix); err != nil {
+		return nil, fmt.Errorf("load bundle: %w", err)
+	}
 	return bu, nil
 }
 
@@ -104,8 +109,10 @@ func readSized(ctx context.Context, b store.Bucket, key string) ([]byte, error) 
 }
 
 // Save validates the bundle and writes it to the folder prefix of b, weights
-// first, so that a model.yaml is only ever seen beside its weights once both
-// writes have succeeded.
+// and reference rows first, so that a model.yaml is only ever seen beside
+// its weights and reference rows once every write has succeeded. It
+// always writes reference.json, with no rows if the bundle has none, so
+// that a bundle saved over another never keeps the other's rows.
 func (bu *Bundle) Save(ctx context.Context, b store.Bucket, prefix string) error {
 	if err := bu.Validate(); err != nil {
 		return fmt.Errorf("save bundle: %w", err)
@@ -115,6 +122,9 @@ func (bu *Bundle) Save(ctx context.Context, b store.Bucket, prefix string) error
 	}
 	weights, err := bu.encodeWeights()
 	if err != nil {
+		return fmt.Errorf("save bundle: %w", err)
+	}
+	if err := bu.SaveReference(ctx, b, prefix); err != nil {
 		return fmt.Errorf("save bundle: %w", err)
 	}
 	var buf bytes.Buffer

@@ -37,6 +37,11 @@ func weightsKey(name, version string) string {
 	return versionPrefix(name, version) + bundle.WeightsFile
 }
 
+// referenceKey is the key of a version's reference.json.
+func referenceKey(name, version string) string {
+	return versionPrefix(name, version) + bundle.ReferenceFile
+}
+
 // aliasKey is the key of a model's alias: models/<name>/current.json.
 func aliasKey(name string) string { return modelPrefix(name) + aliasName }
 

@@ -47,13 +47,14 @@ type Registry struct {
 func New(b store.Bucket) *Registry { return &Registry{b: b} }
 
 // Add stores a bundle as version bu.Version of model bu.Name. Adding a
-// version that exists with identical content (both files byte for byte) is
+// version that exists with identical content (every file byte for byte) is
 // a no-op success; with other content it is an error wrapping
 // ErrVersionExists, also when another Add of that version is still writing
 // or stopped half-way (re-adding the same bundle finishes such an Add).
 //
 // The weights are created first, create-if-absent, and claim the version;
-// model.yaml is created last, create-if-absent, and makes it exist. A
+// reference.json next, create-if-absent; model.yaml is created last,
+// create-if-absent, and makes it exist. A
 // version is never loadable half-written, and of concurrent Adds of
 // different content exactly one succeeds.
 func (r *Registry) Add(ctx context.Context, bu *bundle.Bundle) error {
@@ -73,7 +74,7 @@ func (r *Registry) add(ctx context.Context, bu *bundle.Bundle, stopAfterWeights 
 	if err := checkVersion(bu.Version); err != nil {
 		return fmt.Errorf("%s: %w: %w", op, ErrInvalidRef, err)
 	}
-	model, weights, err := encode(ctx, bu)
+	model, weights, reference, err := encode(ctx, bu)
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
@@ -90,6 +91,13 @@ func (r *Registry) add(ctx context.Context, bu *bundle.Bundle, stopAfterWeights 
 	}
 	if stopAfterWeights {
 		return nil
+	}
+	same, err = r.createOrSame(ctx, referenceKey(bu.Name, bu.Version), reference, "application/json")
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if !same {
+		return fmt.Errorf("%s: %w: version %q of model %q holds other reference rows (%s); versions are immutable: add the bundle under a new version", op, ErrVersionExists, bu.Version, bu.Name, bundle.ReferenceFile)
 	}
 	same, err = r.createOrSame(ctx, modelKey(bu.Name, bu.Version), model, "application/yaml")
 	if err != nil {
@@ -220,16 +228,16 @@ func (r *Registry) Versions(ctx context.Context, name string) ([]Version, error)
 
 // encode returns the bytes bundle.Save writes (it validates the bundle):
 // the registry writes them itself, under its own conditions.
-func encode(ctx context.Context, bu *bundle.Bundle) (model, weights []byte, err error) {
+func encode(ctx context.Context, bu *bundle.Bundle) (model, weights, reference []byte, err error) {
 	c := &capture{objects: map[string][]byte{}}
 	if err := bu.Save(ctx, c, ""); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	model, weights = c.objects[bundle.ModelFile], c.objects[bundle.WeightsFile]
-	if model == nil || weights == nil || len(c.objects) != 2 {
-		return nil, nil, fmt.Errorf("encode bundle: save wrote %d objects, want %s and %s", len(c.objects), bundle.ModelFile, bundle.WeightsFile)
+	model, weights, reference = c.objects[bundle.ModelFile], c.objects[bundle.WeightsFile], c.objects[bundle.ReferenceFile]
+	if model == nil || weights == nil || reference == nil || len(c.objects) != 3 {
+		return nil, nil, nil, fmt.Errorf("encode bundle: save wrote %d objects, want %s, %s and %s", len(c.objects), bundle.ModelFile, bundle.WeightsFile, bundle.ReferenceFile)
 	}
-	return model, weights, nil
+	return model, weights, reference, nil
 }
 
 // errCapture: capture only takes writes.
