@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
@@ -47,15 +48,19 @@ func (e *SkewError) Error() string {
 	where := fmt.Sprintf("%v: model %s: reference row %d", ErrSkew, e.Model, e.Row)
 	switch {
 	case e.Feature == "":
-		return fmt.Sprintf("%s: score %.9g, computed %.9g (off by %.3g, more than %g): the model computes differently since training (its weights or the scoring code changed)",
-			where, e.Expected, e.Computed, math.Abs(e.Computed-e.Expected), ReferenceScoreTolerance)
+		return fmt.Sprintf("%s: score %s, computed %s (off by %.3g, more than %g): the model computes differently since training (its weights or the scoring code changed)",
+			where, f32(e.Expected), f32(e.Computed), math.Abs(e.Computed-e.Expected), ReferenceScoreTolerance)
 	case e.Index:
 		return fmt.Sprintf("%s: feature %q index %d, computed %d: the feature transform changed since training", where, e.Feature, int64(e.Expected), int64(e.Computed))
 	default:
-		return fmt.Sprintf("%s: feature %q value %.9g (float32 bits 0x%08x), computed %.9g (0x%08x): the feature transform changed since training",
-			where, e.Feature, e.Expected, math.Float32bits(float32(e.Expected)), e.Computed, math.Float32bits(float32(e.Computed)))
+		return fmt.Sprintf("%s: feature %q value %s (float32 bits 0x%08x), computed %s (0x%08x): the feature transform changed since training",
+			where, e.Feature, f32(e.Expected), math.Float32bits(float32(e.Expected)), f32(e.Computed), math.Float32bits(float32(e.Computed)))
 	}
 }
+
+// f32 writes a float32 value (held in a float64) as its shortest decimal,
+// as reference.json has it.
+func f32(v float64) string { return strconv.FormatFloat(v, 'g', -1, 32) }
 
 // Unwrap is ErrSkew.
 func (e *SkewError) Unwrap() error { return ErrSkew }
