@@ -130,13 +130,17 @@ func (a *App) ImportONNX(ctx context.Context, r ImportRequest) (*bundle.Bundle, 
 // them, by path or URI, read as the configuration's CSV settings say. The
 // rows are picked as scorer train picks them (jobs.ReferenceRows) and
 // scored by the bundle; the bundle is not changed. A sample that does not
-// exist, or has no file or no usable row, is a usage error.
+// exist, has no file or no usable row, or cannot be decoded (a missing
+// column, a corrupt file) is a usage error.
 func (a *App) ReferenceRows(ctx context.Context, bu *bundle.Bundle, data string) ([]bundle.ReferenceRow, error) {
 	b, files, err := dataFiles(ctx, data)
 	if err != nil {
 		return nil, err
 	}
 	rows, err := jobs.Reference(ctx, jobs.ReferenceJob{Input: b, Files: files, Bundle: bu, CSV: a.cfg.CSV.CSVOptions()})
+	if errors.Is(err, jobs.ErrBadInput) { // the sample named on the command line, not a run's input
+		return nil, UsageError{fmt.Errorf("reference rows from %s: %w", data, err)}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reference rows from %s: %w", data, err)
 	}

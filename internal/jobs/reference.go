@@ -199,7 +199,7 @@ func Reference(ctx context.Context, j ReferenceJob) ([]bundle.ReferenceRow, erro
 		}
 		return pick.observe(rec, &b)
 	}); err != nil {
-		return nil, fmt.Errorf("reference rows: %w", err)
+		return nil, fmt.Errorf("pick rows: %w", err)
 	}
 	return checkedReference(j.Bundle, pick)
 }
