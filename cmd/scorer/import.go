@@ -56,8 +56,9 @@ column, the rest spread across the sample) are kept in the bundle's
 reference.json with their features and the model's scores. Every load of
 the bundle (scorer validate, every run, the daemon) recomputes them, and
 refuses the bundle (exit code 2) if the features or the scores changed
-(docs/bundle.md#reference-rows-and-the-skew-guard). Without --data the bundle has no reference
-rows and the skew guard has nothing to check.`,
+(the skew guard, docs/bundle.md#reference-rows-and-the-skew-guard).
+Without --data the bundle has no reference rows and the skew guard has
+nothing to check.`,
 		Example: `  scorer import onnx ctr.onnx --spec features.yaml --out models/ctr-onnx --data dumps/2020-08/ads-000.csv.gz
   scorer import onnx ctr.onnx --spec features.yaml --out gs://models/ctr/7 --bind dense=price,width --bind sparse=site,device`,
 		Args: cobra.ExactArgs(1),

@@ -1,7 +1,7 @@
 // Command reference writes the reference rows of an existing model bundle
-// (its reference.json, docs/bundle.md#reference-rows-and-the-skew-guard) from a sample of its
-// input data, and nothing else: model.yaml and the weights stay as they
-// are. scorer train and scorer import onnx --data write the rows of the
+// (its reference.json: docs/bundle.md#reference-rows-and-the-skew-guard)
+// from a sample of its input data, and nothing else: model.yaml and the
+// weights stay as they are. scorer train and scorer import onnx --data write the rows of the
 // bundles they make; this is for a bundle made before there were any, such
 // as the shipped demo model, whose retraining would change its weights
 // (make demo-reference):
