@@ -7,7 +7,7 @@ GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 BENCH_COUNT   ?= 5
 VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build test test-stress test-short demo demo-gcs demo-bundle testdata onnx-fixtures onnx-demo proto bench bench-data bench-openblas bench-compare rss scale clean-bench-data lint fmt tidy-check clean
+.PHONY: all build test test-stress test-short demo demo-gcs demo-bundle demo-reference testdata onnx-fixtures onnx-demo proto bench bench-data bench-openblas bench-compare rss scale clean-bench-data lint fmt tidy-check clean
 
 all: build
 
@@ -67,7 +67,7 @@ demo: build
 	./$(BIN) models list --registry out/registry
 	@echo
 	@echo '== a model trained elsewhere (ONNX), as a challenger =='
-	./$(BIN) import onnx testdata/onnx/ctr-pytorch.onnx --spec testdata/onnx/features.yaml --stats testdata/onnx/stats.yaml --out out/models/ctr-onnx
+	./$(BIN) import onnx testdata/onnx/ctr-pytorch.onnx --spec testdata/onnx/features.yaml --stats testdata/onnx/stats.yaml --out out/models/ctr-onnx --data testdata/store/dumps/2020-08
 	./$(BIN) backfill --month 2020-09 --challenger out/models/ctr-onnx
 	./$(BIN) evaluate --month 2020-09 --labels dumps/2020-09
 
@@ -120,6 +120,16 @@ proto:
 demo-bundle: build
 	rm -rf testdata/models/ctr-demo
 	./$(BIN) train --month 2020-08 --out testdata/models/ctr-demo --version 2020-08.1
+
+# The reference rows of the committed demo bundle (its reference.json; the
+# skew guard, docs/bundle.md), computed from the bundle as it is and its
+# training month, without retraining it (demo-bundle would change its
+# weights). Rerun after a deliberate change of the feature code or kernels
+# that moves them, and say why in the commit.
+demo-reference:
+	rm -f testdata/models/ctr-demo/reference.json
+	$(GO) run ./internal/tools/reference -model testdata/models/ctr-demo -data testdata/store/dumps/2020-08
+	rm -rf testdata/models/ctr-demo/.tmp
 
 # Performance (docs/performance.md). Generated data (reference bundles, 1M
 # and 10M rows of Criteo-like CSV) lives in BENCH_DATA, outside the

@@ -61,6 +61,15 @@
 // larger magnitude than the limit, with a *LogitError naming the row: it
 // wraps ErrModel, or ErrInput when the row's own inputs were not finite.
 //
+// # Skew guard
+//
+// CheckReference recomputes a bundle's reference rows (bundle.ReferenceRow:
+// raw input values with the features and score recorded when the bundle
+// was made) through the feature pipeline and a compiled Model, and reports
+// the first feature that is not bit for bit the same, or the first score
+// further than ReferenceScoreTolerance from the recorded one, as a
+// *SkewError. internal/app runs it at every load of a bundle.
+//
 // # Scoring graph and kernels
 //
 // A Model's Gorgonia graph is the forward pass written with fused ops (see

@@ -47,8 +47,19 @@ reshape that fixes the batch size, or a feature whose cardinality reaches
 beyond the table it indexes is refused here, naming the node, its operator
 and the opset. The output gives one score a row ([batch] or [batch, 1]),
 or two classes ([batch, 2]: class 1 is the click). docs/models.md lists
-the operators and rules.`,
-		Example: `  scorer import onnx ctr.onnx --spec features.yaml --out models/ctr-onnx
+the operators and rules.
+
+--data FILE_OR_URI gives a sample of the model's input data (a CSV, TSV,
+JSONL or Parquet file, gzipped or not, or a folder of them; read with the
+configured CSV settings): 16 of its rows (the first missing each input
+column, the rest spread across the sample) are kept in the bundle's
+reference.json with their features and the model's scores. Every load of
+the bundle (scorer validate, every run, the daemon) recomputes them, and
+refuses the bundle (exit code 2) if the features or the scores changed
+(the skew guard, docs/bundle.md#reference-rows-and-the-skew-guard).
+Without --data the bundle has no reference rows and the skew guard has
+nothing to check.`,
+		Example: `  scorer import onnx ctr.onnx --spec features.yaml --out models/ctr-onnx --data dumps/2020-08/ads-000.csv.gz
   scorer import onnx ctr.onnx --spec features.yaml --out gs://models/ctr/7 --bind dense=price,width --bind sparse=site,device`,
 		Args: cobra.ExactArgs(1),
 	}
@@ -60,6 +71,7 @@ the operators and rules.`,
 	fs.StringVar(&r.Version, "version", "", "bundle version (default: the first 12 hex digits of the file's SHA-256)")
 	fs.StringArrayVar(&bind, "bind", nil, "INPUT=feature,feature,...: the features of a graph input, in order (repeatable)")
 	fs.StringVar(&r.Output, "output", "", "graph output to score with (default: the only one)")
+	fs.StringVar(&r.Data, "data", "", "a sample of the model's input data (file or folder; CSV, TSV, JSONL, Parquet) to take the bundle's reference rows from (default: none, the skew guard checks nothing)")
 	fs.StringVar(&r.OutputKind, "output-kind", bundle.OutputProbability, "what the output is: probability (computed by a final Sigmoid, or a Softmax over two classes) or logit (one, or two classes')")
 	exitCodes(cmd, codes(0, 1, 2))
 
@@ -91,6 +103,11 @@ the operators and rules.`,
 			w.printf("  input %s (%s) <- %s\n", in.Name, in.DType, strings.Join(in.Features, ", "))
 		}
 		w.printf("  output %s (%s)\n", g.Output.Name, g.Output.Kind)
+		if len(bu.Reference) == 0 {
+			w.printf("  no reference rows (no --data): the skew guard has nothing to check\n")
+		} else {
+			w.printf("  %d reference rows from %s (the skew guard checks them at every load)\n", len(bu.Reference), r.Data)
+		}
 		return w.err
 	}
 	return cmd

@@ -90,8 +90,9 @@ func TestImportedDemoModelAsChallenger(t *testing.T) {
 	}
 }
 
-// The same on GCS: the ONNX file read from a bucket, the bundle written to
-// one, and the month scored from there (the fake-gcs-server emulator).
+// The same on GCS: the ONNX file read from a bucket, the reference rows
+// taken from a month folder there (--data), the bundle written to one,
+// and the month scored from there (the fake-gcs-server emulator).
 func TestImportONNXOnGCS(t *testing.T) {
 	g := newGCS(t)
 	g.seedDemo(t)
@@ -109,12 +110,13 @@ func TestImportONNXOnGCS(t *testing.T) {
 		writeFile(t, filepath.Join(dir, f), data)
 	}
 	r := scorerProc(t, g.env(), "import", "onnx", "gs://models/exported/ctr-pytorch.onnx",
-		"--spec", filepath.Join(dir, "features.yaml"), "--stats", filepath.Join(dir, "stats.yaml"), "--out", "gs://models/ctr-onnx/1", "--version", "1")
+		"--spec", filepath.Join(dir, "features.yaml"), "--stats", filepath.Join(dir, "stats.yaml"), "--out", "gs://models/ctr-onnx/1", "--version", "1",
+		"--data", "gs://ads/input/dumps/2020-08")
 	mustSucceed(t, r)
-	if !strings.Contains(r.stdout, "gs://models/exported/ctr-pytorch.onnx") {
-		t.Errorf("import output does not name the source:\n%s", r.stdout)
+	if !strings.Contains(r.stdout, "gs://models/exported/ctr-pytorch.onnx") || !strings.Contains(r.stdout, "16 reference rows from gs://ads/input/dumps/2020-08") {
+		t.Errorf("import output does not name the source and the reference rows' data:\n%s", r.stdout)
 	}
-	if got := g.names(t, "models", "ctr-onnx/1/"); !slices.Equal(got, []string{"model.yaml", "weights.safetensors"}) {
+	if got := g.names(t, "models", "ctr-onnx/1/"); !slices.Equal(got, []string{"model.yaml", "profile.json", "reference.json", "weights.safetensors"}) {
 		t.Fatalf("bundle objects %v", got)
 	}
 	mustSucceed(t, scorerProc(t, g.env(), "backfill", "--month", "2020-09", "--input", "gs://ads/input",

@@ -27,7 +27,9 @@ the epoch: training stops train.patience epochs after the lowest validation
 log loss and keeps that epoch's weights (--refit then retrains on every row
 for that many epochs). The validation and training metrics are printed,
 validation first, and recorded in the bundle with the exact command line.
-docs/training.md says how to choose the settings.`,
+The bundle also keeps 16 reference rows of the month (reference.json: raw
+values, features, score) that every load recomputes (the skew guard,
+docs/bundle.md). docs/training.md says how to choose the settings.`,
 		Example: `  scorer train --month 2020-08 --out models/ctr-2020-08`,
 		Args:    cobra.NoArgs,
 	}
@@ -122,6 +124,7 @@ func printTrained(w *errWriter, bu *bundle.Bundle, month, uri string) {
 	if t.Refit {
 		w.printf("  (validation: the model before the refit; training: the refitted model on every row)\n")
 	}
+	w.printf("  reference rows: %d (reference.json; the skew guard recomputes them at every load)\n", len(bu.Reference))
 	if ll, c := bu.Metrics["val_logloss"], bu.Metrics["val_logloss_const"]; c > 0 && ll >= c {
 		w.printf("  warning: validation log loss %.4f is no better than the constant predictor's %.4f (docs/training.md)\n", ll, c)
 	}

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"github.com/adtech/scorer/internal/app"
+	"github.com/adtech/scorer/scoring/bundle"
 )
 
 func (c *cli) validateCmd() *cobra.Command {
@@ -14,8 +17,10 @@ func (c *cli) validateCmd() *cobra.Command {
 an unknown kind or key is an error naming the feature) against a sample of
 the input (the newest file under backfill.dir must have every column it
 reads), the model bundle if there is one (its weights, its feature spec and
-statistics, and that its graph compiles) and that both stores can be listed,
-without scoring or training anything. Without a bundle (before the first
+statistics, that its graph compiles, and the skew guard: its reference rows
+recomputed from their raw values must give the features and scores recorded
+when it was made) and that both stores can be listed, without scoring or
+training anything. Without a bundle (before the first
 scorer train) the training set-up alone is checked; with one, train.spec is
 checked only if the file exists. Prints what it checked; exits 2 on the
 first configuration or spec problem.`,
@@ -43,11 +48,11 @@ first configuration or spec problem.`,
 			w.printf("model: no bundle at %s yet (scorer train makes one)\n", cfg.Model)
 		}
 		if bu := v.Bundle; bu != nil {
-			w.printf("model: %s %s (%s), %d features -> %d dense + %d indexed inputs, compiles\n",
-				bu.Name, bu.Version, bu.Arch.Kind, len(bu.Features.Features), v.Dense, v.Indexed)
+			w.printf("model: %s %s (%s), %d features -> %d dense + %d indexed inputs, compiles, %s\n",
+				bu.Name, bu.Version, bu.Arch.Kind, len(bu.Features.Features), v.Dense, v.Indexed, skewGuard(bu))
 		}
 		for _, cb := range v.Challengers {
-			w.printf("challenger: %s %s (%s), compiles\n", cb.Name, cb.Version, cb.Arch.Kind)
+			w.printf("challenger: %s %s (%s), compiles, %s\n", cb.Name, cb.Version, cb.Arch.Kind, skewGuard(cb))
 		}
 		for _, t := range v.Tables {
 			w.printf("%s: reads %d columns from %s, writes table %s\n", t.Job, t.Columns, t.Reads, t.Table)
@@ -59,4 +64,13 @@ first configuration or spec problem.`,
 		return w.err
 	}
 	return cmd
+}
+
+// skewGuard says what the skew guard checked of a loaded bundle (loading
+// it ran the guard: a mismatch is an error before this is printed).
+func skewGuard(bu *bundle.Bundle) string {
+	if len(bu.Reference) == 0 {
+		return "no reference rows (skew guard off)"
+	}
+	return fmt.Sprintf("%d reference rows reproduce (skew guard)", len(bu.Reference))
 }

@@ -126,9 +126,23 @@ func (a *App) LoadModel(ctx context.Context, uri string) (*bundle.Bundle, error)
 	if err != nil {
 		return nil, UsageError{fmt.Errorf("model: %w", err)}
 	}
+	var bu *bundle.Bundle
 	if !ok {
-		return LoadBundle(ctx, uri)
+		if bu, err = LoadBundle(ctx, uri); err != nil {
+			return nil, err
+		}
+	} else if bu, err = a.loadRegistered(ctx, uri, ref); err != nil {
+		return nil, err
 	}
+	if len(bu.Reference) == 0 {
+		a.log.Info("no reference rows in the model bundle: the skew guard has nothing to check", "model", uri, "name", bu.Name, "version", bu.Version)
+	}
+	return bu, nil
+}
+
+// loadRegistered loads a bundle from the registry, checked as LoadBundle
+// checks one.
+func (a *App) loadRegistered(ctx context.Context, uri string, ref registry.Ref) (*bundle.Bundle, error) {
 	reg, err := a.openRegistry(ctx)
 	if err != nil {
 		return nil, err
@@ -140,11 +154,28 @@ func (a *App) LoadModel(ctx context.Context, uri string) (*bundle.Bundle, error)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkGraph(uri, bu); err != nil {
+	if err := checkLoaded(uri, bu); err != nil {
 		return nil, err
 	}
 	a.log.Info("model from the registry", "ref", ref.String(), "name", bu.Name, "version", bu.Version)
 	return bu, nil
+}
+
+// checkLoaded checks what Load does not: that an imported graph compiles
+// (checkGraph), and the skew guard (scoring.CheckReference): the bundle's
+// reference rows, recomputed from their raw values by the feature pipeline
+// and the compiled model, must give the features and scores recorded when
+// the bundle was made. A difference is a configuration error (exit code
+// 2) naming the bundle, the row and the feature or the score, found before
+// a run takes its lease or reads any input.
+func checkLoaded(uri string, bu *bundle.Bundle) error {
+	if err := checkGraph(uri, bu); err != nil {
+		return err
+	}
+	if _, err := scoring.CheckReference(bu); err != nil {
+		return fmt.Errorf("%w: load model bundle %s: %w", jobs.ErrConfig, uri, err)
+	}
+	return nil
 }
 
 // checkGraph compiles an imported model's graph once, so that a graph
@@ -197,8 +228,10 @@ func (a *App) openCountedOutput(ctx context.Context) (*store.CountedBucket, erro
 	return out, nil
 }
 
-// LoadBundle loads a model bundle from its URI. A bundle that cannot be
-// read or does not validate is a configuration error.
+// LoadBundle loads a model bundle from its URI and checks it (checkLoaded:
+// its graph compiles, its reference rows reproduce). A bundle that cannot
+// be read, does not validate or fails the skew guard is a configuration
+// error.
 func LoadBundle(ctx context.Context, uri string) (*bundle.Bundle, error) {
 	b, err := store.Open(ctx, uri)
 	if err != nil {
@@ -208,7 +241,7 @@ func LoadBundle(ctx context.Context, uri string) (*bundle.Bundle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: load model bundle %s: %w", jobs.ErrConfig, uri, err)
 	}
-	if err := checkGraph(uri, bu); err != nil {
+	if err := checkLoaded(uri, bu); err != nil {
 		return nil, err
 	}
 	return bu, nil

@@ -61,9 +61,10 @@ const (
 )
 
 // Train fits the feature statistics on the month (first pass over the
-// files), computes the model inputs (second pass), trains, and returns the
-// bundle with its metrics. Memory holds the model inputs of every row
-// (4×(D+K) bytes a row), not the raw rows.
+// files), computes the model inputs (second pass, which also picks the
+// reference rows: referencePicker), trains, and returns the bundle with its
+// metrics and its reference rows scored by the trained model. Memory holds
+// the model inputs of every row (4×(D+K) bytes a row), not the raw rows.
 func Train(ctx context.Context, j TrainJob) (*bundle.Bundle, error) {
 	if j.Spec.Label == "" {
 		return nil, fmt.Errorf("%w: the feature spec names no label column", ErrConfig)
@@ -133,8 +134,12 @@ func Train(ctx context.Context, j TrainJob) (*bundle.Bundle, error) {
 	var times []int64 // timeCol per row, math.MinInt64 if missing
 	b := features.Batch{Profile: look}
 	rows := 0
+	picker := newReferencePicker(j.Spec.InputSchema(nil, false), ReferenceRows)
 	bad, err := eachRecord(ctx, open, func(rec arrow.RecordBatch) error {
 		if err := fx.Transform(rec, &b); err != nil {
+			return err
+		}
+		if err := picker.observe(rec, &b); err != nil {
 			return err
 		}
 		labels, ok := rec.Column(rec.Schema().FieldIndices(j.Spec.Label)[0]).(*array.Float64)
@@ -221,6 +226,9 @@ func Train(ctx context.Context, j TrainJob) (*bundle.Bundle, error) {
 	}
 	bu.Metrics["train_rows"] = float64(train.Batch.N)
 	bu.Metrics["val_rows"] = float64(val.Batch.N)
+	if bu.Reference, err = checkedReference(bu, picker); err != nil {
+		return nil, err
+	}
 	ref, err := look.Profile()
 	if err != nil {
 		return nil, err

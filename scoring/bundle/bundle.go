@@ -20,6 +20,8 @@ const (
 	WeightsFile = "weights.safetensors"
 	// ProfileFile holds the training profile (Bundle.Profile), if any.
 	ProfileFile = "profile.json"
+	// ReferenceFile holds the reference rows (optional: see ReferenceRow).
+	ReferenceFile = "reference.json"
 )
 
 // bundleFormat is the version of the model.yaml layout written by Save.
@@ -76,6 +78,9 @@ func Load(ctx context.Context, b store.Bucket, prefix string) (*Bundle, error) {
 	if bu.Profile, err = loadProfile(ctx, b, store.Join(prefix, ProfileFile)); err != nil {
 		return nil, fmt.Errorf("load bundle: %w", err)
 	}
+	if err := bu.loadReference(ctx, b, prefix); err != nil {
+		return nil, fmt.Errorf("load bundle: %w", err)
+	}
 	return bu, nil
 }
 
@@ -88,11 +93,11 @@ func loadProfile(ctx context.Context, b store.Bucket, key string) (*features.Pro
 	if err != nil {
 		return nil, err
 	}
-	var p features.Profile
+	var p *features.Profile // stays nil for "null": saved without one
 	if err := json.Unmarshal(data, &p); err != nil {
 		return nil, fmt.Errorf("decode %s: %w: %w", b.URI(key), ErrInvalid, err)
 	}
-	return &p, nil
+	return p, nil
 }
 
 // readSized reads a whole object into one buffer of the size the store
@@ -127,8 +132,11 @@ func readSized(ctx context.Context, b store.Bucket, key string) ([]byte, error) 
 }
 
 // Save validates the bundle and writes it to the folder prefix of b, weights
-// (and profile) first, so that a model.yaml is only ever seen beside the
-// rest of its bundle once every write has succeeded.
+// weights, reference rows and profile first, so that a model.yaml is only
+// ever seen beside the rest of its bundle once every write has succeeded.
+// It always writes reference.json and profile.json (with no rows, or
+// null, if the bundle has none), so that a bundle saved over another never
+// keeps the other's.
 func (bu *Bundle) Save(ctx context.Context, b store.Bucket, prefix string) error {
 	if err := bu.Validate(); err != nil {
 		return fmt.Errorf("save bundle: %w", err)
@@ -138,6 +146,9 @@ func (bu *Bundle) Save(ctx context.Context, b store.Bucket, prefix string) error
 	}
 	weights, err := bu.encodeWeights()
 	if err != nil {
+		return fmt.Errorf("save bundle: %w", err)
+	}
+	if err := bu.SaveReference(ctx, b, prefix); err != nil {
 		return fmt.Errorf("save bundle: %w", err)
 	}
 	var buf bytes.Buffer
@@ -153,14 +164,12 @@ func (bu *Bundle) Save(ctx context.Context, b store.Bucket, prefix string) error
 	if err := store.WriteAll(ctx, b, store.Join(prefix, WeightsFile), weights, opts); err != nil {
 		return fmt.Errorf("save bundle: %w", err)
 	}
-	if bu.Profile != nil {
-		data, err := json.Marshal(bu.Profile)
-		if err != nil {
-			return fmt.Errorf("save bundle: encode %s: %w", ProfileFile, err)
-		}
-		if err := store.WriteAll(ctx, b, store.Join(prefix, ProfileFile), data, store.WriteOptions{ContentType: "application/json"}); err != nil {
-			return fmt.Errorf("save bundle: %w", err)
-		}
+	profile, err := json.Marshal(bu.Profile) // null when nil
+	if err != nil {
+		return fmt.Errorf("save bundle: encode %s: %w", ProfileFile, err)
+	}
+	if err := store.WriteAll(ctx, b, store.Join(prefix, ProfileFile), profile, store.WriteOptions{ContentType: "application/json"}); err != nil {
+		return fmt.Errorf("save bundle: %w", err)
 	}
 	opts.ContentType = "application/yaml"
 	if err := store.WriteAll(ctx, b, store.Join(prefix, ModelFile), buf.Bytes(), opts); err != nil {

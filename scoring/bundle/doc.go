@@ -9,7 +9,8 @@
 //
 // # Files
 //
-// A bundle is a folder (a key prefix in a store.Bucket) of two objects:
+// A bundle is a folder (a key prefix in a store.Bucket) of two objects and
+// an optional third:
 //
 //   - model.yaml: format (1), name, version, arch (kind, embedding_dim,
 //     hidden), inputs (dense, cardinalities), features and stats (the
@@ -18,9 +19,13 @@
 //     val_rows) and training (data, rows, command, seed, epochs,
 //     batch_size, learning_rate, l2, trained_at). Unknown keys are errors.
 //   - weights.safetensors: the weights, every tensor F32, row-major.
+//   - reference.json: the reference rows (ReferenceRow: raw input values,
+//     the features and the score computed when the bundle was made), one
+//     a line, for the skew guard of package scoring. Optional: a bundle
+//     without it loads with none.
 //
-// Save writes the weights first and model.yaml second, so a model.yaml is
-// only ever seen beside its weights. Load reads the weights into one buffer
+// Save writes the weights and reference.json first and model.yaml last,
+// so a model.yaml is only ever seen beside its weights. Load reads the weights into one buffer
 // of the object's size and uses them in place where the machine allows.
 // Errors of a bundle that is not valid wrap ErrInvalid; a weight that is
 // NaN or infinite, or feature statistics that are not finite, make a bundle

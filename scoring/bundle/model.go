@@ -142,4 +142,8 @@ type Bundle struct {
 	// Weights by tensor name; see the package documentation for the names
 	// and shapes each architecture needs (WeightShapes).
 	Weights map[string]*Param `yaml:"-"`
+	// Reference are the bundle's reference rows (reference.json): rows of
+	// its training data with the features and score computed then, which
+	// the skew guard recomputes at load. None in a bundle made before.
+	Reference []ReferenceRow `yaml:"-"`
 }

@@ -21,6 +21,7 @@
 // # Layout
 //
 //	models/<name>/<version>/weights.safetensors  create-if-absent, first: claims the version
+//	models/<name>/<version>/reference.json       create-if-absent, second
 //	models/<name>/<version>/model.yaml           create-if-absent, last: the version exists
 //	models/<name>/current.json                   compare-and-swap on the generation read
 //	models/<name>/events/<seq:06d>.json          create-if-absent, once per seq
@@ -39,7 +40,8 @@
 // create-if-absent, and write-if-generation-matches.
 //
 // Add writes the bundle's bytes (as bundle.Save encodes them) itself: the
-// weights create-if-absent, then model.yaml create-if-absent. Existing
+// weights create-if-absent, then reference.json and model.yaml
+// create-if-absent. Existing
 // bytes identical to the bundle's count as written, so a repeated Add, or
 // one finishing an Add that stopped half-way, succeeds. Weights that
 // differ mean the version is taken, by a complete version or by an Add of

@@ -48,13 +48,14 @@ type Registry struct {
 func New(b store.Bucket) *Registry { return &Registry{b: b} }
 
 // Add stores a bundle as version bu.Version of model bu.Name. Adding a
-// version that exists with identical content (both files byte for byte) is
+// version that exists with identical content (every file byte for byte) is
 // a no-op success; with other content it is an error wrapping
 // ErrVersionExists, also when another Add of that version is still writing
 // or stopped half-way (re-adding the same bundle finishes such an Add).
 //
 // The weights are created first, create-if-absent, and claim the version;
-// model.yaml is created last, create-if-absent, and makes it exist. A
+// reference.json next, create-if-absent; model.yaml is created last,
+// create-if-absent, and makes it exist. A
 // version is never loadable half-written, and of concurrent Adds of
 // different content exactly one succeeds.
 func (r *Registry) Add(ctx context.Context, bu *bundle.Bundle) error {
@@ -92,8 +93,8 @@ func (r *Registry) add(ctx context.Context, bu *bundle.Bundle, stopAfterWeights 
 	if stopAfterWeights {
 		return nil
 	}
-	// The bundle's other files (its profile) before model.yaml, which
-	// makes the version visible.
+	// The bundle's other files (reference rows, profile) before
+	// model.yaml, which makes the version visible.
 	for _, name := range slices.Sorted(maps.Keys(extra)) {
 		same, err := r.createOrSame(ctx, versionPrefix(bu.Name, bu.Version)+name, extra[name], "application/json")
 		if err != nil {
@@ -232,7 +233,7 @@ func (r *Registry) Versions(ctx context.Context, name string) ([]Version, error)
 
 // encode returns the bytes bundle.Save writes (it validates the bundle):
 // the registry writes them itself, under its own conditions. extra are the
-// bundle's other files by name (its profile).
+// bundle's other files by name (reference rows, profile).
 func encode(ctx context.Context, bu *bundle.Bundle) (model, weights []byte, extra map[string][]byte, err error) {
 	c := &capture{objects: map[string][]byte{}}
 	if err := bu.Save(ctx, c, ""); err != nil {

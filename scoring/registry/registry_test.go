@@ -239,11 +239,11 @@ func testLayout(t *testing.T, b store.Bucket) {
 	for _, o := range objs {
 		keys = append(keys, o.Key)
 	}
-	want := []string{"models/ctr/1/model.yaml", "models/ctr/1/weights.safetensors", "models/ctr/current.json", "models/ctr/events/000001.json"}
+	want := []string{"models/ctr/1/model.yaml", "models/ctr/1/profile.json", "models/ctr/1/reference.json", "models/ctr/1/weights.safetensors", "models/ctr/current.json", "models/ctr/events/000001.json"}
 	if !reflect.DeepEqual(keys, want) {
 		t.Errorf("keys %q, want %q", keys, want)
 	}
-	if registry.AliasKey("ctr") != want[2] || registry.EventKey("ctr", 1) != want[3] {
+	if registry.AliasKey("ctr") != want[4] || registry.EventKey("ctr", 1) != want[5] {
 		t.Errorf("key helpers disagree with the listing")
 	}
 	alias, err := store.ReadAll(t.Context(), b, "models/ctr/current.json")
@@ -748,8 +748,8 @@ func testInvalidNames(t *testing.T, b store.Bucket) {
 	if err == nil || !strings.Contains(err.Error(), "evidence is not valid JSON") {
 		t.Errorf("promote with bad evidence: %v", err)
 	}
-	if objs, err := b.List(t.Context(), ""); err != nil || len(objs) != 2 {
-		t.Errorf("the store holds %d objects (%v), want the one version's 2", len(objs), err)
+	if objs, err := b.List(t.Context(), ""); err != nil || len(objs) != 4 {
+		t.Errorf("the store holds %d objects (%v), want the one version's 4", len(objs), err)
 	}
 }
 
