@@ -121,13 +121,14 @@ demo-bundle: build
 	rm -rf testdata/models/ctr-demo
 	./$(BIN) train --month 2020-08 --out testdata/models/ctr-demo --version 2020-08.1
 
-# The reference rows of the committed demo bundle (its reference.json; the
-# skew guard, docs/bundle.md), computed from the bundle as it is and its
+# The reference rows and the training profile of the committed demo bundle
+# (its reference.json, the skew guard, docs/bundle.md; its profile.json, the
+# drift reference, docs/drift.md), computed from the bundle as it is and its
 # training month, without retraining it (demo-bundle would change its
 # weights). Rerun after a deliberate change of the feature code or kernels
 # that moves them, and say why in the commit.
 demo-reference:
-	rm -f testdata/models/ctr-demo/reference.json
+	rm -f testdata/models/ctr-demo/reference.json testdata/models/ctr-demo/profile.json
 	$(GO) run ./internal/tools/reference -model testdata/models/ctr-demo -data testdata/store/dumps/2020-08
 	rm -rf testdata/models/ctr-demo/.tmp
 

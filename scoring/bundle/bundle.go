@@ -84,6 +84,16 @@ func Load(ctx context.Context, b store.Bucket, prefix string) (*Bundle, error) {
 	return bu, nil
 }
 
+// SaveProfile writes the bundle's profile.json alone (null when it has no
+// profile): for a bundle made before it had one (Save writes it too).
+func (bu *Bundle) SaveProfile(ctx context.Context, b store.Bucket, prefix string) error {
+	data, err := json.Marshal(bu.Profile)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", ProfileFile, err)
+	}
+	return store.WriteAll(ctx, b, store.Join(prefix, ProfileFile), data, store.WriteOptions{ContentType: "application/json"})
+}
+
 // loadProfile reads a bundle's training profile: nil if it has none.
 func loadProfile(ctx context.Context, b store.Bucket, key string) (*features.Profile, error) {
 	data, err := store.ReadAll(ctx, b, key)
@@ -164,11 +174,7 @@ func (bu *Bundle) Save(ctx context.Context, b store.Bucket, prefix string) error
 	if err := store.WriteAll(ctx, b, store.Join(prefix, WeightsFile), weights, opts); err != nil {
 		return fmt.Errorf("save bundle: %w", err)
 	}
-	profile, err := json.Marshal(bu.Profile) // null when nil
-	if err != nil {
-		return fmt.Errorf("save bundle: encode %s: %w", ProfileFile, err)
-	}
-	if err := store.WriteAll(ctx, b, store.Join(prefix, ProfileFile), profile, store.WriteOptions{ContentType: "application/json"}); err != nil {
+	if err := bu.SaveProfile(ctx, b, prefix); err != nil {
 		return fmt.Errorf("save bundle: %w", err)
 	}
 	opts.ContentType = "application/yaml"

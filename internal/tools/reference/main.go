@@ -1,7 +1,8 @@
 // Command reference writes the reference rows of an existing model bundle
 // (its reference.json: docs/bundle.md#reference-rows-and-the-skew-guard)
-// from a sample of its input data, and nothing else: model.yaml and the
-// weights stay as they are. scorer train and scorer import onnx --data write the rows of the
+// and its training profile (profile.json: docs/drift.md) from a sample of
+// its input data, and nothing else: model.yaml and the weights stay as
+// they are. scorer train and scorer import onnx --data write both for the
 // bundles they make; this is for a bundle made before there were any, such
 // as the shipped demo model, whose retraining would change its weights
 // (make demo-reference):
@@ -39,7 +40,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "reference:", err)
 		os.Exit(app.ExitCode(err))
 	}
-	fmt.Printf("%d reference rows from %s -> %s\n", n, *data, *model)
+	fmt.Printf("%d reference rows and the training profile from %s -> %s\n", n, *data, *model)
 }
 
 // write computes the rows and writes the bundle's reference.json.
@@ -54,10 +55,17 @@ func write(ctx context.Context, model, data string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if bu.Reference, err = app.New(app.Default(), app.Options{}).ReferenceRows(ctx, bu, data); err != nil {
+	a := app.New(app.Default(), app.Options{})
+	if bu.Reference, err = a.ReferenceRows(ctx, bu, data); err != nil {
 		return 0, err
 	}
 	if err := bu.SaveReference(ctx, b, ""); err != nil {
+		return 0, err
+	}
+	if bu.Profile, err = a.DataProfile(ctx, bu, data); err != nil {
+		return 0, err
+	}
+	if err := bu.SaveProfile(ctx, b, ""); err != nil {
 		return 0, err
 	}
 	return len(bu.Reference), nil
