@@ -707,29 +707,15 @@ func (e EvalSummary) MarshalJSON() ([]byte, error) {
 // ReadEvaluations reads the rows on all rows (segment_column "") of every
 // published partition of the evaluations table; none if it does not exist.
 func ReadEvaluations(ctx context.Context, out store.Bucket, evalTable string) ([]EvalSummary, error) {
-	objs, err := out.List(ctx, evalTable+"/")
-	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", out.URI(evalTable+"/"), err)
-	}
 	// A partition is published when its manifest is: read the files it
 	// lists.
-	listed := byKey(objs)
-	pub, err := table.NewPublisher(out, table.DefaultOptions())
+	pubd, err := listPublished(ctx, out, evalTable)
 	if err != nil {
 		return nil, err
 	}
 	var files []store.ObjectInfo
-	for _, o := range objs {
-		dir, name := path.Split(o.Key)
-		if name != table.ManifestName {
-			continue
-		}
-		part := strings.TrimSuffix(strings.TrimPrefix(dir, evalTable+"/"), "/")
-		m, err := pub.Manifest(ctx, evalTable, part)
-		if err != nil {
-			return nil, err
-		}
-		pf, err := manifestFiles(out, listed, dir, m)
+	for _, part := range pubd.parts {
+		pf, err := pubd.files(ctx, out, part)
 		if err != nil {
 			return nil, err
 		}

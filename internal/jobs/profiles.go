@@ -33,8 +33,8 @@ func ProfilesTable(table string) string { return table + "_profiles" }
 // feature (and one for the scores) per run.
 func DriftTable(table string) string { return table + "_drift" }
 
-// ErrDrift: the inputs drifted from the training data beyond
-// drift.fail_above; nothing was published.
+// ErrDrift marks a run whose inputs drifted from the training data beyond
+// drift.fail_above; it published nothing.
 var ErrDrift = errors.New("input drift")
 
 // Drift statuses.
@@ -473,6 +473,7 @@ type published struct {
 	tbl    string
 	parts  []string // partitions with a manifest, sorted
 	listed map[string]store.ObjectInfo
+	pub    *table.Publisher
 }
 
 // listPublished lists a table's published partitions (one listing).
@@ -481,7 +482,11 @@ func listPublished(ctx context.Context, out store.Bucket, tbl string) (*publishe
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", out.URI(tbl+"/"), err)
 	}
-	p := &published{tbl: tbl, listed: byKey(objs)}
+	pub, err := table.NewPublisher(out, table.DefaultOptions())
+	if err != nil {
+		return nil, err
+	}
+	p := &published{tbl: tbl, listed: byKey(objs), pub: pub}
 	for _, o := range objs {
 		dir, name := path.Split(o.Key)
 		if name == table.ManifestName {
@@ -504,11 +509,7 @@ func (p *published) before(partition string, n int) []string {
 
 // files are the objects a published partition's manifest lists.
 func (p *published) files(ctx context.Context, out store.Bucket, part string) ([]store.ObjectInfo, error) {
-	pub, err := table.NewPublisher(out, table.DefaultOptions())
-	if err != nil {
-		return nil, err
-	}
-	m, err := pub.Manifest(ctx, p.tbl, part)
+	m, err := p.pub.Manifest(ctx, p.tbl, part)
 	if err != nil {
 		return nil, err
 	}
