@@ -1,0 +1,235 @@
+package features
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// profileSpec has a numeric feature, a hashed categorical with more
+// indices than are counted exactly (the bitset path), a small vocabulary
+// one and their cross.
+func profileSpec(t *testing.T) (Spec, *Pipeline) {
+	t.Helper()
+	spec := Spec{Features: []Feature{
+		{Name: "price", Kind: Numeric, Log1p: true},
+		{Name: "site", Kind: Categorical, HashBuckets: 10000},
+		{Name: "device", Kind: Categorical, Vocabulary: &VocabSpec{MaxSize: 2}},
+		{Name: "site_x_device", Kind: Cross, Cross: []string{"site", "device"}, HashBuckets: 50},
+	}}
+	spec.SetDefaults()
+	p, err := NewPipeline(spec, Stats{Vocab: map[string][]string{"device": {"mobile", "desktop"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spec, p
+}
+
+// profileRows are n rows: price log-normal with 10% null and some NaN,
+// 3000 sites (Zipf-like) with 5% null, devices with an unknown one.
+type profileRow struct {
+	price        float64 // NaN: null
+	site, device string  // "": null
+}
+
+func profileRows(n int, seed uint64, shift float64) []profileRow {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	rows := make([]profileRow, n)
+	for i := range rows {
+		r := &rows[i]
+		r.price = math.NaN()
+		if rng.Float64() >= 0.1 {
+			r.price = math.Exp(rng.NormFloat64()+shift) * 10
+		}
+		if rng.Float64() >= 0.05 {
+			r.site = fmt.Sprintf("site%04d.example", int(math.Floor(3000*math.Pow(rng.Float64(), 3))))
+		}
+		r.device = []string{"mobile", "mobile", "desktop", "tablet"}[rng.IntN(4)]
+	}
+	return rows
+}
+
+func profileRecord(t *testing.T, spec Spec, rows []profileRow) arrow.RecordBatch {
+	t.Helper()
+	b := array.NewRecordBuilder(memory.DefaultAllocator, spec.InputSchema(nil, false))
+	defer b.Release()
+	for _, r := range rows {
+		for i, f := range b.Schema().Fields() {
+			switch f.Name {
+			case "price":
+				if math.IsNaN(r.price) {
+					b.Field(i).AppendNull()
+				} else {
+					b.Field(i).(*array.Float64Builder).Append(r.price)
+				}
+			case "site", "device":
+				v := r.site
+				if f.Name == "device" {
+					v = r.device
+				}
+				if v == "" {
+					b.Field(i).AppendNull()
+				} else {
+					b.Field(i).(*array.StringBuilder).Append(v)
+				}
+			}
+		}
+	}
+	return b.NewRecordBatch()
+}
+
+// profileOf profiles rows in records of 1000 rows with one profiler.
+func profileOf(t *testing.T, spec Spec, p *Pipeline, ref *Profile, rows []profileRow) *Profiler {
+	t.Helper()
+	pr, err := p.NewProfiler(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := Batch{Profile: pr}
+	for i := 0; i < len(rows); i += 1000 {
+		rec := profileRecord(t, spec, rows[i:min(i+1000, len(rows))])
+		if err := p.Transform(rec, &b); err != nil {
+			t.Fatal(err)
+		}
+		rec.Release()
+	}
+	return pr
+}
+
+// The profile of a reference data set, and of data drawn the same way,
+// against exact values computed from the rows: counts, missing, min/max,
+// quantiles within the sketch's accuracy, the distinct count within the
+// HyperLogLog's error, out-of-vocabulary values; and profiles of two halves
+// merged (as workers and shards are) equal to the profile of the whole.
+func TestProfileAgainstTheRows(t *testing.T) {
+	spec, p := profileSpec(t)
+	train := profileRows(20000, 1, 0)
+	pr := profileOf(t, spec, p, nil, train)
+	look, err := pr.Profile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := look.SetReferenceBins(); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := profileOf(t, spec, p, look, train).Profile()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var prices []float64
+	sites := map[string]bool{}
+	var missingPrice, missingSite, oov int64
+	for _, r := range train {
+		if math.IsNaN(r.price) {
+			missingPrice++
+		} else {
+			prices = append(prices, r.price)
+		}
+		if r.site == "" {
+			missingSite++
+		} else {
+			sites[r.site] = true
+		}
+		if r.device == "tablet" {
+			oov++
+		}
+	}
+	slices.Sort(prices)
+	price, site, device := ref.Feature("price"), ref.Feature("site"), ref.Feature("device")
+	if price.Count != 20000 || price.Missing != missingPrice || price.N != int64(len(prices)) ||
+		price.Min != prices[0] || price.Max != prices[len(prices)-1] {
+		t.Errorf("price: count %d missing %d n %d min %g max %g; want 20000, %d, %d, %g, %g",
+			price.Count, price.Missing, price.N, price.Min, price.Max, missingPrice, len(prices), prices[0], prices[len(prices)-1])
+	}
+	qs, err := price.Quantiles(0.1, 0.5, 0.9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, q := range []float64{0.1, 0.5, 0.9} {
+		// 1% relative accuracy, and the rank error of the sampled sketch.
+		lo, hi := prices[int(math.Floor((q-0.01)*float64(len(prices))))], prices[int(math.Ceil((q+0.01)*float64(len(prices))))]
+		if qs[i] < lo*0.99 || qs[i] > hi*1.01 {
+			t.Errorf("price p%g = %g, want within [%g, %g]", q*100, qs[i], lo*0.99, hi*1.01)
+		}
+	}
+	// Numeric bins: the deciles' counts, exact.
+	for i, e := range price.Edges {
+		want := int64(0)
+		for _, v := range prices {
+			if v <= e && (i == 0 || v > price.Edges[i-1]) {
+				want++
+			}
+		}
+		if price.Bins[i] != want {
+			t.Errorf("price bin %d (<= %g): %d, want %d", i, e, price.Bins[i], want)
+		}
+	}
+	if site.Missing != missingSite || math.Abs(float64(site.Distinct)-float64(len(sites))) > 0.05*float64(len(sites)) {
+		t.Errorf("site: missing %d distinct %d, want %d and about %d", site.Missing, site.Distinct, missingSite, len(sites))
+	}
+	if device.OOV != oov || len(device.Top) != 2 || device.Top[0].Value != "mobile" {
+		t.Errorf("device: oov %d top %+v, want %d and mobile first", device.OOV, device.Top, oov)
+	}
+
+	// Two halves, merged as profilers and as decoded JSON, equal the whole.
+	a, b := profileOf(t, spec, p, look, train[:7000]), profileOf(t, spec, p, look, train[7000:])
+	if err := a.Merge(b); err != nil {
+		t.Fatal(err)
+	}
+	merged, err := a.Profile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pa, _ := profileOf(t, spec, p, look, train[:7000]).Profile()
+	pb, _ := profileOf(t, spec, p, look, train[7000:]).Profile()
+	var ja, jb Profile
+	for _, x := range []struct {
+		from *Profile
+		to   *Profile
+	}{{pa, &ja}, {pb, &jb}} {
+		data, err := json.Marshal(x.from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(data, x.to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ja.Merge(&jb); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []*Profile{merged, &ja} {
+		for i := range ref.Features {
+			w, g := &ref.Features[i], &m.Features[i]
+			if g.Count != w.Count || g.Missing != w.Missing || g.OOV != w.OOV || !slices.Equal(g.Bins, w.Bins) ||
+				g.Distinct != w.Distinct || g.Min != w.Min || g.Max != w.Max {
+				t.Errorf("%s merged: count %d missing %d oov %d bins %v distinct %d; whole: %d %d %d %v %d",
+					w.Name, g.Count, g.Missing, g.OOV, g.Bins, g.Distinct, w.Count, w.Missing, w.OOV, w.Bins, w.Distinct)
+			}
+			if psi, _ := Compare(g, w); psi != 0 {
+				t.Errorf("%s merged: PSI %g against the whole, want 0", w.Name, psi)
+			}
+		}
+	}
+
+	// Data drawn the same way is close; prices ten times higher are not.
+	same, _ := profileOf(t, spec, p, look, profileRows(20000, 2, 0)).Profile()
+	moved, _ := profileOf(t, spec, p, look, profileRows(20000, 3, math.Log(10))).Profile()
+	if psi, js := Compare(same.Feature("price"), price); !(psi < 0.01 && js < 0.05) {
+		t.Errorf("price, same distribution: PSI %g JS %g", psi, js)
+	}
+	if psi, js := Compare(moved.Feature("price"), price); !(psi > 1 && js > 0.5) {
+		t.Errorf("price ×10: PSI %g JS %g, want far", psi, js)
+	}
+	if psi, _ := Compare(moved.Feature("site"), site); !(psi < 0.01) {
+		t.Errorf("site, unchanged when prices moved: PSI %g", psi)
+	}
+}
