@@ -48,8 +48,8 @@ first configuration or spec problem.`,
 			w.printf("model: no bundle at %s yet (scorer train makes one)\n", cfg.Model)
 		}
 		if bu := v.Bundle; bu != nil {
-			w.printf("model: %s %s (%s), %d features -> %d dense + %d indexed inputs, compiles, %s\n",
-				bu.Name, bu.Version, bu.Arch.Kind, len(bu.Features.Features), v.Dense, v.Indexed, skewGuard(bu))
+			w.printf("model: %s %s (%s), %d features -> %d dense + %d indexed inputs, compiles, %s, %s\n",
+				bu.Name, bu.Version, bu.Arch.Kind, len(bu.Features.Features), v.Dense, v.Indexed, skewGuard(bu), trainingProfile(bu))
 		}
 		for _, cb := range v.Challengers {
 			w.printf("challenger: %s %s (%s), compiles, %s\n", cb.Name, cb.Version, cb.Arch.Kind, skewGuard(cb))
@@ -64,6 +64,14 @@ first configuration or spec problem.`,
 		return w.err
 	}
 	return cmd
+}
+
+// trainingProfile says what a bundle's drift is measured against.
+func trainingProfile(bu *bundle.Bundle) string {
+	if bu.Profile == nil {
+		return "no training profile (drift against the previous partition only)"
+	}
+	return fmt.Sprintf("training profile of %d rows (drift)", bu.Profile.Rows)
 }
 
 // skewGuard says what the skew guard checked of a loaded bundle (loading

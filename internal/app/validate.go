@@ -101,6 +101,9 @@ func (a *App) Validate(ctx context.Context) (*Validation, error) {
 			return v, fmt.Errorf("%w: model %s: compile: %w", jobs.ErrConfig, cfg.Model, err)
 		}
 		_ = m.Close()
+		if err := cfg.Drift.Check(&bu.Features); err != nil {
+			return v, fmt.Errorf("%w: model %s: %w", jobs.ErrConfig, cfg.Model, err)
+		}
 		v.Bundle, v.Dense, v.Indexed = bu, fx.Dense(), len(fx.Cardinalities())
 		for _, uri := range cfg.Challengers {
 			cb, err := a.LoadModel(ctx, uri)
