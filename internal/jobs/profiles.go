@@ -240,18 +240,24 @@ func (p *profiler) profile() (*features.Profile, error) {
 	if p.err != nil {
 		return nil, p.err
 	}
-	all, err := p.fx.NewProfiler(p.ref)
-	if err != nil {
-		return nil, err
+	if len(p.workers) == 0 { // no worker started
+		pr, err := p.fx.NewProfiler(p.ref)
+		if err != nil {
+			return nil, err
+		}
+		p.workers = append(p.workers, pr)
 	}
-	for _, w := range p.workers {
+	all := p.workers[0] // the workers are done: merge into the first
+	for _, w := range p.workers[1:] {
 		if err := all.Merge(w); err != nil {
 			return nil, err
 		}
 	}
+	p.workers = p.workers[:1] // merged: a second call counts nothing twice
 	for col, n := range p.rejected {
 		all.Reject(col, n)
 	}
+	p.rejected = nil
 	return all.Profile()
 }
 
