@@ -455,6 +455,16 @@ func (t *refTable) find(idx int32) int32 {
 	}
 }
 
+// knownOrOOV counts a present vocabulary value: index 0 is out of
+// vocabulary.
+func (a *catAcc) knownOrOOV(idx int32) {
+	if idx == 0 {
+		a.oov++
+		return
+	}
+	a.known(idx)
+}
+
 // known counts a present value the model knows, of index idx.
 func (a *catAcc) known(idx int32) {
 	if a.used == nil {
@@ -607,82 +617,6 @@ func mix64(h uint64) uint64 {
 	h *= 0xc4ceb9fe1a85ec53
 	h ^= h >> 33
 	return h
-}
-
-// observeCat profiles column j of the N×K index matrix idx with the raw
-// values it came from.
-func (pr *Profiler) observeCat(rec arrow.RecordBatch, idx []int32, j, k, n int) error {
-	op, a := &pr.p.cat[j], &pr.cat[j]
-	a.count += int64(n)
-	switch {
-	case op.ids > 0:
-		col, err := column[*array.Int64](rec, op.column)
-		if err != nil {
-			return err
-		}
-		values := col.Int64Values()
-		for i := 0; i < n; i++ {
-			if col.IsNull(i) {
-				a.missing++
-				continue
-			}
-			v := values[i]
-			a.hll.InsertHash(mix64(uint64(v)))
-			if v < 0 || v >= op.ids {
-				a.oov++
-				continue
-			}
-			a.known(idx[i*k+j])
-		}
-	case op.kind == Categorical:
-		col, err := column[*array.String](rec, op.column)
-		if err != nil {
-			return err
-		}
-		for i := 0; i < n; i++ {
-			if col.IsNull(i) {
-				a.missing++
-				continue
-			}
-			a.hll.Insert(bytesOf(col.Value(i)))
-			if op.vocab != nil && idx[i*k+j] == 0 {
-				a.oov++
-				continue
-			}
-			a.known(idx[i*k+j])
-		}
-	case op.kind == Cross:
-		x, err := column[*array.String](rec, op.cross[0])
-		if err != nil {
-			return err
-		}
-		y, err := column[*array.String](rec, op.cross[1])
-		if err != nil {
-			return err
-		}
-		for i := 0; i < n; i++ {
-			if x.IsNull(i) || y.IsNull(i) {
-				a.missing++
-				continue
-			}
-			a.hll.InsertHash(mix64(hashCross(x.Value(i), y.Value(i))))
-			a.known(idx[i*k+j])
-		}
-	case op.kind == Timestamp:
-		col, err := column[*array.Timestamp](rec, op.column)
-		if err != nil {
-			return err
-		}
-		for i := 0; i < n; i++ {
-			if col.IsNull(i) {
-				a.missing++
-				continue
-			}
-			a.hll.InsertHash(mix64(uint64(idx[i*k+j])))
-			a.known(idx[i*k+j])
-		}
-	}
-	return nil
 }
 
 // ObserveScores profiles the model's scores of the rows transformed.

@@ -218,13 +218,12 @@ func (p *Pipeline) Transform(rec arrow.RecordBatch, dst *Batch) error {
 		}
 	}
 	for j := range p.cat {
-		if err := p.cat[j].fill(rec, dst.Cat, j, k, n); err != nil {
-			return fmt.Errorf("feature %q: %w", p.cat[j].name, err)
-		}
+		var a *catAcc
 		if pr != nil {
-			if err := pr.observeCat(rec, dst.Cat, j, k, n); err != nil {
-				return fmt.Errorf("feature %q: %w", p.cat[j].name, err)
-			}
+			a = &pr.cat[j]
+		}
+		if err := p.cat[j].fill(rec, dst.Cat, j, k, n, a); err != nil {
+			return fmt.Errorf("feature %q: %w", p.cat[j].name, err)
 		}
 	}
 	return nil
@@ -256,11 +255,17 @@ func (op *denseOp) apply(v float64) float64 {
 	return (v - op.mean) * op.invStd
 }
 
-// fill writes column j of the N×K index matrix out.
-func (op *catOp) fill(rec arrow.RecordBatch, out []int32, j, k, n int) error {
+// fill writes column j of the N×K index matrix out, and profiles it into
+// a when a profile is being made (a nil: none). Profiling here, where the
+// value, its hash and its index are at hand, costs a fraction of a second
+// pass over the column.
+func (op *catOp) fill(rec arrow.RecordBatch, out []int32, j, k, n int, a *catAcc) error {
+	if a != nil {
+		a.count += int64(n)
+	}
 	switch {
 	case op.ids > 0:
-		return op.fillIDs(rec, out, j, k, n)
+		return op.fillIDs(rec, out, j, k, n, a)
 	case op.kind == Categorical:
 		col, err := column[*array.String](rec, op.column)
 		if err != nil {
@@ -268,29 +273,48 @@ func (op *catOp) fill(rec arrow.RecordBatch, out []int32, j, k, n int) error {
 		}
 		for i := 0; i < n; i++ {
 			var idx int32
-			if col.IsValid(i) {
+			switch {
+			case !col.IsValid(i):
+				if a != nil {
+					a.missing++
+				}
+			case op.vocab != nil:
 				v := col.Value(i)
-				if op.vocab != nil {
-					idx = op.vocab[v] // 0 when out of vocabulary
-				} else {
-					idx = int32(1 + Hash(v)%op.buckets)
+				idx = op.vocab[v] // 0 when out of vocabulary
+				if a != nil {
+					a.hll.Insert(bytesOf(v))
+					a.knownOrOOV(idx)
+				}
+			default:
+				h := Hash(col.Value(i))
+				idx = int32(1 + h%op.buckets)
+				if a != nil {
+					a.hll.InsertHash(mix64(h))
+					a.known(idx)
 				}
 			}
 			out[i*k+j] = idx
 		}
 	case op.kind == Cross:
-		a, err := column[*array.String](rec, op.cross[0])
+		x, err := column[*array.String](rec, op.cross[0])
 		if err != nil {
 			return err
 		}
-		b, err := column[*array.String](rec, op.cross[1])
+		y, err := column[*array.String](rec, op.cross[1])
 		if err != nil {
 			return err
 		}
 		for i := 0; i < n; i++ {
 			var idx int32
-			if a.IsValid(i) && b.IsValid(i) {
-				idx = int32(1 + hashCross(a.Value(i), b.Value(i))%op.buckets)
+			if x.IsValid(i) && y.IsValid(i) {
+				h := hashCross(x.Value(i), y.Value(i))
+				idx = int32(1 + h%op.buckets)
+				if a != nil {
+					a.hll.InsertHash(mix64(h))
+					a.known(idx)
+				}
+			} else if a != nil {
+				a.missing++
 			}
 			out[i*k+j] = idx
 		}
@@ -304,6 +328,12 @@ func (op *catOp) fill(rec arrow.RecordBatch, out []int32, j, k, n int) error {
 			var idx int32
 			if col.IsValid(i) {
 				idx = timePart(int64(values[i]), op.part)
+				if a != nil {
+					a.hll.InsertHash(mix64(uint64(idx)))
+					a.known(idx)
+				}
+			} else if a != nil {
+				a.missing++
 			}
 			out[i*k+j] = idx
 		}
@@ -313,8 +343,8 @@ func (op *catOp) fill(rec arrow.RecordBatch, out []int32, j, k, n int) error {
 
 // fillIDs writes the ids of a categorical of ids, as they are: a missing
 // one, or one out of range unless the feature rejects it, becomes
-// missingID.
-func (op *catOp) fillIDs(rec arrow.RecordBatch, out []int32, j, k, n int) error {
+// missingID. It profiles them into a if set.
+func (op *catOp) fillIDs(rec arrow.RecordBatch, out []int32, j, k, n int, a *catAcc) error {
 	col, err := column[*array.Int64](rec, op.column)
 	if err != nil {
 		return err
@@ -326,9 +356,18 @@ func (op *catOp) fillIDs(rec arrow.RecordBatch, out []int32, j, k, n int) error 
 			switch v := values[i]; {
 			case v >= 0 && v < op.ids:
 				idx = int32(v)
+				if a != nil {
+					a.hll.InsertHash(mix64(uint64(v)))
+					a.known(idx)
+				}
 			case op.reject:
 				return fmt.Errorf("%w: row %d of the record: id %d not in [0, %d) (out_of_range: %s)", ErrOutOfRange, i+1, v, op.ids, OutOfRangeReject)
+			case a != nil:
+				a.hll.InsertHash(mix64(uint64(v)))
+				a.oov++
 			}
+		} else if a != nil {
+			a.missing++
 		}
 		out[i*k+j] = idx
 	}
