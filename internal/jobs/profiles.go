@@ -63,10 +63,15 @@ type DriftPolicy struct {
 	Features map[string]DriftLimits `yaml:"features,omitempty" json:"features,omitempty"`
 }
 
-// limits are the thresholds of one feature.
-func (p DriftPolicy) limits(feature string) DriftLimits {
+// limits are the thresholds of one feature. A timestamp part has none
+// unless Features gives it some: a partition shorter than the training
+// data (a day against a month) differs in its weekday or hour by nature.
+func (p DriftPolicy) limits(feature string, kind features.Kind) DriftLimits {
 	if l, ok := p.Features[feature]; ok {
 		return l
+	}
+	if kind == features.Timestamp {
+		return DriftLimits{}
 	}
 	return DriftLimits{WarnAbove: p.WarnAbove, FailAbove: p.FailAbove}
 }
@@ -149,7 +154,7 @@ func (p DriftPolicy) judge(cur, train, prev *features.Profile, prevPartition str
 			Feature: f.Name, Kind: string(f.Kind), MissingRate: f.MissingRate(),
 			PSI: math.NaN(), JS: math.NaN(), PSIPrev: math.NaN(), JSPrev: math.NaN(),
 			TrainMissingRate: math.NaN(), PrevMissingRate: math.NaN(),
-			DriftLimits: p.limits(f.Name), Status: DriftOK,
+			DriftLimits: p.limits(f.Name, f.Kind), Status: DriftOK,
 		}
 		if train != nil {
 			if t := train.Feature(f.Name); t != nil {
