@@ -691,17 +691,11 @@ type EvalSummary struct {
 // MarshalJSON writes undefined metrics (NaN) as null.
 func (e EvalSummary) MarshalJSON() ([]byte, error) {
 	type plain EvalSummary
-	num := func(v float64) *float64 {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return nil
-		}
-		return &v
-	}
 	return json.Marshal(struct {
 		plain
 		AUC     *float64 `json:"auc"`
 		LogLoss *float64 `json:"log_loss"`
-	}{plain(e), num(e.AUC), num(e.LogLoss)})
+	}{plain(e), finite(e.AUC), finite(e.LogLoss)})
 }
 
 // ReadEvaluations reads the rows on all rows (segment_column "") of every

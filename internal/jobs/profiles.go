@@ -136,6 +136,7 @@ func (d FeatureDrift) MarshalJSON() ([]byte, error) {
 	}{plain(d), finite(d.PSI), finite(d.JS), finite(d.PSIPrev), finite(d.JSPrev), finite(d.MissingRate), finite(d.TrainMissingRate), finite(d.PrevMissingRate)})
 }
 
+// finite is v for JSON: nil (null) when NaN or infinite.
 func finite(v float64) *float64 {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return nil
