@@ -287,3 +287,28 @@ func TestDriftFlagsExactlyTheInjectedFeatures(t *testing.T) {
 		}
 	}
 }
+
+// A previous partition whose profile cannot be read (its manifest lists a
+// file that is gone) leaves the drift against it out, with a warning; the
+// run still compares with training and publishes.
+func TestDriftWithAnUnreadablePreviousProfile(t *testing.T) {
+	out := t.TempDir()
+	dir := filepath.Join(out, ProfilesTable(demoTable), "month=2020-08")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	manifest := `{"format_version":1,"table":"` + ProfilesTable(demoTable) + `","partition":"month=2020-08","files":[{"name":"part-gone.parquet","rows":1,"bytes":1}],"total_rows":1}`
+	if err := os.WriteFile(filepath.Join(dir, table.ManifestName), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bu := loadDemoBundle(t)
+	sum := backfill(t, demoStoreDir, out, demoMonth, bu)
+	if sum.DriftStatus != DriftOK || len(sum.Drift) == 0 {
+		t.Fatalf("drift %s %+v, want ok", sum.DriftStatus, sum.Drift)
+	}
+	for _, d := range sum.Drift {
+		if !math.IsNaN(d.PSIPrev) || d.PrevPartition != "" || math.IsNaN(d.PSI) {
+			t.Errorf("%s: PSI %g, against %q %g; want against training only", d.Feature, d.PSI, d.PrevPartition, d.PSIPrev)
+		}
+	}
+}

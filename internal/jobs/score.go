@@ -617,17 +617,22 @@ func (j *ScoreJob) judgeDrift(ctx context.Context, run *table.Run, prof *profile
 	if err != nil {
 		return fmt.Errorf("profile %s: %w", j.Partition, err)
 	}
-	before, err := PartitionsBefore(ctx, j.Output, j.Table, j.Partition, 1)
-	if err != nil {
-		return fmt.Errorf("list the previous partitions' profiles: %w", err)
-	}
-	prevs, err := ReadProfiles(ctx, j.Output, j.Table, before...)
-	if err != nil {
-		return fmt.Errorf("read the previous partition's profile: %w", err)
-	}
+	// The previous partition's profile is a comparison, not an input: one
+	// that cannot be read (damaged, or written by another version of the
+	// format) is logged and left out.
 	var prev *features.Profile
 	prevPart := ""
-	if len(prevs) == 1 {
+	before, err := PartitionsBefore(ctx, j.Output, j.Table, j.Partition, 1)
+	var prevs []PartitionProfile
+	if err == nil {
+		prevs, err = ReadProfiles(ctx, j.Output, j.Table, before...)
+	}
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case err != nil:
+		j.Log.Warn("read the previous partition's profile (drift against it left out)", "err", err)
+	case len(prevs) == 1:
 		prev, prevPart = prevs[0].Profile, prevs[0].Partition
 	}
 	if j.Bundle.Profile == nil {
