@@ -13,8 +13,6 @@ import (
 	"github.com/DataDog/sketches-go/ddsketch"
 	"github.com/DataDog/sketches-go/ddsketch/mapping"
 	"github.com/DataDog/sketches-go/ddsketch/store"
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/axiomhq/hyperloglog"
 )
 
@@ -233,13 +231,7 @@ func (f *FeatureProfile) merge(g *FeatureProfile) error {
 	if f.Name != g.Name || f.Kind != g.Kind || !slices.Equal(f.Edges, g.Edges) || !slices.Equal(f.Refs, g.Refs) || len(f.Bins) != len(g.Bins) {
 		return fmt.Errorf("%w: feature %q (%s): the other profile's feature %q (%s) has other bins", ErrProfile, f.Name, f.Kind, g.Name, g.Kind)
 	}
-	if g.N > 0 {
-		if f.N == 0 {
-			f.Min, f.Max = g.Min, g.Max
-		} else {
-			f.Min, f.Max = min(f.Min, g.Min), max(f.Max, g.Max)
-		}
-	}
+	f.Min, f.Max = mergeExtremes(f.N, f.Min, f.Max, g.N, g.Min, g.Max)
 	f.Count += g.Count
 	f.Missing += g.Missing
 	f.Rejected += g.Rejected
@@ -271,13 +263,15 @@ func (f *FeatureProfile) merge(g *FeatureProfile) error {
 	}
 	// Top values: each part's own, merged by index; exact only where every
 	// part kept the index (documented as approximate).
-	counts := map[int32]TopValue{}
-	for _, t := range slices.Concat(f.Top, g.Top) {
-		c := counts[t.Index]
-		c.Index, c.Value, c.Count = t.Index, cmp.Or(c.Value, t.Value), c.Count+t.Count
-		counts[t.Index] = c
+	top := slices.Clone(f.Top)
+	for _, t := range g.Top {
+		if i := slices.IndexFunc(top, func(u TopValue) bool { return u.Index == t.Index }); i >= 0 {
+			top[i].Count += t.Count
+		} else {
+			top = append(top, t)
+		}
 	}
-	f.Top = topOf(counts)
+	f.Top = topOf(top)
 	f.Used = max(f.Used, g.Used) // a lower bound: the parts' index sets overlap
 	return nil
 }
@@ -315,15 +309,23 @@ func (f *FeatureProfile) mergeHLL(g *FeatureProfile) error {
 	return nil
 }
 
-func topOf(counts map[int32]TopValue) []TopValue {
-	top := make([]TopValue, 0, len(counts))
-	for _, t := range counts {
-		top = append(top, t)
-	}
-	slices.SortFunc(top, func(a, b TopValue) int {
+// topOf keeps the TopValues most frequent of values (reordered).
+func topOf(values []TopValue) []TopValue {
+	slices.SortFunc(values, func(a, b TopValue) int {
 		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Index, b.Index))
 	})
-	return top[:min(len(top), TopValues)]
+	return slices.Clip(values[:min(len(values), TopValues)])
+}
+
+// mergeExtremes is the min and max of two sets of n and m values.
+func mergeExtremes(n int64, lo, hi float64, m int64, lo2, hi2 float64) (float64, float64) {
+	switch {
+	case m == 0:
+		return lo, hi
+	case n == 0:
+		return lo2, hi2
+	}
+	return min(lo, lo2), max(hi, hi2)
 }
 
 // SetReferenceBins gives every feature of p the bins a reference profile
@@ -376,8 +378,9 @@ func scoreEdges() []float64 {
 }
 
 // Profiler accumulates the profile of the records a Pipeline transforms
-// into a Batch whose Profile it is: Transform profiles each column right
-// after computing it, while its values are in the core's caches. It is not
+// into a Batch whose Profile it is: Transform profiles each value in the
+// loop that computes the feature from it, where the value (and a
+// categorical's hash and index) are at hand. It is not
 // safe for concurrent use: a scoring run keeps one per worker and merges
 // them (Profiler.Merge).
 type Profiler struct {
@@ -572,38 +575,6 @@ func (a *numAcc) add(v float64) {
 	}
 }
 
-// observeNum profiles numeric feature j of rec (its raw column), right
-// after Transform read it.
-func (pr *Profiler) observeNum(rec arrow.RecordBatch, j, n int) error {
-	a := &pr.num[j]
-	a.count += int64(n)
-	if ints, ok := intColumn(rec, a.column); ok {
-		values := ints.Int64Values()
-		for i := 0; i < n; i++ {
-			if ints.IsNull(i) {
-				a.missing++
-				continue
-			}
-			a.add(float64(values[i]))
-		}
-		return nil
-	}
-	col, err := column[*array.Float64](rec, a.column)
-	if err != nil {
-		return err
-	}
-	values := col.Float64Values()
-	for i := 0; i < n; i++ {
-		v := values[i]
-		if col.IsNull(i) || math.IsNaN(v) {
-			a.missing++
-			continue
-		}
-		a.add(v)
-	}
-	return nil
-}
-
 // bytesOf is s's bytes, not copied: for hashing only.
 func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
@@ -687,13 +658,7 @@ func (pr *Profiler) Merge(other *Profiler) error {
 }
 
 func (a *numAcc) merge(b *numAcc) error {
-	if b.n > 0 {
-		if a.n == 0 {
-			a.min, a.max = b.min, b.max
-		} else {
-			a.min, a.max = min(a.min, b.min), max(a.max, b.max)
-		}
-	}
+	a.min, a.max = mergeExtremes(a.n, a.min, a.max, b.n, b.min, b.max)
 	a.count += b.count
 	a.missing += b.missing
 	a.rejected += b.rejected
@@ -726,7 +691,7 @@ func (pr *Profiler) Profile() (*Profile, error) {
 			if a.used != nil {
 				scale = TopSampleEvery
 			}
-			top := map[int32]TopValue{}
+			var top []TopValue
 			var known int64
 			for i, c := range a.counts {
 				if a.used == nil && c > 0 {
@@ -740,7 +705,7 @@ func (pr *Profiler) Profile() (*Profile, error) {
 				if w := pr.vocab[j]; w != nil && i > 0 && i <= len(w) {
 					t.Value = w[i-1]
 				}
-				top[int32(i)] = t
+				top = append(top, t)
 			}
 			f.Top, f.TopSample = topOf(top), int(scale)
 			switch {

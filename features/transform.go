@@ -188,17 +188,23 @@ func (p *Pipeline) Transform(rec arrow.RecordBatch, dst *Batch) error {
 		pr.rows += int64(n)
 	}
 	for j, op := range p.dense {
+		var a *numAcc // profiled in the loop that reads the values
 		if pr != nil {
-			if err := pr.observeNum(rec, j, n); err != nil {
-				return fmt.Errorf("feature %q: %w", op.name, err)
-			}
+			a = &pr.num[j]
+			a.count += int64(n)
 		}
 		if ints, ok := intColumn(rec, op.column); ok { // read as int64 for an ids feature of another model
 			values := ints.Int64Values()
 			for i := 0; i < n; i++ {
 				v := op.fill
-				if ints.IsValid(i) {
+				switch {
+				case ints.IsValid(i):
 					v = float64(values[i])
+					if a != nil {
+						a.add(v)
+					}
+				case a != nil:
+					a.missing++
 				}
 				dst.Dense[i*d+j] = float32(op.apply(v))
 			}
@@ -211,8 +217,14 @@ func (p *Pipeline) Transform(rec arrow.RecordBatch, dst *Batch) error {
 		values := col.Float64Values()
 		for i := 0; i < n; i++ {
 			v := op.fill
-			if col.IsValid(i) && !math.IsNaN(values[i]) {
+			switch {
+			case col.IsValid(i) && !math.IsNaN(values[i]):
 				v = values[i]
+				if a != nil {
+					a.add(v)
+				}
+			case a != nil:
+				a.missing++
 			}
 			dst.Dense[i*d+j] = float32(op.apply(v))
 		}
