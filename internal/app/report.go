@@ -118,12 +118,7 @@ func (a *App) buildReport(ctx context.Context, out store.Bucket, tbl, part strin
 		return nil, err
 	}
 
-	before, err := jobs.PartitionsBefore(ctx, out, tbl, part, reportHistory-1)
-	if err != nil {
-		return nil, err
-	}
-	parts := append(before, part)
-	drift, err := jobs.ReadDrift(ctx, out, tbl, parts...)
+	parts, drift, err := jobs.ReadDriftHistory(ctx, out, tbl, part, reportHistory)
 	if err != nil {
 		return nil, err
 	}

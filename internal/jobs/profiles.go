@@ -558,14 +558,18 @@ func (p *published) readRows(ctx context.Context, out store.Bucket, part string,
 	}
 }
 
-// PartitionsBefore lists the last n published partitions of table's
-// profiles table before partition (string order), oldest first.
-func PartitionsBefore(ctx context.Context, out store.Bucket, tbl, partition string, n int) ([]string, error) {
+// PreviousProfile reads the profile of the last published partition of
+// table before partition (string order), with one listing; nil if none.
+func PreviousProfile(ctx context.Context, out store.Bucket, tbl, partition string) (*PartitionProfile, error) {
 	pubd, err := listPublished(ctx, out, ProfilesTable(tbl))
 	if err != nil {
 		return nil, err
 	}
-	return pubd.before(partition, n), nil
+	prevs, err := readProfiles(ctx, out, pubd, pubd.before(partition, 1))
+	if err != nil || len(prevs) == 0 {
+		return nil, err
+	}
+	return &prevs[0], nil
 }
 
 // ReadProfiles reads the given published partitions of table's profiles
@@ -578,6 +582,11 @@ func ReadProfiles(ctx context.Context, out store.Bucket, tbl string, partitions 
 	if err != nil {
 		return nil, err
 	}
+	return readProfiles(ctx, out, pubd, partitions)
+}
+
+// readProfiles is ReadProfiles on a listing of the profiles table.
+func readProfiles(ctx context.Context, out store.Bucket, pubd *published, partitions []string) ([]PartitionProfile, error) {
 	schema := arrow.NewSchema([]arrow.Field{
 		{Name: "source", Type: arrow.BinaryTypes.String},
 		{Name: "model_name", Type: arrow.BinaryTypes.String},
@@ -644,7 +653,7 @@ func ReadProfiles(ctx context.Context, out store.Bucket, tbl string, partitions 
 		pp.Profile = byRun[runs[0]]
 		for _, id := range runs[1:] {
 			if err := pp.Profile.Merge(byRun[id]); err != nil {
-				return nil, fmt.Errorf("%s/%s: merge the profiles of its runs: %w", ProfilesTable(tbl), part, err)
+				return nil, fmt.Errorf("%s/%s: merge the profiles of its runs: %w", pubd.tbl, part, err)
 			}
 		}
 		res = append(res, pp)
@@ -652,14 +661,26 @@ func ReadProfiles(ctx context.Context, out store.Bucket, tbl string, partitions 
 	return res, nil
 }
 
-// ReadDrift reads the drift rows of the given published partitions of
-// table's drift table (those not published are left out): per partition,
-// the rows of its latest run.
-func ReadDrift(ctx context.Context, out store.Bucket, tbl string, partitions ...string) (map[string][]FeatureDrift, error) {
+// ReadDriftHistory reads, with one listing of table's drift table, the
+// last n published partitions up to and including through (string order;
+// through itself if published), oldest first, and their drift rows: per
+// partition, the rows of its latest run.
+func ReadDriftHistory(ctx context.Context, out store.Bucket, tbl, through string, n int) ([]string, map[string][]FeatureDrift, error) {
 	pubd, err := listPublished(ctx, out, DriftTable(tbl))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	parts := pubd.before(through, n-1)
+	if _, ok := slices.BinarySearch(pubd.parts, through); ok {
+		parts = append(slices.Clip(parts), through)
+	}
+	drift, err := readDrift(ctx, out, pubd, parts)
+	return parts, drift, err
+}
+
+// readDrift reads the drift rows of published partitions of a listed drift
+// table: per partition, the rows of its latest run.
+func readDrift(ctx context.Context, out store.Bucket, pubd *published, partitions []string) (map[string][]FeatureDrift, error) {
 	schema := arrow.NewSchema(append(driftSchema().Fields(), arrow.Field{Name: "run_id", Type: arrow.BinaryTypes.String}), nil)
 	res := map[string][]FeatureDrift{}
 	for _, part := range partitions {

@@ -622,18 +622,14 @@ func (j *ScoreJob) judgeDrift(ctx context.Context, run *table.Run, prof *profile
 	// format) is logged and left out.
 	var prev *features.Profile
 	prevPart := ""
-	before, err := PartitionsBefore(ctx, j.Output, j.Table, j.Partition, 1)
-	var prevs []PartitionProfile
-	if err == nil {
-		prevs, err = ReadProfiles(ctx, j.Output, j.Table, before...)
-	}
+	pp, err := PreviousProfile(ctx, j.Output, j.Table, j.Partition)
 	switch {
 	case ctx.Err() != nil:
 		return ctx.Err()
 	case err != nil:
 		j.Log.Warn("read the previous partition's profile (drift against it left out)", "err", err)
-	case len(prevs) == 1:
-		prev, prevPart = prevs[0].Profile, prevs[0].Partition
+	case pp != nil:
+		prev, prevPart = pp.Profile, pp.Partition
 	}
 	if j.Bundle.Profile == nil {
 		j.Log.Info("the model has no training profile: drift is measured against the previous partition only", "model", j.Bundle.Name, "model_version", j.Bundle.Version)
