@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"time"
 
@@ -204,25 +203,7 @@ func finishRecord(ctx context.Context, rec *runlog.Record, sum *jobs.Summary, er
 	rec.RowsRead, rec.RowsScored, rec.RowsRejected = sum.RowsIn(), sum.RowsRead, sum.RowsRejected
 	rec.Recovered = sum.Recovered
 	rec.ReportURI = sum.ReportURI
-	if sum.DriftStatus != "" {
-		rec.Drift = &runlog.Drift{Status: sum.DriftStatus}
-		num := func(v float64) *float64 {
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return nil
-			}
-			return &v
-		}
-		for _, d := range sum.Drift {
-			f := runlog.DriftFeature{Feature: d.Feature, Status: d.Status, PSI: num(d.PSI), MissingRate: num(d.MissingRate)}
-			switch d.Status {
-			case jobs.DriftFail:
-				f.Threshold = d.FailAbove
-			case jobs.DriftWarn:
-				f.Threshold = d.WarnAbove
-			}
-			rec.Drift.Features = append(rec.Drift.Features, f)
-		}
-	}
+	rec.Drift = sum.DriftRecord()
 	if rec.Outcome == runlog.Succeeded {
 		rep := &runlog.Report{Scores: sum.Scores.Summary()}
 		if secs := sum.Duration.Seconds(); secs > 0 {

@@ -13,12 +13,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/adtech/scorer/features"
+	"github.com/adtech/scorer/internal/runlog"
 	"github.com/adtech/scorer/readers"
 	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/writers"
@@ -189,6 +191,27 @@ func severity(status string) int {
 	return slices.Index([]string{DriftOK, DriftWarn, DriftFail}, status)
 }
 
+// DriftRecord is the run's drift verdict as its run record keeps it (nil
+// for a run that profiled nothing): every feature's PSI (null when not
+// computed), missing rate and status, with the threshold it crossed.
+func (s *Summary) DriftRecord() *runlog.Drift {
+	if s.DriftStatus == "" {
+		return nil
+	}
+	rec := &runlog.Drift{Status: s.DriftStatus}
+	for _, d := range s.Drift {
+		f := runlog.DriftFeature{Feature: d.Feature, Status: d.Status, PSI: finite(d.PSI), MissingRate: finite(d.MissingRate)}
+		switch d.Status {
+		case DriftFail:
+			f.Threshold = d.FailAbove
+		case DriftWarn:
+			f.Threshold = d.WarnAbove
+		}
+		rec.Features = append(rec.Features, f)
+	}
+	return rec
+}
+
 // driftError says which features failed the run.
 func driftError(drift []FeatureDrift, partition string) error {
 	var parts []string
@@ -347,7 +370,7 @@ func appendString(b array.Builder, v string) {
 }
 
 // writeProfiles stages the run's profile and drift rows.
-func (j *ScoreJob) writeProfiles(ctx context.Context, run *table.Run, prof *features.Profile, drift []FeatureDrift, at any) error {
+func (j *ScoreJob) writeProfiles(ctx context.Context, run *table.Run, prof *features.Profile, drift []FeatureDrift, at time.Time) error {
 	constants := []writers.Constant{{Name: "run_id", Value: j.RunID}, {Name: "profiled_at", Value: at}}
 	pb := array.NewRecordBuilder(memory.DefaultAllocator, profilesSchema())
 	defer pb.Release()
