@@ -7,7 +7,7 @@ GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 BENCH_COUNT   ?= 5
 VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build test test-stress test-short demo demo-gcs demo-bundle demo-reference testdata onnx-fixtures onnx-demo proto bench bench-data bench-openblas bench-compare rss scale clean-bench-data lint fmt tidy-check clean
+.PHONY: all build test test-stress test-short demo demo-gcs report-demo demo-bundle demo-reference testdata onnx-fixtures onnx-demo proto bench bench-data bench-openblas bench-compare rss scale clean-bench-data lint fmt tidy-check clean
 
 all: build
 
@@ -82,6 +82,22 @@ demo-gcs: build
 	  STORAGE_EMULATOR_HOST=$(GCS_EMULATOR) ./$(BIN) backfill --month 2020-09 $(GS_ARGS) && \
 	  STORAGE_EMULATOR_HOST=$(GCS_EMULATOR) ./$(BIN) run --date 2020-09-02 $(GS_ARGS)
 
+# The run report of the demo month (docs/monitoring.md), scored and
+# evaluated afresh in out/, and its screenshot in docs/img/report.png taken
+# by headless chromium (apt-get install chromium).
+REPORT_WINDOW ?= 1280,2300
+report-demo: build
+	rm -rf out
+	./$(BIN) backfill --month 2020-08
+	./$(BIN) backfill --month 2020-09
+	./$(BIN) evaluate --month 2020-09 --labels dumps/2020-09
+	./$(BIN) report --month 2020-09
+	mkdir -p docs/img
+	chromium --headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage --hide-scrollbars \
+	  --window-size=$(REPORT_WINDOW) --user-data-dir=$$(mktemp -d) \
+	  --screenshot=$(CURDIR)/docs/img/report.png file://$(CURDIR)/out/reports/ad_scores/month=2020-09.html
+	@echo 'report: out/reports/ad_scores/month=2020-09.html, screenshot: docs/img/report.png'
+
 # Regenerate the demo store (seeded: the same bytes every time).
 testdata:
 	$(GO) run ./internal/demodata/gendemo -out testdata/store
@@ -123,7 +139,7 @@ demo-bundle: build
 
 # The reference rows and the training profile of the committed demo bundle
 # (its reference.json, the skew guard, docs/bundle.md; its profile.json, the
-# drift reference, docs/drift.md), computed from the bundle as it is and its
+# drift reference, docs/monitoring.md), computed from the bundle as it is and its
 # training month, without retraining it (demo-bundle would change its
 # weights). Rerun after a deliberate change of the feature code or kernels
 # that moves them, and say why in the commit.
@@ -144,7 +160,7 @@ BENCH_MONTH   := $(BENCH_DATA)/store/dumps/2020-01/_complete
 # rows -> Parquet; rows/s and CPU-s per million rows) and the demo.
 bench: bench-data
 	SCORER_BENCH_DATA=$(BENCH_DATA) $(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) -timeout 60m \
-	  ./scoring/... ./readers/ ./internal/jobs/ | tee $(BENCH_DATA)/bench.txt
+	  ./scoring/... ./readers/ ./features/ ./internal/jobs/ | tee $(BENCH_DATA)/bench.txt
 
 bench-data: $(BENCH_MONTH)
 $(BENCH_MONTH):

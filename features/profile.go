@@ -6,9 +6,8 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"math/rand/v2"
 	"slices"
-	"sort"
-	"unsafe"
 
 	"github.com/DataDog/sketches-go/ddsketch"
 	"github.com/DataDog/sketches-go/ddsketch/mapping"
@@ -34,19 +33,24 @@ const (
 	// lowest values lose their accuracy (DDSketch collapsing-lowest).
 	sketchMaxBins = 2048
 	// SketchAll values of a feature go into its sketch, then one in
-	// SketchEvery: a quantile's rank is then off by about 1/sqrt(n/8) on
-	// top of the sketch's 1% (0.3% of the rows at a million), and the
-	// sketch costs an eighth (the counts, bins and extremes see every
-	// value).
+	// SketchEvery: a quantile's rank is then off by about 1/sqrt(n/32) on
+	// top of the sketch's 1% (0.6% of the rows at a million, 1.8% at
+	// 100,000), and the sketch costs a 32nd (the counts, bins and
+	// extremes see every value). Quantiles are for reading: drift is
+	// computed from the bins.
 	SketchAll   = 4096
-	SketchEvery = 8
+	SketchEvery = 32
 	// exactCardinality: categoricals of at most this many indices count
-	// every index exactly; larger ones (hash buckets) count their
+	// every index exactly; larger ones (hash buckets, ids) count their
 	// reference bins and which indices were used exactly, and their top
-	// values from one row in TopSampleEvery (scaled up), which keeps the
-	// per-row work in cache.
+	// values from one known value in TopSampleEvery (Misra-Gries counts,
+	// scaled up), which keeps the per-row work in the core's caches.
 	exactCardinality = 4096
 	TopSampleEvery   = 64
+	// MaxUsedCardinality bounds the bitset of the indices used (512 KiB a
+	// feature): above it a feature's Used (and collision rate) is not
+	// counted.
+	MaxUsedCardinality = 1 << 22
 	// NumericBins is the number of quantile bins a reference profile gives
 	// a numeric feature (deciles; fewer when values repeat).
 	NumericBins = 10
@@ -56,10 +60,6 @@ const (
 	TopValues = 20
 	// ScoreBins is the number of equal-width score bins over [0, 1].
 	ScoreBins = 20
-	// MaxCountedCardinality bounds the per-index counts of a categorical:
-	// above it the feature has no top values and no bins (its drift is not
-	// computed), only counts, missing, out-of-vocabulary and distinct.
-	MaxCountedCardinality = 1 << 22
 )
 
 // Profile describes the inputs and scores of a set of rows (a partition
@@ -111,9 +111,10 @@ type FeatureProfile struct {
 	Refs        []int32 `json:"refs,omitempty"`
 	Bins        []int64 `json:"bins,omitempty"`
 	// Top are the most frequent indices (present, known values), most
-	// frequent first, counted in one known value in TopSample (and scaled
-	// up) for large cardinalities; Used is how many distinct indices were
-	// seen.
+	// frequent first: exact counts when TopSample is 1, else Misra-Gries
+	// counts of one known value in TopSample, scaled up (large
+	// cardinalities). Used is how many distinct indices were seen (0 above
+	// MaxUsedCardinality indices).
 	Top       []TopValue `json:"top,omitempty"`
 	TopSample int        `json:"top_sample,omitempty"`
 	Used      int64      `json:"used,omitempty"`
@@ -287,6 +288,45 @@ func newHLL() *hyperloglog.Sketch {
 	return sk
 }
 
+// hllRegisters are a dense HyperLogLog's registers at precision
+// hllPrecision, updated as the library's sketch updates its own (register:
+// the hash's top bits; value: the position of the first set bit after
+// them), in a loop the compiler inlines: the library's InsertHash, a call
+// per value, cost 4-5 ns a value, a tenth of scoring a row for 26
+// categoricals (BenchmarkTransform). sketch hands them to the library, which
+// estimates, merges and encodes; TestHLLRegistersAsTheLibrary checks that
+// both agree register for register.
+type hllRegisters [1 << hllPrecision]uint8
+
+func (r *hllRegisters) insert(x uint64) {
+	i := x >> (64 - hllPrecision)
+	rho := uint8(bits.LeadingZeros64(x<<hllPrecision|1<<(hllPrecision-1))) + 1
+	r[i] = max(r[i], rho)
+}
+
+func (r *hllRegisters) merge(o *hllRegisters) {
+	for i, v := range o {
+		r[i] = max(r[i], v)
+	}
+}
+
+// sketch is the library's sketch with the same registers: each set
+// register is given the one hash that sets it to its value.
+func (r *hllRegisters) sketch() *hyperloglog.Sketch {
+	sk := newHLL()
+	for i, rho := range r {
+		if rho == 0 {
+			continue
+		}
+		x := uint64(i) << (64 - hllPrecision)
+		if shift := 64 - hllPrecision - int(rho); shift >= 0 {
+			x |= 1 << shift
+		}
+		sk.InsertHash(x)
+	}
+	return sk
+}
+
 func (f *FeatureProfile) mergeHLL(g *FeatureProfile) error {
 	b := newHLL()
 	if err := b.UnmarshalBinary(g.HLL); err != nil {
@@ -353,9 +393,6 @@ func (p *Profile) SetReferenceBins() error {
 		case ScoreKind:
 			f.Edges = scoreEdges()
 		default:
-			if f.Cardinality > MaxCountedCardinality {
-				continue
-			}
 			for _, t := range f.Top {
 				f.Refs = append(f.Refs, t.Index)
 			}
@@ -390,6 +427,18 @@ type Profiler struct {
 	cat   []catAcc
 	score numAcc
 	vocab [][]string // the words of each cat op's vocabulary, by index-1
+	// One column's values, collected by Transform's loop that computes the
+	// feature and profiled after it in a loop of their own (observe), where
+	// the profile's work is inlined and its state stays in registers.
+	values []float64
+	idx    []int32
+}
+
+// scratch readies the profiler's buffers for a column of n rows.
+func (pr *Profiler) scratch(n int) {
+	if cap(pr.idx) < n {
+		pr.values, pr.idx = make([]float64, n), make([]int32, n)
+	}
 }
 
 type numAcc struct {
@@ -407,85 +456,204 @@ type numAcc struct {
 type catAcc struct {
 	count, missing, oov int64
 	rejected            int64
-	// counts per index: exact up to exactCardinality indices, else of one
-	// known value in TopSampleEvery (sampled counts them); nil above
-	// MaxCountedCardinality.
-	counts  []int64
-	sampled int64 // known values seen, for the sampling
-	// Above exactCardinality: a bit per index (used), the reference bins
-	// found through refTab, and the bins' counts (the last: every other
-	// known value). All of it stays in the core's caches, which a count
-	// per index (hundreds of KiB a feature) does not.
-	used []uint64
-	tab  *refTable
-	bins []int64
-	refs []int32
-	hll  *hyperloglog.Sketch
+	// counts per index, for at most exactCardinality indices.
+	counts []int64
+	// Above exactCardinality: a bit per index (used; none above
+	// MaxUsedCardinality), the reference bins' counts (bins, the last for
+	// every other index), found through tab, and the top values from one
+	// known value in TopSampleEvery (untilTop counts down to the next). All
+	// of it stays in the core's caches, which a count per index (hundreds
+	// of KiB a feature) does not.
+	used     []uint64
+	tab      *refTable
+	bins     []int64
+	top      heavyHitters
+	untilTop int
+	refs     []int32
+	// The distinct count's registers, updated here (hllRegisters.insert)
+	// and handed to a HyperLogLog sketch when the profile is made.
+	regs hllRegisters
 }
 
-// refTable finds the reference bin of an index: open addressing over 256
-// slots for at most maxRefs indices.
+// heavyHitters finds the most frequent indices of a stream in bounded
+// memory (Misra and Gries, with the merge of Agarwal et al., "Mergeable
+// summaries", 2012): it keeps at most heavyCounters counts, and each is
+// the index's true count less at most (values added) / (heavyCounters+1).
+// The counts live in an open-addressing table of twice as many slots (6
+// KiB), which a map's hashing and iteration cost several times over.
+type heavyHitters struct {
+	key   [2 * heavyCounters]int32 // index + 1; 0: empty
+	count [2 * heavyCounters]int64
+	n     int
+}
+
+// heavyCounters is how many indices heavyHitters keeps: enough that the
+// TopValues most frequent are found where each holds a share of at least
+// 1/heavyCounters of the values.
+const heavyCounters = 256
+
+func heavySlot(idx int32) int { return int(uint32(idx) * 2654435761 >> 23) } // 9 bits: 512 slots
+
+func (h *heavyHitters) add(idx int32) { h.addCount(idx, 1) }
+
+// addCount adds c to idx's count; when idx is not kept and the table is
+// full, c of idx and c of every kept index cancel out (c is 1, or at most
+// the smallest kept count).
+func (h *heavyHitters) addCount(idx int32, c int64) {
+	const mask = 2*heavyCounters - 1
+	for i := heavySlot(idx); ; i = (i + 1) & mask {
+		switch h.key[i] {
+		case idx + 1:
+			h.count[i] += c
+			return
+		case 0:
+			if h.n < heavyCounters {
+				h.key[i], h.count[i] = idx+1, c
+				h.n++
+				return
+			}
+			h.subtract(c)
+			return
+		}
+	}
+}
+
+// subtract takes c from every count, drops those left at zero or less and
+// rebuilds the table.
+func (h *heavyHitters) subtract(c int64) {
+	var keys [heavyCounters]int32
+	var counts [heavyCounters]int64
+	m := 0
+	for i, k := range h.key {
+		if k != 0 && h.count[i] > c {
+			keys[m], counts[m] = k-1, h.count[i]-c
+			m++
+		}
+	}
+	*h = heavyHitters{}
+	for i := range m {
+		h.addCount(keys[i], counts[i])
+	}
+}
+
+// each calls f with every kept index and its count.
+func (h *heavyHitters) each(f func(idx int32, c int64)) {
+	for i, k := range h.key {
+		if k != 0 {
+			f(k-1, h.count[i])
+		}
+	}
+}
+
+func (h *heavyHitters) merge(o *heavyHitters) {
+	sum := make(map[int32]int64, h.n+o.n)
+	h.each(func(idx int32, c int64) { sum[idx] += c })
+	o.each(func(idx int32, c int64) { sum[idx] += c })
+	// Keep the heavyCounters largest, less the next largest count.
+	var cut int64
+	if len(sum) > heavyCounters {
+		cs := make([]int64, 0, len(sum))
+		for _, c := range sum {
+			cs = append(cs, c)
+		}
+		slices.SortFunc(cs, func(a, b int64) int { return cmp.Compare(b, a) })
+		cut = cs[heavyCounters]
+	}
+	*h = heavyHitters{}
+	for idx, c := range sum {
+		if c > cut {
+			h.addCount(idx, c-cut)
+		}
+	}
+}
+
+// refTable finds the reference bin of an index through a perfect hash of
+// the reference indices: slot (idx·mul) >> shift holds at most one
+// reference, so a lookup is a multiply, two loads and a compare, and no
+// branch to mispredict (the references are the most frequent values: a
+// lookup finds one about as often as not).
 type refTable struct {
-	key [256]int32 // index + 1; 0: empty
-	bin [256]int32
+	mul, shift uint32
+	key        []int32 // the reference in the slot, or -1
+	bin        []uint8 // its bin
+	other      int     // the bin of every other index: len(refs)
 }
 
 const maxRefs = 128
 
 func newRefTable(refs []int32) *refTable {
-	t := &refTable{}
+	rng := rand.New(rand.NewPCG(1, 2)) // deterministic: the same refs, the same table
+	for bits := uint32(8); ; bits++ {
+		size := 1 << bits
+		if size < 8*len(refs) {
+			continue
+		}
+		t := &refTable{shift: 32 - bits, key: make([]int32, size), bin: make([]uint8, size), other: len(refs)}
+		for range 64 {
+			t.mul = rng.Uint32() | 1
+			if t.place(refs) {
+				return t
+			}
+		}
+	}
+}
+
+// place puts every reference in its slot, and reports whether none shared
+// one.
+func (t *refTable) place(refs []int32) bool {
+	for i := range t.key {
+		t.key[i] = -1
+	}
 	for k, r := range refs {
-		i := refSlot(r)
-		for t.key[i] != 0 {
-			i = (i + 1) & 255
+		s := uint32(r) * t.mul >> t.shift
+		if t.key[s] >= 0 {
+			return false
 		}
-		t.key[i], t.bin[i] = r+1, int32(k)
+		t.key[s], t.bin[s] = r, uint8(k)
 	}
-	return t
+	return true
 }
 
-func refSlot(idx int32) uint32 { return uint32(idx) * 2654435761 >> 24 }
-
-// find is idx's reference bin, or -1.
-func (t *refTable) find(idx int32) int32 {
-	for i := refSlot(idx); ; i = (i + 1) & 255 {
-		switch t.key[i] {
-		case idx + 1:
-			return t.bin[i]
-		case 0:
-			return -1
-		}
+// find is idx's bin: its reference's, or other.
+func (t *refTable) find(idx int32) int {
+	s := uint32(idx) * t.mul >> t.shift
+	b := int(t.bin[s])
+	if t.key[s] != idx {
+		b = t.other
 	}
+	return b
 }
 
-// knownOrOOV counts a present vocabulary value: index 0 is out of
-// vocabulary.
-func (a *catAcc) knownOrOOV(idx int32) {
-	if idx == 0 {
-		a.oov++
-		return
-	}
-	a.known(idx)
-}
-
-// known counts a present value the model knows, of index idx.
-func (a *catAcc) known(idx int32) {
-	if a.used == nil {
-		if a.counts != nil {
-			a.counts[idx]++
+// observe profiles the indices of a column's values that the model knows.
+func (a *catAcc) observe(idx []int32) {
+	if a.counts != nil {
+		for _, i := range idx {
+			a.counts[i]++
 		}
 		return
 	}
-	a.used[idx>>6] |= 1 << (idx & 63)
-	if b := a.tab.find(idx); b >= 0 {
-		a.bins[b]++
-	} else {
-		a.bins[len(a.bins)-1]++
+	switch used, tab, bins := a.used, a.tab, a.bins; {
+	case used != nil && tab != nil: // one pass, the common case
+		for _, i := range idx {
+			used[i>>6] |= 1 << (i & 63)
+			bins[tab.find(i)]++
+		}
+	case used != nil:
+		for _, i := range idx {
+			used[i>>6] |= 1 << (i & 63)
+		}
+	case tab != nil:
+		for _, i := range idx {
+			bins[tab.find(i)]++
+		}
 	}
-	a.sampled++
-	if a.sampled%TopSampleEvery == 0 {
-		a.counts[idx]++
+	// One known value in TopSampleEvery is counted for the top values: the
+	// next is untilTop values on.
+	t := a.untilTop
+	for ; t < len(idx); t += TopSampleEvery {
+		a.top.add(idx[t])
 	}
+	a.untilTop = t - len(idx)
 }
 
 // NewProfiler starts a profile of the records transformed by p, with the
@@ -502,23 +670,25 @@ func (p *Pipeline) NewProfiler(ref *Profile) (*Profiler, error) {
 	}
 	for j, op := range p.cat {
 		a := &pr.cat[j]
-		if op.card <= MaxCountedCardinality {
-			a.counts = make([]int64, op.card)
-		}
 		if ref != nil {
 			if rf := ref.Feature(op.name); rf != nil && rf.Kind == op.kind && len(rf.Bins) > 0 {
 				a.refs = rf.Refs
 			}
 		}
-		if op.card > exactCardinality && a.counts != nil {
+		if op.card <= exactCardinality {
+			a.counts = make([]int64, op.card)
+		} else {
 			if len(a.refs) > maxRefs {
 				return nil, fmt.Errorf("%w: feature %q: %d reference bins, at most %d", ErrProfile, op.name, len(a.refs), maxRefs)
 			}
-			a.used = make([]uint64, (op.card+63)/64)
-			a.tab = newRefTable(a.refs)
-			a.bins = make([]int64, len(a.refs)+1)
+			if op.card <= MaxUsedCardinality {
+				a.used = make([]uint64, (op.card+63)/64)
+			}
+			if len(a.refs) > 0 {
+				a.tab = newRefTable(a.refs)
+				a.bins = make([]int64, len(a.refs)+1)
+			}
 		}
-		a.hll = newHLL()
 		if op.vocab != nil {
 			words := make([]string, len(op.vocab))
 			for w, i := range op.vocab {
@@ -540,7 +710,8 @@ func (a *numAcc) init(ref *Profile) error {
 		return fmt.Errorf("profile %q: %w", a.name, err)
 	}
 	a.sk = ddsketch.NewDDSketch(m, store.NewCollapsingLowestDenseStore(sketchMaxBins), store.NewCollapsingLowestDenseStore(sketchMaxBins))
-	if a.kind == ScoreKind { // fixed bins: every score profile compares
+	a.min, a.max = math.Inf(1), math.Inf(-1) // no finite value yet (Profile writes 0)
+	if a.kind == ScoreKind {                 // fixed bins: every score profile compares
 		a.edges = scoreEdges()
 		a.bins = make([]int64, len(a.edges)+1)
 		return nil
@@ -554,29 +725,47 @@ func (a *numAcc) init(ref *Profile) error {
 	return nil
 }
 
-// add counts one present value.
-func (a *numAcc) add(v float64) {
-	if a.bins != nil {
-		a.bins[sort.SearchFloat64s(a.edges, v)]++
+// observe profiles a column's present values (±Inf included: they count
+// in the first and last bins, not in the extremes, sum or sketch).
+func (a *numAcc) observe(values []float64) {
+	lo, hi, sum, n := a.min, a.max, a.sum, a.n // in registers, not a's memory
+	bins, edges := a.bins, a.edges
+	for _, v := range values {
+		if bins != nil {
+			bins[binOf(edges, v)]++
+		}
+		if math.IsInf(v, 0) {
+			continue
+		}
+		if v < lo {
+			lo = v
+		}
+		if v > hi {
+			hi = v
+		}
+		sum += v
+		n++
+		if n <= SketchAll || n%SketchEvery == 0 {
+			_ = a.sk.Add(v) // fails only for values beyond ±1.8e308/γ, already left out as ±Inf
+		}
 	}
-	if math.IsInf(v, 0) {
-		return
-	}
-	if a.n == 0 || v < a.min {
-		a.min = v
-	}
-	if a.n == 0 || v > a.max {
-		a.max = v
-	}
-	a.n++
-	a.sum += v
-	if a.n <= SketchAll || a.n%SketchEvery == 0 {
-		_ = a.sk.Add(v) // fails only for values beyond ±1.8e308/γ, already left out as ±Inf
-	}
+	a.min, a.max, a.sum, a.n = lo, hi, sum, n
 }
 
-// bytesOf is s's bytes, not copied: for hashing only.
-func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+// binOf is v's bin among the upper edges: how many edges are below v. The
+// edges are few (deciles, score bins), and a count without branches costs
+// less than a binary search's mispredicted ones.
+func binOf(edges []float64, v float64) int {
+	n := 0
+	for _, e := range edges {
+		var below int
+		if e < v {
+			below = 1
+		}
+		n += below
+	}
+	return n
+}
 
 // mix64 spreads a 64-bit hash's entropy over every bit (MurmurHash3's
 // finalizer): HyperLogLog reads its top bits, which FNV-1a leaves weak for
@@ -594,13 +783,16 @@ func mix64(h uint64) uint64 {
 func (pr *Profiler) ObserveScores(scores []float32) {
 	a := &pr.score
 	a.count += int64(len(scores))
+	pr.scratch(len(scores))
+	values := pr.values[:0]
 	for _, s := range scores {
 		if s != s {
 			a.missing++
 			continue
 		}
-		a.add(float64(s))
+		values = append(values, float64(s))
 	}
+	a.observe(values)
 }
 
 // Reject counts n bad rows that the readers refused for column (not
@@ -640,19 +832,17 @@ func (pr *Profiler) Merge(other *Profiler) error {
 		a.missing += b.missing
 		a.oov += b.oov
 		a.rejected += b.rejected
-		a.sampled += b.sampled
 		for i := range a.counts {
 			a.counts[i] += b.counts[i]
 		}
 		for i := range a.used {
 			a.used[i] |= b.used[i]
 		}
+		a.top.merge(&b.top)
 		for i := range a.bins {
 			a.bins[i] += b.bins[i]
 		}
-		if err := a.hll.Merge(b.hll); err != nil {
-			return fmt.Errorf("profile feature %q: merge distinct counts: %w", pr.p.cat[j].name, err)
-		}
+		a.regs.merge(&b.regs)
 	}
 	return nil
 }
@@ -686,37 +876,19 @@ func (pr *Profiler) Profile() (*Profile, error) {
 			Name: op.name, Kind: op.kind, Column: op.column,
 			Count: a.count, Missing: a.missing, Rejected: a.rejected, OOV: a.oov, Cardinality: op.card,
 		}
-		if a.counts != nil {
-			scale := int64(1)
-			if a.used != nil {
-				scale = TopSampleEvery
-			}
+		if a.counts != nil { // exact
 			var top []TopValue
 			var known int64
 			for i, c := range a.counts {
-				if a.used == nil && c > 0 {
-					known += c
-					f.Used++
-				}
 				if c == 0 {
 					continue
 				}
-				t := TopValue{Index: int32(i), Count: c * scale}
-				if w := pr.vocab[j]; w != nil && i > 0 && i <= len(w) {
-					t.Value = w[i-1]
-				}
-				top = append(top, t)
+				known += c
+				f.Used++
+				top = append(top, TopValue{Index: int32(i), Count: c})
 			}
-			f.Top, f.TopSample = topOf(top), int(scale)
-			switch {
-			case a.used != nil:
-				for _, w := range a.used {
-					f.Used += int64(bits.OnesCount64(w))
-				}
-				if a.refs != nil {
-					f.Refs, f.Bins = a.refs, slices.Clone(a.bins)
-				}
-			case a.refs != nil:
+			f.Top, f.TopSample = topOf(top), 1
+			if a.refs != nil {
 				f.Refs = a.refs
 				f.Bins = make([]int64, len(a.refs)+1)
 				var in int64
@@ -728,12 +900,32 @@ func (pr *Profiler) Profile() (*Profile, error) {
 				}
 				f.Bins[len(a.refs)] = known - in
 			}
+		} else {
+			top := make([]TopValue, 0, a.top.n)
+			a.top.each(func(idx int32, c int64) {
+				top = append(top, TopValue{Index: idx, Count: c * TopSampleEvery})
+			})
+			f.Top, f.TopSample = topOf(top), TopSampleEvery
+			for _, w := range a.used {
+				f.Used += int64(bits.OnesCount64(w))
+			}
+			if a.tab != nil {
+				f.Refs, f.Bins = a.refs, slices.Clone(a.bins)
+			}
 		}
-		data, err := a.hll.MarshalBinary()
+		if w := pr.vocab[j]; w != nil {
+			for i := range f.Top {
+				if k := int(f.Top[i].Index); k > 0 && k <= len(w) {
+					f.Top[i].Value = w[k-1]
+				}
+			}
+		}
+		hll := a.regs.sketch()
+		data, err := hll.MarshalBinary()
 		if err != nil {
 			return nil, fmt.Errorf("profile feature %q: encode its distinct-count sketch: %w", op.name, err)
 		}
-		f.HLL, f.Distinct = data, a.hll.Estimate()
+		f.HLL, f.Distinct = data, hll.Estimate()
 		out.Features = append(out.Features, f)
 	}
 	if pr.score.count > 0 {
@@ -743,9 +935,13 @@ func (pr *Profiler) Profile() (*Profile, error) {
 }
 
 func (a *numAcc) profile() FeatureProfile {
+	lo, hi := a.min, a.max
+	if a.n == 0 {
+		lo, hi = 0, 0
+	}
 	f := FeatureProfile{
 		Name: a.name, Kind: a.kind, Column: a.column,
-		Count: a.count, Missing: a.missing, Rejected: a.rejected, N: a.n, Min: a.min, Max: a.max, Sum: a.sum,
+		Count: a.count, Missing: a.missing, Rejected: a.rejected, N: a.n, Min: lo, Max: hi, Sum: a.sum,
 		Edges: a.edges, Bins: slices.Clone(a.bins),
 	}
 	if !a.sk.IsEmpty() {

@@ -178,6 +178,32 @@ func TestProfileAgainstTheRows(t *testing.T) {
 	if device.OOV != oov || len(device.Top) != 2 || device.Top[0].Value != "mobile" {
 		t.Errorf("device: oov %d top %+v, want %d and mobile first", device.OOV, device.Top, oov)
 	}
+	// site has more buckets than are counted exactly: its buckets used and
+	// its reference bins are still exact, its top values sampled.
+	perBucket := map[int32]int64{}
+	for _, r := range train {
+		if r.site != "" {
+			perBucket[int32(1+Hash(r.site)%10000)]++
+		}
+	}
+	if site.Used != int64(len(perBucket)) {
+		t.Errorf("site: %d buckets used, want %d", site.Used, len(perBucket))
+	}
+	var inRefs int64
+	for i, r := range site.Refs {
+		inRefs += perBucket[r]
+		if site.Bins[i] != perBucket[r] {
+			t.Errorf("site bin of bucket %d: %d, want %d", r, site.Bins[i], perBucket[r])
+		}
+	}
+	if other := site.Bins[len(site.Refs)]; other != site.Count-site.Missing-inRefs {
+		t.Errorf("site's other bin: %d, want %d", other, site.Count-site.Missing-inRefs)
+	}
+	first := int32(1 + Hash("site0000.example")%10000) // about 7% of the rows
+	if site.TopSample != TopSampleEvery || len(site.Top) == 0 || site.Top[0].Index != first ||
+		math.Abs(float64(site.Top[0].Count-perBucket[first])) > 0.5*float64(perBucket[first]) {
+		t.Errorf("site: top %+v (sample %d), want bucket %d first with about %d", site.Top, site.TopSample, first, perBucket[first])
+	}
 
 	// Two halves, merged as profilers and as decoded JSON, equal the whole.
 	a, b := profileOf(t, spec, p, look, train[:7000]), profileOf(t, spec, p, look, train[7000:])
@@ -232,4 +258,82 @@ func TestProfileAgainstTheRows(t *testing.T) {
 	if psi, _ := Compare(moved.Feature("site"), site); !(psi < 0.01) {
 		t.Errorf("site, unchanged when prices moved: PSI %g", psi)
 	}
+}
+
+// The profiler keeps its distinct counts' registers itself and hands them
+// to the HyperLogLog library at the end: the library's sketch of the same
+// hashes must be the same, register for register, at every cardinality
+// (sparse ones, where the library's linear counting answers, to many
+// values per register).
+func TestHLLRegistersAsTheLibrary(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	for _, n := range []int{0, 1, 10, 1000, 100_000} {
+		var regs hllRegisters
+		lib := newHLL()
+		for range n {
+			h := rng.Uint64()
+			if rng.IntN(100) == 0 { // the rarest register values: all low bits zero
+				h &^= 1<<(64-hllPrecision) - 1
+			}
+			regs.insert(h)
+			lib.InsertHash(h)
+		}
+		got, err := regs.sketch().MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := lib.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%d hashes: the registers' sketch differs from the library's", n)
+		}
+		if g, w := regs.sketch().Estimate(), lib.Estimate(); g != w {
+			t.Errorf("%d hashes: estimate %d, the library's %d", n, g, w)
+		}
+	}
+}
+
+// heavyHitters keeps Misra and Gries' guarantee, alone and merged: every
+// index's count is its true count less at most n/(heavyCounters+1), never
+// more, where n values were added.
+func TestHeavyHittersBound(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 5))
+	var parts [2]heavyHitters
+	truth, half := map[int32]int64{}, map[int32]int64{}
+	const n = 200_000
+	for i := range n {
+		idx := int32(1 + rng.IntN(100_000)) // a long tail...
+		if rng.IntN(4) == 0 {
+			idx = int32(1 + rng.IntN(10)) // ...and ten values with 2.5% each
+		}
+		truth[idx]++
+		if i%2 == 0 {
+			half[idx]++
+		}
+		parts[i%2].add(idx)
+	}
+	check := func(name string, h *heavyHitters, n int64, want map[int32]int64) {
+		t.Helper()
+		kept := map[int32]int64{}
+		h.each(func(idx int32, c int64) { kept[idx] = c })
+		if len(kept) > heavyCounters || len(kept) != h.n {
+			t.Errorf("%s: %d counters (n %d), at most %d", name, len(kept), h.n, heavyCounters)
+		}
+		slack := n / (heavyCounters + 1)
+		for idx, c := range want {
+			if got := kept[idx]; got > c || got < c-slack {
+				t.Fatalf("%s: index %d counted %d, true %d (slack %d)", name, idx, got, c, slack)
+			}
+		}
+		for idx := int32(1); idx <= 10; idx++ {
+			if kept[idx] == 0 {
+				t.Errorf("%s: the frequent index %d is not kept", name, idx)
+			}
+		}
+	}
+	check("half", &parts[0], n/2, half)
+	parts[0].merge(&parts[1])
+	check("merged", &parts[0], n, truth)
 }

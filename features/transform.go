@@ -187,56 +187,65 @@ func (p *Pipeline) Transform(rec arrow.RecordBatch, dst *Batch) error {
 		}
 		pr.rows += int64(n)
 	}
+	if pr != nil {
+		pr.scratch(n)
+	}
 	for j, op := range p.dense {
-		var a *numAcc // profiled in the loop that reads the values
+		var a *numAcc // profiled after the loop that reads the values
+		var seen []float64
 		if pr != nil {
 			a = &pr.num[j]
 			a.count += int64(n)
+			seen = pr.values[:0]
 		}
 		if ints, ok := intColumn(rec, op.column); ok { // read as int64 for an ids feature of another model
 			values := ints.Int64Values()
 			for i := 0; i < n; i++ {
 				v := op.fill
-				switch {
-				case ints.IsValid(i):
+				if ints.IsValid(i) {
 					v = float64(values[i])
 					if a != nil {
-						a.add(v)
+						seen = append(seen, v)
 					}
-				case a != nil:
-					a.missing++
 				}
 				dst.Dense[i*d+j] = float32(op.apply(v))
 			}
-			continue
-		}
-		col, err := column[*array.Float64](rec, op.column)
-		if err != nil {
-			return fmt.Errorf("feature %q: %w", op.name, err)
-		}
-		values := col.Float64Values()
-		for i := 0; i < n; i++ {
-			v := op.fill
-			switch {
-			case col.IsValid(i) && !math.IsNaN(values[i]):
-				v = values[i]
-				if a != nil {
-					a.add(v)
-				}
-			case a != nil:
-				a.missing++
+		} else {
+			col, err := column[*array.Float64](rec, op.column)
+			if err != nil {
+				return fmt.Errorf("feature %q: %w", op.name, err)
 			}
-			dst.Dense[i*d+j] = float32(op.apply(v))
+			values := col.Float64Values()
+			for i := 0; i < n; i++ {
+				v := op.fill
+				if col.IsValid(i) && !math.IsNaN(values[i]) {
+					v = values[i]
+					if a != nil {
+						seen = append(seen, v)
+					}
+				}
+				dst.Dense[i*d+j] = float32(op.apply(v))
+			}
+		}
+		if a != nil {
+			a.missing += int64(n - len(seen))
+			a.observe(seen)
 		}
 	}
 	for j := range p.cat {
-		var a *catAcc
-		if pr != nil {
-			a = &pr.cat[j]
+		if pr == nil {
+			if _, err := p.cat[j].fill(rec, dst.Cat, j, k, n, nil, nil); err != nil {
+				return fmt.Errorf("feature %q: %w", p.cat[j].name, err)
+			}
+			continue
 		}
-		if err := p.cat[j].fill(rec, dst.Cat, j, k, n, a); err != nil {
+		a := &pr.cat[j]
+		a.count += int64(n)
+		idx, err := p.cat[j].fill(rec, dst.Cat, j, k, n, a, pr.idx[:0])
+		if err != nil {
 			return fmt.Errorf("feature %q: %w", p.cat[j].name, err)
 		}
+		a.observe(idx)
 	}
 	return nil
 }
@@ -267,24 +276,22 @@ func (op *denseOp) apply(v float64) float64 {
 	return (v - op.mean) * op.invStd
 }
 
-// fill writes column j of the N×K index matrix out, and profiles it into
-// a when a profile is being made (a nil: none). Profiling here, where the
-// value, its hash and its index are at hand, costs a fraction of a second
-// pass over the column.
-func (op *catOp) fill(rec arrow.RecordBatch, out []int32, j, k, n int, a *catAcc) error {
-	if a != nil {
-		a.count += int64(n)
-	}
+// fill writes column j of the N×K index matrix out. When a profile is being
+// made (a set), it counts the missing and out-of-vocabulary values and the
+// distinct values (a hash of each present raw value) into a, and returns
+// the indices of the values the model knows, appended to idx, for the
+// profile's own loop (catAcc.observe).
+func (op *catOp) fill(rec arrow.RecordBatch, out []int32, j, k, n int, a *catAcc, idx []int32) ([]int32, error) {
 	switch {
 	case op.ids > 0:
-		return op.fillIDs(rec, out, j, k, n, a)
+		return op.fillIDs(rec, out, j, k, n, a, idx)
 	case op.kind == Categorical:
 		col, err := column[*array.String](rec, op.column)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for i := 0; i < n; i++ {
-			var idx int32
+			var id int32
 			switch {
 			case !col.IsValid(i):
 				if a != nil {
@@ -292,98 +299,102 @@ func (op *catOp) fill(rec arrow.RecordBatch, out []int32, j, k, n int, a *catAcc
 				}
 			case op.vocab != nil:
 				v := col.Value(i)
-				idx = op.vocab[v] // 0 when out of vocabulary
+				id = op.vocab[v] // 0 when out of vocabulary
 				if a != nil {
-					a.hll.Insert(bytesOf(v))
-					a.knownOrOOV(idx)
+					a.regs.insert(mix64(Hash(v)))
+					if id == 0 {
+						a.oov++
+					} else {
+						idx = append(idx, id)
+					}
 				}
 			default:
 				h := Hash(col.Value(i))
-				idx = int32(1 + h%op.buckets)
+				id = int32(1 + h%op.buckets)
 				if a != nil {
-					a.hll.InsertHash(mix64(h))
-					a.known(idx)
+					a.regs.insert(mix64(h))
+					idx = append(idx, id)
 				}
 			}
-			out[i*k+j] = idx
+			out[i*k+j] = id
 		}
 	case op.kind == Cross:
 		x, err := column[*array.String](rec, op.cross[0])
 		if err != nil {
-			return err
+			return nil, err
 		}
 		y, err := column[*array.String](rec, op.cross[1])
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for i := 0; i < n; i++ {
-			var idx int32
+			var id int32
 			if x.IsValid(i) && y.IsValid(i) {
 				h := hashCross(x.Value(i), y.Value(i))
-				idx = int32(1 + h%op.buckets)
+				id = int32(1 + h%op.buckets)
 				if a != nil {
-					a.hll.InsertHash(mix64(h))
-					a.known(idx)
+					a.regs.insert(mix64(h))
+					idx = append(idx, id)
 				}
 			} else if a != nil {
 				a.missing++
 			}
-			out[i*k+j] = idx
+			out[i*k+j] = id
 		}
 	case op.kind == Timestamp:
 		col, err := column[*array.Timestamp](rec, op.column)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		values := col.TimestampValues()
 		for i := 0; i < n; i++ {
-			var idx int32
+			var id int32
 			if col.IsValid(i) {
-				idx = timePart(int64(values[i]), op.part)
+				id = timePart(int64(values[i]), op.part)
 				if a != nil {
-					a.hll.InsertHash(mix64(uint64(idx)))
-					a.known(idx)
+					a.regs.insert(mix64(uint64(id)))
+					idx = append(idx, id)
 				}
 			} else if a != nil {
 				a.missing++
 			}
-			out[i*k+j] = idx
+			out[i*k+j] = id
 		}
 	}
-	return nil
+	return idx, nil
 }
 
 // fillIDs writes the ids of a categorical of ids, as they are: a missing
 // one, or one out of range unless the feature rejects it, becomes
-// missingID. It profiles them into a if set.
-func (op *catOp) fillIDs(rec arrow.RecordBatch, out []int32, j, k, n int, a *catAcc) error {
+// missingID. It profiles them as fill does.
+func (op *catOp) fillIDs(rec arrow.RecordBatch, out []int32, j, k, n int, a *catAcc, idx []int32) ([]int32, error) {
 	col, err := column[*array.Int64](rec, op.column)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	values := col.Int64Values()
 	for i := 0; i < n; i++ {
-		idx := op.missingID
+		id := op.missingID
 		if col.IsValid(i) {
 			switch v := values[i]; {
 			case v >= 0 && v < op.ids:
-				idx = int32(v)
+				id = int32(v)
 				if a != nil {
-					a.hll.InsertHash(mix64(uint64(v)))
-					a.known(idx)
+					a.regs.insert(mix64(uint64(v)))
+					idx = append(idx, id)
 				}
 			case op.reject:
-				return fmt.Errorf("%w: row %d of the record: id %d not in [0, %d) (out_of_range: %s)", ErrOutOfRange, i+1, v, op.ids, OutOfRangeReject)
+				return nil, fmt.Errorf("%w: row %d of the record: id %d not in [0, %d) (out_of_range: %s)", ErrOutOfRange, i+1, v, op.ids, OutOfRangeReject)
 			case a != nil:
-				a.hll.InsertHash(mix64(uint64(v)))
+				a.regs.insert(mix64(uint64(v)))
 				a.oov++
 			}
 		} else if a != nil {
 			a.missing++
 		}
-		out[i*k+j] = idx
+		out[i*k+j] = id
 	}
-	return nil
+	return idx, nil
 }
 
 // timePart maps a UTC timestamp in microseconds to 1 + hour (0..23) or

@@ -28,7 +28,7 @@ has evaluated the partition. The page opens offline: charts are inline SVG.
 Every scoring run and every evaluation writes its partition's report
 itself; this command writes it again (after a change of scorer, or from
 another machine). It reads only the published tables (<table>_profiles,
-<table>_drift, <table>_rejects and the evaluations). See docs/drift.md.`,
+<table>_drift, <table>_rejects and the evaluations). See docs/monitoring.md.`,
 		Example: `  scorer report --month 2020-09
   scorer report --date 2020-09-02 --output gs://ads-scores`,
 		Args: cobra.NoArgs,

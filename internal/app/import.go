@@ -157,7 +157,7 @@ func (a *App) ReferenceRows(ctx context.Context, bu *bundle.Bundle, data string)
 
 // DataProfile is the training profile of a bundle made from a sample of its
 // input data (as ReferenceRows reads it): the profile its scoring runs
-// measure their drift against (docs/drift.md).
+// measure their drift against (docs/monitoring.md).
 func (a *App) DataProfile(ctx context.Context, bu *bundle.Bundle, data string) (*features.Profile, error) {
 	b, files, err := dataFiles(ctx, data)
 	if err != nil {

@@ -162,7 +162,7 @@ func refShares(rows []map[string]string, f *features.FeatureProfile, column stri
 }
 
 // psi is the population stability index of shares p against q, empty
-// shares taken as 1e-4 (docs/drift.md).
+// shares taken as 1e-4 (docs/monitoring.md).
 func psi(p, q []float64) float64 {
 	var s float64
 	for i := range p {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sync"
 	"syscall"
 	"testing"
@@ -107,6 +108,12 @@ func BenchmarkEndToEnd(b *testing.B) {
 		if bu.Profile, err = benchProfile(in, bu); err != nil {
 			b.Fatal(err)
 		}
+		// One run untimed first: the process's first run is slower (the
+		// heap grows, the record buffer pool fills), and whichever variant
+		// came first would pay for it.
+		if _, err := backfillOnce(in, store.NewFileBucket(b.TempDir()), bu, 4096, nil, false); err != nil {
+			b.Fatal(err)
+		}
 		batches := []int{4096} // the config's default
 		if name == perf.MLP {
 			batches = []int{1024, 4096, 8192}
@@ -146,8 +153,19 @@ func benchProfile(in store.Bucket, bu *bundle.Bundle) (*features.Profile, error)
 	}, fx, bu)
 }
 
+// backfillOnce scores the benchmark month from in into out.
+func backfillOnce(in, out store.Bucket, bu *bundle.Bundle, batch int, mem memory.Allocator, noProfile bool) (*Summary, error) {
+	return Score(context.Background(), ScoreJob{
+		Job: BackfillJob("2020-01"), Input: in, Output: out, Bundle: bu, Mem: mem,
+		Dir: "dumps/2020-01", Table: "ad_scores", Partition: "month=2020-01", Mode: table.Replace,
+		IDColumns: []string{perf.IDColumn}, RequireRows: true,
+		BatchSize: batch, ReadConcurrency: 2, CSV: readers.CSVOptions{Header: true},
+		RowGroupRows: 128 * 1024, PartRows: 1 << 20, LeaseTTL: 10 * time.Minute,
+		noProfile: noProfile,
+	})
+}
+
 func benchBackfill(b *testing.B, in store.Bucket, bu *bundle.Bundle, batch int, mem memory.Allocator, noProfile bool) {
-	ctx := context.Background()
 	var rows int64
 	var cpu float64
 	b.ReportAllocs()
@@ -156,14 +174,7 @@ func benchBackfill(b *testing.B, in store.Bucket, bu *bundle.Bundle, batch int, 
 		out := store.NewFileBucket(b.TempDir())
 		cpu0 := cpuSeconds()
 		b.StartTimer()
-		sum, err := Score(ctx, ScoreJob{
-			Job: BackfillJob("2020-01"), Input: in, Output: out, Bundle: bu, Mem: mem,
-			Dir: "dumps/2020-01", Table: "ad_scores", Partition: "month=2020-01", Mode: table.Replace,
-			IDColumns: []string{perf.IDColumn}, RequireRows: true,
-			BatchSize: batch, ReadConcurrency: 2, CSV: readers.CSVOptions{Header: true},
-			RowGroupRows: 128 * 1024, PartRows: 1 << 20, LeaseTTL: 10 * time.Minute,
-			noProfile: noProfile,
-		})
+		sum, err := backfillOnce(in, out, bu, batch, mem, noProfile)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -175,4 +186,55 @@ func benchBackfill(b *testing.B, in store.Bucket, bu *bundle.Bundle, batch int, 
 	}
 	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
 	b.ReportMetric(cpu/(float64(rows)/1e6), "cpu-s/Mrows")
+}
+
+// BenchmarkProfileCost measures what the profiles and drift cost end to
+// end: each iteration backfills the month twice, with and without them
+// (which first alternates), so that both see the same machine however its
+// speed drifts. It reports the CPU seconds per million rows of each and
+// the cost in percent of the run without (docs/performance.md: at most 5%).
+func BenchmarkProfileCost(b *testing.B) {
+	in := store.NewFileBucket(perfStore(b))
+	bu, err := perf.Bundle(perf.MLP, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if bu.Profile, err = benchProfile(in, bu); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := backfillOnce(in, store.NewFileBucket(b.TempDir()), bu, 4096, nil, false); err != nil {
+		b.Fatal(err) // warm: see BenchmarkEndToEnd
+	}
+	var cpu [2]float64 // profile on, off
+	var rows [2]int64
+	i := 0
+	for b.Loop() {
+		for k := range 2 {
+			off := (i+k)%2 == 1
+			b.StopTimer()
+			out := store.NewFileBucket(b.TempDir())
+			cpu0 := cpuSeconds()
+			b.StartTimer()
+			var sum *Summary
+			var err error
+			// Labelled for a CPU profile's -tagfocus=profile=on|off.
+			pprof.Do(context.Background(), pprof.Labels("profile", map[bool]string{false: "on", true: "off"}[off]), func(context.Context) {
+				sum, err = backfillOnce(in, out, bu, 4096, nil, off)
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			v := 0
+			if off {
+				v = 1
+			}
+			cpu[v] += cpuSeconds() - cpu0
+			rows[v] += sum.RowsRead
+		}
+		i++
+	}
+	on, off := cpu[0]/(float64(rows[0])/1e6), cpu[1]/(float64(rows[1])/1e6)
+	b.ReportMetric(on, "cpu-s/Mrows-on")
+	b.ReportMetric(off, "cpu-s/Mrows-off")
+	b.ReportMetric(100*(on-off)/off, "%cost")
 }

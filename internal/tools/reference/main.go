@@ -1,6 +1,6 @@
 // Command reference writes the reference rows of an existing model bundle
 // (its reference.json: docs/bundle.md#reference-rows-and-the-skew-guard)
-// and its training profile (profile.json: docs/drift.md) from a sample of
+// and its training profile (profile.json: docs/monitoring.md) from a sample of
 // its input data, and nothing else: model.yaml and the weights stay as
 // they are. scorer train and scorer import onnx --data write both for the
 // bundles they make; this is for a bundle made before there were any, such

@@ -1,0 +1,79 @@
+package features_test
+
+import (
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/adtech/scorer/features"
+	"github.com/adtech/scorer/internal/perf"
+)
+
+// BenchmarkTransform measures the feature transform of the reference spec
+// (13 numeric, 26 hashed categoricals) on generated rows, without a profile
+// and with the profile every scoring run makes (against a reference with
+// bins, as a bundle's training profile has): the difference is the cost of
+// profiling, which the design keeps under 5% of a run's end-to-end time
+// (docs/performance.md).
+func BenchmarkTransform(b *testing.B) {
+	const rows = 4096
+	p, err := features.NewPipeline(perf.Spec(), perf.Stats())
+	if err != nil {
+		b.Fatal(err)
+	}
+	gen := perf.NewGenerator(1)
+	ref := func() *features.Profile {
+		pr, err := p.NewProfiler(nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rec := gen.Record(memory.DefaultAllocator, 64*1024)
+		defer rec.Release()
+		var dst features.Batch
+		dst.Profile = pr
+		if err := p.Transform(rec, &dst); err != nil {
+			b.Fatal(err)
+		}
+		prof, err := pr.Profile()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := prof.SetReferenceBins(); err != nil {
+			b.Fatal(err)
+		}
+		return prof
+	}()
+	input := make([]arrow.RecordBatch, 16)
+	for i := range input {
+		input[i] = gen.Record(memory.DefaultAllocator, rows)
+	}
+	defer func() {
+		for _, r := range input {
+			r.Release()
+		}
+	}()
+	for _, profile := range []bool{false, true} {
+		name := "profile=off"
+		if profile {
+			name = "profile=on"
+		}
+		b.Run(name, func(b *testing.B) {
+			var dst features.Batch
+			if profile {
+				if dst.Profile, err = p.NewProfiler(ref); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if err := p.Transform(input[i%len(input)], &dst); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(i*rows), "ns/row")
+		})
+	}
+}
