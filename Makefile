@@ -85,7 +85,7 @@ demo-gcs: build
 # The run report of the demo month (docs/monitoring.md), scored and
 # evaluated afresh in out/, and its screenshot in docs/img/report.png taken
 # by headless chromium (apt-get install chromium).
-REPORT_WINDOW ?= 1280,2300
+REPORT_WINDOW ?= 1280,1800
 report-demo: build
 	rm -rf out
 	./$(BIN) backfill --month 2020-08
@@ -93,7 +93,7 @@ report-demo: build
 	./$(BIN) evaluate --month 2020-09 --labels dumps/2020-09
 	./$(BIN) report --month 2020-09
 	mkdir -p docs/img
-	chromium --headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage --hide-scrollbars \
+	chromium --headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage --hide-scrollbars --log-level=3 \
 	  --window-size=$(REPORT_WINDOW) --user-data-dir=$$(mktemp -d) \
 	  --screenshot=$(CURDIR)/docs/img/report.png file://$(CURDIR)/out/reports/ad_scores/month=2020-09.html
 	@echo 'report: out/reports/ad_scores/month=2020-09.html, screenshot: docs/img/report.png'
