@@ -12,6 +12,8 @@ import (
 	"github.com/DataDog/sketches-go/ddsketch"
 	"github.com/DataDog/sketches-go/ddsketch/mapping"
 	"github.com/DataDog/sketches-go/ddsketch/store"
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/axiomhq/hyperloglog"
 )
 
@@ -51,6 +53,17 @@ const (
 	// feature): above it a feature's Used (and collision rate) is not
 	// counted.
 	MaxUsedCardinality = 1 << 22
+	// SampleAbove and SampleEvery: a profiler told to sample (SampleBy)
+	// counts the drift bins of large categoricals and numeric features on
+	// the rows whose id hashes into one in SampleEvery (by the id, so the
+	// sample does not depend on batches, workers or shards), and on every
+	// row too while it has seen at most SampleAbove rows. A profile of more
+	// than SampleAbove rows then uses the sample (Bins scaled from
+	// SampleBins: BinsSampled), one of fewer every row, so a small
+	// partition, whose sample's PSI would be noise, stays exact, and parts
+	// merge to what one profile of all their rows gives.
+	SampleAbove = 1 << 16
+	SampleEvery = 8
 	// NumericBins is the number of quantile bins a reference profile gives
 	// a numeric feature (deciles; fewer when values repeat).
 	NumericBins = 10
@@ -99,8 +112,14 @@ type FeatureProfile struct {
 	// Edges (numeric, score) are upper bin edges: Bins[i] counts the present
 	// values v with Edges[i-1] < v <= Edges[i], and the last bin those above
 	// the last edge (len(Bins) == len(Edges)+1; ±Inf count in the first and
-	// last bins).
+	// last bins), on every row or, when BinsSampled, estimated from a
+	// sample (SampleAbove).
 	Edges []float64 `json:"edges,omitempty"`
+	// SampleBins are the bins' counts on the sampled rows (SampleBy), and
+	// BinsSampled says that Bins are scaled from them (to the present,
+	// known values) rather than counted on every row.
+	SampleBins  []int64 `json:"sample_bins,omitempty"`
+	BinsSampled bool    `json:"bins_sampled,omitempty"`
 
 	// Categoricals: Cardinality is the model's table size; OOV counts
 	// present values the model does not know (out of vocabulary, or an id
@@ -229,7 +248,8 @@ func (p *Profile) Merge(q *Profile) error {
 }
 
 func (f *FeatureProfile) merge(g *FeatureProfile) error {
-	if f.Name != g.Name || f.Kind != g.Kind || !slices.Equal(f.Edges, g.Edges) || !slices.Equal(f.Refs, g.Refs) || len(f.Bins) != len(g.Bins) {
+	if f.Name != g.Name || f.Kind != g.Kind || !slices.Equal(f.Edges, g.Edges) || !slices.Equal(f.Refs, g.Refs) ||
+		len(f.Bins) > 0 && len(g.Bins) > 0 && len(f.Bins) != len(g.Bins) {
 		return fmt.Errorf("%w: feature %q (%s): the other profile's feature %q (%s) has other bins", ErrProfile, f.Name, f.Kind, g.Name, g.Kind)
 	}
 	f.Min, f.Max = mergeExtremes(f.N, f.Min, f.Max, g.N, g.Min, g.Max)
@@ -239,9 +259,15 @@ func (f *FeatureProfile) merge(g *FeatureProfile) error {
 	f.N += g.N
 	f.Sum += g.Sum
 	f.OOV += g.OOV
-	for i := range f.Bins {
-		f.Bins[i] += g.Bins[i]
+	var all []int64 // the bins on every row, where both parts counted them
+	if !f.BinsSampled && !g.BinsSampled {
+		all = addBins(f.Bins, g.Bins)
 	}
+	present := f.Count - f.Missing
+	if f.Kind != Numeric && f.Kind != ScoreKind {
+		present -= f.OOV
+	}
+	f.setBins(all, addBins(f.SampleBins, g.SampleBins), present)
 	if len(g.Sketch) > 0 {
 		sk, err := f.sketch()
 		if err != nil {
@@ -432,6 +458,104 @@ type Profiler struct {
 	// the profile's work is inlined and its state stays in registers.
 	values []float64
 	idx    []int32
+	// Sampling (SampleBy): the id columns, whether every row is still
+	// counted (full), and the rows of the batch in the sample.
+	sampleBy []string
+	full     bool
+	sampled  []int32
+	rowHash  []uint64
+}
+
+// SampleBy makes the profiler count the drift bins of large categoricals
+// and numeric features on a sample of the rows, by a hash of their id
+// columns (SampleAbove). Call it before the first Transform; the columns
+// must be in every record transformed.
+func (pr *Profiler) SampleBy(columns []string) {
+	if len(columns) == 0 {
+		return
+	}
+	pr.sampleBy = slices.Clone(columns)
+	for j := range pr.num {
+		if a := &pr.num[j]; a.bins != nil {
+			a.sbins = make([]int64, len(a.bins))
+		}
+	}
+	for j := range pr.cat {
+		if a := &pr.cat[j]; a.tab != nil {
+			a.sbins = make([]int64, len(a.bins))
+		}
+	}
+}
+
+// sample finds the rows of rec in the sample, and stops counting every row
+// once the profiler has seen more than SampleAbove (pr.rows counts rec
+// already). Nil without sampling.
+func (pr *Profiler) sample(rec arrow.RecordBatch, n int) ([]int32, error) {
+	if pr.sampleBy == nil {
+		return nil, nil
+	}
+	if pr.full && pr.rows > SampleAbove {
+		pr.full = false
+		for j := range pr.num {
+			pr.num[j].bins = nil
+		}
+		for j := range pr.cat {
+			if pr.cat[j].tab != nil {
+				pr.cat[j].bins = nil
+			}
+		}
+	}
+	hashes := pr.hashes(n)
+	for _, name := range pr.sampleBy {
+		idx := rec.Schema().FieldIndices(name)
+		if len(idx) == 0 {
+			return nil, fmt.Errorf("%w: the sample's id column %q is not in the record", ErrProfile, name)
+		}
+		switch col := rec.Column(idx[0]).(type) {
+		case *array.String:
+			for i := range n {
+				if col.IsValid(i) {
+					hashes[i] = hashes[i]*0x100000001b3 ^ Hash(col.Value(i))
+				}
+			}
+		case *array.Int64:
+			for i, v := range col.Int64Values()[:n] {
+				if col.IsValid(i) {
+					hashes[i] = hashes[i]*0x100000001b3 ^ uint64(v)
+				}
+			}
+		default: // any other type, by its text
+			for i := range n {
+				if col.IsValid(i) {
+					hashes[i] = hashes[i]*0x100000001b3 ^ Hash(col.ValueStr(i))
+				}
+			}
+		}
+	}
+	rows := pr.sampled[:0]
+	for i, h := range hashes {
+		if inSample(h) {
+			rows = append(rows, int32(i))
+		}
+	}
+	pr.sampled = rows
+	return rows, nil
+}
+
+// inSample says whether a row whose id columns hash to h is in the sample:
+// one in SampleEvery.
+func inSample(h uint64) bool { return mix64(h)%SampleEvery == 0 }
+
+// hashes is a buffer of n row hashes, each the FNV offset basis.
+func (pr *Profiler) hashes(n int) []uint64 {
+	if cap(pr.rowHash) < n {
+		pr.rowHash = make([]uint64, n)
+	}
+	h := pr.rowHash[:n]
+	for i := range h {
+		h[i] = 0xcbf29ce484222325
+	}
+	return h
 }
 
 // scratch readies the profiler's buffers for a column of n rows.
@@ -450,7 +574,8 @@ type numAcc struct {
 	min, max, sum  float64
 	sk             *ddsketch.DDSketch
 	edges          []float64
-	bins           []int64
+	bins           []int64 // every row's, while the profiler counts every row
+	sbins          []int64 // the sampled rows', when sampling
 }
 
 type catAcc struct {
@@ -459,14 +584,15 @@ type catAcc struct {
 	// counts per index, for at most exactCardinality indices.
 	counts []int64
 	// Above exactCardinality: a bit per index (used; none above
-	// MaxUsedCardinality), the reference bins' counts (bins, the last for
-	// every other index), found through tab, and the top values from one
+	// MaxUsedCardinality), the reference bins' counts (bins and sbins, the
+	// last for every other index), found through tab, and the top values from one
 	// known value in TopSampleEvery (untilTop counts down to the next). All
 	// of it stays in the core's caches, which a count per index (hundreds
 	// of KiB a feature) does not.
 	used     []uint64
 	tab      *refTable
-	bins     []int64
+	bins     []int64 // every row's, while the profiler counts every row
+	sbins    []int64 // the sampled rows', when sampling
 	top      heavyHitters
 	untilTop int
 	refs     []int32
@@ -632,8 +758,10 @@ func (a *catAcc) observe(idx []int32) {
 		}
 		return
 	}
+	// The bins on every row: nil without a reference, or once the profiler
+	// counts them on its sample only (SampleBy).
 	switch used, tab, bins := a.used, a.tab, a.bins; {
-	case used != nil && tab != nil: // one pass, the common case
+	case used != nil && bins != nil: // one pass
 		for _, i := range idx {
 			used[i>>6] |= 1 << (i & 63)
 			bins[tab.find(i)]++
@@ -642,7 +770,7 @@ func (a *catAcc) observe(idx []int32) {
 		for _, i := range idx {
 			used[i>>6] |= 1 << (i & 63)
 		}
-	case tab != nil:
+	case bins != nil:
 		for _, i := range idx {
 			bins[tab.find(i)]++
 		}
@@ -660,7 +788,7 @@ func (a *catAcc) observe(idx []int32) {
 // bins of ref (the training profile; nil: no bins, as for the first look
 // at training data whose bins are not known yet).
 func (p *Pipeline) NewProfiler(ref *Profile) (*Profiler, error) {
-	pr := &Profiler{p: p, num: make([]numAcc, len(p.dense)), cat: make([]catAcc, len(p.cat)), vocab: make([][]string, len(p.cat))}
+	pr := &Profiler{p: p, num: make([]numAcc, len(p.dense)), cat: make([]catAcc, len(p.cat)), vocab: make([][]string, len(p.cat)), full: true}
 	for j, op := range p.dense {
 		a := &pr.num[j]
 		a.name, a.column, a.kind = op.name, op.column, Numeric
@@ -818,6 +946,7 @@ func (pr *Profiler) Merge(other *Profiler) error {
 		return fmt.Errorf("%w: merge profilers of different pipelines", ErrProfile)
 	}
 	pr.rows += other.rows
+	pr.full = pr.full && other.full
 	for j := range pr.num {
 		if err := pr.num[j].merge(&other.num[j]); err != nil {
 			return err
@@ -839,9 +968,8 @@ func (pr *Profiler) Merge(other *Profiler) error {
 			a.used[i] |= b.used[i]
 		}
 		a.top.merge(&b.top)
-		for i := range a.bins {
-			a.bins[i] += b.bins[i]
-		}
+		a.bins = addBins(a.bins, b.bins)
+		a.sbins = addBins(a.sbins, b.sbins)
 		a.regs.merge(&b.regs)
 	}
 	return nil
@@ -854,9 +982,8 @@ func (a *numAcc) merge(b *numAcc) error {
 	a.rejected += b.rejected
 	a.n += b.n
 	a.sum += b.sum
-	for i := range a.bins {
-		a.bins[i] += b.bins[i]
-	}
+	a.bins = addBins(a.bins, b.bins)
+	a.sbins = addBins(a.sbins, b.sbins)
 	if err := a.sk.MergeWith(b.sk); err != nil {
 		return fmt.Errorf("profile feature %q: merge sketches: %w", a.name, err)
 	}
@@ -910,7 +1037,8 @@ func (pr *Profiler) Profile() (*Profile, error) {
 				f.Used += int64(bits.OnesCount64(w))
 			}
 			if a.tab != nil {
-				f.Refs, f.Bins = a.refs, slices.Clone(a.bins)
+				f.Refs = a.refs
+				f.setBins(a.bins, a.sbins, a.count-a.missing-a.oov)
 			}
 		}
 		if w := pr.vocab[j]; w != nil {
@@ -934,6 +1062,42 @@ func (pr *Profiler) Profile() (*Profile, error) {
 	return out, nil
 }
 
+// addBins is a + b (into a), or nil if either is nil (a part that did not
+// count them).
+func addBins(a, b []int64) []int64 {
+	if a == nil || b == nil || len(a) != len(b) {
+		return nil
+	}
+	for i := range a {
+		a[i] += b[i]
+	}
+	return a
+}
+
+// setBins sets f's bins from the counts on every row (all, nil when not
+// counted) and on the sampled rows (sample, nil without sampling), of the
+// present values that fall in a bin: the sample's, scaled to present, where
+// f's rows are more than SampleAbove or not all were counted.
+func (f *FeatureProfile) setBins(all, sample []int64, present int64) {
+	f.Bins, f.SampleBins, f.BinsSampled = nil, slices.Clone(sample), false
+	switch {
+	case all != nil && (sample == nil || f.Count <= SampleAbove):
+		f.Bins = slices.Clone(all)
+	case sample != nil:
+		var n int64
+		for _, c := range sample {
+			n += c
+		}
+		if n == 0 {
+			return // nothing sampled: no drift
+		}
+		f.Bins, f.BinsSampled = make([]int64, len(sample)), true
+		for i, c := range sample {
+			f.Bins[i] = int64(math.Round(float64(c) * float64(present) / float64(n)))
+		}
+	}
+}
+
 func (a *numAcc) profile() FeatureProfile {
 	lo, hi := a.min, a.max
 	if a.n == 0 {
@@ -942,8 +1106,9 @@ func (a *numAcc) profile() FeatureProfile {
 	f := FeatureProfile{
 		Name: a.name, Kind: a.kind, Column: a.column,
 		Count: a.count, Missing: a.missing, Rejected: a.rejected, N: a.n, Min: lo, Max: hi, Sum: a.sum,
-		Edges: a.edges, Bins: slices.Clone(a.bins),
+		Edges: a.edges,
 	}
+	f.setBins(a.bins, a.sbins, a.count-a.missing)
 	if !a.sk.IsEmpty() {
 		a.sk.Encode(&f.Sketch, false)
 	}

@@ -35,6 +35,7 @@ func profileSpec(t *testing.T) (Spec, *Pipeline) {
 // profileRows are n rows: price log-normal with 10% null and some NaN,
 // 3000 sites (Zipf-like) with 5% null, devices with an unknown one.
 type profileRow struct {
+	id           string
 	price        float64 // NaN: null
 	site, device string  // "": null
 }
@@ -44,6 +45,7 @@ func profileRows(n int, seed uint64, shift float64) []profileRow {
 	rows := make([]profileRow, n)
 	for i := range rows {
 		r := &rows[i]
+		r.id = fmt.Sprintf("r%d-%d", seed, i)
 		r.price = math.NaN()
 		if rng.Float64() >= 0.1 {
 			r.price = math.Exp(rng.NormFloat64()+shift) * 10
@@ -58,11 +60,13 @@ func profileRows(n int, seed uint64, shift float64) []profileRow {
 
 func profileRecord(t *testing.T, spec Spec, rows []profileRow) arrow.RecordBatch {
 	t.Helper()
-	b := array.NewRecordBuilder(memory.DefaultAllocator, spec.InputSchema(nil, false))
+	b := array.NewRecordBuilder(memory.DefaultAllocator, spec.InputSchema([]string{"id"}, false))
 	defer b.Release()
 	for _, r := range rows {
 		for i, f := range b.Schema().Fields() {
 			switch f.Name {
+			case "id":
+				b.Field(i).(*array.StringBuilder).Append(r.id)
 			case "price":
 				if math.IsNaN(r.price) {
 					b.Field(i).AppendNull()
@@ -87,11 +91,18 @@ func profileRecord(t *testing.T, spec Spec, rows []profileRow) arrow.RecordBatch
 
 // profileOf profiles rows in records of 1000 rows with one profiler.
 func profileOf(t *testing.T, spec Spec, p *Pipeline, ref *Profile, rows []profileRow) *Profiler {
+	return profileBy(t, spec, p, ref, rows, nil)
+}
+
+// profileBy is profileOf with the profiler sampling by the columns ids
+// (Profiler.SampleBy), as a scoring run's does.
+func profileBy(t *testing.T, spec Spec, p *Pipeline, ref *Profile, rows []profileRow, ids []string) *Profiler {
 	t.Helper()
 	pr, err := p.NewProfiler(ref)
 	if err != nil {
 		t.Fatal(err)
 	}
+	pr.SampleBy(ids)
 	b := Batch{Profile: pr}
 	for i := 0; i < len(rows); i += 1000 {
 		rec := profileRecord(t, spec, rows[i:min(i+1000, len(rows))])
@@ -336,4 +347,155 @@ func TestHeavyHittersBound(t *testing.T) {
 	check("half", &parts[0], n/2, half)
 	parts[0].merge(&parts[1])
 	check("merged", &parts[0], n, truth)
+}
+
+// A profiler sampling by the row id counts the drift bins of numeric and
+// large categorical features on the rows whose id hashes into one in
+// SampleEvery, and uses them once it has seen more than SampleAbove rows:
+// the sampled counts equal counts made here from the rows by that rule,
+// the PSI stays next to the exact one, parts (some small enough to be
+// exact, some not) merge to what one profiler of every row gives, and a
+// small profile is exact.
+func TestSampledProfile(t *testing.T) {
+	spec, p := profileSpec(t)
+	train := profileRows(20000, 1, 0)
+	look, err := profileOf(t, spec, p, nil, train).Profile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := look.SetReferenceBins(); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := profileOf(t, spec, p, look, train).Profile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{"id"}
+	rows := profileRows(200_000, 4, 0.2) // a little drift in price
+	whole, err := profileBy(t, spec, p, look, rows, ids).Profile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exact, err := profileOf(t, spec, p, look, rows).Profile()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The sample by the documented rule: one row in SampleEvery by the
+	// hash of its id.
+	price, site := ref.Feature("price"), ref.Feature("site")
+	wantPrice, wantSite := make([]int64, len(price.Bins)), make([]int64, len(site.Bins))
+	sampled := 0
+	basis := uint64(0xcbf29ce484222325) // FNV's offset basis, times its prime
+	basis *= 0x100000001b3
+	for _, r := range rows {
+		if mix64(basis^Hash(r.id))%SampleEvery != 0 {
+			continue
+		}
+		sampled++
+		if !math.IsNaN(r.price) {
+			k := 0
+			for k < len(price.Edges) && price.Edges[k] < r.price {
+				k++
+			}
+			wantPrice[k]++
+		}
+		if r.site != "" {
+			bucket := int32(1 + Hash(r.site)%10000)
+			k := slices.Index(site.Refs, bucket)
+			if k < 0 {
+				k = len(site.Refs)
+			}
+			wantSite[k]++
+		}
+	}
+	if sampled < len(rows)/SampleEvery*95/100 || sampled > len(rows)/SampleEvery*105/100 {
+		t.Errorf("%d rows of %d sampled, want about 1 in %d", sampled, len(rows), SampleEvery)
+	}
+	for _, c := range []struct {
+		name string
+		want []int64
+	}{{"price", wantPrice}, {"site", wantSite}} {
+		f := whole.Feature(c.name)
+		if !f.BinsSampled || !slices.Equal(f.SampleBins, c.want) {
+			t.Errorf("%s: sampled %v, sample bins %v, want %v", c.name, f.BinsSampled, f.SampleBins, c.want)
+		}
+		present := f.Count - f.Missing - f.OOV
+		var n int64
+		for _, v := range c.want {
+			n += v
+		}
+		for i, v := range c.want {
+			if want := int64(math.Round(float64(v) * float64(present) / float64(n))); f.Bins[i] != want {
+				t.Errorf("%s bin %d: %d, want %d scaled from the sample", c.name, i, f.Bins[i], want)
+			}
+		}
+		psi, _ := Compare(f, ref.Feature(c.name))
+		exactPSI, _ := Compare(exact.Feature(c.name), ref.Feature(c.name))
+		if exact.Feature(c.name).BinsSampled || math.Abs(psi-exactPSI) > 0.01 {
+			t.Errorf("%s: PSI %g from the sample, %g exact", c.name, psi, exactPSI)
+		}
+	}
+	if whole.Feature("device").BinsSampled || !slices.Equal(whole.Feature("device").Bins, exact.Feature("device").Bins) {
+		t.Error("device (a small vocabulary, counted exactly) was sampled")
+	}
+
+	// Parts of 30k (exact on their own), 50k and 120k rows, merged as
+	// profilers and as stored profiles.
+	cuts := []int{0, 30_000, 80_000, 200_000}
+	var parts []*Profiler
+	var stored []*Profile
+	for i := range 3 {
+		part := profileBy(t, spec, p, look, rows[cuts[i]:cuts[i+1]], ids)
+		prof, err := part.Profile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := prof.Feature("price").BinsSampled; got != (cuts[i+1]-cuts[i] > SampleAbove) {
+			t.Errorf("part of %d rows: sampled %v", cuts[i+1]-cuts[i], got)
+		}
+		data, _ := json.Marshal(prof)
+		var back Profile
+		if err := json.Unmarshal(data, &back); err != nil {
+			t.Fatal(err)
+		}
+		parts, stored = append(parts, part), append(stored, &back)
+	}
+	for _, q := range parts[1:] {
+		if err := parts[0].Merge(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	merged, err := parts[0].Profile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range stored[1:] {
+		if err := stored[0].Merge(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range []*Profile{merged, stored[0]} {
+		for _, name := range []string{"price", "site", "device"} {
+			g, w := m.Feature(name), whole.Feature(name)
+			if !slices.Equal(g.Bins, w.Bins) || !slices.Equal(g.SampleBins, w.SampleBins) || g.BinsSampled != w.BinsSampled {
+				t.Errorf("%s merged: bins %v sample %v; whole: %v %v", name, g.Bins, g.SampleBins, w.Bins, w.SampleBins)
+			}
+		}
+	}
+
+	// Few rows: every row counted.
+	small, err := profileBy(t, spec, p, look, rows[:20_000], ids).Profile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	smallExact, err := profileOf(t, spec, p, look, rows[:20_000]).Profile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"price", "site"} {
+		if g, w := small.Feature(name), smallExact.Feature(name); g.BinsSampled || !slices.Equal(g.Bins, w.Bins) {
+			t.Errorf("%s of 20,000 rows: sampled %v, bins %v, want every row's %v", name, g.BinsSampled, g.Bins, w.Bins)
+		}
+	}
 }

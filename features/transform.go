@@ -187,8 +187,13 @@ func (p *Pipeline) Transform(rec arrow.RecordBatch, dst *Batch) error {
 		}
 		pr.rows += int64(n)
 	}
+	var sampled []int32 // the rows in the profile's sample (Profiler.SampleBy)
 	if pr != nil {
 		pr.scratch(n)
+		var err error
+		if sampled, err = pr.sample(rec, n); err != nil {
+			return err
+		}
 	}
 	for j, op := range p.dense {
 		var a *numAcc // profiled after the loop that reads the values
@@ -210,6 +215,13 @@ func (p *Pipeline) Transform(rec arrow.RecordBatch, dst *Batch) error {
 				}
 				dst.Dense[i*d+j] = float32(op.apply(v))
 			}
+			if a != nil && a.sbins != nil {
+				for _, i := range sampled {
+					if ints.IsValid(int(i)) {
+						a.sbins[binOf(a.edges, float64(values[i]))]++
+					}
+				}
+			}
 		} else {
 			col, err := column[*array.Float64](rec, op.column)
 			if err != nil {
@@ -225,6 +237,13 @@ func (p *Pipeline) Transform(rec arrow.RecordBatch, dst *Batch) error {
 					}
 				}
 				dst.Dense[i*d+j] = float32(op.apply(v))
+			}
+			if a != nil && a.sbins != nil {
+				for _, i := range sampled {
+					if v := values[i]; col.IsValid(int(i)) && !math.IsNaN(v) {
+						a.sbins[binOf(a.edges, v)]++
+					}
+				}
 			}
 		}
 		if a != nil {
@@ -246,6 +265,36 @@ func (p *Pipeline) Transform(rec arrow.RecordBatch, dst *Batch) error {
 			return fmt.Errorf("feature %q: %w", p.cat[j].name, err)
 		}
 		a.observe(idx)
+		if a.sbins != nil {
+			if err := p.cat[j].sample(rec, dst.Cat, j, k, sampled, a); err != nil {
+				return fmt.Errorf("feature %q: %w", p.cat[j].name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// sample counts the reference bins of the sampled rows' values that the
+// model knows, from the index matrix out (index 0: missing or out of
+// vocabulary; for ids, the column says which are missing or out of range).
+func (op *catOp) sample(rec arrow.RecordBatch, out []int32, j, k int, sampled []int32, a *catAcc) error {
+	if op.ids == 0 {
+		for _, i := range sampled {
+			if id := out[int(i)*k+j]; id != 0 {
+				a.sbins[a.tab.find(id)]++
+			}
+		}
+		return nil
+	}
+	col, err := column[*array.Int64](rec, op.column)
+	if err != nil {
+		return err
+	}
+	values := col.Int64Values()
+	for _, i := range sampled {
+		if v := values[i]; col.IsValid(int(i)) && v >= 0 && v < op.ids {
+			a.sbins[a.tab.find(int32(v))]++
+		}
 	}
 	return nil
 }

@@ -229,6 +229,7 @@ func driftError(drift []FeatureDrift, partition string) error {
 type profiler struct {
 	fx  *features.Pipeline
 	ref *features.Profile
+	ids []string // the id columns: the profiles' sample is by them
 
 	mu       sync.Mutex
 	err      error
@@ -245,6 +246,7 @@ func (p *profiler) worker() *features.Profiler {
 		p.err = cmp.Or(p.err, err)
 		return nil // the worker profiles nothing; profile() returns the error
 	}
+	pr.SampleBy(p.ids)
 	p.workers = append(p.workers, pr)
 	return pr
 }

@@ -504,7 +504,7 @@ func (j *ScoreJob) stage(ctx context.Context, pub *table.Publisher, fx *features
 			return nil, err
 		}
 	}
-	prof := &profiler{fx: fx, ref: j.Bundle.Profile}
+	prof := &profiler{fx: fx, ref: j.Bundle.Profile, ids: j.IDColumns}
 	br := &badRows{limit: j.BadRows, reject: func(e readers.RowError) error {
 		prof.reject(e)
 		return rej.add(ctx, e)
