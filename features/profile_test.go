@@ -89,6 +89,23 @@ func profileRecord(t *testing.T, spec Spec, rows []profileRow) arrow.RecordBatch
 	return b.NewRecordBatch()
 }
 
+// reference is what a training profile is made of train: the first look
+// (which defines the bins, look) and the profile counted in them (ref).
+func reference(t *testing.T, spec Spec, p *Pipeline, train []profileRow) (look, ref *Profile) {
+	t.Helper()
+	look, err := profileOf(t, spec, p, nil, train).Profile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := look.SetReferenceBins(); err != nil {
+		t.Fatal(err)
+	}
+	if ref, err = profileOf(t, spec, p, look, train).Profile(); err != nil {
+		t.Fatal(err)
+	}
+	return look, ref
+}
+
 // profileOf profiles rows in records of 1000 rows with one profiler.
 func profileOf(t *testing.T, spec Spec, p *Pipeline, ref *Profile, rows []profileRow) *Profiler {
 	return profileBy(t, spec, p, ref, rows, nil)
@@ -122,18 +139,7 @@ func profileBy(t *testing.T, spec Spec, p *Pipeline, ref *Profile, rows []profil
 func TestProfileAgainstTheRows(t *testing.T) {
 	spec, p := profileSpec(t)
 	train := profileRows(20000, 1, 0)
-	pr := profileOf(t, spec, p, nil, train)
-	look, err := pr.Profile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := look.SetReferenceBins(); err != nil {
-		t.Fatal(err)
-	}
-	ref, err := profileOf(t, spec, p, look, train).Profile()
-	if err != nil {
-		t.Fatal(err)
-	}
+	look, ref := reference(t, spec, p, train)
 
 	var prices []float64
 	sites := map[string]bool{}
@@ -358,18 +364,7 @@ func TestHeavyHittersBound(t *testing.T) {
 // small profile is exact.
 func TestSampledProfile(t *testing.T) {
 	spec, p := profileSpec(t)
-	train := profileRows(20000, 1, 0)
-	look, err := profileOf(t, spec, p, nil, train).Profile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := look.SetReferenceBins(); err != nil {
-		t.Fatal(err)
-	}
-	ref, err := profileOf(t, spec, p, look, train).Profile()
-	if err != nil {
-		t.Fatal(err)
-	}
+	look, ref := reference(t, spec, p, profileRows(20000, 1, 0))
 	ids := []string{"id"}
 	rows := profileRows(200_000, 4, 0.2) // a little drift in price
 	whole, err := profileBy(t, spec, p, look, rows, ids).Profile()
