@@ -174,21 +174,20 @@ func column[T arrow.Array](rec arrow.RecordBatch, name string) (T, error) {
 }
 
 // Transform computes the model inputs of every row of rec into dst, reusing
-// dst's buffers, and profiles rec into dst.Profile if set. rec must carry the spec's InputSchema columns (extra columns
-// are ignored). Each feature is computed column by column.
+// dst's buffers, and profiles rec into dst.Profile if set. rec must carry
+// the spec's InputSchema columns (extra columns are ignored). Each feature
+// is computed column by column.
 func (p *Pipeline) Transform(rec arrow.RecordBatch, dst *Batch) error {
 	n := int(rec.NumRows())
 	d, k := len(p.dense), len(p.cat)
 	dst.Reset(n, d, k)
 	pr := dst.Profile
+	var sampled []int32 // the rows in the profile's sample (Profiler.SampleBy)
 	if pr != nil {
 		if pr.p != p {
 			return fmt.Errorf("%w: the batch's profiler is another pipeline's", ErrProfile)
 		}
 		pr.rows += int64(n)
-	}
-	var sampled []int32 // the rows in the profile's sample (Profiler.SampleBy)
-	if pr != nil {
 		pr.scratch(n)
 		var err error
 		if sampled, err = pr.sample(rec, n); err != nil {
