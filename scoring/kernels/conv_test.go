@@ -13,8 +13,12 @@ import (
 func TestConv2DAgainstTheDefinition(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, c := range []struct{ cin, cout, k, stride, pad, h, w int }{
-		{3, 16, 3, 1, 1, 8, 8}, {3, 5, 3, 2, 0, 9, 7}, {16, 32, 3, 1, 1, 6, 5},
-		{4, 20, 1, 1, 0, 4, 4}, {2, 33, 5, 2, 2, 11, 13}, {1, 1, 3, 1, 1, 3, 3},
+		{3, 16, 3, 1, 1, 8, 8},
+		{3, 5, 3, 2, 0, 9, 7},
+		{16, 32, 3, 1, 1, 6, 5},
+		{4, 20, 1, 1, 0, 4, 4},
+		{2, 33, 5, 2, 2, 11, 13},
+		{1, 1, 3, 1, 1, 3, 3},
 	} {
 		t.Run(fmt.Sprintf("%+v", c), func(t *testing.T) {
 			const n = 2
