@@ -37,16 +37,17 @@ const (
 	// SketchAll values of a feature go into its sketch, then one in
 	// SketchEvery: a quantile's rank is then off by about 1/sqrt(n/32) on
 	// top of the sketch's 1% (0.6% of the rows at a million, 1.8% at
-	// 100,000), and the sketch costs a 32nd (the counts, bins and
-	// extremes see every value). Quantiles are for reading: drift is
-	// computed from the bins.
+	// 100,000), and the sketch costs a 32nd (the counts and extremes see
+	// every value). Quantiles are for reading: drift is computed from the
+	// bins.
 	SketchAll   = 4096
 	SketchEvery = 32
 	// exactCardinality: categoricals of at most this many indices count
-	// every index exactly; larger ones (hash buckets, ids) count their
-	// reference bins and which indices were used exactly, and their top
-	// values from one known value in TopSampleEvery (Misra-Gries counts,
-	// scaled up), which keeps the per-row work in the core's caches.
+	// every index exactly; larger ones (hash buckets, ids) count which
+	// indices were used exactly, their reference bins on every row or on a
+	// sample (SampleAbove), and their top values from one known value in
+	// TopSampleEvery (Misra-Gries counts, scaled up), which keeps the
+	// per-row work in the core's caches.
 	exactCardinality = 4096
 	TopSampleEvery   = 64
 	// MaxUsedCardinality bounds the bitset of the indices used (512 KiB a
@@ -585,10 +586,10 @@ type catAcc struct {
 	counts []int64
 	// Above exactCardinality: a bit per index (used; none above
 	// MaxUsedCardinality), the reference bins' counts (bins and sbins, the
-	// last for every other index), found through tab, and the top values from one
-	// known value in TopSampleEvery (untilTop counts down to the next). All
-	// of it stays in the core's caches, which a count per index (hundreds
-	// of KiB a feature) does not.
+	// last for every other index), found through tab, and the top values
+	// from one known value in TopSampleEvery (untilTop counts down to the
+	// next). All of it stays in the core's caches, which a count per index
+	// (hundreds of KiB a feature) does not.
 	used     []uint64
 	tab      *refTable
 	bins     []int64 // every row's, while the profiler counts every row
@@ -606,7 +607,7 @@ type catAcc struct {
 // summaries", 2012): it keeps at most heavyCounters counts, and each is
 // the index's true count less at most (values added) / (heavyCounters+1).
 // The counts live in an open-addressing table of twice as many slots (6
-// KiB), which a map's hashing and iteration cost several times over.
+// KiB).
 type heavyHitters struct {
 	key   [2 * heavyCounters]int32 // index + 1; 0: empty
 	count [2 * heavyCounters]int64
