@@ -178,6 +178,8 @@ bench-compare:
 	SCORER_PERF_DATA=$(BENCH_DATA) BENCH_COUNT=$(BENCH_COUNT) internal/perf/compare.sh
 
 # Peak RSS of bin/scorer end to end on 1M and 10M rows (fails above +10%).
+# Peak RSS on 1M and 10M rows (docs/performance.md); RSS_CGROUP_LIMIT=350MiB
+# also runs them in a memory cgroup of that size (root), GOMEMLIMIT unset.
 rss: build
 	SCORER_PERF_DATA=$(BENCH_DATA) SCORER_BIN=$(BIN) internal/perf/rss.sh
 

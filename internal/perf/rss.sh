@@ -10,6 +10,14 @@
 #
 #   internal/perf/rss.sh            (make rss)
 #
+# With RSS_CGROUP_LIMIT (bytes, or with a K/M/G suffix) it then runs them
+# a third time in a child memory cgroup of that limit, without GOMEMLIMIT,
+# as in a container with a memory limit: scorer then sets its own soft
+# limit to 90% of the cgroup's (internal/memlimit), which the run's debug
+# log must say, and the same 10% check applies. That needs write access to
+# the cgroup file system (root, cgroup v1 or v2 with the memory controller
+# delegated); without it the script says so and fails.
+#
 # Environment: SCORER_PERF_DATA (default $TMPDIR/scorer-perf, about 500 MB
 # of data and output, kept for the next run; make clean-bench-data removes
 # it), SCORER_BIN (default: go build ./cmd/scorer into the data folder),
@@ -45,11 +53,36 @@ args=(--model "$data/models/ctr-mlp" --input "$data/store" --progress off --log-
 runs=${RUNS:-3}
 limit=${RSS_MEMLIMIT:-300MiB}
 
-# measure LIMIT: RUNS runs of each month with GOMEMLIMIT=LIMIT ("" for
-# none); sets med[month] to the median peak RSS in KiB.
+# A child memory cgroup of the script's own, for RSS_CGROUP_LIMIT: its
+# folder in cgdir, its limit file in cglimit.
+cgdir=""
+cglimit=""
+if [[ -n ${RSS_CGROUP_LIMIT:-} ]]; then
+  v1=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ {print $3}' /proc/self/cgroup)
+  v2=$(awk -F: '$1 == "0" && $2 == "" {print $3}' /proc/self/cgroup)
+  if [[ -n $v1 && -d /sys/fs/cgroup/memory$v1 ]]; then
+    cgdir=/sys/fs/cgroup/memory${v1%/}/scorer-rss-$$ cglimit=memory.limit_in_bytes
+  elif [[ -n $v2 && -f /sys/fs/cgroup${v2%/}/cgroup.controllers ]]; then
+    cgdir=/sys/fs/cgroup${v2%/}/scorer-rss-$$ cglimit=memory.max
+  fi
+  if [[ -z $cgdir ]] || ! mkdir "$cgdir" 2>/dev/null || ! numfmt --from=iec "${RSS_CGROUP_LIMIT%iB}" >"$cgdir/$cglimit" 2>/dev/null; then
+    echo "rss.sh: cannot make a memory cgroup of ${RSS_CGROUP_LIMIT} under /sys/fs/cgroup (needs root and the memory controller)" >&2
+    [[ -n $cgdir ]] && rmdir "$cgdir" 2>/dev/null
+    exit 2
+  fi
+  trap 'rmdir "$cgdir" 2>/dev/null' EXIT
+fi
+
+# measure LIMIT [cgroup]: RUNS runs of each month with GOMEMLIMIT=LIMIT (""
+# for none), in the child cgroup if the second argument is "cgroup"; sets
+# med[month] to the median peak RSS in KiB.
 declare -A med
 measure() {
-  printf '\nGOMEMLIMIT=%s\n' "${1:-(none)}"
+  if [[ ${2:-} == cgroup ]]; then
+    printf '\nin a memory cgroup of %s, GOMEMLIMIT unset\n' "$RSS_CGROUP_LIMIT"
+  else
+    printf '\nGOMEMLIMIT=%s\n' "${1:-(none)}"
+  fi
   printf '%-5s %4s %12s %10s %10s %14s\n' rows run peak_rss_MiB wall_s rows_per_s cpu_s_per_Mrow
   for month in 2020-01 2020-02; do
     rows=$(( ${months[$month]} * 1000000 ))
@@ -58,8 +91,17 @@ measure() {
       out=$data/out-$month
       rm -rf "$out"
       log=$data/time-$month.log
-      GOMEMLIMIT=$1 /usr/bin/time -v "$bin" backfill --month "$month" --output "$out" "${args[@]}" >"$data/summary-$month.txt" 2>"$log" || {
-        cat "$log" >&2; exit 1; }
+      if [[ ${2:-} == cgroup ]]; then
+        # The shell joins the cgroup, then becomes time, which runs scorer.
+        env -u GOMEMLIMIT sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$cgdir" \
+          /usr/bin/time -v "$bin" backfill --month "$month" --output "$out" "${args[@]}" --log-level debug \
+          >"$data/summary-$month.txt" 2>"$log" || { cat "$log" >&2; exit 1; }
+        grep -q 'Go memory limit set from the container' "$log" || {
+          echo "rss.sh: scorer did not set its memory limit from the cgroup" >&2; exit 1; }
+      else
+        GOMEMLIMIT=$1 /usr/bin/time -v "$bin" backfill --month "$month" --output "$out" "${args[@]}" >"$data/summary-$month.txt" 2>"$log" || {
+          cat "$log" >&2; exit 1; }
+      fi
       kb=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
       wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
       user=$(awk -F': ' '/User time/ {print $2}' "$log")
@@ -86,3 +128,9 @@ measure "$limit"
 awk -v a="${med[2020-01]}" -v b="${med[2020-02]}" -v l="$limit" 'BEGIN {
   if (b > 1.10*a) { printf "rss.sh: with GOMEMLIMIT=%s, peak RSS grows with the input (more than 10%%)\n", l > "/dev/stderr"; exit 1 }
 }'
+if [[ -n $cgdir ]]; then
+  measure "" cgroup
+  awk -v a="${med[2020-01]}" -v b="${med[2020-02]}" -v l="$RSS_CGROUP_LIMIT" 'BEGIN {
+    if (b > 1.10*a) { printf "rss.sh: in a memory cgroup of %s, peak RSS grows with the input (more than 10%%)\n", l > "/dev/stderr"; exit 1 }
+  }'
+fi
