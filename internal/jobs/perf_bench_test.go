@@ -215,18 +215,18 @@ func BenchmarkProfileCost(b *testing.B) {
 			out := store.NewFileBucket(b.TempDir())
 			cpu0 := cpuSeconds()
 			b.StartTimer()
+			label, v := "on", 0
+			if off {
+				label, v = "off", 1
+			}
 			var sum *Summary
 			var err error
 			// Labelled for a CPU profile's -tagfocus=profile=on|off.
-			pprof.Do(context.Background(), pprof.Labels("profile", map[bool]string{false: "on", true: "off"}[off]), func(context.Context) {
+			pprof.Do(context.Background(), pprof.Labels("profile", label), func(context.Context) {
 				sum, err = backfillOnce(in, out, bu, 4096, nil, off)
 			})
 			if err != nil {
 				b.Fatal(err)
-			}
-			v := 0
-			if off {
-				v = 1
 			}
 			cpu[v] += cpuSeconds() - cpu0
 			rows[v] += sum.RowsRead
