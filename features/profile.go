@@ -319,8 +319,8 @@ func newHLL() *hyperloglog.Sketch {
 // hllPrecision, updated as the library's sketch updates its own (register:
 // the hash's top bits; value: the position of the first set bit after
 // them), in a loop the compiler inlines: the library's InsertHash, a call
-// per value, cost 4-5 ns a value, a tenth of scoring a row for 26
-// categoricals (BenchmarkTransform). sketch hands them to the library, which
+// per value, cost 4-5 ns a value, a tenth of the profiled transform of a
+// row of 26 categoricals (BenchmarkTransform). sketch hands them to the library, which
 // estimates, merges and encodes; TestHLLRegistersAsTheLibrary checks that
 // both agree register for register.
 type hllRegisters [1 << hllPrecision]uint8

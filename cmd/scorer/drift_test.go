@@ -1,8 +1,6 @@
 package main
 
 import (
-	"compress/gzip"
-	"encoding/csv"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -11,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/adtech/scorer/internal/app"
+	"github.com/adtech/scorer/internal/demodata"
 	"github.com/adtech/scorer/internal/runlog"
 )
 
@@ -23,16 +22,7 @@ func blankColumn(t *testing.T, dir, month, column string) {
 		t.Fatalf("no dumps of %s under %s (%v)", month, dir, err)
 	}
 	for _, p := range paths {
-		f, err := os.Open(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		zr, err := gzip.NewReader(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs, err := csv.NewReader(zr).ReadAll()
-		_ = f.Close()
+		recs, err := demodata.ReadDump(p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -43,19 +33,7 @@ func blankColumn(t *testing.T, dir, month, column string) {
 		for _, r := range recs[1:] {
 			r[col] = ""
 		}
-		w, err := os.Create(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		zw := gzip.NewWriter(w)
-		cw := csv.NewWriter(zw)
-		if err := cw.WriteAll(recs); err != nil {
-			t.Fatal(err)
-		}
-		if err := zw.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
+		if err := demodata.WriteDump(p, recs); err != nil {
 			t.Fatal(err)
 		}
 	}

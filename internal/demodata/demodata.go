@@ -9,10 +9,12 @@ import (
 	"compress/gzip"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
+	"os"
 	"strconv"
 	"time"
 )
@@ -188,6 +190,48 @@ func WriteCSV(w io.Writer, rows []Row, gz bool) error {
 	}
 	if zw != nil {
 		return zw.Close()
+	}
+	return nil
+}
+
+// ReadDump reads a gzip CSV dump file whole: the header record, then the
+// rows (for tests that change a dump and write it back with WriteDump).
+func ReadDump(path string) ([][]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = f.Close() }()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return nil, fmt.Errorf("read dump %s: %w", path, err)
+	}
+	recs, err := csv.NewReader(zr).ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("read dump %s: %w", path, err)
+	}
+	if len(recs) == 0 {
+		return nil, fmt.Errorf("read dump %s: no header", path)
+	}
+	return recs, nil
+}
+
+// WriteDump writes records (the header first) as a gzip CSV dump file,
+// replacing path.
+func WriteDump(path string, records [][]string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	zw := gzip.NewWriter(f)
+	zw.ModTime = time.Unix(0, 0) // reproducible bytes
+	cw := csv.NewWriter(zw)
+	if err := cw.WriteAll(records); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("write dump %s: %w", path, err)
+	}
+	if err := errors.Join(zw.Close(), f.Close()); err != nil {
+		return fmt.Errorf("write dump %s: %w", path, err)
 	}
 	return nil
 }

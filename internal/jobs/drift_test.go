@@ -1,9 +1,7 @@
 package jobs
 
 import (
-	"compress/gzip"
 	"context"
-	"encoding/csv"
 	"errors"
 	"hash/fnv"
 	"math"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/adtech/scorer/features"
+	"github.com/adtech/scorer/internal/demodata"
 	"github.com/adtech/scorer/readers"
 	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/scoring/bundle"
@@ -57,19 +56,10 @@ func csvRows(t *testing.T, dir string) []map[string]string {
 	slices.Sort(paths)
 	var rows []map[string]string
 	for _, p := range paths {
-		f, err := os.Open(p)
+		recs, err := demodata.ReadDump(p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		zr, err := gzip.NewReader(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs, err := csv.NewReader(zr).ReadAll()
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = f.Close()
 		for _, r := range recs[1:] {
 			m := map[string]string{}
 			for i, c := range recs[0] {
@@ -88,26 +78,15 @@ func writeDumps(t *testing.T, dir, month string, header []string, rows []map[str
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zw := gzip.NewWriter(f)
-	w := csv.NewWriter(zw)
-	rec := make([]string, len(header))
-	if err := w.Write(header); err != nil {
-		t.Fatal(err)
-	}
+	recs := [][]string{header}
 	for _, r := range rows {
+		rec := make([]string, len(header))
 		for i, c := range header {
 			rec[i] = r[c]
 		}
-		if err := w.Write(rec); err != nil {
-			t.Fatal(err)
-		}
+		recs = append(recs, rec)
 	}
-	w.Flush()
-	if err := errors.Join(w.Error(), zw.Close(), f.Close()); err != nil {
+	if err := demodata.WriteDump(p, recs); err != nil {
 		t.Fatal(err)
 	}
 }

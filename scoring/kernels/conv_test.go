@@ -22,9 +22,9 @@ func TestConv2DAgainstTheDefinition(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("%+v", c), func(t *testing.T) {
 			const n = 2
-			w := randoms(rng, c.cout*c.cin*c.k*c.k)
-			b := randoms(rng, c.cout)
-			x := randoms(rng, n*c.h*c.w*c.cin)
+			w := randomFloats(rng, c.cout*c.cin*c.k*c.k)
+			b := randomFloats(rng, c.cout)
+			x := randomFloats(rng, n*c.h*c.w*c.cin)
 			conv := PackConv2D(w, b, c.cin, c.cout, c.k, c.stride, c.pad)
 			oh, ow := conv.OutSize(c.h, c.w)
 			if want := (c.h+2*c.pad-c.k)/c.stride + 1; oh != want {
@@ -66,20 +66,12 @@ func TestConv2DAgainstTheDefinition(t *testing.T) {
 	}
 }
 
-func randoms(rng *rand.Rand, n int) []float32 {
-	v := make([]float32, n)
-	for i := range v {
-		v[i] = float32(rng.NormFloat64())
-	}
-	return v
-}
-
 // The pools against their definitions, on a 5 × 7 image whose last row
 // and column of 2 × 2 windows are partial (and dropped).
 func TestPools(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	const n, h, w, ch = 2, 5, 7, 3
-	x := randoms(rng, n*h*w*ch)
+	x := randomFloats(rng, n*h*w*ch)
 	y := make([]float32, n*2*3*ch)
 	MaxPool2D(x, n, h, w, ch, 2, y)
 	avg := make([]float32, n*ch)
@@ -118,9 +110,9 @@ func BenchmarkConvTower(b *testing.B) {
 	layers := []struct{ cin, cout int }{{3, 16}, {16, 32}, {32, 64}}
 	convs := make([]*Conv2D, len(layers))
 	for i, l := range layers {
-		convs[i] = PackConv2D(randoms(rng, l.cout*l.cin*9), randoms(rng, l.cout), l.cin, l.cout, 3, 1, 1)
+		convs[i] = PackConv2D(randomFloats(rng, l.cout*l.cin*9), randomFloats(rng, l.cout), l.cin, l.cout, 3, 1, 1)
 	}
-	x := randoms(rng, n*64*64*3)
+	x := randomFloats(rng, n*64*64*3)
 	a := make([]float32, n*64*64*16)
 	p := make([]float32, n*32*32*16)
 	out := make([]float32, n*64)
