@@ -121,6 +121,10 @@ func (r *Registry) move(ctx context.Context, op, doing, action, name string, ev 
 		return nil, fmt.Errorf("%s: evidence is not valid JSON", op)
 	}
 	cur, gen, err := r.readAlias(ctx, name)
+	if errors.Is(err, state.ErrReplaced) {
+		// Replaced at every read: other changes are racing this one.
+		return nil, fmt.Errorf("%s: %w: the alias kept changing while it was read: %w", op, ErrConflict, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
