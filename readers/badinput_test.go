@@ -3,9 +3,11 @@ package readers
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/adtech/scorer/readers/store"
@@ -166,5 +168,62 @@ func TestAdmit(t *testing.T) {
 				t.Errorf("raw %q does not hold the row", got[0].Raw)
 			}
 		})
+	}
+}
+
+// Checks turn the rows they refuse into bad rows, in every format, with
+// the row's place, ids, the field and its value (a null seen as ""); a
+// check's error stops reading.
+func TestChecks(t *testing.T) {
+	rows := makeRows("", 6) // cat: null in rows 0 and 5
+	for _, tc := range []struct {
+		key  string
+		data []byte
+	}{
+		{"a.csv", csvBytes(rows, ",")},
+		{"a.jsonl", jsonlBytes(rows)},
+		{"a.parquet", parquetBytes(t, rows)},
+	} {
+		t.Run(tc.key, func(t *testing.T) {
+			f := newFixture(t)
+			var got []RowError
+			var mu sync.Mutex
+			seen := map[string]int{}
+			opts := Options{
+				Schema: adSchema, Mem: newMem(t), IDColumns: []string{"id"},
+				Checks: []StringCheck{{Column: "cat", Check: func(_ context.Context, v string) (string, error) {
+					mu.Lock()
+					seen[v]++
+					mu.Unlock()
+					if v == *rows[2].Cat || v == "" {
+						return "not a known category", nil
+					}
+					return "", nil
+				}}},
+				OnBadRow: func(e RowError) error { got = append(got, e); return nil },
+			}
+			res := drain(t, mustOpen(t, f.b, []store.ObjectInfo{f.put(tc.key, tc.data)}, opts))
+			if res.err != nil || len(res.rows) != 3 {
+				t.Fatalf("%d rows, error %v; want 3 rows (1, 3, 4)", len(res.rows), res.err)
+			}
+			if len(got) != 3 || got[0].Row != 1 || got[0].Value != "" || got[1].Row != 3 || got[1].Value != *rows[2].Cat ||
+				got[1].Column != "cat" || got[1].Reason != "not a known category" || !slices.Equal(got[1].IDs(), []string{rows[2].ID}) || got[2].Row != 6 {
+				t.Fatalf("bad rows %+v", got)
+			}
+			if seen[""] != 2 {
+				t.Errorf("the check saw the nulls %d times, want 2", seen[""])
+			}
+
+			stop := errors.New("the image store is down")
+			opts.Checks[0].Check = func(context.Context, string) (string, error) { return "", stop }
+			res = drain(t, mustOpen(t, f.b, []store.ObjectInfo{f.put(tc.key, tc.data)}, opts))
+			if !errors.Is(res.err, stop) || !strings.Contains(res.err.Error(), `column "cat"`) {
+				t.Fatalf("a failing check: error %v", res.err)
+			}
+		})
+	}
+	f := newFixture(t)
+	if _, err := Open(t.Context(), f.b, nil, Options{Schema: adSchema, Checks: []StringCheck{{Column: "price", Check: func(context.Context, string) (string, error) { return "", nil }}}}); !errors.Is(err, ErrInvalidOptions) {
+		t.Fatalf("a check of a float64 field: %v, want ErrInvalidOptions", err)
 	}
 }

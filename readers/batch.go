@@ -3,6 +3,7 @@ package readers
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -207,6 +208,25 @@ func (b *batcher) admit(ids []string, row, line int64, raw []byte) (ok bool, err
 	}
 	e := RowError{Row: row, Line: line, Column: b.src.cfg.IDColumns[0], Value: cp[0], Reason: reason, ids: &cp}
 	return false, b.badRow(e, raw)
+}
+
+// check runs Options.Checks on a converted row, whose field j has the
+// value value(j) ("" for a null): ok when every check passes; otherwise
+// the row was reported as bad (err is then OnBadRow's answer), or a check
+// failed (err).
+func (b *batcher) check(ctx context.Context, value func(j int) string, ids func() *[]string, row, line int64, raw []byte) (ok bool, err error) {
+	for _, c := range b.src.cfg.checks {
+		v := value(c.col)
+		reason, err := c.check(ctx, v)
+		if err != nil {
+			return false, stopError{fmt.Errorf("%s: row %d: column %q: %w", b.file.task.info.Key, row, b.src.cfg.cols[c.col].name, err)}
+		}
+		if reason != "" {
+			e := RowError{Row: row, Line: line, Column: b.src.cfg.cols[c.col].name, Value: strings.Clone(v), Reason: reason, ids: ids()}
+			return false, b.badRow(e, raw)
+		}
+	}
+	return true, nil
 }
 
 // rowIDs fills buf with the id values of a converted row.

@@ -178,6 +178,18 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 				break
 			}
 		}
+		if good && len(r.cfg.checks) > 0 {
+			ok, err := b.check(ctx, func(j int) string {
+				if idx[j] < 0 || conv.null[j] {
+					return ""
+				}
+				return rec[idx[j]]
+			}, func() *[]string { return r.textIDs(rec, idx) }, row, line, raw)
+			if err != nil {
+				return err
+			}
+			good = ok
+		}
 		if good && r.cfg.Admit != nil {
 			idBuf = idBuf[:0]
 			for _, j := range r.cfg.ids {

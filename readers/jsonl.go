@@ -68,6 +68,13 @@ func (r *Reader) decodeJSONL(ctx context.Context, in io.Reader, b *batcher) erro
 				break
 			}
 		}
+		if good && len(r.cfg.checks) > 0 {
+			ok, err := b.check(ctx, func(j int) string { return vals[j].s }, func() *[]string { return r.jsonIDs(obj) }, row, line, text)
+			if err != nil {
+				return err
+			}
+			good = ok
+		}
 		if good && r.cfg.Admit != nil {
 			idBuf = b.rowIDs(idBuf, vals)
 			ok, err := b.admit(idBuf, row, line, text)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"unicode/utf8"
@@ -369,6 +370,21 @@ func (r *Reader) decodeParquet(ctx context.Context, f io.ReaderAt, size int64, b
 					}
 					for j := range vals {
 						vals[j] = stage[j][i]
+					}
+					if len(r.cfg.checks) > 0 {
+						ok, err := b.check(ctx, func(j int) string { return vals[j].s }, func() *[]string {
+							ids := b.rowIDs(nil, vals)
+							for k := range ids {
+								ids[k] = strings.Clone(ids[k])
+							}
+							return &ids
+						}, row+int64(i)+1, 0, nil)
+						if err != nil {
+							return err
+						}
+						if !ok {
+							continue
+						}
 					}
 					if r.cfg.Admit != nil {
 						idBuf = b.rowIDs(idBuf, vals)

@@ -116,6 +116,15 @@ type Options struct {
 	// serialised with each other and with OnBadRow; rows of one file come in
 	// file order, files interleave when Concurrency > 1.
 	Admit func(ids []string) string
+	// Checks are further checks of utf8 fields, asked about every row that
+	// converted (before Admit): Check gets the field's value ("" for a
+	// null) and returns the reason the row is bad ("" if it is not), which
+	// makes it a bad row (reported through OnBadRow as a RowError with
+	// that Reason, Column the field and Value the value); an error stops
+	// reading, and Read returns it. A check may do I/O under ctx (the
+	// context given to Open) and is called from the decoding goroutines,
+	// several at once: it must be safe for concurrent use.
+	Checks []StringCheck
 	// RawMaxBytes bounds RowError.Raw, the bad row's text as stored (text
 	// formats): 0 means DefaultRawMaxBytes, a negative value keeps none.
 	RawMaxBytes int
@@ -273,9 +282,22 @@ func Open(ctx context.Context, b store.Bucket, files []store.ObjectInfo, opts Op
 // config is Options with defaults applied and the schema compiled.
 type config struct {
 	Options
-	cols  []colSpec
-	nulls nullSet
-	ids   []int // index in cols of each of IDColumns
+	cols   []colSpec
+	nulls  nullSet
+	ids    []int // index in cols of each of IDColumns
+	checks []fieldCheck
+}
+
+// StringCheck is a check of a utf8 field's values (Options.Checks).
+type StringCheck struct {
+	Column string
+	Check  func(ctx context.Context, value string) (reason string, err error)
+}
+
+// fieldCheck is a StringCheck with its field's index in cols.
+type fieldCheck struct {
+	col   int
+	check func(ctx context.Context, value string) (string, error)
 }
 
 // nullSet is CSVOptions.NullValues as a set, with a cheap test that rules
@@ -372,9 +394,17 @@ func newConfig(o Options) (*config, error) {
 		}
 		cols[j].ranges = append(cols[j].ranges, r)
 	}
+	var checks []fieldCheck
+	for _, c := range o.Checks {
+		j := slices.IndexFunc(cols, func(cs colSpec) bool { return cs.name == c.Column })
+		if j < 0 || cols[j].typ != tString || c.Check == nil {
+			return nil, fmt.Errorf("open readers: %w: check of %q: not a utf8 field of the schema, or no check", ErrInvalidOptions, c.Column)
+		}
+		checks = append(checks, fieldCheck{col: j, check: c.Check})
+	}
 	nullValues := o.CSV.NullValues
 	if nullValues == nil {
 		nullValues = defaultNullValues
 	}
-	return &config{Options: o, cols: cols, nulls: newNullSet(nullValues), ids: ids}, nil
+	return &config{Options: o, cols: cols, nulls: newNullSet(nullValues), ids: ids, checks: checks}, nil
 }

@@ -103,7 +103,8 @@ const (
 	Corrupt       Reason = "corrupt"         // truncated or unreadable
 )
 
-// Error is one image that could not be used: bad input.
+// Error is one image that could not be used: bad input. Its URI is a copy
+// of the one given (which may alias a record's memory): it may be kept.
 type Error struct {
 	URI    string
 	Reason Reason
@@ -137,6 +138,9 @@ type Loader struct {
 	in   store.Bucket
 	open Opener
 	opts Options
+	// slots holds a token per image being read or decoded, Workers in
+	// all, whatever the number of Load and Keys calls at once.
+	slots chan struct{}
 
 	mu      sync.Mutex
 	buckets map[string]store.Bucket
@@ -148,7 +152,7 @@ func NewLoader(in store.Bucket, open Opener, opts Options) *Loader {
 	if open == nil {
 		open = store.Open
 	}
-	return &Loader{in: in, open: open, opts: opts, buckets: map[string]store.Bucket{}}
+	return &Loader{in: in, open: open, opts: opts, slots: make(chan struct{}, opts.Workers), buckets: map[string]store.Bucket{}}
 }
 
 // Options are the loader's options, defaults applied.
@@ -157,39 +161,99 @@ func (l *Loader) Options() Options { return l.opts }
 // Load reads the images of uris into dst, len(uris) × Options.Size()
 // values, image i at i × Size (zeros for a bad one), and returns what it
 // made of each. Its error is a failure of the run (the context, the store,
-// an object replaced while read), not bad input.
+// an object replaced while read), not bad input. Calls may run at once (the
+// scoring workers'): together they read and decode at most Workers images
+// at a time.
 func (l *Loader) Load(ctx context.Context, uris []string, dst []float32) ([]Result, error) {
 	size := l.opts.Size()
 	if len(dst) != len(uris)*size {
 		return nil, fmt.Errorf("load %d images: %d values to fill, want %d", len(uris), len(dst), len(uris)*size)
 	}
 	out := make([]Result, len(uris))
-	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(l.opts.Workers)
-	for i, uri := range uris {
-		g.Go(func() error {
-			t := dst[i*size : (i+1)*size]
-			key, bad, err := l.one(ctx, uri, t)
-			if err != nil {
-				return fmt.Errorf("image %q: %w", uri, err)
-			}
-			if bad != nil {
-				clear(t)
-			}
-			out[i] = Result{Key: key, Err: bad}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+	err := l.each(ctx, uris, func(ctx context.Context, i int, uri string) error {
+		t := dst[i*size : (i+1)*size]
+		key, bad, err := l.one(ctx, uri, t)
+		if err != nil {
+			return fmt.Errorf("image %q: %w", uri, err)
+		}
+		if bad != nil {
+			clear(t)
+		}
+		out[i] = Result{Key: key, Err: bad}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-// one reads, checks and decodes one image into t.
-func (l *Loader) one(ctx context.Context, uri string, t []float32) (Key, *Error, error) {
-	bad := func(r Reason, err error) (Key, *Error, error) {
-		return Key{}, &Error{URI: uri, Reason: r, Err: err}, nil
+// each calls f for every URI, at most Workers at once across every call
+// of the loader (a slot each); the first error cancels the rest.
+func (l *Loader) each(ctx context.Context, uris []string, f func(ctx context.Context, i int, uri string) error) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(l.opts.Workers)
+	for i, uri := range uris {
+		g.Go(func() error {
+			release, err := l.slot(ctx)
+			if err != nil {
+				return err
+			}
+			defer release()
+			return f(ctx, i, uri)
+		})
+	}
+	return g.Wait()
+}
+
+// Keys returns the content key of each image of uris without decoding it:
+// from the store's metadata where it keeps a CRC32C (GCS: no byte is
+// read), else from the bytes (a local store). An image that cannot be used
+// for what its metadata or URI says (missing, too large, a bad URI) has
+// Err set; decoding problems are found by Load. Its error is a failure of
+// the run, as Load's.
+func (l *Loader) Keys(ctx context.Context, uris []string) ([]Result, error) {
+	out := make([]Result, len(uris))
+	err := l.each(ctx, uris, func(ctx context.Context, i int, uri string) error {
+		b, key, info, bad, err := l.stat(ctx, uri)
+		switch {
+		case err != nil:
+			return fmt.Errorf("image %q: %w", uri, err)
+		case bad != nil:
+			out[i].Err = bad
+			return nil
+		case info.CRC32C != 0:
+			out[i].Key = Key{CRC32C: info.CRC32C, Size: info.Size}
+			return nil
+		}
+		data, err := l.read(ctx, b, key, info)
+		if err != nil {
+			return fmt.Errorf("image %q: %w", uri, err)
+		}
+		out[i].Key = Key{CRC32C: crc32.Checksum(data, castagnoli), Size: int64(len(data))}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// slot waits for one of the Workers slots; release gives it back.
+func (l *Loader) slot(ctx context.Context) (release func(), err error) {
+	select {
+	case l.slots <- struct{}{}:
+		return func() { <-l.slots }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// stat resolves uri and reads its object's metadata: bad input as *Error,
+// a failure of the run as err.
+func (l *Loader) stat(ctx context.Context, uri string) (store.Bucket, string, store.ObjectInfo, *Error, error) {
+	bad := func(r Reason, err error) (store.Bucket, string, store.ObjectInfo, *Error, error) {
+		return nil, "", store.ObjectInfo{}, &Error{URI: strings.Clone(uri), Reason: r, Err: err}, nil
 	}
 	if uri == "" {
 		return bad(Missing, errors.New("no URI"))
@@ -198,18 +262,30 @@ func (l *Loader) one(ctx context.Context, uri string, t []float32) (Key, *Error,
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) {
-			return Key{}, e, nil
+			return nil, "", store.ObjectInfo{}, e, nil
 		}
-		return Key{}, nil, err
+		return nil, "", store.ObjectInfo{}, nil, err
 	}
 	info, err := b.Stat(ctx, key)
 	switch {
 	case errors.Is(err, store.ErrNotExist):
 		return bad(Missing, err)
 	case err != nil:
-		return Key{}, nil, err
+		return nil, "", store.ObjectInfo{}, nil, err
 	case info.Size > l.opts.MaxBytes:
 		return bad(TooLarge, fmt.Errorf("%d bytes, at most %d", info.Size, l.opts.MaxBytes))
+	}
+	return b, key, info, nil, nil
+}
+
+// one reads, checks and decodes one image into t.
+func (l *Loader) one(ctx context.Context, uri string, t []float32) (Key, *Error, error) {
+	bad := func(r Reason, err error) (Key, *Error, error) {
+		return Key{}, &Error{URI: strings.Clone(uri), Reason: r, Err: err}, nil
+	}
+	b, key, info, e, err := l.stat(ctx, uri)
+	if e != nil || err != nil {
+		return Key{}, e, err
 	}
 	data, err := l.read(ctx, b, key, info)
 	if err != nil {
@@ -264,25 +340,45 @@ func (l *Loader) resolve(ctx context.Context, uri string) (store.Bucket, string,
 	scheme, rest, ok := strings.Cut(uri, "://")
 	if !ok {
 		if err := store.CheckKey(uri); err != nil {
-			return nil, "", &Error{URI: uri, Reason: BadURI, Err: err}
+			return nil, "", &Error{URI: strings.Clone(uri), Reason: BadURI, Err: err}
 		}
 		return l.in, uri, nil
 	}
 	bucket, key, _ := strings.Cut(rest, "/")
-	if scheme != "gs" || bucket == "" || store.CheckKey(key) != nil {
-		return nil, "", &Error{URI: uri, Reason: BadURI, Err: errors.New("want gs://bucket/key or a key of the input store")}
+	if scheme != "gs" || !bucketName(bucket) || store.CheckKey(key) != nil {
+		return nil, "", &Error{URI: strings.Clone(uri), Reason: BadURI, Err: errors.New("want gs://bucket/key or a key of the input store")}
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b, ok := l.buckets[bucket]
 	if !ok {
 		var err error
-		if b, err = l.open(ctx, "gs://"+bucket); err != nil {
+		b, err = l.open(ctx, "gs://"+bucket)
+		switch {
+		case errors.Is(err, store.ErrNotExist):
+			return nil, "", &Error{URI: strings.Clone(uri), Reason: Missing, Err: err}
+		case err != nil:
 			return nil, "", err
 		}
 		l.buckets[bucket] = b
 	}
 	return b, key, nil
+}
+
+// bucketName reports whether s can name a GCS bucket: 3 to 222 lowercase
+// letters, digits, '-', '_' and '.', starting and ending with a letter or
+// digit.
+func bucketName(s string) bool {
+	if len(s) < 3 || len(s) > 222 {
+		return false
+	}
+	alnum := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !alnum(c) && c != '-' && c != '_' && c != '.' {
+			return false
+		}
+	}
+	return alnum(s[0]) && alnum(s[len(s)-1])
 }
 
 // tensor resizes img to Width × Height (bilinear: x/image/draw's tent

@@ -15,8 +15,10 @@ import (
 	"os"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/fsouza/fake-gcs-server/fakestorage"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/adtech/scorer/readers/images"
 	"github.com/adtech/scorer/readers/store"
@@ -237,6 +239,18 @@ func TestContentKey(t *testing.T) {
 		if res[0].Key != want {
 			t.Errorf("%s: key %+v, want %+v", name, res[0].Key, want)
 		}
+		// Keys, which decodes nothing, gives the same key, and says why
+		// an object cannot be used.
+		keys, err := images.NewLoader(b, nil, images.Options{}).Keys(t.Context(), []string{"a.png", "gone.png", "../up.png"})
+		if err != nil {
+			t.Fatal(name, err)
+		}
+		if keys[0].Key != want || keys[0].Err != nil {
+			t.Errorf("%s: Keys gave %+v, want %+v", name, keys[0], want)
+		}
+		if keys[1].Err == nil || keys[1].Err.Reason != images.Missing || keys[2].Err == nil || keys[2].Err.Reason != images.BadURI {
+			t.Errorf("%s: Keys of a missing object and a bad URI: %+v, %+v", name, keys[1].Err, keys[2].Err)
+		}
 	}
 }
 
@@ -299,7 +313,8 @@ func (failing) NewReader(context.Context, string, int64) (io.ReadCloser, error) 
 	return nil, errUnavailable
 }
 
-// At most Workers images are read (and so held) at once.
+// At most Workers images are read (and so held) at once, however many
+// calls run at once.
 func TestWorkersBoundTheReads(t *testing.T) {
 	in := store.NewFileBucket(t.TempDir())
 	var uris []string
@@ -308,9 +323,21 @@ func TestWorkersBoundTheReads(t *testing.T) {
 		put(t, in, key, encode(t, "png", split(32, 16)))
 		uris = append(uris, key)
 	}
-	c := &counting{Bucket: in}
+	// Each read lasts a few milliseconds, so that reads beyond the bound
+	// would overlap and show (the bound itself does not depend on it).
+	c := &counting{Bucket: in, hold: 3 * time.Millisecond}
 	l := images.NewLoader(c, nil, images.Options{Width: 8, Height: 8, Workers: 3})
-	if _, err := l.Load(t.Context(), uris, make([]float32, len(uris)*l.Options().Size())); err != nil {
+	// Four calls at once, as scoring workers make them: 3 in all.
+	var g errgroup.Group
+	for k := range 4 {
+		part := uris[k*10 : (k+1)*10]
+		g.Go(func() error {
+			_, err := l.Load(t.Context(), part, make([]float32, len(part)*l.Options().Size()))
+			return err
+		})
+		g.Go(func() error { _, err := l.Keys(t.Context(), part); return err })
+	}
+	if err := g.Wait(); err != nil {
 		t.Fatal(err)
 	}
 	if c.peak.Load() > 3 || c.peak.Load() < 1 {
@@ -322,12 +349,14 @@ func TestWorkersBoundTheReads(t *testing.T) {
 type counting struct {
 	store.Bucket
 	open, peak atomic.Int32
+	hold       time.Duration // how long opening an object takes
 }
 
 func (c *counting) NewReader(ctx context.Context, key string, gen int64) (io.ReadCloser, error) {
 	n := c.open.Add(1)
 	for p := c.peak.Load(); n > p && !c.peak.CompareAndSwap(p, n); p = c.peak.Load() {
 	}
+	time.Sleep(c.hold)
 	r, err := c.Bucket.NewReader(ctx, key, gen)
 	if err != nil {
 		c.open.Add(-1)
