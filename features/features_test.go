@@ -306,3 +306,89 @@ func TestNumericFromIntColumn(t *testing.T) {
 		t.Errorf("missing value: %g, want the fill's %g", b.Dense[4], want)
 	}
 }
+
+// An image feature reads a utf8 column of URIs into Batch.Images (null:
+// ""), computes no model input of its own, and takes its tensor's size,
+// mean and std from the spec (default 32 px, [0, 1]); every image feature
+// of a spec must read images the same way.
+func TestImageFeature(t *testing.T) {
+	spec, err := ParseSpec([]byte(`features:
+  - {name: a, kind: numeric}
+  - {name: banner, column: image_uri, kind: image}
+  - {name: logo, kind: image, image: {size: 32, std: [1, 1, 1]}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ins := spec.ImageInputs()
+	if len(ins) != 2 || ins[0].Column != "image_uri" || ins[0].Size != DefaultImageSize || ins[0].Std != [3]float32{1, 1, 1} || ins[1].Column != "logo" {
+		t.Fatalf("image inputs %+v", ins)
+	}
+	schema := spec.InputSchema(nil, false)
+	if f, ok := schema.FieldsByName("image_uri"); !ok || f[0].Type.ID() != arrow.STRING {
+		t.Fatalf("schema %v has no utf8 image_uri", schema)
+	}
+	p, err := NewPipeline(spec, Stats{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Dense() != 1 || len(p.Cardinalities()) != 0 || len(p.Images()) != 2 {
+		t.Fatalf("pipeline: %d dense, %d index, %d image inputs", p.Dense(), len(p.Cardinalities()), len(p.Images()))
+	}
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	b := array.NewRecordBuilder(mem, schema)
+	defer b.Release()
+	b.Field(0).(*array.Float64Builder).AppendValues([]float64{1, 2}, nil)
+	b.Field(1).(*array.StringBuilder).AppendValues([]string{"gs://b/x.png", ""}, []bool{true, false})
+	b.Field(2).(*array.StringBuilder).AppendValues([]string{"logos/1.png", "logos/2.png"}, nil)
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	pr, err := p.NewProfiler(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := Batch{Profile: pr}
+	if err := p.Transform(rec, &batch); err != nil {
+		t.Fatal(err)
+	}
+	if batch.I != 2 || strings.Join(batch.Images, ",") != "gs://b/x.png,logos/1.png,,logos/2.png" {
+		t.Fatalf("images %d %q", batch.I, batch.Images)
+	}
+	// Profiled: rows, those without a URI, distinct URIs; twice the
+	// record, merged, counts twice the rows and the same URIs.
+	other, err := p.NewProfiler(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Transform(rec, &Batch{Profile: other}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pr.Merge(other); err != nil {
+		t.Fatal(err)
+	}
+	prof, err := pr.Profile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	banner, logo := prof.Feature("banner"), prof.Feature("logo")
+	if banner == nil || banner.Kind != Image || banner.Count != 4 || banner.Missing != 2 || banner.Distinct != 1 ||
+		logo == nil || logo.Count != 4 || logo.Missing != 0 || logo.Distinct != 2 || banner.MissingRate() != 0.5 {
+		t.Fatalf("image profiles %+v %+v", banner, logo)
+	}
+	if err := prof.SetReferenceBins(); err != nil || len(prof.Feature("banner").Bins) != 0 {
+		t.Fatalf("reference bins of an image feature: %v, %v", prof.Feature("banner").Bins, err)
+	}
+
+	for _, bad := range []string{
+		"features:\n  - {name: a, kind: image, image: {size: 0}}\n  - {name: b, kind: image, image: {size: 64}}\n",
+		"features:\n  - {name: a, kind: image, image: {std: [1, 0, 1]}}\n",
+		"features:\n  - {name: a, kind: image, hash_buckets: 3}\n",
+		"features:\n  - {name: a, kind: numeric, image: {size: 32}}\n",
+		"features:\n  - {name: a, kind: image, image: {size: 4096}}\n",
+	} {
+		if _, err := ParseSpec([]byte(bad)); err == nil {
+			t.Errorf("spec accepted:\n%s", bad)
+		}
+	}
+}

@@ -452,6 +452,7 @@ type Profiler struct {
 	rows  int64
 	num   []numAcc
 	cat   []catAcc
+	img   []imgAcc
 	score numAcc
 	vocab [][]string // the words of each cat op's vocabulary, by index-1
 	// One column's values, collected by Transform's loop that computes the
@@ -577,6 +578,14 @@ type numAcc struct {
 	edges          []float64
 	bins           []int64 // every row's, while the profiler counts every row
 	sbins          []int64 // the sampled rows', when sampling
+}
+
+// imgAcc profiles an image feature: its rows, those without a URI, and
+// the distinct URIs (images are not binned: no drift of their own, but
+// their missing rate is watched like any feature's).
+type imgAcc struct {
+	count, missing, rejected int64
+	regs                     hllRegisters
 }
 
 type catAcc struct {
@@ -789,7 +798,10 @@ func (a *catAcc) observe(idx []int32) {
 // bins of ref (the training profile; nil: no bins, as for the first look
 // at training data whose bins are not known yet).
 func (p *Pipeline) NewProfiler(ref *Profile) (*Profiler, error) {
-	pr := &Profiler{p: p, num: make([]numAcc, len(p.dense)), cat: make([]catAcc, len(p.cat)), vocab: make([][]string, len(p.cat)), full: true}
+	pr := &Profiler{
+		p: p, num: make([]numAcc, len(p.dense)), cat: make([]catAcc, len(p.cat)), img: make([]imgAcc, len(p.images)),
+		vocab: make([][]string, len(p.cat)), full: true,
+	}
 	for j, op := range p.dense {
 		a := &pr.num[j]
 		a.name, a.column, a.kind = op.name, op.column, Numeric
@@ -938,6 +950,11 @@ func (pr *Profiler) Reject(column string, n int64) {
 			pr.cat[j].rejected += n
 		}
 	}
+	for j, in := range pr.p.images {
+		if in.Column == column {
+			pr.img[j].rejected += n
+		}
+	}
 }
 
 // Merge adds the counts of other (a profiler of the same pipeline and
@@ -971,6 +988,13 @@ func (pr *Profiler) Merge(other *Profiler) error {
 		a.top.merge(&b.top)
 		a.bins = addBins(a.bins, b.bins)
 		a.sbins = addBins(a.sbins, b.sbins)
+		a.regs.merge(&b.regs)
+	}
+	for j := range pr.img {
+		a, b := &pr.img[j], &other.img[j]
+		a.count += b.count
+		a.missing += b.missing
+		a.rejected += b.rejected
 		a.regs.merge(&b.regs)
 	}
 	return nil
@@ -1053,6 +1077,17 @@ func (pr *Profiler) Profile() (*Profile, error) {
 		data, err := hll.MarshalBinary()
 		if err != nil {
 			return nil, fmt.Errorf("profile feature %q: encode its distinct-count sketch: %w", op.name, err)
+		}
+		f.HLL, f.Distinct = data, hll.Estimate()
+		out.Features = append(out.Features, f)
+	}
+	for j, in := range pr.p.images {
+		a := &pr.img[j]
+		f := FeatureProfile{Name: in.Name, Kind: Image, Column: in.Column, Count: a.count, Missing: a.missing, Rejected: a.rejected}
+		hll := a.regs.sketch()
+		data, err := hll.MarshalBinary()
+		if err != nil {
+			return nil, fmt.Errorf("profile feature %q: encode its distinct-count sketch: %w", in.Name, err)
 		}
 		f.HLL, f.Distinct = data, hll.Estimate()
 		out.Features = append(out.Features, f)

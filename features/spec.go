@@ -16,15 +16,17 @@ import (
 type Kind string
 
 // The kinds of feature. Numeric features become columns of the dense input;
-// every other kind becomes one int32 index into its own table (of
-// Pipeline.Cardinalities entries), index 0 meaning "missing or unknown",
-// except for a categorical of integer ids (Feature.IDs), whose index is the
-// id itself.
+// an image feature's value is the URI of an image (Batch.Images), which the
+// model's image tower turns into an embedding; every other kind becomes
+// one int32 index into its own table (of Pipeline.Cardinalities entries),
+// index 0 meaning "missing or unknown", except for a categorical of integer
+// ids (Feature.IDs), whose index is the id itself.
 const (
 	Numeric     Kind = "numeric"
 	Categorical Kind = "categorical"
 	Cross       Kind = "cross"
 	Timestamp   Kind = "timestamp"
+	Image       Kind = "image"
 )
 
 // What an ids categorical does with an id outside 0..ids-1
@@ -85,6 +87,32 @@ type Feature struct {
 
 	// Timestamp: which part (hour_of_day, day_of_week).
 	Part string `yaml:"part,omitempty" json:"part,omitempty"`
+
+	// Image: how the image is made a tensor (default: 32 × 32, values in
+	// [0, 1]).
+	Image *ImageSpec `yaml:"image,omitempty" json:"image,omitempty"`
+}
+
+// ImageSpec says how an image feature's image becomes the tower's input:
+// resized to Size × Size (bilinear, antialiased, over white where it is
+// transparent), its RGB values scaled to [0, 1], then (v - Mean) / Std per
+// channel. Training and scoring read images the same way, from this spec.
+type ImageSpec struct {
+	Size int         `yaml:"size,omitempty" json:"size,omitempty"`
+	Mean *[3]float32 `yaml:"mean,omitempty,flow" json:"mean,omitempty"`
+	Std  *[3]float32 `yaml:"std,omitempty,flow" json:"std,omitempty"`
+}
+
+// DefaultImageSize is the side of an image feature's tensor when its spec
+// gives none.
+const DefaultImageSize = 32
+
+// ImageInput is an image feature as the pipeline reads it: the column of
+// URIs and the tensor's geometry and normalisation, defaults applied.
+type ImageInput struct {
+	Name, Column string
+	Size         int
+	Mean, Std    [3]float32
 }
 
 // VocabSpec says how a vocabulary is learned at training: the MaxSize most
@@ -152,6 +180,14 @@ func (s *Spec) SetDefaults() {
 		if f.Kind == Categorical && f.IDs > 0 && f.OutOfRange == "" {
 			f.OutOfRange = OutOfRangeMissing
 		}
+		if f.Kind == Image {
+			if f.Image == nil {
+				f.Image = &ImageSpec{}
+			}
+			if f.Image.Size == 0 {
+				f.Image.Size = DefaultImageSize
+			}
+		}
 	}
 }
 
@@ -165,6 +201,7 @@ func (s Spec) Validate() error {
 	}
 	names := map[string]Feature{}
 	columns := map[string]Feature{} // the first feature to read each input column
+	var first *Feature              // the first image feature
 	for i, f := range s.Features {
 		if f.Name == "" {
 			return bad("feature %d has no name", i+1)
@@ -175,6 +212,9 @@ func (s Spec) Validate() error {
 		names[f.Name] = f
 		if f.IDs != 0 && f.Kind != Categorical {
 			return bad("feature %q: ids is for categoricals only", f.Name)
+		}
+		if f.Image != nil && f.Kind != Image {
+			return bad("feature %q: image is for image features only", f.Name)
 		}
 		if (f.MissingID != 0 || f.OutOfRange != "") && (f.Kind != Categorical || f.IDs == 0) {
 			return bad("feature %q: missing_id and out_of_range are for categoricals of ids only", f.Name)
@@ -249,8 +289,35 @@ func (s Spec) Validate() error {
 			if f.Part != HourOfDay && f.Part != DayOfWeek {
 				return bad("feature %q: part must be %s or %s, not %q", f.Name, HourOfDay, DayOfWeek, f.Part)
 			}
+		case Image:
+			if f.Image != nil && (f.Image.Size < 1 || f.Image.Size > MaxImageSize) {
+				return bad("feature %q: image.size must be in [1, %d], not %d", f.Name, MaxImageSize, f.Image.Size)
+			}
+			if f.Image != nil && f.Image.Std != nil {
+				for c, v := range f.Image.Std {
+					if !(v > 0) || math.IsInf(float64(v), 0) {
+						return bad("feature %q: image.std[%d] is %g, want a positive number", f.Name, c, v)
+					}
+				}
+			}
+			if f.Image != nil && f.Image.Mean != nil {
+				for c, v := range f.Image.Mean {
+					if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+						return bad("feature %q: image.mean[%d] is %g, want a number", f.Name, c, v)
+					}
+				}
+			}
+			if f.HashBuckets != 0 || f.Vocabulary != nil || f.Cross != nil || f.Part != "" || f.Fill != nil || f.Clip != nil || f.Log1p || f.Standardize {
+				return bad("feature %q: an image feature takes only column and image", f.Name)
+			}
+			// One tower embeds every image feature: one way to read them.
+			if first == nil {
+				first = &f
+			} else if imageNorm(f) != imageNorm(*first) {
+				return bad("feature %q: image differs from feature %q's (one image tower reads every image feature: give them the same size, mean and std)", f.Name, first.Name)
+			}
 		default:
-			return bad("feature %q: unknown kind %q (numeric, categorical, cross, timestamp)", f.Name, f.Kind)
+			return bad("feature %q: unknown kind %q (numeric, categorical, cross, timestamp, image)", f.Name, f.Kind)
 		}
 	}
 	if g, ok := columns[s.Label]; ok && s.Label != "" && g.Kind != Numeric {
@@ -272,8 +339,49 @@ func (f Feature) inputType() arrow.DataType {
 		return arrow.BinaryTypes.String
 	case Timestamp:
 		return arrow.FixedWidthTypes.Timestamp_us
+	case Image:
+		return arrow.BinaryTypes.String
 	}
 	return nil
+}
+
+// imageSize is an image feature's side, default applied.
+func (f Feature) imageSize() int {
+	if f.Image != nil && f.Image.Size > 0 {
+		return f.Image.Size
+	}
+	return DefaultImageSize
+}
+
+// imageNorm is an image feature's size, mean and std, defaults applied.
+func imageNorm(f Feature) ImageInput {
+	in := ImageInput{Size: f.imageSize(), Std: [3]float32{1, 1, 1}}
+	if f.Image != nil && f.Image.Mean != nil {
+		in.Mean = *f.Image.Mean
+	}
+	if f.Image != nil && f.Image.Std != nil {
+		in.Std = *f.Image.Std
+	}
+	return in
+}
+
+// MaxImageSize bounds an image feature's side: a 1024 × 1024 tensor is
+// 12 MiB of float32 per image.
+const MaxImageSize = 1024
+
+// ImageInputs are the spec's image features in spec order, defaults
+// applied (the spec must have been through SetDefaults).
+func (s Spec) ImageInputs() []ImageInput {
+	var out []ImageInput
+	for _, f := range s.Features {
+		if f.Kind != Image {
+			continue
+		}
+		in := imageNorm(f)
+		in.Name, in.Column = f.Name, f.Column
+		out = append(out, in)
+	}
+	return out
 }
 
 // InputSchema is the Arrow schema the readers must produce for this spec:
@@ -337,6 +445,16 @@ type Batch struct {
 	N, D, K int
 	Dense   []float32
 	Cat     []int32
+	// I is the number of image features and Images their URIs, N×I
+	// row-major ("" where the row has none). Transform's strings alias
+	// the record's memory: they are valid while the record is.
+	I      int
+	Images []string
+	// ImageEmb are the image embeddings of the rows, N × I·E row-major
+	// (E: the model's image tower's width): not computed by Transform but
+	// filled from Images by package scoring's image stage (or training)
+	// for the model about to score the batch.
+	ImageEmb []float32
 	// Profile, if set, profiles every record transformed into the batch
 	// (Pipeline.NewProfiler).
 	Profile *Profiler

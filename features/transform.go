@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -43,8 +44,9 @@ func hashCross(a, b string) uint64 {
 // needed to turn input records into model tensors. It is read-only after
 // NewPipeline and safe for concurrent use.
 type Pipeline struct {
-	dense []denseOp
-	cat   []catOp
+	dense  []denseOp
+	cat    []catOp
+	images []ImageInput
 }
 
 type denseOp struct {
@@ -79,7 +81,7 @@ func NewPipeline(spec Spec, stats Stats) (*Pipeline, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Pipeline{}
+	p := &Pipeline{images: spec.ImageInputs()}
 	byName := map[string]Feature{}
 	for _, f := range spec.Features {
 		byName[f.Name] = f
@@ -149,6 +151,9 @@ func (p *Pipeline) Cardinalities() []int {
 	}
 	return out
 }
+
+// Images are the image inputs (Batch.Images' columns), in spec order.
+func (p *Pipeline) Images() []ImageInput { return p.images }
 
 // CatNames names the index inputs in order, for diagnostics.
 func (p *Pipeline) CatNames() []string {
@@ -250,6 +255,9 @@ func (p *Pipeline) Transform(rec arrow.RecordBatch, dst *Batch) error {
 			a.observe(seen)
 		}
 	}
+	if err := p.readImages(rec, dst, pr); err != nil {
+		return err
+	}
 	for j := range p.cat {
 		if pr == nil {
 			if _, err := p.cat[j].fill(rec, dst.Cat, j, k, n, nil, nil); err != nil {
@@ -267,6 +275,39 @@ func (p *Pipeline) Transform(rec arrow.RecordBatch, dst *Batch) error {
 		if a.sbins != nil {
 			if err := p.cat[j].sample(rec, dst.Cat, j, k, sampled, a); err != nil {
 				return fmt.Errorf("feature %q: %w", p.cat[j].name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// readImages copies the image URIs of rec into dst.Images ("" for a null),
+// and profiles them into pr if set.
+func (p *Pipeline) readImages(rec arrow.RecordBatch, dst *Batch, pr *Profiler) error {
+	n, m := dst.N, len(p.images)
+	dst.I = m
+	dst.Images = slices.Grow(dst.Images[:0], n*m)[:n*m]
+	for j, in := range p.images {
+		col, err := column[*array.String](rec, in.Column)
+		if err != nil {
+			return fmt.Errorf("feature %q: %w", in.Name, err)
+		}
+		for i := range n {
+			uri := ""
+			if col.IsValid(i) {
+				uri = col.Value(i)
+			}
+			dst.Images[i*m+j] = uri
+		}
+		if pr != nil {
+			a := &pr.img[j]
+			a.count += int64(n)
+			for i := range n {
+				if uri := dst.Images[i*m+j]; uri == "" {
+					a.missing++
+				} else {
+					a.regs.insert(mix64(Hash(uri)))
+				}
 			}
 		}
 	}
