@@ -99,4 +99,16 @@
 // Tests hold both graphs to an independent float64 forward pass. The
 // embedding gradient is dense ([V, E] per step), which suits tables of up
 // to some hundred thousand rows.
+//
+// # Images
+//
+// A model with image features (arch.image) has an image tower: conv layers,
+// pooling, a projection. Training differentiates it inside the training
+// graph, on each step's distinct images. Scoring runs it apart (Tower, on
+// the packed kernels), because its output is cached by the image's content:
+// ImageStage computes each distinct image's embedding once per run (or
+// takes it from an earlier run's, Preload) and fills Batch.ImageEmb, which
+// the compiled model reads as dense inputs after the numeric ones. Tests
+// hold the two towers to the same scores and to a float64 definition.
+// docs/images.md.
 package scoring

@@ -106,13 +106,15 @@ func WithMaxAbsLogit(limit float64) ModelOption {
 // with the buffers of one forward pass. A Model is not safe for concurrent
 // use: give each worker its own (they may share one bundle.Bundle).
 type Model struct {
-	net     *Network
-	plan    *plan          // nil once closed
-	prob    *gorgonia.Node // (B, 1) sigmoid of the logit
-	inputs  bundle.Inputs
-	offsets []int32
-	catName []string // names of the categorical columns, where known
-	probOp  *probOp  // computes prob; holds the logits of the last run
+	net    *Network
+	plan   *plan          // nil once closed
+	prob   *gorgonia.Node // (B, 1) sigmoid of the logit
+	inputs bundle.Inputs
+	// imageWidth is I·E, the image embeddings of a row (Batch.ImageEmb).
+	imageWidth int
+	offsets    []int32
+	catName    []string // names of the categorical columns, where known
+	probOp     *probOp  // computes prob; holds the logits of the last run
 	// logitLimit bounds |logit| (math.MaxFloat32: only finite); maxAbs is
 	// the limit as set, for messages.
 	logitLimit float32
@@ -139,7 +141,12 @@ func compileModel(bu *bundle.Bundle, batchSize int, opts ...ModelOption) (*Model
 	if bu.Arch.Kind == bundle.GraphKind {
 		net, err = compileGraph(bu, batchSize)
 	} else {
-		net, err = buildScoringNetwork(bu.Arch, bu.Inputs, bu.Weights, batchSize)
+		// The image embeddings are dense inputs after the numeric ones
+		// (Batch.ImageEmb, filled by the image stage).
+		in := bu.Inputs
+		in.Dense += bu.Arch.ImageWidth(in)
+		in.Images, in.ImageSize = 0, 0
+		net, err = buildScoringNetwork(bu.Arch, in, bu.Weights, batchSize)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("new model: %w", err)
@@ -152,6 +159,7 @@ func compileModel(bu *bundle.Bundle, batchSize int, opts ...ModelOption) (*Model
 		net:        net,
 		prob:       net.prob,
 		inputs:     bu.Inputs,
+		imageWidth: bu.Arch.ImageWidth(bu.Inputs),
 		catName:    categoricalNames(bu),
 		probOp:     po,
 		logitLimit: math.MaxFloat32,
@@ -173,7 +181,7 @@ func compileModel(bu *bundle.Bundle, batchSize int, opts ...ModelOption) (*Model
 func categoricalNames(bu *bundle.Bundle) []string {
 	var names []string
 	for _, f := range bu.Features.Features {
-		if f.Kind != features.Numeric {
+		if f.Kind != features.Numeric && f.Kind != features.Image {
 			names = append(names, f.Name)
 		}
 	}
@@ -268,6 +276,8 @@ func (m *Model) check(b *features.Batch) error {
 		return fmt.Errorf("%w: batch has %d dense values, want %d rows × %d", ErrInput, len(b.Dense), b.N, d)
 	case len(b.Cat) != b.N*k:
 		return fmt.Errorf("%w: batch has %d categorical values, want %d rows × %d", ErrInput, len(b.Cat), b.N, k)
+	case len(b.ImageEmb) != b.N*m.imageWidth && m.imageWidth > 0:
+		return fmt.Errorf("%w: batch has %d image embedding values, want %d rows × %d (image stage not run?)", ErrInput, len(b.ImageEmb), b.N, m.imageWidth)
 	}
 	return nil
 }
@@ -280,7 +290,16 @@ func (m *Model) fill(b *features.Batch, start, end int) error {
 	if m.net.feeds != nil {
 		return m.fillFeeds(b, start, end)
 	}
-	if m.net.denseT != nil {
+	if m.net.denseT != nil && m.imageWidth > 0 {
+		d, iw := b.D, m.imageWidth
+		w := d + iw
+		dst := m.net.denseT.Float32s()
+		for r := range n {
+			copy(dst[r*w:r*w+d], b.Dense[(start+r)*d:(start+r+1)*d])
+			copy(dst[r*w+d:(r+1)*w], b.ImageEmb[(start+r)*iw:(start+r+1)*iw])
+		}
+		clear(dst[n*w:])
+	} else if m.net.denseT != nil {
 		dst := m.net.denseT.Float32s()
 		copy(dst, b.Dense[start*b.D:end*b.D])
 		clear(dst[n*b.D:])

@@ -22,6 +22,9 @@ func referenceScores(bu *bundle.Bundle, b *features.Batch) []float64 {
 	out := make([]float64, b.N)
 	for r := range b.N {
 		x := b.Dense[r*b.D : (r+1)*b.D]
+		if iw := bu.Arch.ImageWidth(bu.Inputs); iw > 0 { // image embeddings: inputs after the dense ones
+			x = slices.Concat(x, b.ImageEmb[r*iw:(r+1)*iw])
+		}
 		cat := b.Cat[r*b.K : (r+1)*b.K]
 		// rowOf is the row of the concatenated tables for feature k.
 		rowOf := func(k int) int {

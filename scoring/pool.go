@@ -65,6 +65,9 @@ type PoolOptions struct {
 	// the main model's pipeline) that profiles the inputs and the main
 	// model's scores of every record the worker scores.
 	Profile func() *features.Profiler
+	// Images is the main model's image stage, needed if it has image
+	// inputs (a challenger's is Challenger.Images).
+	Images *ImageStage
 }
 
 // Challenger is a model scored beside the main one (PoolOptions.Challengers).
@@ -74,6 +77,9 @@ type Challenger struct {
 	// Column names the challenger's score column; it must differ from
 	// ScoreColumn, the pass-through columns and the other challengers'.
 	Column string
+	// Images is the challenger's image stage, needed if it has image
+	// inputs.
+	Images *ImageStage
 }
 
 // Counts say how many rows went through Run.
@@ -111,17 +117,21 @@ func Run(ctx context.Context, src Source, bu *bundle.Bundle, fx *features.Pipeli
 	if opts.Mem == nil {
 		opts.Mem = memory.DefaultAllocator
 	}
-	specs := append([]Challenger{{Bundle: bu, Features: fx, Column: ScoreColumn}}, opts.Challengers...)
+	specs := append([]Challenger{{Bundle: bu, Features: fx, Column: ScoreColumn, Images: opts.Images}}, opts.Challengers...)
 	if err := checkColumns(specs, &opts); err != nil {
 		return Counts{}, err
 	}
 	for _, c := range specs {
-		if c.Features.Dense() != c.Bundle.Inputs.Dense || !slices.Equal(c.Features.Cardinalities(), c.Bundle.Inputs.Cardinalities) {
-			return Counts{}, fmt.Errorf("score: feature pipeline gives %d dense inputs and cardinalities %v, bundle %s %s expects %d and %v",
-				c.Features.Dense(), c.Features.Cardinalities(), c.Bundle.Name, c.Bundle.Version, c.Bundle.Inputs.Dense, c.Bundle.Inputs.Cardinalities)
+		if got := bundle.InputsOf(c.Features); !got.Equal(c.Bundle.Inputs) {
+			return Counts{}, fmt.Errorf("score: feature pipeline gives inputs %+v, bundle %s %s expects %+v",
+				got, c.Bundle.Name, c.Bundle.Version, c.Bundle.Inputs)
 		}
 		if err := c.Bundle.Validate(); err != nil {
 			return Counts{}, fmt.Errorf("compile model %s %s: %w", c.Bundle.Name, c.Bundle.Version, err)
+		}
+		if (c.Bundle.Inputs.Images > 0) != (c.Images != nil) || (c.Images != nil && c.Images.bu != c.Bundle) {
+			return Counts{}, fmt.Errorf("score: model %s %s has %d image inputs: it needs its own image stage, and only then",
+				c.Bundle.Name, c.Bundle.Version, c.Bundle.Inputs.Images)
 		}
 	}
 
@@ -177,7 +187,7 @@ func Run(ctx context.Context, src Source, bu *bundle.Bundle, fx *features.Pipeli
 				}
 			}()
 			for rec := range in {
-				res, err := w.score(rec)
+				res, err := w.score(ctx, rec)
 				rec.Release()
 				if err != nil {
 					return err
@@ -287,7 +297,7 @@ func (w *worker) close() {
 
 // score turns one input record into an output record: id columns, pass
 // columns, then one score column per model.
-func (w *worker) score(rec arrow.RecordBatch) (arrow.RecordBatch, error) {
+func (w *worker) score(ctx context.Context, rec arrow.RecordBatch) (arrow.RecordBatch, error) {
 	for k, fx := range w.fxs {
 		if err := fx.Transform(rec, &w.batches[k]); err != nil {
 			return nil, fmt.Errorf("compute features: %w", err)
@@ -313,7 +323,17 @@ func (w *worker) score(rec arrow.RecordBatch) (arrow.RecordBatch, error) {
 	}
 	w.scores = slices.Grow(w.scores[:0], n)[:n]
 	for i, m := range w.models {
-		if err := m.Score(&w.batches[w.batchOf[i]], w.scores); err != nil {
+		batch := &w.batches[w.batchOf[i]]
+		if st := w.specs[i].Images; st != nil {
+			if err := st.Embed(ctx, batch); err != nil {
+				var re *RowError
+				if errors.As(err, &re) {
+					re.IDs = w.ids(rec, re.Row)
+				}
+				return nil, fmt.Errorf("images of model %s %s: %w", w.specs[i].Bundle.Name, w.specs[i].Bundle.Version, err)
+			}
+		}
+		if err := m.Score(batch, w.scores); err != nil {
 			var le *LogitError
 			var re *RowError
 			if errors.As(err, &re) {

@@ -42,11 +42,18 @@ type SkewError struct {
 	// indices); otherwise a dense float32 value.
 	Index              bool
 	Expected, Computed float64
+	// Tower: the image tower's embedding of ProbeImage differs, in value
+	// Value (Row is then 0).
+	Tower bool
+	Value int
 }
 
 func (e *SkewError) Error() string {
 	where := fmt.Sprintf("%v: model %s: reference row %d", ErrSkew, e.Model, e.Row)
 	switch {
+	case e.Tower:
+		return fmt.Sprintf("%v: model %s: image tower: probe embedding value %d is %s, computed %s (off by %.3g, more than %g relative): the image tower computes differently since training (its weights or the scoring code changed)",
+			ErrSkew, e.Model, e.Value, f32(e.Expected), f32(e.Computed), math.Abs(e.Computed-e.Expected), ImageProbeTolerance)
 	case e.Feature == "":
 		return fmt.Sprintf("%s: score %s, computed %s (off by %.3g, more than %g): the model computes differently since training (its weights or the scoring code changed)",
 			where, f32(e.Expected), f32(e.Computed), math.Abs(e.Computed-e.Expected), ReferenceScoreTolerance)
@@ -96,10 +103,26 @@ func CheckReference(bu *bundle.Bundle) (int, error) {
 	}
 	var denseNames, catNames []string
 	for _, f := range bu.Features.Features {
-		if f.Kind == features.Numeric {
+		switch f.Kind {
+		case features.Numeric:
 			denseNames = append(denseNames, f.Name)
-		} else {
+		case features.Image:
+		default:
 			catNames = append(catNames, f.Name)
+		}
+	}
+	if err := checkImageProbe(bu, model); err != nil {
+		return 0, err
+	}
+	// The rows' images are not at hand: they are scored with the
+	// embeddings recorded with them (the tower is checked on the probe).
+	if w := bu.Arch.ImageWidth(bu.Inputs); w > 0 {
+		b.ImageEmb = make([]float32, 0, n*w)
+		for _, r := range bu.Reference {
+			if len(r.ImageEmb) != w {
+				return 0, fmt.Errorf("%w: model %s: a reference row has %d image embedding values, want %d", ErrSkew, model, len(r.ImageEmb), w)
+			}
+			b.ImageEmb = append(b.ImageEmb, r.ImageEmb...)
 		}
 	}
 	for i, r := range bu.Reference {
@@ -133,4 +156,45 @@ func CheckReference(bu *bundle.Bundle) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// ProbeImage is the image the skew guard runs the image tower on: size ×
+// size pixels of a fixed pattern of values in [0, 1], channel first, the
+// same on every machine.
+func ProbeImage(size int) []float32 {
+	x := make([]float32, 3*size*size)
+	for c := range 3 {
+		for y := range size {
+			for xx := range size {
+				x[(c*size+y)*size+xx] = float32((xx*7+y*13+c*29)%17) / 16
+			}
+		}
+	}
+	return x
+}
+
+// ImageProbeTolerance is how far a recomputed probe embedding value may be
+// from the recorded one, relative to 1 + |recorded|: the tower's sums run
+// in another order on another kernel (see ReferenceScoreTolerance).
+const ImageProbeTolerance = 1e-5
+
+// checkImageProbe recomputes the bundle's image tower on ProbeImage and
+// compares it with the recorded embedding (a model without image inputs,
+// or a bundle recorded without a probe, has nothing to check).
+func checkImageProbe(bu *bundle.Bundle, model string) error {
+	if bu.Arch.ImageWidth(bu.Inputs) == 0 || len(bu.ImageProbe) == 0 {
+		return nil
+	}
+	tw, err := NewTower(bu)
+	if err != nil {
+		return fmt.Errorf("%w: model %s: %w", ErrSkew, model, err)
+	}
+	got := make([]float32, tw.Dim())
+	tw.Embed(ProbeImage(bu.Inputs.ImageSize), 1, got)
+	for j, want := range bu.ImageProbe {
+		if d := math.Abs(float64(got[j]) - float64(want)); !(d <= ImageProbeTolerance*(1+math.Abs(float64(want)))) {
+			return &SkewError{Model: model, Tower: true, Value: j, Expected: float64(want), Computed: float64(got[j])}
+		}
+	}
+	return nil
 }

@@ -59,6 +59,17 @@
 // input is the K embeddings in feature order followed by the D dense
 // features.
 //
+// With image inputs (Inputs.Images = I, Architecture.Image: conv channels
+// c_i and embedding E'), each image feature's embedding is I·E' more dense
+// inputs after the D (wide.dense and deep.l0.w, or deep.out.w, grow by
+// I·E' rows), and the tower has
+//
+//	image.conv{i}.w  [c_i, c_{i-1}, 3, 3]  conv filters (c_{-1} = 3, RGB)
+//	image.conv{i}.b  [c_i]
+//	image.proj.w     [c_last, E']          projection of each channel's average
+//	image.proj.b     [E']
+//	image.missing    [E']                  embedding of a row without a usable image
+//
 // # Graph bundles
 //
 // Arch kind graph is an imported model (`scorer import onnx`, package

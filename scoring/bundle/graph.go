@@ -149,9 +149,8 @@ func (bu *Bundle) validateGraph() error {
 	if err != nil {
 		return bad("a graph model computes its inputs with its feature spec: %v", err)
 	}
-	if pipe.Dense() != bu.Inputs.Dense || !slices.Equal(pipe.Cardinalities(), bu.Inputs.Cardinalities) {
-		return bad("inputs (dense %d, cardinalities %v) are not what the feature spec computes (dense %d, cardinalities %v)",
-			bu.Inputs.Dense, bu.Inputs.Cardinalities, pipe.Dense(), pipe.Cardinalities())
+	if got := InputsOf(pipe); !got.Equal(bu.Inputs) {
+		return bad("inputs %+v are not what the feature spec computes (%+v)", bu.Inputs, got)
 	}
 	names := map[string]bool{}
 	for _, f := range bu.Features.Features {

@@ -1,6 +1,7 @@
 package bundle
 
 import (
+	"slices"
 	"time"
 
 	"github.com/adtech/scorer/features"
@@ -29,6 +30,30 @@ type Architecture struct {
 	// Hidden are the widths of the deep part's ReLU layers, input side first.
 	// It may be empty: the deep part is then linear in its input.
 	Hidden []int `yaml:"hidden,omitempty,flow"`
+	// Image is the image tower, which turns each image feature's image
+	// into an embedding of Image.Embedding values; needed with image
+	// inputs, and only then.
+	Image *ImageTower `yaml:"image,omitempty"`
+}
+
+// ImageTower is a small convolutional network: each entry of Channels is
+// a 3×3 convolution (stride 1, padding 1) to that many channels, ReLU and
+// a 2×2 max pooling (stride 2); then the global average of each channel
+// and a linear projection to Embedding values. One tower embeds every
+// image feature; its embeddings are model inputs after the dense ones,
+// read by the wide part and by the deep part's first layer.
+type ImageTower struct {
+	Channels  []int `yaml:"channels,flow"`
+	Embedding int   `yaml:"embedding"`
+}
+
+// ImageWidth is I·E: the model inputs the image features give (0 without
+// image features).
+func (a Architecture) ImageWidth(in Inputs) int {
+	if a.Image == nil {
+		return 0
+	}
+	return in.Images * a.Image.Embedding
 }
 
 // HasWide reports whether the architecture has the wide part (wide.*
@@ -45,6 +70,25 @@ func (a Architecture) HasDeep() bool { return a.Kind == Deep || a.Kind == WideDe
 type Inputs struct {
 	Dense         int   `yaml:"dense"`
 	Cardinalities []int `yaml:"cardinalities,flow"`
+	// Images is the number of image features (I), ImageSize the side of
+	// their tensors (3 × ImageSize × ImageSize values each).
+	Images    int `yaml:"images,omitempty"`
+	ImageSize int `yaml:"image_size,omitempty"`
+}
+
+// InputsOf are the inputs the pipeline computes.
+func InputsOf(p *features.Pipeline) Inputs {
+	in := Inputs{Dense: p.Dense(), Cardinalities: p.Cardinalities()}
+	if im := p.Images(); len(im) > 0 {
+		in.Images, in.ImageSize = len(im), im[0].Size
+	}
+	return in
+}
+
+// Equal reports whether two inputs are the same widths.
+func (in Inputs) Equal(o Inputs) bool {
+	return in.Dense == o.Dense && slices.Equal(in.Cardinalities, o.Cardinalities) &&
+		in.Images == o.Images && in.ImageSize == o.ImageSize
 }
 
 // K is the number of categorical columns.
@@ -95,6 +139,9 @@ type TrainingInfo struct {
 	LearningRate       float64   `yaml:"learning_rate,omitempty"`
 	L2                 float64   `yaml:"l2,omitempty"`
 	TrainedAt          time.Time `yaml:"trained_at,omitempty"`
+	// ImageTower says where an imported image tower came from and whether
+	// training kept it (frozen) or trained it further (fine-tuned).
+	ImageTower string `yaml:"image_tower,omitempty"`
 }
 
 // Param is one weight tensor: row-major float32 data of the given shape.
@@ -146,4 +193,8 @@ type Bundle struct {
 	// its training data with the features and score computed then, which
 	// the skew guard recomputes at load. None in a bundle made before.
 	Reference []ReferenceRow `yaml:"-"`
+	// ImageProbe is the image tower's embedding of scoring.ProbeImage when
+	// the reference rows were recorded (reference.json), for the skew
+	// guard to check the tower; nil without image inputs.
+	ImageProbe []float32 `yaml:"-"`
 }

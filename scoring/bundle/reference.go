@@ -44,6 +44,11 @@ type ReferenceRow struct {
 	// feature pipeline computed them: D float32 values, K int32 indices.
 	Dense []float32 `json:"dense"`
 	Cat   []int32   `json:"cat"`
+	// ImageEmb are the row's image embeddings (I·E values) as the image
+	// tower computed them from its images, for a model with image inputs:
+	// the skew guard scores the row with them (it has no images), and
+	// checks the tower itself on ImageProbe.
+	ImageEmb []float32 `json:"image_emb,omitempty"`
 	// Score is the model's click probability for the row.
 	Score float32 `json:"score"`
 }
@@ -52,6 +57,8 @@ type ReferenceRow struct {
 type referenceFile struct {
 	Format int            `json:"format"`
 	Rows   []ReferenceRow `json:"rows"`
+	// ImageProbe is Bundle.ImageProbe.
+	ImageProbe []float32 `json:"image_probe,omitempty"`
 }
 
 // loadReference reads the bundle's reference rows, if it has a
@@ -77,6 +84,7 @@ func (bu *Bundle) loadReference(ctx context.Context, b store.Bucket, prefix stri
 	if len(rf.Rows) > 0 {
 		bu.Reference = rf.Rows
 	}
+	bu.ImageProbe = rf.ImageProbe
 	if err := bu.checkReference(); err != nil {
 		return fmt.Errorf("%s: %w", b.URI(key), err)
 	}
@@ -102,7 +110,16 @@ func (bu *Bundle) encodeReference() ([]byte, error) {
 	if len(bu.Reference) > 0 {
 		buf.WriteString("\n  ")
 	}
-	buf.WriteString("]\n}\n")
+	buf.WriteString("]")
+	if len(bu.ImageProbe) > 0 {
+		probe, err := marshal(bu.ImageProbe)
+		if err != nil {
+			return nil, fmt.Errorf("encode %s: image probe: %w", ReferenceFile, err)
+		}
+		buf.WriteString(",\n  \"image_probe\": ")
+		buf.Write(probe)
+	}
+	buf.WriteString("\n}\n")
 	return buf.Bytes(), nil
 }
 
@@ -111,6 +128,9 @@ func (bu *Bundle) encodeReference() ([]byte, error) {
 // that the input schema can read (ReferenceRecord). Errors wrap ErrInvalid
 // and name the row (1-based).
 func (bu *Bundle) checkReference() error {
+	if len(bu.ImageProbe) > 0 && (bu.Arch.Image == nil || len(bu.ImageProbe) != bu.Arch.Image.Embedding || firstNonFinite(bu.ImageProbe) >= 0) {
+		return fmt.Errorf("%w: image_probe has %d values, want the image tower's embedding of finite values", ErrInvalid, len(bu.ImageProbe))
+	}
 	if len(bu.Reference) == 0 {
 		return nil
 	}
@@ -123,6 +143,12 @@ func (bu *Bundle) checkReference() error {
 		}
 		if j := firstNonFinite(r.Dense); j >= 0 {
 			return bad("dense input %d is %g, want a finite number", j, r.Dense[j])
+		}
+		if w := bu.Arch.ImageWidth(bu.Inputs); len(r.ImageEmb) != w {
+			return bad("%d image embedding values, the model has %d", len(r.ImageEmb), w)
+		}
+		if j := firstNonFinite(r.ImageEmb); j >= 0 {
+			return bad("image embedding value %d is %g, want a finite number", j, r.ImageEmb[j])
 		}
 		if !(r.Score >= 0 && r.Score <= 1) {
 			return bad("score %g, want a probability", r.Score)

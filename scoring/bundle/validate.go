@@ -18,6 +18,19 @@ func WeightShapes(a Architecture, in Inputs) ([]string, map[string][]int) {
 		shapes[name] = shape
 	}
 	v, k, d := in.TotalCardinality(), in.K(), in.Dense
+	// The image embeddings are inputs after the dense ones.
+	d += a.ImageWidth(in)
+	if t := a.Image; t != nil {
+		cin := 3
+		for i, c := range t.Channels {
+			add(fmt.Sprintf("image.conv%d.w", i), c, cin, 3, 3)
+			add(fmt.Sprintf("image.conv%d.b", i), c)
+			cin = c
+		}
+		add("image.proj.w", cin, t.Embedding)
+		add("image.proj.b", t.Embedding)
+		add("image.missing", t.Embedding)
+	}
 	if a.HasWide() {
 		if k > 0 {
 			add("wide.emb", v, 1)
@@ -149,6 +162,43 @@ func unravel(i int, shape []int) []int {
 	return idx
 }
 
+// MaxImageChannels bounds an image tower layer's channels.
+const MaxImageChannels = 1024
+
+// validateImages checks the image tower against the image inputs.
+func validateImages(a Architecture, in Inputs) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case in.Images < 0:
+		return bad("inputs.images is %d", in.Images)
+	case in.Images == 0 && a.Image != nil:
+		return bad("arch.image is set but the model has no image inputs")
+	case in.Images == 0:
+		return nil
+	case a.Kind == GraphKind:
+		return bad("image inputs need a built-in architecture with arch.image, not an imported graph")
+	case a.Image == nil:
+		return bad("%d image input(s) need arch.image (the tower that embeds them)", in.Images)
+	case len(a.Image.Channels) == 0:
+		return bad("arch.image.channels is empty, want at least one conv layer")
+	case len(a.Image.Channels) > 10:
+		return bad("arch.image has %d conv layers, at most 10", len(a.Image.Channels))
+	case a.Image.Embedding < 1 || a.Image.Embedding > MaxImageChannels:
+		return bad("arch.image.embedding is %d, want in [1, %d]", a.Image.Embedding, MaxImageChannels)
+	}
+	for i, c := range a.Image.Channels {
+		if c < 1 || c > MaxImageChannels {
+			return bad("arch.image.channels[%d] is %d, want in [1, %d]", i, c, MaxImageChannels)
+		}
+	}
+	if n := len(a.Image.Channels); in.ImageSize < 1 || in.ImageSize%(1<<n) != 0 {
+		return bad("inputs.image_size %d is not a positive multiple of %d (%d conv layers, each halving the side)", in.ImageSize, 1<<n, n)
+	}
+	return nil
+}
+
 // ValidateArch checks an architecture and input widths on their own, as
 // Validate does before it checks the weights. Errors wrap ErrInvalid.
 func ValidateArch(a Architecture, in Inputs) error {
@@ -175,8 +225,11 @@ func ValidateArch(a Architecture, in Inputs) error {
 	if uint64(in.TotalCardinality()) > math.MaxInt32 {
 		return bad("total cardinality %d does not fit int32 indices", in.TotalCardinality())
 	}
-	if in.Dense == 0 && in.K() == 0 {
+	if in.Dense == 0 && in.K() == 0 && in.Images == 0 {
 		return bad("model has no inputs")
+	}
+	if err := validateImages(a, in); err != nil {
+		return err
 	}
 	if a.HasDeep() {
 		if in.K() > 0 && a.EmbeddingDim < 1 {

@@ -79,6 +79,9 @@ func Import(data []byte, opts Options) (*bundle.Bundle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("import onnx: %w", err)
 	}
+	if ins := pipe.Images(); len(ins) > 0 {
+		return nil, fmt.Errorf("import onnx: %w: feature %q is an image feature: an imported graph cannot read images yet (docs/images.md)", ErrUnsupported, ins[0].Name)
+	}
 	im := &importer{g: m.GetGraph(), opset: opset, weights: map[string]*bundle.Param{}, consts: map[string]bundle.IntTensor{}}
 	gr := &bundle.Graph{
 		Opset: int(opset),

@@ -76,13 +76,29 @@ func fixtureSpec(f fixture) (features.Spec, map[string][]string) {
 
 // Every fixture model, imported and compiled by scorer, scores what ONNX
 // Runtime scored for the same inputs, within 1e-5, at several batch sizes.
-func TestParityWithONNXRuntime(t *testing.T) {
+// fixtures are the fixtures of testdata/: the image towers if towers is
+// set (TestTowerParityWithONNXRuntime), else the scoring models.
+func fixtures(t *testing.T, towers bool) []fixture {
+	t.Helper()
 	paths, err := filepath.Glob("testdata/*.json")
-	if err != nil || len(paths) < 5 {
-		t.Fatalf("fixtures: %v, %v", paths, err)
+	if err != nil {
+		t.Fatal(err)
 	}
+	var out []fixture
 	for _, path := range paths {
-		f := loadFixture(t, path)
+		if f := loadFixture(t, path); (f.Style == towerStyle) == towers {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func TestParityWithONNXRuntime(t *testing.T) {
+	fs := fixtures(t, false)
+	if len(fs) < 5 {
+		t.Fatalf("%d fixtures", len(fs))
+	}
+	for _, f := range fs {
 		t.Run(strings.TrimSuffix(f.Model, ".onnx"), func(t *testing.T) {
 			data, err := os.ReadFile(filepath.Join("testdata", f.Model))
 			if err != nil {
@@ -145,12 +161,7 @@ func TestParityWithONNXRuntime(t *testing.T) {
 // Scoring an imported graph allocates nothing per batch, whatever its
 // operators, as for the built-in models.
 func TestImportedScoringAllocatesNothing(t *testing.T) {
-	paths, err := filepath.Glob("testdata/*.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, path := range paths {
-		f := loadFixture(t, path)
+	for _, f := range fixtures(t, false) {
 		data, err := os.ReadFile(filepath.Join("testdata", f.Model))
 		if err != nil {
 			t.Fatal(err)

@@ -63,6 +63,12 @@ func TestImportRefusesWhatItCannotRun(t *testing.T) {
 			return g.Model(17)
 		}(), onnx.Options{Spec: spec4}, []string{`node "/ms/Gelu" (Gelu, opset 17)`, `domain "com.microsoft"`}},
 		{"old opset", tiny(nil).Model(12), onnx.Options{Spec: spec4}, []string{"opset 12 is not supported", "13 to 21"}},
+		{
+			"an image feature", tiny(nil).Model(17),
+			onnx.Options{Spec: features.Spec{Features: append(slices.Clone(spec4.Features),
+				features.Feature{Name: "banner", Column: "image_uri", Kind: features.Image})}},
+			[]string{`feature "banner" is an image feature`, "cannot read images"},
+		},
 		{"new opset", tiny(nil).Model(22), onnx.Options{Spec: spec4}, []string{"opset 22 is not supported"}},
 		{"dynamic inner dimension", func() []byte {
 			g := tiny(nil)

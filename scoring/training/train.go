@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"time"
 
 	"gorgonia.org/gorgonia"
@@ -54,6 +56,14 @@ type Config struct {
 	// early. Either way, with validation data the returned weights are
 	// those of the epoch with the lowest validation log loss.
 	Patience int
+
+	// ImageInit, if set, are the image tower's initial weights (an
+	// imported tower, onnx.ImportTower: image.conv{i}.w/b, image.proj.w/b,
+	// of the shapes Arch.Image gives), instead of random ones; FreezeImage
+	// keeps them as they are (only the rest of the model, and the missing
+	// embedding, is trained).
+	ImageInit   map[string]*bundle.Param
+	FreezeImage bool
 
 	// Now stamps Training.TrainedAt; nil means time.Now.
 	Now func() time.Time
@@ -122,6 +132,22 @@ func (c Config) Validate() error {
 type Dataset struct {
 	Batch  features.Batch
 	Labels []float32
+	// With image features: Images are the distinct images of the rows,
+	// 3·S·S values each, laid out as readers/images makes them, and
+	// ImageIndex (N × I) each row's image per image feature: an index
+	// into Images, or -1 for none (missing or bad: the model learns an
+	// embedding for it). Batch.ImageEmb is not read: training computes
+	// the embeddings.
+	Images     []float32
+	ImageIndex []int32
+}
+
+// images is the number of distinct images of the dataset (U).
+func (ds *Dataset) images(in bundle.Inputs) int {
+	if in.Images == 0 {
+		return 0
+	}
+	return len(ds.Images) / (3 * in.ImageSize * in.ImageSize)
 }
 
 func (ds *Dataset) check(in bundle.Inputs) error {
@@ -139,6 +165,15 @@ func (ds *Dataset) check(in bundle.Inputs) error {
 		return fmt.Errorf("%w: %d categorical values, want %d rows × %d", scoring.ErrInput, len(b.Cat), b.N, b.K)
 	case len(ds.Labels) != b.N:
 		return fmt.Errorf("%w: %d labels for %d rows", scoring.ErrInput, len(ds.Labels), b.N)
+	case len(ds.ImageIndex) != b.N*in.Images:
+		return fmt.Errorf("%w: %d image indices, want %d rows × %d image features", scoring.ErrInput, len(ds.ImageIndex), b.N, in.Images)
+	case in.Images > 0 && len(ds.Images)%(3*in.ImageSize*in.ImageSize) != 0:
+		return fmt.Errorf("%w: %d image values are not a whole number of 3×%d×%d images", scoring.ErrInput, len(ds.Images), in.ImageSize, in.ImageSize)
+	}
+	for i, u := range ds.ImageIndex {
+		if u < -1 || int(u) >= ds.images(in) {
+			return fmt.Errorf("%w: row %d: image feature %d: image %d of %d", scoring.ErrInput, i/in.Images, i%in.Images, u, ds.images(in))
+		}
 	}
 	for i, y := range ds.Labels {
 		if !(y >= 0 && y <= 1) {
@@ -204,7 +239,7 @@ func Train(ctx context.Context, cfg Config, train, val Dataset) (*bundle.Bundle,
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	tr, err := newTrainer(cfg, bu)
+	tr, err := newTrainer(cfg, bu, train.images(cfg.Inputs))
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
@@ -246,7 +281,7 @@ func Train(ctx context.Context, cfg Config, train, val Dataset) (*bundle.Bundle,
 		}
 		st := EpochStats{Epoch: epoch, Loss: sum / float64(steps), ValLogLoss: math.NaN(), ValAUC: math.NaN()}
 		if val.Batch.N > 0 {
-			p, err := scoreAll(eval, &val.Batch)
+			p, err := scoreAll(eval, bu, &val)
 			if err != nil {
 				return nil, fmt.Errorf("train: epoch %d: validation: %w", epoch, err)
 			}
@@ -280,7 +315,7 @@ func Train(ctx context.Context, cfg Config, train, val Dataset) (*bundle.Bundle,
 		if ds.data.Batch.N == 0 {
 			continue
 		}
-		p, err := scoreAll(eval, &ds.data.Batch)
+		p, err := scoreAll(eval, bu, ds.data)
 		if err != nil {
 			return nil, fmt.Errorf("train: metrics: %w", err)
 		}
@@ -362,9 +397,47 @@ func restore(bu *bundle.Bundle, saved map[string][]float32) {
 	}
 }
 
-func scoreAll(m *scoring.Model, b *features.Batch) ([]float32, error) {
+// scoreAll scores a dataset with the model m compiled from bu (which
+// shares bu's weights), its image embeddings computed first.
+func scoreAll(m *scoring.Model, bu *bundle.Bundle, ds *Dataset) ([]float32, error) {
+	if err := Embed(bu, ds); err != nil {
+		return nil, err
+	}
+	b := &ds.Batch
 	p := make([]float32, b.N)
 	return p, m.Score(b, p)
+}
+
+// Embed sets ds.Batch.ImageEmb to the embeddings that bu's image tower
+// gives the rows' images (the missing embedding for a row without one),
+// as scoring computes them; nothing without image features.
+func Embed(bu *bundle.Bundle, ds *Dataset) error {
+	in := bu.Inputs
+	if in.Images == 0 {
+		ds.Batch.ImageEmb = ds.Batch.ImageEmb[:0]
+		return nil
+	}
+	tw, err := scoring.NewTower(bu)
+	if err != nil {
+		return err
+	}
+	u, e := ds.images(in), tw.Dim()
+	emb := make([]float32, u*e)
+	const chunk = 64 // images per call: bounded working memory
+	for lo := 0; lo < u; lo += chunk {
+		hi := min(lo+chunk, u)
+		tw.Embed(ds.Images[lo*tw.InputSize():hi*tw.InputSize()], hi-lo, emb[lo*e:hi*e])
+	}
+	b := &ds.Batch
+	b.ImageEmb = slices.Grow(b.ImageEmb[:0], b.N*in.Images*e)[:b.N*in.Images*e]
+	for i, idx := range ds.ImageIndex {
+		src := tw.Missing()
+		if idx >= 0 {
+			src = emb[int(idx)*e : (int(idx)+1)*e]
+		}
+		copy(b.ImageEmb[i*e:(i+1)*e], src)
+	}
+	return nil
 }
 
 // initBundle returns a bundle with the config's architecture and freshly
@@ -383,6 +456,8 @@ func initBundle(cfg Config, rate float64) (*bundle.Bundle, error) {
 			// zero: the wide part is a logistic regression.
 		case "wide.bias":
 			p.Data[0] = baseLogit
+		case "image.missing", "image.proj.b":
+			// zero
 		case "deep.emb":
 			for i := range p.Data {
 				p.Data[i] = float32(0.05 * rng.NormFloat64())
@@ -397,7 +472,13 @@ func initBundle(cfg Config, rate float64) (*bundle.Bundle, error) {
 				p.Data[0] = baseLogit
 			}
 		default:
-			if len(p.Shape) == 2 { // deep.l{i}.w; biases stay zero
+			if len(p.Shape) == 4 { // image.conv{i}.w: He-normal over a 3×3×Cin window
+				std := math.Sqrt(2 / float64(p.Shape[1]*p.Shape[2]*p.Shape[3]))
+				for i := range p.Data {
+					p.Data[i] = float32(std * rng.NormFloat64())
+				}
+			}
+			if len(p.Shape) == 2 { // deep.l{i}.w, image.proj.w; biases stay zero
 				std := math.Sqrt(2 / float64(p.Shape[0]))
 				for i := range p.Data {
 					p.Data[i] = float32(std * rng.NormFloat64())
@@ -405,7 +486,27 @@ func initBundle(cfg Config, rate float64) (*bundle.Bundle, error) {
 			}
 		}
 	}
+	for name, p := range cfg.ImageInit {
+		w, ok := bu.Weights[name]
+		if !ok || !strings.HasPrefix(name, "image.") || !slices.Equal(w.Shape, p.Shape) || len(p.Data) != p.Size() {
+			return nil, fmt.Errorf("%w: initial image tower weight %q of shape %v is not one of the architecture's (%v)", ErrConfig, name, p.Shape, shapeOf(w))
+		}
+		copy(w.Data, p.Data)
+	}
 	return bu, nil // validated by the network built from it (scoring.NewTrainingNetwork)
+}
+
+func shapeOf(p *bundle.Param) []int {
+	if p == nil {
+		return nil
+	}
+	return p.Shape
+}
+
+// frozen reports whether training leaves the parameter node name as it is:
+// the image tower's, under FreezeImage.
+func (c Config) frozen(name string) bool {
+	return c.FreezeImage && (strings.HasPrefix(name, "image.conv") || strings.HasPrefix(name, "image.proj"))
 }
 
 // trainer is the training graph: the network, the loss and its gradient.
@@ -418,15 +519,26 @@ type trainer struct {
 	solver     gorgonia.Solver
 	valueGrads []gorgonia.ValueGrad
 	offsets    []int32
+	// slotOf maps an image of the dataset to its slot in the step's
+	// image input (reused map).
+	slotOf map[int32]int32
+	in     bundle.Inputs
 }
 
-func newTrainer(cfg Config, bu *bundle.Bundle) (*trainer, error) {
-	net, err := scoring.NewTrainingNetwork(bu, cfg.BatchSize)
+func newTrainer(cfg Config, bu *bundle.Bundle, images int) (*trainer, error) {
+	// Room for a step's distinct images: every row's, or every image of
+	// the data if there are fewer.
+	slots := cfg.BatchSize * cfg.Inputs.Images
+	if cfg.Inputs.Images > 0 {
+		slots = max(1, min(slots, images))
+	}
+	net, err := scoring.NewTrainingNetwork(bu, cfg.BatchSize, slots)
 	if err != nil {
 		return nil, err
 	}
 	g, b := net.Graph(), cfg.BatchSize
 	tr := &trainer{
+		in:     cfg.Inputs,
 		net:    net,
 		label:  tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(b, 1)),
 		weight: tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(b, 1)),
@@ -459,22 +571,46 @@ func newTrainer(cfg Config, bu *bundle.Bundle) (*trainer, error) {
 	if tr.loss, err = gorgonia.Sum(weighted); err != nil {
 		return nil, fmt.Errorf("build loss: %w", err)
 	}
-	if _, err := gorgonia.Grad(tr.loss, net.Params()...); err != nil {
+	var params []*gorgonia.Node
+	for _, p := range net.Params() {
+		if !cfg.frozen(p.Name()) {
+			params = append(params, p)
+		}
+	}
+	if _, err := gorgonia.Grad(tr.loss, params...); err != nil {
 		return nil, fmt.Errorf("build gradient: %w", err)
 	}
-	tr.vm = gorgonia.NewTapeMachine(g, gorgonia.BindDualValues(net.Params()...))
+	tr.vm = gorgonia.NewTapeMachine(g, gorgonia.BindDualValues(params...))
 	opts := []gorgonia.SolverOpt{gorgonia.WithLearnRate(cfg.LearningRate)}
 	if cfg.L2 > 0 {
 		opts = append(opts, gorgonia.WithL2Reg(cfg.L2))
 	}
 	tr.solver = gorgonia.NewAdamSolver(opts...)
-	tr.valueGrads = gorgonia.NodesToValueGrads(net.Params())
+	tr.valueGrads = gorgonia.NodesToValueGrads(params)
 	return tr, nil
 }
 
 // step runs one minibatch of the given rows and updates the weights. It
 // returns the minibatch's mean log loss.
 func (tr *trainer) step(ds *Dataset, rows []int) (float64, error) {
+	tr.fill(ds, rows)
+	defer tr.vm.Reset()
+	if err := tr.vm.RunAll(); err != nil {
+		return 0, fmt.Errorf("run graph: %w", err)
+	}
+	loss, err := scalarOf(tr.loss.Value())
+	if err != nil {
+		return 0, fmt.Errorf("loss: %w", err)
+	}
+	if err := tr.solver.Step(tr.valueGrads); err != nil {
+		return 0, fmt.Errorf("solver step: %w", err)
+	}
+	return loss, nil
+}
+
+// fill puts the given rows of ds into the graph's inputs, padding the rest
+// of the batch with rows of weight zero.
+func (tr *trainer) fill(ds *Dataset, rows []int) {
 	b := &ds.Batch
 	n, d, k := len(rows), b.D, b.K
 	if t := tr.net.DenseInput(); t != nil {
@@ -495,6 +631,9 @@ func (tr *trainer) step(ds *Dataset, rows []int) (float64, error) {
 			dst[i] = tr.offsets[i%k]
 		}
 	}
+	if t := tr.net.ImagesInput(); t != nil {
+		tr.fillImages(ds, rows, t.Float32s(), tr.net.ImageIndexInput().Int32s())
+	}
 	label, weight := tr.label.Float32s(), tr.weight.Float32s()
 	for r, i := range rows {
 		label[r] = ds.Labels[i]
@@ -502,19 +641,37 @@ func (tr *trainer) step(ds *Dataset, rows []int) (float64, error) {
 	}
 	clear(label[n:])
 	clear(weight[n:])
+}
 
-	defer tr.vm.Reset()
-	if err := tr.vm.RunAll(); err != nil {
-		return 0, fmt.Errorf("run graph: %w", err)
+// fillImages puts the distinct images of the rows into the image slots
+// and each row's slot per image feature into idx (the slot count for none,
+// the missing embedding, padding rows included). Unused slots keep what
+// they held: no row reads them.
+func (tr *trainer) fillImages(ds *Dataset, rows []int, slots []float32, idx []int32) {
+	m := tr.in.Images
+	size := 3 * tr.in.ImageSize * tr.in.ImageSize
+	nslots := int32(len(slots) / size)
+	if tr.slotOf == nil {
+		tr.slotOf = map[int32]int32{}
 	}
-	loss, err := scalarOf(tr.loss.Value())
-	if err != nil {
-		return 0, fmt.Errorf("loss: %w", err)
+	clear(tr.slotOf)
+	for i := range idx {
+		idx[i] = nslots
 	}
-	if err := tr.solver.Step(tr.valueGrads); err != nil {
-		return 0, fmt.Errorf("solver step: %w", err)
+	for r, row := range rows {
+		for j, u := range ds.ImageIndex[row*m : (row+1)*m] {
+			if u < 0 {
+				continue
+			}
+			s, ok := tr.slotOf[u]
+			if !ok {
+				s = int32(len(tr.slotOf))
+				tr.slotOf[u] = s
+				copy(slots[int(s)*size:(int(s)+1)*size], ds.Images[int(u)*size:(int(u)+1)*size])
+			}
+			idx[r*m+j] = s
+		}
 	}
-	return loss, nil
 }
 
 func (tr *trainer) close() { _ = tr.vm.Close() }
