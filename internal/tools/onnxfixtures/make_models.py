@@ -832,6 +832,72 @@ def logreg(rng):
         cardinalities={"cat": CARDS}, reference={"score": sigmoid(logit(cat, dense))})
 
 
+def pytorch_tower(rng):
+    """torch.onnx.export(opset_version=17, dynamic_axes={"input": {0: "batch"}}) of
+    an image tower, nn.Sequential(Conv2d(3, 4, 3, padding=1), ReLU(),
+    MaxPool2d(2), Conv2d(4, 6, 3, padding=1), ReLU(), MaxPool2d(2),
+    AdaptiveAvgPool2d(1), Flatten(), Linear(6, 5)): what scorer imports as an
+    image model's tower (scoring/onnx ImportTower). Input [batch, 3, 16, 16]
+    in [0, 1], output the [batch, 5] embedding.
+    """
+    n, size, chans, emb = 8, 16, [4, 6], 5
+    x = f32(rng.uniform(0, 1, (n, 3, size, size)))
+    w = {}
+    cin = 3
+    for i, c in enumerate(chans):
+        w[f"{3 * i}.weight"] = normal(rng, (c, cin, 3, 3), 1 / np.sqrt(cin * 9))
+        w[f"{3 * i}.bias"] = normal(rng, (c,), 0.1)
+        cin = c
+    w["8.weight"] = normal(rng, (emb, cin), 1 / np.sqrt(cin))
+    w["8.bias"] = normal(rng, (emb,), 0.1)
+
+    def forward(x):
+        h = x.astype(np.float64)
+        for i, c in enumerate(chans):
+            wt, b = w[f"{3 * i}.weight"].astype(np.float64), w[f"{3 * i}.bias"].astype(np.float64)
+            p = np.pad(h, ((0, 0), (0, 0), (1, 1), (1, 1)))
+            s = h.shape[2]
+            out = np.zeros((h.shape[0], c, s, s))
+            for ky in range(3):
+                for kx in range(3):
+                    out += np.einsum("nchw,oc->nohw", p[:, :, ky:ky + s, kx:kx + s], wt[:, :, ky, kx])
+            out = np.maximum(out + b[None, :, None, None], 0)
+            h = out.reshape(out.shape[0], c, s // 2, 2, s // 2, 2).max(axis=(3, 5))
+        g = h.mean(axis=(2, 3))
+        return g @ w["8.weight"].astype(np.float64).T + w["8.bias"].astype(np.float64)
+
+    nodes = []
+    prev = "input"
+    for i in range(len(chans)):
+        conv, relu, pool = f"/{3 * i}/Conv", f"/{3 * i + 1}/Relu", f"/{3 * i + 2}/MaxPool"
+        nodes += [
+            helper.make_node("Conv", [prev, f"{3 * i}.weight", f"{3 * i}.bias"], [conv + "_output_0"], name=conv,
+                             dilations=[1, 1], group=1, kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[1, 1]),
+            helper.make_node("Relu", [conv + "_output_0"], [relu + "_output_0"], name=relu),
+            helper.make_node("MaxPool", [relu + "_output_0"], [pool + "_output_0"], name=pool,
+                             ceil_mode=0, kernel_shape=[2, 2], pads=[0, 0, 0, 0], strides=[2, 2]),
+        ]
+        prev = pool + "_output_0"
+    nodes += [
+        helper.make_node("GlobalAveragePool", [prev], ["/6/GlobalAveragePool_output_0"], name="/6/GlobalAveragePool"),
+        helper.make_node("Flatten", ["/6/GlobalAveragePool_output_0"], ["/7/Flatten_output_0"], name="/7/Flatten", axis=1),
+        helper.make_node("Gemm", ["/7/Flatten_output_0", "8.weight", "8.bias"], ["output"], name="/8/Gemm",
+                         alpha=1.0, beta=1.0, transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "main_graph",
+        [value_info("input", TensorProto.FLOAT, ["batch", 3, size, size])],
+        [value_info("output", TensorProto.FLOAT, ["batch", emb])],
+        [numpy_helper.from_array(v, name) for name, v in w.items()],
+    )
+    return dict(
+        opset=17, ir=IR_TORCH, style="pytorch-tower",
+        description="an image tower: Conv 3x3 pad 1 + Relu + MaxPool 2x2, twice, GlobalAveragePool, Flatten, "
+        "Gemm(transB=1): input [batch, 3, 16, 16], embedding [batch, 5]",
+        graph=graph, inputs=[("input", x)], outputs=[("output", "float32", [n, emb])],
+        cardinalities={}, reference={"output": forward(x)})
+
+
 # name, builder, seed. The seeds are ones (of 1..39) for which the scores
 # are spread: all in (0.05, 0.95), standard deviation >= 0.15 (main checks).
 MODELS = [
@@ -844,6 +910,7 @@ MODELS = [
     ("ops_zoo", ops_zoo, 4),
     ("activations", activations, 5),
     ("logreg", logreg, 5),
+    ("pytorch_tower", pytorch_tower, 3),
 ]
 
 DTYPES = {np.dtype(np.float32): "float32", np.dtype(np.int64): "int64", np.dtype(np.int32): "int32"}
@@ -873,8 +940,8 @@ def main():
             print(f"make_models: {name}: {out} in [{r.min():.3f}, {r.max():.3f}], mean {r.mean():.3f}, "
                   f"std {r.std():.3f}", file=sys.stderr)
             # Spread, not saturated (a score near 0 or 1 hides errors in its
-            # logit).
-            if not (r.min() > 0.05 and r.max() < 0.95 and r.std() >= 0.15):
+            # logit). A tower's output is an embedding, not a score.
+            if m["style"] != "pytorch-tower" and not (r.min() > 0.05 and r.max() < 0.95 and r.std() >= 0.15):
                 sys.exit(f"make_models: {name}: {out} saturated or not spread; change the seed or the weight scales")
         built.append((name, m, model))
     seen = {n.op_type for _, _, model in built for n in model.graph.node}
