@@ -6,15 +6,19 @@
 package demodata
 
 import (
+	"bytes"
 	"compress/gzip"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image/png"
 	"io"
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -33,6 +37,9 @@ type Row struct {
 	Position int
 	Clicked  int
 	TrueProb float64 // the click probability the row's click was drawn from
+	// Image is the URI of the ad's banner (ImageRows), relative to the
+	// store: banners/<creative>.png; "" in rows without images.
+	Image string
 }
 
 // Columns of the CSV dumps, in order. Clicked is the label.
@@ -102,7 +109,23 @@ func pick(r *rand.Rand, cum []float64) int {
 // Rows generates n rows served in [from, to), ids prefixed with prefix. The
 // rows depend only on the generator's seed and the arguments.
 func (g *Generator) Rows(prefix string, n int, from, to time.Time) []Row {
+	return g.rows(prefix, n, from, to, nil)
+}
+
+// ImageRows is Rows with a banner per row, one of creatives drawn
+// uniformly (CreativeOf names its look), whose Logit joins the row's click
+// logit: what a model can only learn from the images (BannerURI, Draw).
+func (g *Generator) ImageRows(prefix string, n int, from, to time.Time, creatives []string) []Row {
+	return g.rows(prefix, n, from, to, creatives)
+}
+
+// BannerURI is where a creative's banner lies in the demo store.
+func BannerURI(creative string) string { return "banners/" + creative + ".png" }
+
+func (g *Generator) rows(prefix string, n int, from, to time.Time, creatives []string) []Row {
 	r := rand.New(rand.NewPCG(g.seed, Hash64(prefix)))
+	// The creatives' own stream: rows without them are what they were.
+	rc := rand.New(rand.NewPCG(g.seed, Hash64("creatives/"+prefix)))
 	devCum := []float64{devWeight[0], devWeight[0] + devWeight[1], 1}
 	span := to.Sub(from)
 	out := make([]Row, n)
@@ -128,6 +151,12 @@ func (g *Generator) Rows(prefix string, n int, from, to time.Time) []Row {
 		if size[1] >= 250 {
 			logit += 0.25
 		}
+		image := ""
+		if len(creatives) > 0 {
+			c := creatives[rc.IntN(len(creatives))]
+			image = BannerURI(c)
+			logit += CreativeOf(c).Logit()
+		}
 		p := 1 / (1 + math.Exp(-logit))
 		clicked := 0
 		if r.Float64() < p {
@@ -137,6 +166,7 @@ func (g *Generator) Rows(prefix string, n int, from, to time.Time) []Row {
 			ID: fmt.Sprintf("%s-%06d", prefix, i+1), ServedAt: at,
 			Site: g.sites[site], Category: g.categories[cat], Device: devices[dev], Country: g.ctry[ctry],
 			Width: size[0], Height: size[1], BidPrice: bid, Position: pos, Clicked: clicked, TrueProb: p,
+			Image: image,
 		}
 	}
 	return out
@@ -152,7 +182,7 @@ func Hash64(s string) uint64 {
 	return h
 }
 
-func (r Row) fields(withLabel bool) []string {
+func (r Row) fields(withLabel, withImage bool) []string {
 	bid := ""
 	if !math.IsNaN(r.BidPrice) {
 		bid = strconv.FormatFloat(r.BidPrice, 'f', 4, 64)
@@ -161,13 +191,21 @@ func (r Row) fields(withLabel bool) []string {
 		r.ID, r.ServedAt.Format(time.RFC3339), r.Site, r.Category, r.Device, r.Country,
 		strconv.Itoa(r.Width), strconv.Itoa(r.Height), bid, strconv.Itoa(r.Position),
 	}
+	if withImage {
+		f = append(f, r.Image)
+	}
 	if withLabel {
 		f = append(f, strconv.Itoa(r.Clicked))
 	}
 	return f
 }
 
-// WriteCSV writes rows as a CSV dump with a header; gzip-compressed if gz.
+// ImageColumns are the columns of a dump of ImageRows: Columns with
+// image_uri before the label.
+var ImageColumns = append(append(slices.Clone(Columns[:len(Columns)-1]), "image_uri"), Columns[len(Columns)-1])
+
+// WriteCSV writes rows as a CSV dump with a header (ImageColumns for rows
+// with images); gzip-compressed if gz.
 func WriteCSV(w io.Writer, rows []Row, gz bool) error {
 	var zw *gzip.Writer
 	if gz {
@@ -176,11 +214,16 @@ func WriteCSV(w io.Writer, rows []Row, gz bool) error {
 		w = zw
 	}
 	cw := csv.NewWriter(w)
-	if err := cw.Write(Columns); err != nil {
+	// Rows with images: any of them has one (a row may have none).
+	header, withImage := Columns, slices.ContainsFunc(rows, func(r Row) bool { return r.Image != "" })
+	if withImage {
+		header = ImageColumns
+	}
+	if err := cw.Write(header); err != nil {
 		return err
 	}
 	for _, r := range rows {
-		if err := cw.Write(r.fields(true)); err != nil {
+		if err := cw.Write(r.fields(true, withImage)); err != nil {
 			return err
 		}
 	}
@@ -254,4 +297,63 @@ func WriteJSONL(w io.Writer, rows []Row) error {
 		}
 	}
 	return nil
+}
+
+// WriteMonth writes a month of dumps under out/dumps/<month>/: files gzip
+// CSV files named ads-<month>-<part>.csv.gz, part from 000, holding the
+// rows gen gives for each (name is the file's name without extension,
+// which seeds the rows; from and to bound the month).
+func WriteMonth(out, month string, files int, gen func(name string, part int, from, to time.Time) []Row) error {
+	from, err := time.Parse("2006-01", month)
+	if err != nil {
+		return err
+	}
+	to := from.AddDate(0, 1, 0)
+	for part := range files {
+		name := fmt.Sprintf("ads-%s-%03d", month, part)
+		if err := WriteFile(filepath.Join(out, "dumps", month, name+".csv.gz"), func(f *os.File) error {
+			return WriteCSV(f, gen(name, part, from, to), true)
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WriteBanner writes a creative's banner (BannerPNG) at BannerURI under
+// the store folder out.
+func WriteBanner(out, creative string, w, h int) error {
+	data, err := BannerPNG(creative, w, h)
+	if err != nil {
+		return err
+	}
+	return WriteFile(filepath.Join(out, BannerURI(creative)), func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
+	})
+}
+
+// BannerPNG is a creative's banner drawn w × h, PNG-encoded.
+func BannerPNG(creative string, w, h int) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, CreativeOf(creative).Draw(w, h)); err != nil {
+		return nil, fmt.Errorf("encode banner %s: %w", creative, err)
+	}
+	return buf.Bytes(), nil
+}
+
+// WriteFile creates path (and its folders) and fills it.
+func WriteFile(path string, fill func(*os.File) error) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := fill(f); err != nil {
+		_ = f.Close() // the write already failed; that error is the one to report
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Close()
 }

@@ -116,13 +116,13 @@ func (j *ScoreJob) inputRanges() []readers.IntRange {
 	for _, bu := range j.Challengers {
 		specs = append(specs, bu.Features)
 	}
-	return rejectRanges(specs...)
+	return RejectRanges(specs...)
 }
 
-// rejectRanges turns the specs' features.IDRange into the readers' ranges
+// RejectRanges turns the specs' features.IDRange into the readers' ranges
 // (once each), so that an id out of range is a bad row with its file, row
 // and column, counted against max_bad_rows and sent to the rejects table.
-func rejectRanges(specs ...features.Spec) []readers.IntRange {
+func RejectRanges(specs ...features.Spec) []readers.IntRange {
 	var out []readers.IntRange
 	for _, s := range specs {
 		for _, r := range s.RejectRanges() {

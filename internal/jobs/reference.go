@@ -3,6 +3,7 @@ package jobs
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -117,8 +118,9 @@ func (p *referencePicker) observe(rec arrow.RecordBatch, b *features.Batch) erro
 
 // rows are the chosen rows, in data order, with their scores by bu (whose
 // feature spec computed the features observed), compiled as scoring
-// compiles it.
-func (p *referencePicker) rows(bu *bundle.Bundle) ([]bundle.ReferenceRow, error) {
+// compiles it; st computes the image embeddings of a model with image
+// inputs (recorded with the rows).
+func (p *referencePicker) rows(ctx context.Context, bu *bundle.Bundle, st *scoring.ImageStage) ([]bundle.ReferenceRow, error) {
 	var out []bundle.ReferenceRow
 	chosen := map[int64]bool{}
 	for _, r := range p.missing {
@@ -147,6 +149,30 @@ func (p *referencePicker) rows(bu *bundle.Bundle) ([]bundle.ReferenceRow, error)
 	for i, r := range out {
 		copy(b.Dense[i*b.D:], r.Dense)
 		copy(b.Cat[i*b.K:], r.Cat)
+	}
+	if ins := bu.Features.ImageInputs(); len(ins) > 0 {
+		if st == nil {
+			return nil, fmt.Errorf("reference rows: model %s %s has image inputs and no image stage", bu.Name, bu.Version)
+		}
+		b.I = len(ins)
+		for _, r := range out {
+			for _, in := range ins {
+				var uri string
+				if v := r.Values[in.Column]; string(v) != "null" && len(v) > 0 {
+					if err := json.Unmarshal(v, &uri); err != nil {
+						return nil, fmt.Errorf("reference rows: column %q: %w", in.Column, err)
+					}
+				}
+				b.Images = append(b.Images, uri)
+			}
+		}
+		if err := st.Embed(ctx, &b); err != nil {
+			return nil, fmt.Errorf("reference rows: %w", err)
+		}
+		w := bu.Arch.ImageWidth(bu.Inputs)
+		for i := range out {
+			out[i].ImageEmb = slices.Clone(b.ImageEmb[i*w : (i+1)*w])
+		}
 	}
 	model, err := scoring.NewModel(bu, len(out))
 	if err != nil {
@@ -187,7 +213,7 @@ func Reference(ctx context.Context, j ReferenceJob) ([]bundle.ReferenceRow, erro
 	pick := newReferencePicker(schema, ReferenceRows)
 	open := func() (*readers.Reader, *badRows, error) {
 		src, err := readers.Open(ctx, j.Input, j.Files, readers.Options{
-			Schema: schema, Ranges: rejectRanges(j.Bundle.Features), BatchSize: 1024, Concurrency: 1, CSV: j.CSV,
+			Schema: schema, Ranges: RejectRanges(j.Bundle.Features), BatchSize: 1024, Concurrency: 1, CSV: j.CSV,
 			OnBadRow: func(readers.RowError) error { return nil }, // not a candidate
 		})
 		return src, nil, err
@@ -201,13 +227,13 @@ func Reference(ctx context.Context, j ReferenceJob) ([]bundle.ReferenceRow, erro
 	}); err != nil {
 		return nil, fmt.Errorf("pick rows: %w", err)
 	}
-	return checkedReference(j.Bundle, pick)
+	return checkedReference(ctx, j.Bundle, pick, nil)
 }
 
 // checkedReference are the picker's rows for bu, checked by the skew guard
 // as every load will check them.
-func checkedReference(bu *bundle.Bundle, pick *referencePicker) ([]bundle.ReferenceRow, error) {
-	rows, err := pick.rows(bu)
+func checkedReference(ctx context.Context, bu *bundle.Bundle, pick *referencePicker, st *scoring.ImageStage) ([]bundle.ReferenceRow, error) {
+	rows, err := pick.rows(ctx, bu, st)
 	if err != nil {
 		return nil, err
 	}

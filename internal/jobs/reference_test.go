@@ -79,7 +79,7 @@ func TestReferencePicker(t *testing.T) {
 			}
 			rec.Release()
 		}
-		rows, err := p.rows(bu)
+		rows, err := p.rows(t.Context(), bu, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -114,6 +114,9 @@ type ScoreJob struct {
 	// or fails the run (the profiles and drift tables are written always).
 	Drift DriftPolicy
 
+	// Images say how the images of image features are read.
+	Images ImageOptions
+
 	// LeaseTTL is how long the job's lease lives without renewal (default
 	// 60 s): a run that stalls longer loses the lease and cannot commit.
 	LeaseTTL time.Duration
@@ -166,6 +169,9 @@ type Summary struct {
 	DriftStatus string
 	// ReportURI is the run's HTML report, once the caller wrote it.
 	ReportURI string
+	// Images counts the champion's image cache hits and misses and its
+	// bad images; nil for a model without image features.
+	Images *scoring.ImageStats
 }
 
 // RowsIn is every row the run read: scored, rejected as bad, or a duplicate.
@@ -463,6 +469,10 @@ func (j *ScoreJob) stage(ctx context.Context, pub *table.Publisher, fx *features
 	if err != nil {
 		return nil, err
 	}
+	mainImages, imageStages, err := j.imageStages(ctx, chs)
+	if err != nil {
+		return nil, err
+	}
 	constants := []writers.Constant{{Name: "scored_at", Value: sum.Started}, {Name: "run_id", Value: j.RunID}}
 	split := &splitSink{models: j.Challengers, scoreSchema: scoreSchema(j.IDColumns, j.LabelColumns), mem: j.recordMem()}
 	defer split.release()
@@ -526,7 +536,15 @@ func (j *ScoreJob) stage(ctx context.Context, pub *table.Publisher, fx *features
 		}
 	}
 
+	var checks []readers.StringCheck
+	if mainImages != nil && j.Images.OnBadImage == scoring.BadImageReject {
+		// A row with a bad image is a bad row, found as it is read.
+		for _, in := range j.Bundle.Features.ImageInputs() {
+			checks = append(checks, readers.StringCheck{Column: in.Column, Check: mainImages.Check})
+		}
+	}
 	src, err := readers.Open(ctx, j.Input, files, readers.Options{
+		Checks:      checks,
 		Schema:      schema,
 		Mem:         j.recordMem(),
 		Ranges:      j.inputRanges(),
@@ -555,7 +573,7 @@ func (j *ScoreJob) stage(ctx context.Context, pub *table.Publisher, fx *features
 	sink := &progressSink{next: split, src: src, progress: j.Progress, hist: &sum.Scores}
 	if _, err := scoring.Run(ctx, src, j.Bundle, fx, sink, scoring.PoolOptions{
 		Workers: j.Workers, BatchSize: j.BatchSize, IDColumns: j.IDColumns, PassColumns: j.LabelColumns,
-		Challengers: chs, MaxAbsLogit: j.MaxAbsLogit, Mem: j.recordMem(), Profile: profile,
+		Challengers: chs, MaxAbsLogit: j.MaxAbsLogit, Mem: j.recordMem(), Profile: profile, Images: mainImages,
 	}); err != nil {
 		// A refused logit is the model's fault (exit 2) unless the row's
 		// inputs were not finite (bad input, exit 3).
@@ -596,6 +614,14 @@ func (j *ScoreJob) stage(ctx context.Context, pub *table.Publisher, fx *features
 	if j.BadRows.Exceeded(sum.RowsRejected, sum.RowsRead+sum.RowsRejected, true) {
 		return nil, fmt.Errorf("%w: %d of %d rows are bad, more than max_bad_rows %s; see the log for the first ones",
 			ErrBadInput, sum.RowsRejected, sum.RowsRead+sum.RowsRejected, j.BadRows)
+	}
+	if mainImages != nil {
+		st := mainImages.Stats()
+		sum.Images = &st
+		j.Log.Info("images", "cache_hits", st.Hits, "cache_misses", st.Misses, "hit_rate", st.HitRate(), "bad", st.Bad, "bad_by_reason", st.BadByReason)
+	}
+	if err := j.writeEmbeddings(ctx, run, imageStages); err != nil {
+		return nil, err
 	}
 	if !j.noProfile {
 		if err := j.judgeDrift(ctx, run, prof, sum); err != nil {

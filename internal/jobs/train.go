@@ -51,8 +51,17 @@ type TrainJob struct {
 	BadRows   BadRowLimit
 	Command   string // recorded in the bundle
 	Data      string // the training data as the user named it, recorded in the bundle
+	// Images say how the images of image features are read; MaxImages
+	// bounds the distinct images of the month held in memory at once
+	// (3·S·S float32 each: 12 KiB at 32 px; default DefaultMaxTrainImages).
+	Images    ImageOptions
+	MaxImages int
 	Log       *slog.Logger
 }
+
+// DefaultMaxTrainImages is TrainJob.MaxImages' default: 240 MiB of 32 px
+// images.
+const DefaultMaxTrainImages = 20000
 
 // Validation splits.
 const (
@@ -106,7 +115,7 @@ func Train(ctx context.Context, j TrainJob) (*bundle.Bundle, error) {
 	open := func() (*readers.Reader, *badRows, error) {
 		br := &badRows{limit: j.BadRows}
 		src, err := readers.Open(ctx, j.Input, files, readers.Options{
-			Schema: schema, Ranges: rejectRanges(j.Spec), BatchSize: j.BatchSize, Concurrency: 1, CSV: j.CSV, OnBadRow: br.onBadRow,
+			Schema: schema, Ranges: RejectRanges(j.Spec), BatchSize: j.BatchSize, Concurrency: 1, CSV: j.CSV, OnBadRow: br.onBadRow,
 		})
 		return src, br, err
 	}
@@ -135,10 +144,12 @@ func Train(ctx context.Context, j TrainJob) (*bundle.Bundle, error) {
 	b := features.Batch{Profile: look}
 	rows := 0
 	picker := newReferencePicker(j.Spec.InputSchema(nil, false), ReferenceRows)
+	imgs := newImageIndex()
 	bad, err := eachRecord(ctx, open, func(rec arrow.RecordBatch) error {
 		if err := fx.Transform(rec, &b); err != nil {
 			return err
 		}
+		all.ImageIndex = imgs.add(all.ImageIndex, b.Images)
 		if err := picker.observe(rec, &b); err != nil {
 			return err
 		}
@@ -180,12 +191,31 @@ func Train(ctx context.Context, j TrainJob) (*bundle.Bundle, error) {
 	if rows < 2 {
 		return nil, fmt.Errorf("%w: month %s has %d labelled rows; training needs more", ErrBadInput, j.Month, rows)
 	}
+	if len(fx.Images()) > 0 {
+		keep, err := j.loadImages(ctx, fx, imgs, &all)
+		if err != nil {
+			return nil, err
+		}
+		if keep != nil {
+			all = pick(all, keep)
+			if times != nil {
+				kept := make([]int64, len(keep))
+				for i, r := range keep {
+					kept[i] = times[r]
+				}
+				times = kept
+			}
+			if rows = len(keep); rows < 2 {
+				return nil, fmt.Errorf("%w: month %s has %d labelled rows with a usable image; training needs more", ErrBadInput, j.Month, rows)
+			}
+		}
+	}
 
 	order, how := splitOrder(rows, j.Split, timeCol, times, uint64(j.Config.Seed))
 	nVal := int(float64(rows) * j.ValidationFraction)
 	train, val := pick(all, order[:rows-nVal]), pick(all, order[rows-nVal:])
 	cfg := j.Config
-	cfg.Inputs = bundle.Inputs{Dense: fx.Dense(), Cardinalities: fx.Cardinalities()}
+	cfg.Inputs = bundle.InputsOf(fx)
 	cfg.Progress = j.logEpoch("")
 	bu, err := training.Train(ctx, cfg, train, val)
 	if err != nil {
@@ -226,14 +256,31 @@ func Train(ctx context.Context, j TrainJob) (*bundle.Bundle, error) {
 	}
 	bu.Metrics["train_rows"] = float64(train.Batch.N)
 	bu.Metrics["val_rows"] = float64(val.Batch.N)
-	if bu.Reference, err = checkedReference(bu, picker); err != nil {
+	var st *scoring.ImageStage
+	if len(fx.Images()) > 0 {
+		if st, err = scoring.NewImageStage(bu, j.loader(fx), scoring.BadImageMissing); err != nil {
+			return nil, err
+		}
+		// The skew guard scores the reference rows with the embeddings
+		// recorded with them, and checks the tower on the probe image.
+		tw, err := scoring.NewTower(bu)
+		if err != nil {
+			return nil, err
+		}
+		bu.ImageProbe = make([]float32, tw.Dim())
+		tw.Embed(scoring.ProbeImage(bu.Inputs.ImageSize), 1, bu.ImageProbe)
+		if err := preloadTrained(bu, st, tw, imgs, all.Images); err != nil {
+			return nil, err
+		}
+	}
+	if bu.Reference, err = checkedReference(ctx, bu, picker, st); err != nil {
 		return nil, err
 	}
 	ref, err := look.Profile()
 	if err != nil {
 		return nil, err
 	}
-	if bu.Profile, err = profileData(ctx, open, fx, bu, ref); err != nil {
+	if bu.Profile, err = profileData(ctx, open, fx, bu, ref, st); err != nil {
 		return nil, fmt.Errorf("profile the training data: %w", err)
 	}
 	return bu, nil
@@ -262,12 +309,13 @@ func ProfileData(ctx context.Context, open func() (*readers.Reader, error), fx *
 	if err != nil {
 		return nil, err
 	}
-	return profileData(ctx, opened, fx, bu, ref)
+	return profileData(ctx, opened, fx, bu, ref, nil)
 }
 
 // profileData profiles the rows open reads, and bu's scores of them, with
-// the bins of ref (a profile of the same rows).
-func profileData(ctx context.Context, open func() (*readers.Reader, *badRows, error), fx *features.Pipeline, bu *bundle.Bundle, ref *features.Profile) (*features.Profile, error) {
+// the bins of ref (a profile of the same rows); st computes the image
+// embeddings of a model with image inputs.
+func profileData(ctx context.Context, open func() (*readers.Reader, *badRows, error), fx *features.Pipeline, bu *bundle.Bundle, ref *features.Profile, st *scoring.ImageStage) (*features.Profile, error) {
 	if err := ref.SetReferenceBins(); err != nil {
 		return nil, err
 	}
@@ -287,6 +335,11 @@ func profileData(ctx context.Context, open func() (*readers.Reader, *badRows, er
 			return err
 		}
 		scores = slices.Grow(scores[:0], b.N)[:b.N]
+		if st != nil {
+			if err := st.Embed(ctx, &b); err != nil {
+				return err
+			}
+		}
 		if err := m.Score(&b, scores); err != nil {
 			return err
 		}
@@ -361,15 +414,17 @@ func splitOrder(n int, split, timeCol string, times []int64, seed uint64) ([]int
 	return order, "time:" + timeCol
 }
 
-// pick copies the rows idx of all, in that order.
+// pick copies the rows idx of all, in that order (the images are shared).
 func pick(all training.Dataset, idx []int) training.Dataset {
-	d, k := all.Batch.D, all.Batch.K
+	d, k, m := all.Batch.D, all.Batch.K, len(all.ImageIndex)/max(1, all.Batch.N)
 	var ds training.Dataset
 	ds.Batch.Reset(len(idx), d, k)
 	ds.Labels = make([]float32, len(idx))
+	ds.Images, ds.ImageIndex = all.Images, make([]int32, len(idx)*m)
 	for r, i := range idx {
 		copy(ds.Batch.Dense[r*d:(r+1)*d], all.Batch.Dense[i*d:(i+1)*d])
 		copy(ds.Batch.Cat[r*k:(r+1)*k], all.Batch.Cat[i*k:(i+1)*k])
+		copy(ds.ImageIndex[r*m:(r+1)*m], all.ImageIndex[i*m:(i+1)*m])
 		ds.Labels[r] = all.Labels[i]
 	}
 	return ds

@@ -38,6 +38,8 @@ type Metrics struct {
 	missingRate  *prometheus.GaugeVec
 	driftStatus  *prometheus.GaugeVec
 	scoreMean    *prometheus.GaugeVec
+	imageCache   *prometheus.CounterVec
+	badImages    *prometheus.CounterVec
 
 	syncMu sync.Mutex // one Sync at a time
 	mu     sync.Mutex
@@ -132,6 +134,14 @@ func NewMetrics(reg prometheus.Registerer, l *Log) *Metrics {
 			Name: "scorer_score_mean",
 			Help: "Mean score of the latest successful run that scored rows.",
 		}, byKind),
+		imageCache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scorer_image_cache_lookups_total",
+			Help: "Distinct images of each scored batch whose embedding was cached (result hit) or computed by the image tower (result miss); the hit rate is hits over both.",
+		}, []string{"kind", "result"}),
+		badImages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scorer_bad_images_total",
+			Help: "Rows × image features scored with the missing-image embedding because the image could not be used, by reason (missing, bad_uri, too_large, unsupported, too_many_pixels, corrupt).",
+		}, []string{"kind", "reason"}),
 		seen:    map[string]bool{},
 		lastOK:  map[string]time.Time{},
 		models:  map[string]Model{},
@@ -140,7 +150,7 @@ func NewMetrics(reg prometheus.Registerer, l *Log) *Metrics {
 	}
 	reg.MustRegister(m.runs, m.duration, m.rowsRead, m.rowsScored, m.rowsRejected, m.bytesRead,
 		m.bytesWritten, m.lastSuccess, m.model, m.storeOps, m.storeBytes, m.storeListed, m.syncErrors,
-		m.driftPSI, m.missingRate, m.driftStatus, m.scoreMean)
+		m.driftPSI, m.missingRate, m.driftStatus, m.scoreMean, m.imageCache, m.badImages)
 	// The store series exist from the start, at zero: their label values
 	// are known.
 	for _, st := range []string{"input", "output"} {
@@ -213,6 +223,15 @@ func (m *Metrics) Observe(r *Record) {
 	if ops := r.StoreOps; ops != nil {
 		m.addStoreOps("input", ops.Input)
 		m.addStoreOps("output", ops.Output)
+	}
+	if im := r.Images; im != nil && im.CacheHits >= 0 && im.CacheMisses >= 0 {
+		m.imageCache.WithLabelValues(kind, "hit").Add(float64(im.CacheHits))
+		m.imageCache.WithLabelValues(kind, "miss").Add(float64(im.CacheMisses))
+		for reason, n := range im.BadByReason {
+			if n > 0 {
+				m.badImages.WithLabelValues(kind, reason).Add(float64(n))
+			}
+		}
 	}
 	m.gaugesLocked(kind, r)
 }

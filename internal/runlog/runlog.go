@@ -114,6 +114,21 @@ type Record struct {
 	Drift *Drift `json:"drift,omitempty"`
 	// ReportURI is the HTML report the run wrote (scorer report).
 	ReportURI string `json:"report_uri,omitempty"`
+	// Images counts the champion's image embeddings (absent for a model
+	// without image features).
+	Images *Images `json:"images,omitempty"`
+}
+
+// Images are a run's image counts: per batch, its distinct images whose
+// embedding was cached (CacheHits) or computed (CacheMisses); and the
+// rows × image features scored with the missing-image embedding, by
+// reason.
+type Images struct {
+	CacheHits   int64            `json:"cache_hits"`
+	CacheMisses int64            `json:"cache_misses"`
+	HitRate     float64          `json:"hit_rate"`
+	Bad         int64            `json:"bad"`
+	BadByReason map[string]int64 `json:"bad_by_reason,omitempty"`
 }
 
 // Drift is a run's drift verdict: the worst feature's status and every
