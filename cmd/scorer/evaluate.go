@@ -95,6 +95,20 @@ func printEvaluation(w io.Writer, ev *jobs.Evaluation, evalTable string) error {
 	if tew.err != nil {
 		return tew.err
 	}
+	// Each challenger against the champion, on all rows: what a promotion
+	// would gain or lose.
+	var champ *jobs.EvalRow
+	for i, r := range ev.Rows {
+		if r.Role == jobs.RoleChampion && r.SegmentColumn == "" {
+			champ = &ev.Rows[i]
+		}
+	}
+	for _, r := range ev.Rows {
+		if champ != nil && r.Role != jobs.RoleChampion && r.SegmentColumn == "" {
+			ew.printf("\n%s %s vs champion %s %s: AUC %+.4f, log loss %+.4f\n", r.ModelName, r.ModelVersion, champ.ModelName, champ.ModelVersion,
+				r.AUC-champ.AUC, r.LogLoss-champ.LogLoss)
+		}
+	}
 	if ev.Unmatched > 0 {
 		ew.printf("\n%d score rows had no row in the labels source (not evaluated)\n", ev.Unmatched)
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -65,6 +67,17 @@ type summary struct {
 	DriftStatus string              `json:"drift_status,omitempty"`
 	Drift       []jobs.FeatureDrift `json:"drift"`
 	Report      string              `json:"report,omitempty"`
+	// Images: the champion's image cache and bad images (absent without
+	// image features).
+	Images *imagesSummary `json:"images,omitempty"`
+}
+
+type imagesSummary struct {
+	CacheHits   int64            `json:"cache_hits"`
+	CacheMisses int64            `json:"cache_misses"`
+	HitRate     float64          `json:"hit_rate"`
+	Bad         int64            `json:"bad"`
+	BadByReason map[string]int64 `json:"bad_by_reason"`
 }
 
 func newSummary(cfg app.Config, s *jobs.Summary, retries int64) summary {
@@ -79,6 +92,9 @@ func newSummary(cfg app.Config, s *jobs.Summary, retries int64) summary {
 	}
 	if out.Drift == nil {
 		out.Drift = []jobs.FeatureDrift{}
+	}
+	if im := s.Images; im != nil {
+		out.Images = &imagesSummary{CacheHits: im.Hits, CacheMisses: im.Misses, HitRate: im.HitRate(), Bad: im.Bad, BadByReason: im.BadByReason}
 	}
 	if secs := s.Duration.Seconds(); secs > 0 {
 		out.RowsPerSecond = float64(s.RowsRead) / secs
@@ -128,6 +144,17 @@ func printSummary(w io.Writer, format formatValue, cfg app.Config, s *jobs.Summa
 	row("store retries", retries)
 	if len(s.Recovered) > 0 {
 		row("recovered", strings.Join(s.Recovered, ", "))
+	}
+	if im := s.Images; im != nil {
+		line := fmt.Sprintf("cache hit rate %.1f%% (%d hits, %d computed), %d bad", 100*im.HitRate(), im.Hits, im.Misses, im.Bad)
+		if im.Bad > 0 {
+			var parts []string
+			for _, r := range slices.Sorted(maps.Keys(im.BadByReason)) {
+				parts = append(parts, fmt.Sprintf("%s %d", r, im.BadByReason[r]))
+			}
+			line += " (" + strings.Join(parts, ", ") + "; scored with the missing-image embedding)"
+		}
+		row("images", line)
 	}
 	if s.DriftStatus != "" {
 		row("drift", driftLine(s))

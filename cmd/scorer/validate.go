@@ -48,8 +48,12 @@ first configuration or spec problem.`,
 			w.printf("model: no bundle at %s yet (scorer train makes one)\n", cfg.Model)
 		}
 		if bu := v.Bundle; bu != nil {
-			w.printf("model: %s %s (%s), %d features -> %d dense + %d indexed inputs, compiles, %s, %s\n",
-				bu.Name, bu.Version, bu.Arch.Kind, len(bu.Features.Features), v.Dense, v.Indexed, skewGuard(bu), trainingProfile(bu))
+			images := ""
+			if t := bu.Arch.Image; t != nil {
+				images = fmt.Sprintf(" + %d image inputs (%d px, tower %v to %d)", bu.Inputs.Images, bu.Inputs.ImageSize, t.Channels, t.Embedding)
+			}
+			w.printf("model: %s %s (%s), %d features -> %d dense + %d indexed inputs%s, compiles, %s, %s\n",
+				bu.Name, bu.Version, bu.Arch.Kind, len(bu.Features.Features), v.Dense, v.Indexed, images, skewGuard(bu), trainingProfile(bu))
 		}
 		for _, cb := range v.Challengers {
 			w.printf("challenger: %s %s (%s), compiles, %s\n", cb.Name, cb.Version, cb.Arch.Kind, skewGuard(cb))

@@ -255,7 +255,7 @@ func (a *App) scoreJob(o *Opened) jobs.ScoreJob {
 		Input: o.Input, Output: o.Output, Bundle: o.Bundle, Challengers: o.Challengers,
 		Workers: cfg.Workers, BatchSize: cfg.BatchSize, ReadConcurrency: cfg.ReadConcurrency,
 		CSV: cfg.CSV.CSVOptions(), BadRows: limit, RawMaxBytes: cfg.Rejects.RawMaxBytes, MaxAbsLogit: cfg.MaxAbsLogit,
-		Drift:        cfg.Drift,
+		Drift: cfg.Drift, Images: cfg.Images.Options(),
 		RowGroupRows: int64(cfg.Parquet.RowGroupRows), PartRows: int64(cfg.Parquet.PartRows),
 		LeaseTTL: cfg.LeaseTTL, Log: a.log,
 	}

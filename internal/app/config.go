@@ -19,6 +19,7 @@ import (
 	"github.com/adtech/scorer/internal/jobs"
 	"github.com/adtech/scorer/readers"
 	"github.com/adtech/scorer/readers/store"
+	"github.com/adtech/scorer/scoring"
 	"github.com/adtech/scorer/scoring/registry"
 	"github.com/adtech/scorer/writers/table"
 )
@@ -62,6 +63,8 @@ type Config struct {
 	// Drift: when the inputs' drift from the model's training profile
 	// (population stability index per feature) warns or fails a run.
 	Drift jobs.DriftPolicy `yaml:"drift"`
+	// Images: how the images of image features are read (docs/images.md).
+	Images ImagesConfig `yaml:"images"`
 
 	Backfill TableConfig   `yaml:"backfill"`
 	Queue    TableConfig   `yaml:"queue"`
@@ -291,6 +294,46 @@ type TrainConfig struct {
 	// Refit retrains on every row for the best epoch count.
 	Refit bool  `yaml:"refit"`
 	Seed  int64 `yaml:"seed"`
+	// Image is the image tower, used when the spec has image features.
+	Image ImageTowerConfig `yaml:"image"`
+}
+
+// ImagesConfig says how runs read the images of image features.
+type ImagesConfig struct {
+	// OnBadImage: missing (score the row with the model's learned
+	// missing-image embedding, counted in the summary), reject (the row is
+	// a bad row: to the rejects table with its file, row, the URI and the
+	// reason, within max_bad_rows) or fail (the run fails as bad input,
+	// exit 3, naming the row, URI and reason).
+	OnBadImage string `yaml:"on_bad_image"`
+	// Workers fetch and decode images at once, apart from the scoring
+	// workers; 0 means one per core.
+	Workers int `yaml:"workers"`
+	// MaxBytes refuses a larger image object before reading it.
+	MaxBytes int64 `yaml:"max_bytes"`
+	// MaxTrainImages bounds the distinct images scorer train holds in
+	// memory (3 × size² float32 each: 12 KiB at 32 px).
+	MaxTrainImages int `yaml:"max_train_images"`
+}
+
+// Options are the jobs' image options.
+func (c ImagesConfig) Options() jobs.ImageOptions {
+	return jobs.ImageOptions{OnBadImage: c.OnBadImage, Workers: c.Workers, MaxBytes: c.MaxBytes}
+}
+
+// ImageTowerConfig is train.image: the image tower of a model whose spec
+// has image features.
+type ImageTowerConfig struct {
+	// Channels of the 3×3 conv layers (each with ReLU and 2×2 max pooling).
+	Channels []int `yaml:"channels,flow"`
+	// Embedding is the width of an image's embedding.
+	Embedding int `yaml:"embedding"`
+	// ONNX, if set, is an image model (a file or URI) of the tower's
+	// shape, e.g. a PyTorch CNN exported with torch.onnx.export: its
+	// layers and weights are the tower (Channels and Embedding are then
+	// the model's), frozen unless FineTune.
+	ONNX     string `yaml:"onnx"`
+	FineTune bool   `yaml:"fine_tune"`
 }
 
 // Validate checks the train section (scorer train and scorer validate).
@@ -372,6 +415,7 @@ func Default() Config {
 		MaxBadRows:      "0",
 		MaxAbsLogit:     DefaultMaxAbsLogit,
 		Drift:           jobs.DriftPolicy{WarnAbove: DefaultDriftWarnAbove, MinRows: DefaultDriftMinRows},
+		Images:          ImagesConfig{OnBadImage: scoring.BadImageMissing, MaxBytes: 8 << 20, MaxTrainImages: jobs.DefaultMaxTrainImages},
 		Backfill:        TableConfig{Dir: "dumps", Table: "ad_scores", IDColumns: []string{"ad_id"}, LabelColumns: []string{"clicked"}},
 		Queue: TableConfig{
 			Dir: "queue", Table: "request_scores", IDColumns: []string{"request_id"}, LabelColumns: []string{"clicked"},
@@ -398,7 +442,8 @@ func Default() Config {
 			QueueAction: QueueArchive, QueueArchiveDir: "queue-archive",
 		},
 		Train: TrainConfig{
-			Spec: "testdata/features.yaml", Name: "ctr-demo", Arch: "wide_deep", EmbeddingDim: 8,
+			Image: ImageTowerConfig{Channels: []int{8, 16}, Embedding: 8},
+			Spec:  "testdata/features.yaml", Name: "ctr-demo", Arch: "wide_deep", EmbeddingDim: 8,
 			Hidden: []int{32, 16}, Epochs: 8, Patience: 2, BatchSize: 256, LearningRate: 0.001,
 			ValidationFraction: 0.2, Split: jobs.SplitTime, Seed: 1,
 		},
@@ -538,6 +583,14 @@ func (c Config) Validate() error {
 	}
 	if err := c.Drift.Check(nil); err != nil { // the feature names: when a run loads the model
 		bad("%v", err)
+	}
+	switch c.Images.OnBadImage {
+	case scoring.BadImageMissing, scoring.BadImageReject, scoring.BadImageFail:
+	default:
+		bad("images.on_bad_image: %s, %s or %s, not %q", scoring.BadImageMissing, scoring.BadImageReject, scoring.BadImageFail, c.Images.OnBadImage)
+	}
+	if c.Images.Workers < 0 || c.Images.MaxBytes < 1 || c.Images.MaxTrainImages < 1 {
+		bad("images: workers must be >= 0, max_bytes and max_train_images >= 1 (got %d, %d, %d)", c.Images.Workers, c.Images.MaxBytes, c.Images.MaxTrainImages)
 	}
 	if c.BatchSize < 1 || c.BatchSize > 1<<20 {
 		bad("batch_size: must be in 1..1048576, got %d", c.BatchSize)

@@ -204,6 +204,9 @@ func finishRecord(ctx context.Context, rec *runlog.Record, sum *jobs.Summary, er
 	rec.Recovered = sum.Recovered
 	rec.ReportURI = sum.ReportURI
 	rec.Drift = sum.DriftRecord()
+	if im := sum.Images; im != nil {
+		rec.Images = &runlog.Images{CacheHits: im.Hits, CacheMisses: im.Misses, HitRate: im.HitRate(), Bad: im.Bad, BadByReason: im.BadByReason}
+	}
 	if rec.Outcome == runlog.Succeeded {
 		rep := &runlog.Report{Scores: sum.Scores.Summary()}
 		if secs := sum.Duration.Seconds(); secs > 0 {

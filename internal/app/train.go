@@ -11,6 +11,7 @@ import (
 	"github.com/adtech/scorer/internal/jobs"
 	"github.com/adtech/scorer/readers/store"
 	"github.com/adtech/scorer/scoring/bundle"
+	"github.com/adtech/scorer/scoring/onnx"
 	"github.com/adtech/scorer/scoring/training"
 )
 
@@ -49,7 +50,24 @@ func (a *App) Train(ctx context.Context, r TrainRequest) (*bundle.Bundle, string
 	}
 	limit, _ := jobs.ParseBadRowLimit(cfg.MaxBadRows)
 	trainCfg := training.DefaultConfig()
-	trainCfg.Arch = tc.Architecture()
+	trainCfg.Arch = tc.ImageArchitecture(s)
+	towerNote := ""
+	if tc.Image.ONNX != "" && trainCfg.Arch.Image != nil {
+		tw, err := readTower(ctx, tc.Image.ONNX)
+		if err != nil {
+			return nil, "", err
+		}
+		if size := s.ImageInputs()[0].Size; tw.Size != 0 && tw.Size != size {
+			return nil, "", UsageError{fmt.Errorf("train.image.onnx: %s takes %d px images, the spec's image features are %d px", tc.Image.ONNX, tw.Size, size)}
+		}
+		trainCfg.Arch.Image = &tw.Arch
+		trainCfg.ImageInit, trainCfg.FreezeImage = tw.Weights, !tc.Image.FineTune
+		state := "frozen"
+		if tc.Image.FineTune {
+			state = "fine-tuned"
+		}
+		towerNote = fmt.Sprintf("onnx %s (sha256 %s), %s", tc.Image.ONNX, tw.SHA256[:12], state)
+	}
 	trainCfg.Epochs, trainCfg.BatchSize, trainCfg.Patience = tc.Epochs, tc.BatchSize, tc.Patience
 	trainCfg.LearningRate, trainCfg.L2, trainCfg.Seed = tc.LearningRate, tc.L2, tc.Seed
 
@@ -59,12 +77,13 @@ func (a *App) Train(ctx context.Context, r TrainRequest) (*bundle.Bundle, string
 		ValidationFraction: tc.ValidationFraction, Split: tc.Split, TimeColumn: tc.TimeColumn, Refit: tc.Refit,
 		BatchSize: cfg.BatchSize,
 		CSV:       cfg.CSV.CSVOptions(), BadRows: limit,
-		Command: r.Command, Log: a.log,
+		Command: r.Command, Log: a.log, Images: cfg.Images.Options(), MaxImages: cfg.Images.MaxTrainImages,
 		Data: strings.TrimSuffix(cfg.Input, "/") + "/" + path.Join(cfg.Backfill.Dir, r.Month),
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("train on %s: %w", r.Month, err)
 	}
+	bu.Training.ImageTower = towerNote
 	if err := bu.Save(ctx, outB, ""); err != nil {
 		return nil, "", fmt.Errorf("save bundle: %w", err)
 	}
@@ -75,8 +94,47 @@ func (a *App) Train(ctx context.Context, r TrainRequest) (*bundle.Bundle, string
 // wide model (a logistic regression) has no embeddings or hidden layers,
 // so the deep settings are left out of it rather than refused.
 func (t TrainConfig) Architecture() bundle.Architecture {
-	if bundle.Kind(t.Arch) == bundle.Wide {
-		return bundle.Architecture{Kind: bundle.Wide}
+	a := bundle.Architecture{Kind: bundle.Kind(t.Arch), EmbeddingDim: t.EmbeddingDim, Hidden: t.Hidden}
+	if a.Kind == bundle.Wide {
+		a = bundle.Architecture{Kind: bundle.Wide}
 	}
-	return bundle.Architecture{Kind: bundle.Kind(t.Arch), EmbeddingDim: t.EmbeddingDim, Hidden: t.Hidden}
+	if len(t.Image.Channels) > 0 || t.Image.Embedding > 0 {
+		a.Image = &bundle.ImageTower{Channels: t.Image.Channels, Embedding: t.Image.Embedding}
+	}
+	return a
+}
+
+// ImageArchitecture is Architecture for a spec: train.image only when the
+// spec has image features (a tabular spec trains no tower).
+func (t TrainConfig) ImageArchitecture(s features.Spec) bundle.Architecture {
+	a := t.Architecture()
+	if len(s.ImageInputs()) == 0 {
+		a.Image = nil
+	}
+	return a
+}
+
+// readTower reads and imports the image tower of train.image.onnx (a file
+// or URI).
+func readTower(ctx context.Context, uri string) (*onnx.Tower, error) {
+	dir, file := path.Split(uri)
+	if dir == "" {
+		dir = "."
+	}
+	src, err := store.Open(ctx, dir)
+	if err != nil {
+		return nil, UsageError{fmt.Errorf("train.image.onnx: %w", err)}
+	}
+	data, err := store.ReadAll(ctx, src, file)
+	if errors.Is(err, store.ErrNotExist) {
+		return nil, UsageError{fmt.Errorf("train.image.onnx: %w", err)}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", src.URI(file), err)
+	}
+	tw, err := onnx.ImportTower(data)
+	if err != nil {
+		return nil, UsageError{fmt.Errorf("train.image.onnx %s: %w", uri, err)}
+	}
+	return tw, nil
 }
