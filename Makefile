@@ -7,7 +7,7 @@ GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 BENCH_COUNT   ?= 5
 VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build test test-stress test-short demo demo-gcs report-demo demo-bundle demo-reference testdata onnx-fixtures onnx-demo proto bench bench-data bench-openblas bench-compare rss scale clean-bench-data lint fmt tidy-check clean
+.PHONY: all build test test-stress test-short demo demo-images demo-gcs report-demo demo-bundle demo-reference testdata onnx-fixtures onnx-demo proto bench bench-data bench-openblas bench-compare rss rss-images bench-serve scale clean-bench-data lint fmt tidy-check clean
 
 all: build
 
@@ -23,6 +23,7 @@ test:
 	$(GO) test -race -count=1 -timeout 15m ./...
 	$(GO) test -race -count=1 -tags failpoints ./internal/failpoint/
 	$(GO) test -count=1 -run 'TestHistoryBoundsQueueRunOps|TestShardedBackfillAtScale' ./internal/jobs/
+	$(GO) test -run '^$$' -fuzz FuzzRequests -fuzztime 15s ./internal/serve/
 
 # The suite on a loaded machine: every core kept busy by internal/tools/cpuhog
 # (2 spinning goroutines per core, stopping by itself after STRESS_FOR),
@@ -70,6 +71,22 @@ demo: build
 	./$(BIN) import onnx testdata/onnx/ctr-pytorch.onnx --spec testdata/onnx/features.yaml --stats testdata/onnx/stats.yaml --out out/models/ctr-onnx --data testdata/store/dumps/2020-08
 	./$(BIN) backfill --month 2020-09 --challenger out/models/ctr-onnx
 	./$(BIN) evaluate --month 2020-09 --labels dumps/2020-09
+	@echo
+	@$(MAKE) --no-print-directory demo-images
+
+# The demo with images (docs/images.md): the same kind of dumps with a
+# banner per ad (testdata/store-images), whose look moves the click rate.
+# A model with the banner as an image feature and one without are trained
+# on August and compared on September, a month neither saw (a third of its
+# banners new): the evaluation shows the AUC gain from the images.
+IMAGES_OUT := out/images
+demo-images: build
+	@echo '== images: a model that sees the banners vs one that does not =='
+	rm -rf $(IMAGES_OUT)
+	./$(BIN) train --month 2020-08 --input testdata/store-images --spec testdata/features-images.yaml --version 2020-08.images --out $(IMAGES_OUT)/models/ctr-images
+	./$(BIN) train --month 2020-08 --input testdata/store-images --version 2020-08.tabular --out $(IMAGES_OUT)/models/ctr-tabular
+	./$(BIN) backfill --month 2020-09 --input testdata/store-images --output $(IMAGES_OUT) --model $(IMAGES_OUT)/models/ctr-images --challenger $(IMAGES_OUT)/models/ctr-tabular
+	./$(BIN) evaluate --month 2020-09 --input testdata/store-images --output $(IMAGES_OUT) --labels dumps/2020-09
 
 # The same demo against a local GCS emulator (fake-gcs-server, in memory):
 # the stores are gs:// URIs, nothing else changes.
@@ -100,7 +117,7 @@ report-demo: build
 
 # Regenerate the demo store (seeded: the same bytes every time).
 testdata:
-	$(GO) run ./internal/demodata/gendemo -out testdata/store
+	$(GO) run ./internal/demodata/gendemo -out testdata/store -images-out testdata/store-images
 
 # Regenerate the ONNX parity fixtures of scoring/onnx/testdata: small models
 # as torch.onnx.export and tf2onnx write them, and ONNX Runtime's outputs on
@@ -182,6 +199,17 @@ bench-compare:
 # also runs them in a memory cgroup of that size (root), GOMEMLIMIT unset.
 rss: build
 	SCORER_PERF_DATA=$(BENCH_DATA) SCORER_BIN=$(BIN) internal/perf/rss.sh
+
+# scorer serve under load on loopback (docs/serve.md): calls/s, requests/s
+# and p50/p99 latency of /v1/requests and /v1/predict, 8 and 64 clients.
+bench-serve:
+	$(GO) run ./internal/perf/loadgen -duration 10s -clients 8 -items 10
+	$(GO) run ./internal/perf/loadgen -duration 10s -clients 64 -items 10
+
+# Peak RSS and rows/s of backfills with images (docs/images.md): 10k, 100k
+# and 1M demo rows with 1000 banners, a model with and without the banner.
+rss-images: build
+	SCORER_PERF_DATA=$(BENCH_DATA) SCORER_BIN=$(BIN) internal/perf/rss-images.sh
 
 # Scale simulations (docs/scale.md): sharded backfills of 2,000 to 10,000
 # tiny files in 1, 64 and 256 shards on the in-process GCS emulator, and one

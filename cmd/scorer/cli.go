@@ -129,7 +129,7 @@ by the file, or by its default. See README.md and docs/.`,
 
 	root.AddCommand(
 		c.backfillCmd(), c.queueCmd(), c.shardsCmd(), c.trainCmd(), c.scheduleCmd(),
-		c.historyCmd(), c.recoverCmd(), c.gcCmd(), c.validateCmd(), c.evaluateCmd(), c.reportCmd(), c.modelsCmd(), c.importCmd(), c.versionCmd(),
+		c.historyCmd(), c.recoverCmd(), c.gcCmd(), c.validateCmd(), c.evaluateCmd(), c.reportCmd(), c.modelsCmd(), c.importCmd(), c.serveCmd(), c.versionCmd(),
 	)
 	// The completion command of cobra (scorer completion bash|zsh|fish|powershell).
 	root.InitDefaultCompletionCmd()

@@ -3,7 +3,9 @@ package main
 import (
 	"os"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -95,5 +97,60 @@ func TestDeployManifests(t *testing.T) {
 	})
 	if err != nil || sh == nil || sh.Count != job.Spec.Completions {
 		t.Errorf("sharded job: SCORER_SHARD_COUNT %q gives shard %+v (%v), want a count equal to completions %d", count, sh, err, job.Spec.Completions)
+	}
+}
+
+// deploy/kubernetes/deployment-serve.yaml agrees with scorer serve: pods
+// get longer than serve.shutdown_timeout to answer the calls in flight,
+// readiness is /readyz (503 from SIGTERM on), and the tokens come from a
+// secret through the variable the server reads.
+func TestServeDeployment(t *testing.T) {
+	data, err := os.ReadFile("../../deploy/kubernetes/deployment-serve.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := strings.Split(string(data), "\n---\n")
+	var d struct {
+		Kind string `yaml:"kind"`
+		Spec struct {
+			Template struct {
+				Spec struct {
+					Grace      int `yaml:"terminationGracePeriodSeconds"`
+					Containers []struct {
+						Args []string `yaml:"args"`
+						Env  []struct {
+							Name      string `yaml:"name"`
+							ValueFrom *struct {
+								SecretKeyRef *struct{ Name string } `yaml:"secretKeyRef"`
+							} `yaml:"valueFrom"`
+						} `yaml:"env"`
+						ReadinessProbe struct {
+							HTTPGet struct{ Path string } `yaml:"httpGet"`
+						} `yaml:"readinessProbe"`
+					} `yaml:"containers"`
+				} `yaml:"spec"`
+			} `yaml:"template"`
+		} `yaml:"spec"`
+	}
+	if err := yaml.Unmarshal([]byte(docs[0]), &d); err != nil || d.Kind != "Deployment" || len(d.Spec.Template.Spec.Containers) != 1 {
+		t.Fatalf("deployment-serve.yaml: %v %+v", err, d)
+	}
+	ps := d.Spec.Template.Spec
+	c := ps.Containers[0]
+	if time.Duration(ps.Grace)*time.Second <= app.Default().Serve.ShutdownTimeout {
+		t.Errorf("terminationGracePeriodSeconds %d is not longer than serve.shutdown_timeout %s", ps.Grace, app.Default().Serve.ShutdownTimeout)
+	}
+	if !slices.Equal(c.Args, []string{"serve"}) || c.ReadinessProbe.HTTPGet.Path != "/readyz" {
+		t.Errorf("args %v, readiness %q; want serve and /readyz", c.Args, c.ReadinessProbe.HTTPGet.Path)
+	}
+	secret := false
+	for _, e := range c.Env {
+		secret = secret || (e.Name == app.ServeTokensEnv && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil)
+	}
+	if !secret {
+		t.Errorf("no %s from a secret", app.ServeTokensEnv)
+	}
+	if len(docs) < 2 || !strings.Contains(docs[1], "kind: Service") {
+		t.Error("no Service")
 	}
 }

@@ -85,6 +85,41 @@ type Config struct {
 	Promote  PromoteConfig  `yaml:"promote"`
 	// Retention is read by scorer gc (docs/store.md#retention).
 	Retention RetentionConfig `yaml:"retention"`
+	// Serve is read by scorer serve (docs/serve.md).
+	Serve ServeConfig `yaml:"serve"`
+}
+
+// ServeConfig is scorer serve's: the REST API that queues requests into
+// queue.dir of the input store and scores online (docs/serve.md).
+type ServeConfig struct {
+	// Addr is the address to listen on.
+	Addr string `yaml:"addr"`
+	// TokensFile holds the bearer tokens that /v1/ accepts, one a line
+	// (blank lines and lines starting with # left out). The environment
+	// variable SCORER_SERVE_TOKENS (comma-separated) adds more, e.g. from
+	// a Kubernetes secret. No token at all: the server does not start.
+	TokensFile string `yaml:"tokens_file"`
+	// Instance names this server's queue files; "" is the host name.
+	// Servers writing the same queue folder need different ones.
+	Instance string `yaml:"instance"`
+	// MaxBodyBytes and MaxItems bound one call.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	MaxItems     int   `yaml:"max_items"`
+	// A queue file is written when BatchMaxItems requests wait or
+	// BatchMaxWait after the first: /v1/requests answers after that.
+	BatchMaxItems int           `yaml:"batch_max_items"`
+	BatchMaxWait  time.Duration `yaml:"batch_max_wait"`
+	// TLSCert and TLSKey (PEM files) serve HTTPS; both or neither.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+	// Timeouts of every phase of a call (net/http.Server's).
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	ReadTimeout       time.Duration `yaml:"read_timeout"`
+	WriteTimeout      time.Duration `yaml:"write_timeout"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`
+	// ShutdownTimeout: after SIGTERM, calls in flight get this long to be
+	// answered (queued or refused) before the process exits.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 }
 
 // RetentionConfig says how long scorer gc keeps each kind of state; a
@@ -441,6 +476,11 @@ func Default() Config {
 			RunRecordsDays: 90, ScheduleDays: 90, StagingDays: 7,
 			QueueAction: QueueArchive, QueueArchiveDir: "queue-archive",
 		},
+		Serve: ServeConfig{
+			Addr: ":8080", MaxBodyBytes: 4 << 20, MaxItems: 5000, BatchMaxItems: 5000, BatchMaxWait: 50 * time.Millisecond,
+			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second,
+			IdleTimeout: 2 * time.Minute, ShutdownTimeout: 25 * time.Second,
+		},
 		Train: TrainConfig{
 			Image: ImageTowerConfig{Channels: []int{8, 16}, Embedding: 8},
 			Spec:  "testdata/features.yaml", Name: "ctr-demo", Arch: "wide_deep", EmbeddingDim: 8,
@@ -591,6 +631,12 @@ func (c Config) Validate() error {
 	}
 	if c.Images.Workers < 0 || c.Images.MaxBytes < 1 || c.Images.MaxTrainImages < 1 {
 		bad("images: workers must be >= 0, max_bytes and max_train_images >= 1 (got %d, %d, %d)", c.Images.Workers, c.Images.MaxBytes, c.Images.MaxTrainImages)
+	}
+	if sv := c.Serve; sv.MaxBodyBytes < 1 || sv.MaxItems < 1 || sv.BatchMaxItems < 1 || sv.BatchMaxWait <= 0 ||
+		sv.ReadHeaderTimeout <= 0 || sv.ReadTimeout <= 0 || sv.WriteTimeout <= 0 || sv.IdleTimeout <= 0 || sv.ShutdownTimeout <= 0 {
+		bad("serve: max_body_bytes, max_items, batch_max_items and every timeout must be positive")
+	} else if (sv.TLSCert == "") != (sv.TLSKey == "") {
+		bad("serve: tls_cert and tls_key go together")
 	}
 	if c.BatchSize < 1 || c.BatchSize > 1<<20 {
 		bad("batch_size: must be in 1..1048576, got %d", c.BatchSize)
