@@ -7,7 +7,7 @@ GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 BENCH_COUNT   ?= 5
 VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build test test-stress test-short demo demo-images demo-gcs report-demo demo-bundle demo-reference testdata onnx-fixtures onnx-demo proto bench bench-data bench-openblas bench-compare rss rss-images bench-serve scale clean-bench-data lint fmt tidy-check clean
+.PHONY: all build test test-stress test-short demo demo-images demo-gcs report-demo demo-bundle demo-reference testdata onnx-fixtures onnx-demo proto bench bench-data bench-openblas bench-compare rss rss-images bench-serve bench-train scale clean-bench-data lint fmt tidy-check clean
 
 all: build
 
@@ -205,6 +205,12 @@ rss: build
 bench-serve:
 	$(GO) run ./internal/perf/loadgen -duration 10s -clients 8 -items 10
 	$(GO) run ./internal/perf/loadgen -duration 10s -clients 64 -items 10
+
+# scorer train against PyTorch on the same machine in the same run
+# (docs/performance.md): optimiser steps of the ctr-mlp architecture, 1 and
+# 2 threads. Needs Debian's python3-torch.
+bench-train:
+	internal/perf/train/compare.sh
 
 # Peak RSS and rows/s of backfills with images (docs/images.md): 10k, 100k
 # and 1M demo rows with 1000 banners, a model with and without the banner.

@@ -168,7 +168,7 @@ func (op embedOp) SymDiff(inputs gorgonia.Nodes, _, grad *gorgonia.Node) (gorgon
 	if len(inputs) != 2 {
 		return nil, fmt.Errorf("%v: symdiff of %d inputs, want 2", op, len(inputs))
 	}
-	d, err := gorgonia.ApplyOp(embedGradOp(op), inputs[1], grad)
+	d, err := gorgonia.ApplyOp(embedGradOp{rows: op.rows, dim: op.dim, last: new(lastGrad)}, inputs[1], grad)
 	if err != nil {
 		return nil, fmt.Errorf("%v: symdiff: %w", op, err)
 	}
@@ -201,7 +201,7 @@ func (op embedOp) DoDiff(_ gorgonia.ExecutionContext, inputs gorgonia.Nodes, out
 	if err != nil {
 		return fmt.Errorf("%v: dodiff: indices: %w", op, err)
 	}
-	return embedGradOp(op).scatter(tgrad, idx, grad, false)
+	return embedGradOp{rows: op.rows, dim: op.dim}.scatter(tgrad, idx, grad, false)
 }
 
 // embedGradOp is the gradient of embedOp with respect to its table.
@@ -210,6 +210,19 @@ func (op embedOp) DoDiff(_ gorgonia.ExecutionContext, inputs gorgonia.Nodes, out
 // D of shape (V, E), zero but for D[I[b,k], :] += G[b, k·E:(k+1)·E].
 type embedGradOp struct {
 	rows, dim int
+	// last, if set, is the output of the previous Do, handed out again
+	// with only the rows that run touched zeroed: the table's gradient is
+	// V×E (27M floats on the reference ctr-mlp) and a step touches B·K of
+	// its rows, so a fresh zero tensor per step was most of a step's
+	// memory traffic. Gorgonia's tape machine forgets the value at Reset
+	// and adds it into the table's gradient, never keeping it.
+	last *lastGrad
+}
+
+// lastGrad is embedGradOp's previous output and the indices it scattered.
+type lastGrad struct {
+	t       *tensor.Dense
+	touched []int32
 }
 
 func (op embedGradOp) Arity() int { return 2 }
@@ -241,8 +254,42 @@ func (op embedGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := tensor.New(tensor.Of(grad.Dtype()), tensor.WithShape(op.rows, op.dim))
-	return out, op.scatter(out, idx, grad, false)
+	if op.last == nil {
+		out := tensor.New(tensor.Of(grad.Dtype()), tensor.WithShape(op.rows, op.dim))
+		return out, op.scatter(out, idx, grad, false)
+	}
+	l := op.last
+	if l.t == nil || l.t.Dtype() != grad.Dtype() {
+		l.t, l.touched = tensor.New(tensor.Of(grad.Dtype()), tensor.WithShape(op.rows, op.dim)), l.touched[:0]
+	}
+	if err := op.zeroRows(l.t, l.touched); err != nil {
+		return nil, err
+	}
+	if err := op.scatter(l.t, idx, grad, false); err != nil {
+		l.t, l.touched = nil, l.touched[:0] // rows written, and not listed
+		return nil, err
+	}
+	l.touched = append(l.touched[:0], idx.Int32s()...)
+	return l.t, nil
+}
+
+// zeroRows zeroes the given rows of out (indices scatter has checked).
+func (op embedGradOp) zeroRows(out *tensor.Dense, rows []int32) error {
+	switch out.Dtype() {
+	case tensor.Float32:
+		clearRows(out.Float32s(), rows, op.dim)
+	case tensor.Float64:
+		clearRows(out.Float64s(), rows, op.dim)
+	default:
+		return fmt.Errorf("%v: unsupported dtype %v", op, out.Dtype())
+	}
+	return nil
+}
+
+func clearRows[T float32 | float64](out []T, rows []int32, dim int) {
+	for _, i := range rows {
+		clear(out[int(i)*dim : (int(i)+1)*dim])
+	}
 }
 
 func (op embedGradOp) UsePreallocDo(prealloc gorgonia.Value, in ...gorgonia.Value) (gorgonia.Value, error) {

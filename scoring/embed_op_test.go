@@ -166,3 +166,44 @@ func gradOf(t *testing.T, n *gorgonia.Node) []float64 {
 	}
 	return slices.Clone(d.Float64s())
 }
+
+// An embedding gradient that reuses its previous output (training's, from
+// SymDiff) gives each step what a fresh zero table would: the rows the
+// previous step touched are zero again. After an error it starts afresh.
+func TestEmbedGradReusesOutput(t *testing.T) {
+	const rows, dim = 50, 3
+	reused := embedGradOp{rows: rows, dim: dim, last: new(lastGrad)}
+	fresh := embedGradOp{rows: rows, dim: dim}
+	rng := rand.New(rand.NewPCG(9, 10))
+	for step := range 6 {
+		idx := make([]int32, 4*2)
+		for i := range idx {
+			idx[i] = int32(rng.IntN(rows))
+		}
+		if step == 3 {
+			idx[5] = rows // out of range: an error, and the cache dropped
+		}
+		g := make([]float32, len(idx)*dim)
+		for i := range g {
+			g[i] = float32(rng.NormFloat64())
+		}
+		in := []gorgonia.Value{
+			tensor.New(tensor.WithShape(4, 2), tensor.WithBacking(idx)),
+			tensor.New(tensor.WithShape(4, 2*dim), tensor.WithBacking(g)),
+		}
+		got, err := reused.Do(in...)
+		want, werr := fresh.Do(in...)
+		if step == 3 {
+			if err == nil || werr == nil {
+				t.Fatalf("step %d: errors %v and %v, want both", step, err, werr)
+			}
+			continue
+		}
+		if err != nil || werr != nil {
+			t.Fatal(err, werr)
+		}
+		if !slices.Equal(got.Data().([]float32), want.Data().([]float32)) {
+			t.Fatalf("step %d: reused output differs from a fresh one", step)
+		}
+	}
+}

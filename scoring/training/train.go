@@ -581,11 +581,7 @@ func newTrainer(cfg Config, bu *bundle.Bundle, images int) (*trainer, error) {
 		return nil, fmt.Errorf("build gradient: %w", err)
 	}
 	tr.vm = gorgonia.NewTapeMachine(g, gorgonia.BindDualValues(params...))
-	opts := []gorgonia.SolverOpt{gorgonia.WithLearnRate(cfg.LearningRate)}
-	if cfg.L2 > 0 {
-		opts = append(opts, gorgonia.WithL2Reg(cfg.L2))
-	}
-	tr.solver = gorgonia.NewAdamSolver(opts...)
+	tr.solver = &adam{eta: cfg.LearningRate, l2: cfg.L2}
 	tr.valueGrads = gorgonia.NodesToValueGrads(params)
 	return tr, nil
 }
