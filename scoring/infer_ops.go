@@ -250,16 +250,44 @@ func (op *wideOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 	}
 	bias := fs[next][0]
 	out := op.out.Float32s()
-	k, d := op.k, op.d
-	for r := range op.batch {
+	k, d, rows := op.k, op.d, uint32(op.rows)
+	for _, i := range idx {
+		if uint32(i) >= rows {
+			return nil, fmt.Errorf("%v: index %d out of range [0, %d)", op.name, i, op.rows)
+		}
+	}
+	// Four rows at a time, each summed in its own register: one row's
+	// sum is a chain of dependent adds, four chains keep the adder busy.
+	// Each row's sum is still bias, then the table values in column
+	// order, then the dense terms in order: the same float32 operations
+	// as one row at a time, so the same bits.
+	r := 0
+	for ; r+4 <= op.batch; r += 4 {
+		i0 := idx[r*k : r*k+k]
+		i1, i2, i3 := idx[(r+1)*k:(r+1)*k+k], idx[(r+2)*k:(r+2)*k+k], idx[(r+3)*k:(r+3)*k+k]
+		s0, s1, s2, s3 := bias, bias, bias, bias
+		for c := range i0 {
+			s0 += table[i0[c]]
+			s1 += table[i1[c]]
+			s2 += table[i2[c]]
+			s3 += table[i3[c]]
+		}
+		x0 := x[r*d : r*d+d]
+		x1, x2, x3 := x[(r+1)*d:(r+1)*d+d], x[(r+2)*d:(r+2)*d+d], x[(r+3)*d:(r+3)*d+d]
+		for j, wj := range w[:d] {
+			s0 += x0[j] * wj
+			s1 += x1[j] * wj
+			s2 += x2[j] * wj
+			s3 += x3[j] * wj
+		}
+		out[r], out[r+1], out[r+2], out[r+3] = s0, s1, s2, s3
+	}
+	for ; r < op.batch; r++ {
 		s := bias
-		for _, i := range idx[r*k : (r+1)*k] {
-			if i < 0 || int(i) >= op.rows {
-				return nil, fmt.Errorf("%v: index %d out of range [0, %d)", op.name, i, op.rows)
-			}
+		for _, i := range idx[r*k : r*k+k] {
 			s += table[i]
 		}
-		for j, v := range x[r*d : (r+1)*d] {
+		for j, v := range x[r*d : r*d+d] {
 			s += v * w[j]
 		}
 		out[r] = s

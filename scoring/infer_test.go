@@ -34,10 +34,8 @@ func TestScoringGraphOnTapeMachine(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			m2 := &Model{net: net, inputs: bu.Inputs}
-			for _, o := range bu.Inputs.Offsets() {
-				m2.offsets = append(m2.offsets, int32(o))
-			}
+			m2 := &Model{net: net}
+			m2.indexInputs(bu.Inputs)
 			if err := m2.fill(b, 0, bs); err != nil {
 				t.Fatal(err)
 			}
