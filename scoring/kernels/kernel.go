@@ -32,6 +32,9 @@ type impl struct {
 	// gather copies 16-float table rows; see gather16Go for the contract.
 	// The indices must be in range.
 	gather func(dst []float32, stride int, table []float32, idx []int32, rows, k int)
+	// adam, if not nil, is AdamUpdate over a prefix of the elements (the
+	// rest go to adamGo); it returns how many it did.
+	adam func(w, g, m, v []float32, k *Adam) int
 }
 
 // pureGo is the portable implementation, available everywhere.

@@ -15,7 +15,7 @@ func tile6x32AVX512(k int, a0, a1, a2, a3, a4, a5, b *float32, ldb int, c *float
 
 // avx2FMA is the Go assembly of kernel_amd64.s, for CPUs (and OSes that save
 // the YMM state) with AVX2 and FMA3.
-var avx2FMA = &impl{name: "avx2-fma", tile: tile6x16AVX2Go, gather: gather16AVX2Go}
+var avx2FMA = &impl{name: "avx2-fma", tile: tile6x16AVX2Go, gather: gather16AVX2Go, adam: adamAVXGo}
 
 // avx512 is the Go assembly of kernel_avx512_amd64.s (AVX-512F), for CPUs
 // (and OSes that save the ZMM and opmask state) with AVX-512F, AVX2 and
@@ -23,7 +23,7 @@ var avx2FMA = &impl{name: "avx2-fma", tile: tile6x16AVX2Go, gather: gather16AVX2
 // panel of an odd count, and the AVX2 gather (one 64-byte move per row
 // instead of two 32-byte ones measured no faster: the gather waits on
 // cache misses).
-var avx512 = &impl{name: "avx512", tile: tile6x16AVX2Go, wide: tile6x32AVX512Go, gather: gather16AVX2Go}
+var avx512 = &impl{name: "avx512", tile: tile6x16AVX2Go, wide: tile6x32AVX512Go, gather: gather16AVX2Go, adam: adamAVXGo}
 
 // impls lists the implementations this build and CPU support, best first.
 func impls() []*impl {
@@ -70,6 +70,23 @@ func tile6x32AVX512Go(k int, a *[tileRows]*float32, b []float32, c []float32, ld
 	_ = c[5*ldc+31]
 	_ = bias[31]
 	tile6x32AVX512(k, a[0], a[1], a[2], a[3], a[4], a[5], &b[0], k*tileCols, &c[0], ldc, &bias[0], flag(relu))
+}
+
+// adamAVX is the assembly of adam_amd64.s; see AdamUpdate.
+//
+//go:noescape
+func adamAVX(w, grad, m, v *float32, n int, k *Adam)
+
+// adamAVXGo runs adamAVX over the largest multiple of 8 elements and
+// returns how many it did.
+func adamAVXGo(w, g, m, v []float32, k *Adam) int {
+	n := len(w) &^ 7
+	if n == 0 {
+		return 0
+	}
+	_, _, _ = g[n-1], m[n-1], v[n-1]
+	adamAVX(&w[0], &g[0], &m[0], &v[0], n, k)
+	return n
 }
 
 // flag is 1 for true, 0 for false.

@@ -8,13 +8,16 @@ import (
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/adtech/scorer/scoring/kernels"
 )
 
 // adam is Gorgonia's AdamSolver for float32 parameters (batch scaling,
 // clipping and L1 off, as Train uses it), computing the same float32
 // operations in the same order, so the same weights bit for bit
-// (TestAdamMatchesGorgonia), in one pass over each parameter, its
-// gradient and its two moments, which it keeps from step to step.
+// (TestAdamMatchesGorgonia), in one vectorised pass (kernels.AdamUpdate)
+// over each parameter, its gradient and its two moments, which it keeps
+// from step to step.
 // Gorgonia's clones and combines whole tensors a dozen times a step: on
 // the reference ctr-mlp (29M parameters, nearly all embeddings) that was
 // 0.9 s a step, the whole of training's time.
@@ -78,34 +81,16 @@ func (s *adam) parallel(w, g, m, v []float32, c1, c2 float32) {
 }
 
 // update is one step for one parameter; c1 and c2 are the inverse bias
-// corrections. The expressions follow Gorgonia's AdamSolver.Step line by
-// line (each of its tensor operations is one float32 operation here).
+// corrections. kernels.AdamUpdate computes what Gorgonia's
+// AdamSolver.Step does, tensor operation by tensor operation, on the
+// vector kernel of the CPU.
 func (s *adam) update(w, g, m, v []float32, c1, c2 float32) {
 	beta1, beta2 := float32(adamBeta1), float32(adamBeta2)
-	omb1, omb2 := float32(1)-beta1, float32(1)-beta2
-	eps, negEta, l2 := float32(adamEps), -float32(s.eta), float32(s.l2)
-	useL2 := s.l2 != 0
-	g, m, v = g[:len(w)], m[:len(w)], v[:len(w)]
-	for i, wi := range w {
-		gi := g[i]
-		if useL2 {
-			gi += wi * l2
-		}
-		t1 := gi * omb1
-		gg := gi * gi
-		gg *= omb2
-		t1 += m[i] * beta1 // the new first moment
-		gg += v[i] * beta2 // the new second moment
-		m[i], v[i] = t1, gg
-		mh := t1 * c1
-		vh := gg * c2
-		vh = float32(math.Sqrt(float64(vh))) // correctly rounded, as math32.Sqrt
-		vh += eps
-		mh *= negEta
-		mh /= vh
-		w[i] = wi + mh
-		g[i] = 0
-	}
+	kernels.AdamUpdate(w, g, m, v, &kernels.Adam{
+		Beta1: beta1, Beta2: beta2, OneMinusBeta1: float32(1) - beta1, OneMinusBeta2: float32(1) - beta2,
+		InvCorrection1: c1, InvCorrection2: c2, Eps: float32(adamEps), NegEta: -float32(s.eta),
+		L2: float32(s.l2), L2Used: s.l2 != 0,
+	})
 }
 
 // float32sOf returns the data of a parameter and of its gradient.
