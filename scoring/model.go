@@ -183,6 +183,9 @@ func compileModel(bu *bundle.Bundle, batchSize int, opts ...ModelOption) (*Model
 // of a wide model's time.
 func offsetIndices(dst, src, off []int32, lim []uint32) int {
 	k := len(off)
+	if k == 0 {
+		return -1
+	}
 	// good stays 1 while every index is in range: for lim <= 2^31,
 	// uint32(v) < lim exactly when uint64(uint32(v)) - lim wraps below
 	// zero, setting bit 63 (negative v are 2^31 and up as uint32).
