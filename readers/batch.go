@@ -75,11 +75,14 @@ func (c *strCol) array(mem memory.Allocator) (arrow.Array, error) {
 		valid = memory.NewResizableBuffer(mem)
 		valid.Resize(int(bitutil.BytesForBits(int64(n))))
 		bits := valid.Bytes()
-		clear(bits)
-		for r, null := range c.null {
-			if !null {
-				bitutil.SetBit(bits, r)
+		for i := range bits { // a byte at a time, not a bit (SetBit) at a time
+			var b byte
+			for j, null := range c.null[i*8 : min(i*8+8, n)] {
+				if !null {
+					b |= 1 << j
+				}
 			}
+			bits[i] = b
 		}
 	}
 	d := array.NewData(arrow.BinaryTypes.String, n, []*memory.Buffer{valid, offs, data}, nil, c.nulls, 0)
