@@ -24,9 +24,12 @@ func TestAdamKernels(t *testing.T) {
 				m, v := make([]float32, n), make([]float32, n)
 				ref := [3][]float32{slices.Clone(w), slices.Clone(m), slices.Clone(v)}
 				for step := 1; step <= 5; step++ {
-					k := Adam{Beta1: 0.9, Beta2: 0.999, OneMinusBeta1: 1 - float32(0.9), OneMinusBeta2: 1 - float32(0.999),
-						InvCorrection1: 1 / float32(1-math.Pow(0.9, float64(step))), InvCorrection2: 1 / float32(1-math.Pow(0.999, float64(step))),
-						Eps: 1e-8, NegEta: -0.01, L2: 1e-3, L2Used: l2}
+					k := Adam{
+						Beta1: 0.9, Beta2: 0.999, OneMinusBeta1: 1 - float32(0.9), OneMinusBeta2: 1 - float32(0.999),
+						InvCorrection1: 1 / float32(1-math.Pow(0.9, float64(step))),
+						InvCorrection2: 1 / float32(1-math.Pow(0.999, float64(step))),
+						Eps:            1e-8, NegEta: -0.01, L2: 1e-3, L2Used: l2,
+					}
 					g := make([]float32, n)
 					for i := range g {
 						if rng.IntN(3) > 0 {
