@@ -1,9 +1,11 @@
 package scoring
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"gorgonia.org/gorgonia"
@@ -149,4 +151,38 @@ func BenchmarkDeepInput(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// The wide op computes bias + Σ table[index] + x·w per row (rows in fours
+// and a tail), and refuses an index outside its table on its own, whatever
+// fill checked before.
+func TestWideOp(t *testing.T) {
+	const rows, k, d, batch = 10, 3, 2, 6
+	op := newWideOp(rows, k, d, batch)
+	table := tensor.New(tensor.WithShape(rows, 1), tensor.WithBacking([]float32{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}))
+	w := tensor.New(tensor.WithShape(d, 1), tensor.WithBacking([]float32{10, 100}))
+	x := tensor.New(tensor.WithShape(batch, d), tensor.WithBacking([]float32{1, 0, 0, 1, 1, 1, 2, 0, 0, 2, 3, 3}))
+	bias := tensor.New(tensor.WithShape(1, 1), tensor.WithBacking([]float32{0.5}))
+	idx := []int32{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 0, 0, 0, 1, 1, 1}
+	in := tensor.New(tensor.WithShape(batch, k), tensor.WithBacking(idx))
+	got, err := op.Do(table, in, w, x, bias)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r, v := range got.Data().([]float32) {
+		want := float32(0.5)
+		for _, i := range idx[r*k : r*k+k] {
+			want += float32(i)
+		}
+		want += x.Float32s()[r*d]*10 + x.Float32s()[r*d+1]*100
+		if v != want {
+			t.Errorf("row %d: %g, want %g", r, v, want)
+		}
+	}
+	for _, bad := range []int32{rows, -1} {
+		idx[13] = bad
+		if _, err := op.Do(table, in, w, x, bias); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("index %d out of range [0, %d)", bad, rows)) {
+			t.Errorf("index %d: %v, want an index error", bad, err)
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/adtech/scorer/features"
 	"github.com/adtech/scorer/scoring/bundle"
+	"github.com/adtech/scorer/scoring/kernels"
 )
 
 // ErrInput marks a batch that does not fit the model: other widths than the
@@ -113,9 +114,8 @@ type Model struct {
 	// imageWidth is I·E, the image embeddings of a row (Batch.ImageEmb).
 	imageWidth int
 	offsets    []int32
-	// limits are the cardinalities as uint32: an index v of column c is
-	// good when uint32(v) < limits[c] (one compare rules out v < 0 too).
-	limits  []uint32
+	// index offsets and checks the categorical indices (fill).
+	index   *kernels.Offsets
 	catName []string // names of the categorical columns, where known
 	probOp  *probOp  // computes prob; holds the logits of the last run
 	// logitLimit bounds |logit| (math.MaxFloat32: only finite); maxAbs is
@@ -176,49 +176,16 @@ func compileModel(bu *bundle.Bundle, batchSize int, opts ...ModelOption) (*Model
 	return m, nil
 }
 
-// offsetIndices writes dst = src + off, row by row (rows of len(off)
-// indices), and returns the position in src of the first index v of a
-// column c outside [0, lim[c]), or -1. It is a function of its own, on
-// slices, so that the loop keeps everything in registers: it is a third
-// of a wide model's time.
-func offsetIndices(dst, src, off []int32, lim []uint32) int {
-	k := len(off)
-	if k == 0 {
-		return -1
-	}
-	// good stays 1 while every index is in range: for lim <= 2^31,
-	// uint32(v) < lim exactly when uint64(uint32(v)) - lim wraps below
-	// zero, setting bit 63 (negative v are 2^31 and up as uint32).
-	good := uint64(1)
-	for r := 0; r+k <= len(src); r += k {
-		row := src[r : r+k]
-		out, o, l := dst[r:r+len(row)], off[:len(row)], lim[:len(row)]
-		for c, v := range row {
-			good &= (uint64(uint32(v)) - uint64(l[c])) >> 63
-			out[c] = o[c] + v
-		}
-	}
-	if good == 1 {
-		return -1
-	}
-	for i, v := range src {
-		if uint32(v) >= lim[i%k] {
-			return i
-		}
-	}
-	return -1
-}
-
 // indexInputs sets the offsets and limits of the categorical columns.
 func (m *Model) indexInputs(in bundle.Inputs) {
 	m.inputs = in
-	m.offsets, m.limits = nil, nil
-	for _, o := range in.Offsets() {
+	m.offsets = nil
+	var card []uint32
+	for i, o := range in.Offsets() {
 		m.offsets = append(m.offsets, int32(o))
+		card = append(card, uint32(in.Cardinalities[i]))
 	}
-	for _, c := range in.Cardinalities {
-		m.limits = append(m.limits, uint32(c))
-	}
+	m.index = kernels.NewOffsets(m.offsets, card)
 }
 
 // categoricalNames are the names of the spec's non-numeric features, in
@@ -352,7 +319,7 @@ func (m *Model) fill(b *features.Batch, start, end int) error {
 	if m.net.catT != nil {
 		k := b.K
 		dst := m.net.catT.Int32s()
-		if at := offsetIndices(dst[:n*k], b.Cat[start*k:end*k], m.offsets[:k], m.limits[:k]); at >= 0 {
+		if at := m.index.Apply(dst[:n*k], b.Cat[start*k:end*k]); at >= 0 {
 			return m.indexError(start+at/k, at%k, b.Cat[start*k+at])
 		}
 		pad := dst[n*k:]

@@ -35,6 +35,10 @@ type impl struct {
 	// adam, if not nil, is AdamUpdate over a prefix of the elements (the
 	// rest go to adamGo); it returns how many it did.
 	adam func(w, g, m, v []float32, k *Adam) int
+	// offsets, if not nil, is Offsets.Apply's loop over a prefix of src
+	// (the rest goes to offsetsGo); it returns how many it did and
+	// whether one was out of range.
+	offsets func(dst, src, offPat []int32, limPat []uint32) (int, bool)
 }
 
 // pureGo is the portable implementation, available everywhere.

@@ -15,7 +15,7 @@ func tile6x32AVX512(k int, a0, a1, a2, a3, a4, a5, b *float32, ldb int, c *float
 
 // avx2FMA is the Go assembly of kernel_amd64.s, for CPUs (and OSes that save
 // the YMM state) with AVX2 and FMA3.
-var avx2FMA = &impl{name: "avx2-fma", tile: tile6x16AVX2Go, gather: gather16AVX2Go, adam: adamAVXGo}
+var avx2FMA = &impl{name: "avx2-fma", tile: tile6x16AVX2Go, gather: gather16AVX2Go, adam: adamAVXGo, offsets: offsetsAVX2Go}
 
 // avx512 is the Go assembly of kernel_avx512_amd64.s (AVX-512F), for CPUs
 // (and OSes that save the ZMM and opmask state) with AVX-512F, AVX2 and
@@ -23,7 +23,7 @@ var avx2FMA = &impl{name: "avx2-fma", tile: tile6x16AVX2Go, gather: gather16AVX2
 // panel of an odd count, and the AVX2 gather (one 64-byte move per row
 // instead of two 32-byte ones measured no faster: the gather waits on
 // cache misses).
-var avx512 = &impl{name: "avx512", tile: tile6x16AVX2Go, wide: tile6x32AVX512Go, gather: gather16AVX2Go, adam: adamAVXGo}
+var avx512 = &impl{name: "avx512", tile: tile6x16AVX2Go, wide: tile6x32AVX512Go, gather: gather16AVX2Go, adam: adamAVXGo, offsets: offsetsAVX2Go}
 
 // impls lists the implementations this build and CPU support, best first.
 func impls() []*impl {
@@ -87,6 +87,24 @@ func adamAVXGo(w, g, m, v []float32, k *Adam) int {
 	_, _, _ = g[n-1], m[n-1], v[n-1]
 	adamAVX(&w[0], &g[0], &m[0], &v[0], n, k)
 	return n
+}
+
+// offsetsAVX2 is the assembly of kernel_amd64.s; see Offsets.Apply.
+//
+//go:noescape
+func offsetsAVX2(dst, src *int32, n int, off *int32, lim *uint32, period int) (bad bool)
+
+// offsetsAVX2Go runs offsetsAVX2 over the largest multiple of 8 elements
+// of src, the patterns holding 8 periods of the columns; it returns how
+// many it did and whether one was out of range.
+func offsetsAVX2Go(dst, src, offPat []int32, limPat []uint32) (int, bool) {
+	n := len(src) &^ 7
+	if n == 0 {
+		return 0, false
+	}
+	_ = dst[n-1]
+	_ = limPat[len(offPat)-1]
+	return n, offsetsAVX2(&dst[0], &src[0], n, &offPat[0], &limPat[0], len(offPat))
 }
 
 // flag is 1 for true, 0 for false.

@@ -194,3 +194,43 @@ gdone:
 	VZEROUPPER
 	RET
 
+
+// func offsetsAVX2(dst, src *int32, n int, off *int32, lim *uint32, period int) (bad bool)
+//
+// dst[i] = src[i] + off[i%period] for i < n (a multiple of 8), 8 at a
+// time, period (8k) a multiple of 8; bad if any src[i] >= lim[i%period]
+// as unsigned (max(v, lim) == v).
+TEXT ·offsetsAVX2(SB), NOSPLIT, $0-49
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ off+24(FP), R8
+	MOVQ lim+32(FP), R9
+	MOVQ period+40(FP), R10
+	VPXOR Y5, Y5, Y5 // lanes that saw an index out of range
+	XORQ AX, AX      // i
+	XORQ BX, BX      // i % period
+
+offloop:
+	CMPQ AX, CX
+	JGE  offdone
+	VMOVDQU (SI)(AX*4), Y0
+	VMOVDQU (R8)(BX*4), Y1
+	VMOVDQU (R9)(BX*4), Y2
+	VPADDD  Y1, Y0, Y3
+	VMOVDQU Y3, (DI)(AX*4)
+	VPMAXUD Y2, Y0, Y4
+	VPCMPEQD Y0, Y4, Y4
+	VPOR    Y4, Y5, Y5
+	ADDQ    $8, AX
+	ADDQ    $8, BX
+	CMPQ    BX, R10
+	JNE     offloop
+	XORQ    BX, BX
+	JMP     offloop
+
+offdone:
+	VPTEST Y5, Y5
+	SETNE  bad+48(FP)
+	VZEROUPPER
+	RET
