@@ -176,7 +176,8 @@ func compileModel(bu *bundle.Bundle, batchSize int, opts ...ModelOption) (*Model
 	return m, nil
 }
 
-// indexInputs sets the offsets and limits of the categorical columns.
+// indexInputs sets the offsets of the categorical columns and the kernel
+// that applies and checks them.
 func (m *Model) indexInputs(in bundle.Inputs) {
 	m.inputs = in
 	m.offsets = nil

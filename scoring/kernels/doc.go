@@ -1,6 +1,9 @@
-// Package kernels owns the numeric kernels that scoring runs on: a dense
-// layer y = act(x·W + b) over weights packed once (Linear), and the gather of
-// 16-wide embedding rows (Gather16).
+// Package kernels owns the numeric kernels that scoring and training run
+// on: a dense layer y = act(x·W + b) over weights packed once (Linear), the
+// gather of 16-wide embedding rows (Gather16), the categorical indices
+// offset into one stacked table and checked (Offsets), the BLAS that
+// Gorgonia's training graph multiplies with (Training, its Sgemm on the
+// same tiles) and one Adam step over a parameter (AdamUpdate).
 //
 // A dense layer is a register-blocked matrix product of 6-row tiles over
 // weights packed into 16-column panels. The AVX2 tile (6 × 16) keeps twelve
@@ -31,6 +34,10 @@
 // whatever the CPU, and whatever the batch size and a row's neighbours.
 // No kernel starts threads of its own: each scoring worker is one thread.
 // docs/performance.md has the measurements.
+//
+// Offsets and AdamUpdate run 8 elements an instruction (AVX/AVX2) with the
+// avx2-fma and avx512 kernels, element by element in Go with go; each
+// gives the same results whatever the kernel.
 //
 // This package knows slices of float32 and nothing else: not Gorgonia, not
 // model bundles, not features. Callers (the scoring package's fused ops)
