@@ -204,6 +204,18 @@ func (op embedOp) DoDiff(_ gorgonia.ExecutionContext, inputs gorgonia.Nodes, out
 	return embedGradOp{rows: op.rows, dim: op.dim}.scatter(tgrad, idx, grad, false)
 }
 
+// IsScatterGradient reports whether n is an embedding table's gradient
+// computed by one scatter-add (embedOp's SymDiff): its value after a run
+// of the tape machine is the whole gradient of that run, which training
+// may read directly instead of binding it to the table (Gorgonia would add
+// it into the table's gradient, a pass over the whole table). The value is
+// reused by the next run, which zeroes the rows this one touched: a reader
+// that changes it must leave it zero.
+func IsScatterGradient(n *gorgonia.Node) bool {
+	op, ok := n.Op().(embedGradOp)
+	return ok && op.last != nil
+}
+
 // embedGradOp is the gradient of embedOp with respect to its table.
 //
 // Inputs: indices I (B, K) int32 and the output gradient G (B, K·E). Output:

@@ -1,6 +1,7 @@
 package training
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -8,6 +9,8 @@ import (
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/adtech/scorer/scoring/bundle"
 )
 
 // param is a parameter and its gradient, as gorgonia.Solver takes them.
@@ -66,6 +69,37 @@ func TestAdamMatchesGorgonia(t *testing.T) {
 				if slices.ContainsFunc(a.g.Float32s(), func(v float32) bool { return v != 0 }) {
 					t.Fatalf("l2 %g, step %d: a gradient left non-zero", l2, step)
 				}
+			}
+		}
+	}
+}
+
+// Reading the embedding tables' gradients straight from their scatter,
+// unbound, trains the same weights, bit for bit, as binding every
+// gradient the way Gorgonia is meant to be used.
+func TestScatterGradientsUnbound(t *testing.T) {
+	f := newClickFunc(benchInputs, 3)
+	train, _ := f.sample(3000, 4)
+	cfg := Config{Arch: bundle.Architecture{Kind: bundle.WideDeep, EmbeddingDim: 4, Hidden: []int{8}}, Inputs: benchInputs, Epochs: 2, BatchSize: 128}
+	run := func(bindAll bool) *bundle.Bundle {
+		t.Helper()
+		bindAllGradients = bindAll
+		defer func() { bindAllGradients = false }()
+		bu, err := Train(context.Background(), cfg, train, Dataset{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bu
+	}
+	bound, unbound := run(true), run(false)
+	for name, w := range bound.Weights {
+		u := unbound.Weights[name]
+		if u == nil || len(u.Data) != len(w.Data) {
+			t.Fatalf("%s: missing or resized", name)
+		}
+		for i, x := range w.Data {
+			if math.Float32bits(x) != math.Float32bits(u.Data[i]) {
+				t.Fatalf("%s[%d]: %g unbound, %g bound", name, i, u.Data[i], x)
 			}
 		}
 	}
