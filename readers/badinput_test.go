@@ -135,14 +135,7 @@ func TestIDColumnsMustBeInSchema(t *testing.T) {
 // row's place, ids and text.
 func TestAdmit(t *testing.T) {
 	rows := makeRows("", 6)
-	for _, tc := range []struct {
-		key  string
-		data []byte
-	}{
-		{"a.csv", csvBytes(rows, ",")},
-		{"a.jsonl", jsonlBytes(rows)},
-		{"a.parquet", parquetBytes(t, rows)},
-	} {
+	for _, tc := range everyFormat(t, rows) {
 		t.Run(tc.key, func(t *testing.T) {
 			f := newFixture(t)
 			var got []RowError
@@ -176,14 +169,7 @@ func TestAdmit(t *testing.T) {
 // check's error stops reading.
 func TestChecks(t *testing.T) {
 	rows := makeRows("", 6) // cat: null in rows 0 and 5
-	for _, tc := range []struct {
-		key  string
-		data []byte
-	}{
-		{"a.csv", csvBytes(rows, ",")},
-		{"a.jsonl", jsonlBytes(rows)},
-		{"a.parquet", parquetBytes(t, rows)},
-	} {
+	for _, tc := range everyFormat(t, rows) {
 		t.Run(tc.key, func(t *testing.T) {
 			f := newFixture(t)
 			var got []RowError

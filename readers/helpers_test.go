@@ -125,6 +125,17 @@ func fmtFloat(f float64) string { return fmt.Sprintf("%.1f", f) } // "260.0" sty
 
 // csvBytes writes rows as delimited text with a header (columns in another
 // order than the schema, plus an ignored one), nulls as "" or "NA".
+// formatFile is one file of rows in one of the formats, named by its key.
+type formatFile struct {
+	key  string
+	data []byte
+}
+
+// everyFormat is rows as a CSV, a JSON Lines and a Parquet file.
+func everyFormat(t testing.TB, rows []adRow) []formatFile {
+	return []formatFile{{"a.csv", csvBytes(rows, ",")}, {"a.jsonl", jsonlBytes(rows)}, {"a.parquet", parquetBytes(t, rows)}}
+}
+
 func csvBytes(rows []adRow, delim string) []byte {
 	var b bytes.Buffer
 	b.WriteString(strings.Join([]string{"extra", "ts", "price", "id", "cat"}, delim) + "\n")

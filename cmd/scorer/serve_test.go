@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -195,12 +194,7 @@ func TestServeSIGKILLDuringIntake(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("scorer run: exit %d\n%s", r.code, r.stderr)
 	}
-	db, err := sql.Open("duckdb", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = db.Close() }()
-	rows, err := db.Query(fmt.Sprintf("SELECT request_id, count(*) FROM read_parquet('%s/request_scores/*/*.parquet') GROUP BY request_id", out))
+	rows, err := duck(t).Query(fmt.Sprintf("SELECT request_id, count(*) FROM read_parquet('%s/request_scores/*/*.parquet') GROUP BY request_id", out))
 	if err != nil {
 		t.Fatal(err)
 	}

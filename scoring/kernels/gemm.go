@@ -46,7 +46,7 @@ func grow(buf []float32, n int) []float32 {
 // row-major with leading dimensions lda, ldb, ldc, as BLAS defines it (C is
 // not read when beta is 0).
 func (t Training) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if useOpenBLAS || m*n*k < gemmMinWork || alpha == 0 || !validGemm(tA, tB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc) {
+	if m*n*k < gemmMinWork || alpha == 0 || !validGemm(tA, tB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc) {
 		// gonum's: the small, the degenerate, and the argument errors
 		// (it panics with BLAS's messages).
 		t.Implementation.Sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
