@@ -6,32 +6,22 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"unicode/utf8"
 )
 
 // decodeCSV reads delimited text into the batcher.
 //
-// It uses encoding/csv and fills Arrow builders itself rather than using
+// It splits records with csvScanner (encoding/csv's rules and errors,
+// without its copies) and fills Arrow builders itself rather than using
 // arrow/csv, because arrow/csv cannot give what the error contract needs:
 // it stops for good at the first ragged row (so the row cannot be reported
 // through OnBadRow and skipped), it gives no line numbers for rows (quoted
 // fields may span lines, so the line is not the row number plus one), and it
 // needs the input columns to match the schema one to one, where we pick
-// columns by header name and ignore the others. csv.Reader.FieldPos gives
-// the line of every row.
+// columns by header name and ignore the others.
 func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *batcher) error {
-	var rec0 *recorder // keeps the text of the record being decoded, for RowError.Raw
-	if r.cfg.RawMaxBytes >= 0 {
-		rec0 = &recorder{r: in}
-		in = rec0
-	}
-	cr := csv.NewReader(in)
-	cr.Comma = delim
-	cr.FieldsPerRecord = -1 // ragged rows are bad rows, checked below
-	cr.ReuseRecord = true
-
+	cr := newCSVScanner(in, delim, r.cfg.lineLimit)
 	opts := r.cfg.CSV
 	var names []string
 	source := "header"
@@ -40,12 +30,14 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 		switch {
 		case errors.Is(err, io.EOF):
 			return badInput("empty file: no header line")
+		case errors.Is(err, errLineTooLong):
+			return badInput("header: a line longer than %d bytes", r.cfg.lineLimit)
 		case err != nil:
 			return badInput("header: %w", err)
 		}
 		names = make([]string, len(rec))
 		for i, n := range rec {
-			names[i] = strings.TrimSpace(n)
+			names[i] = strings.TrimSpace(strings.Clone(n))
 		}
 	}
 	if len(opts.ColumnNames) > 0 {
@@ -81,60 +73,29 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 	nulls := &r.cfg.nulls
 	var idBuf []string
 	var row, line int64
-	// A record read ahead after a quoting error; see below.
-	var (
-		ahead    bool
-		aheadRec []string
-		aheadErr error
-		aheadRaw []byte
-	)
-	// next reads a record and returns the stored text it came from.
-	next := func() ([]string, []byte, error) {
-		rec, err := cr.Read()
-		var raw []byte
-		if rec0 != nil {
-			raw = rec0.take(cr.InputOffset())
-		}
-		return rec, raw, err
-	}
-	if rec0 != nil {
-		rec0.take(cr.InputOffset()) // the header
-	}
 	for {
 		if row%1024 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
-		var rec []string
-		var raw []byte
-		var err error
-		if ahead {
-			rec, raw, err, ahead = aheadRec, aheadRaw, aheadErr, false
-		} else {
-			rec, raw, err = next()
-		}
+		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
 			var pe *csv.ParseError
-			if errors.As(err, &pe) && (errors.Is(pe.Err, csv.ErrBareQuote) || errors.Is(pe.Err, csv.ErrQuote)) {
-				// encoding/csv goes on after the line in error, so this is
+			if errors.As(err, &pe) {
+				// The scanner goes on after the line in error, so this is
 				// one bad row; but a quoted field still open at the end of
 				// the file has swallowed every line after it, which must
 				// not pass for a single dropped row.
-				if errors.Is(pe.Err, csv.ErrQuote) {
-					raw = slices.Clone(raw) // take reuses the buffer
-					aheadRec, aheadRaw, aheadErr = next()
-					if errors.Is(aheadErr, io.EOF) {
-						return badInput("line %d: quoted field not closed before the end of the file (or a stray quote on the last line)", pe.StartLine)
-					}
-					ahead = true
+				if cr.Unclosed() {
+					return badInput("line %d: quoted field not closed before the end of the file", pe.StartLine)
 				}
 				row++
 				reason := fmt.Sprintf("malformed CSV at line %d, column %d: %v", pe.Line, pe.Column, pe.Err)
-				if err := b.badRow(RowError{Row: row, Line: int64(pe.StartLine), Reason: reason}, raw); err != nil {
+				if err := b.badRow(RowError{Row: row, Line: int64(pe.StartLine), Reason: reason}, cr.Text()); err != nil {
 					return err
 				}
 				continue
@@ -145,8 +106,9 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 			return badInput("%w", err)
 		}
 		row++
-		l, _ := cr.FieldPos(0) // a record has at least one field
-		line = int64(l)
+		line = int64(cr.Line())
+		raw := cr.Text()
+		conv.ascii = cr.ASCII()
 		if len(rec) != len(names) {
 			reason := fmt.Sprintf("%d fields, want %d", len(rec), len(names))
 			// The fields are not where the header says: no id is trusted.
@@ -170,7 +132,7 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 				reason = conv.convert(j, c, s)
 			}
 			if reason != "" {
-				e := RowError{Row: row, Line: line, Column: c.name, Value: s, Reason: reason, ids: r.textIDs(rec, idx)}
+				e := RowError{Row: row, Line: line, Column: c.name, Value: strings.Clone(s), Reason: reason, ids: r.textIDs(rec, idx)}
 				if err := b.badRow(e, raw); err != nil {
 					return err
 				}
@@ -183,7 +145,7 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 				if idx[j] < 0 || conv.null[j] {
 					return ""
 				}
-				return rec[idx[j]]
+				return strings.Clone(rec[idx[j]]) // a check may keep it
 			}, func() *[]string { return r.textIDs(rec, idx) }, row, line, raw)
 			if err != nil {
 				return err
@@ -227,39 +189,6 @@ func (r *Reader) textIDs(rec []string, idx []int) *[]string {
 	return &ids
 }
 
-// recorder keeps the bytes read through it from the end of the last
-// record taken on, so that a record's stored text can be cut out by the
-// csv.Reader's input offsets. What it holds is one record plus the
-// csv.Reader's read-ahead.
-type recorder struct {
-	r     io.Reader
-	buf   []byte
-	start int   // buf[start:] are the bytes from offset base on
-	base  int64 // input offset of buf[start]
-}
-
-func (c *recorder) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.buf = append(c.buf, p[:n]...)
-	return n, err
-}
-
-// take returns the bytes from the end of the previous take to offset end
-// (valid until the next call) and forgets them.
-func (c *recorder) take(end int64) []byte {
-	n := int(end - c.base)
-	n = max(0, min(n, len(c.buf)-c.start))
-	out := c.buf[c.start : c.start+n]
-	c.start += n
-	c.base += int64(n)
-	if c.start > 64<<10 { // compact now and then, not per record
-		out = slices.Clone(out) // the copy below overwrites it
-		k := copy(c.buf, c.buf[c.start:])
-		c.buf, c.start = c.buf[:k], 0
-	}
-	return out
-}
-
 // textRow is one text row's converted fields, column by column. Strings are
 // not copied here (appendText takes them from the row itself), so that
 // converting a field stores no pointer: with a value per field, the string
@@ -268,6 +197,8 @@ type textRow struct {
 	null []bool
 	f    []float64 // float64 columns
 	i    []int64   // int64 columns; timestamp columns, in microseconds
+
+	ascii bool // the row is all ASCII: its strings need no UTF-8 check
 }
 
 func newTextRow(n int) *textRow {
@@ -292,7 +223,7 @@ func (t *textRow) convert(j int, c *colSpec, s string) string {
 	}
 	switch c.typ {
 	case tString:
-		if !validUTF8(s) {
+		if !t.ascii && !validUTF8(s) {
 			return reasonBadUTF8
 		}
 	case tFloat:

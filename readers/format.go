@@ -108,7 +108,7 @@ func (r *Reader) decodeText(ctx context.Context, fs *fileState, in io.Reader, b 
 				delim = '\t'
 			}
 		}
-		return r.decodeCSV(ctx, &lineGuard{r: br, max: int64(r.cfg.lineLimit)}, delim, b)
+		return r.decodeCSV(ctx, br, delim, b)
 	}
 }
 
@@ -156,26 +156,6 @@ func (g gzipErrors) Read(p []byte) (int, error) {
 	n, err := g.r.Read(p)
 	if err != nil && !errors.Is(err, io.EOF) {
 		err = gzipError{offset: g.cr.n, err: err}
-	}
-	return n, err
-}
-
-// lineGuard fails once more than max bytes pass without a line break.
-type lineGuard struct {
-	r   io.Reader
-	max int64
-	run int64 // bytes since the last '\n'
-}
-
-func (g *lineGuard) Read(p []byte) (int, error) {
-	n, err := g.r.Read(p)
-	if i := bytes.LastIndexByte(p[:n], '\n'); i >= 0 {
-		g.run = int64(n - i - 1)
-	} else {
-		g.run += int64(n)
-	}
-	if g.run > g.max {
-		return n, errLineTooLong
 	}
 	return n, err
 }
