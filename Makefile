@@ -24,6 +24,7 @@ test:
 	$(GO) test -race -count=1 -tags failpoints ./internal/failpoint/
 	$(GO) test -count=1 -run 'TestHistoryBoundsQueueRunOps|TestShardedBackfillAtScale' ./internal/jobs/
 	$(GO) test -run '^$$' -fuzz FuzzRequests -fuzztime 15s ./internal/serve/
+	$(GO) test -run '^$$' -fuzz FuzzCSVScanner -fuzztime 15s ./readers/
 
 # The suite on a loaded machine: every core kept busy by internal/tools/cpuhog
 # (2 spinning goroutines per core, stopping by itself after STRESS_FOR),
