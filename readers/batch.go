@@ -182,7 +182,7 @@ func (b *batcher) appendRow(ctx context.Context, vals []value) error {
 // converted into t (idx[j] is only read where t.null[j] is false, so a
 // column the file lacks may have idx[j] < 0). It sends a record once
 // BatchSize rows are in.
-func (b *batcher) appendText(ctx context.Context, fields []string, idx []int, t *textRow) error {
+func (b *batcher) appendText(ctx context.Context, rec *csvRecord, idx []int, t *textRow) error {
 	if b.n == 0 {
 		b.reserve()
 	}
@@ -192,7 +192,7 @@ func (b *batcher) appendText(ctx context.Context, fields []string, idx []int, t 
 			if null {
 				b.str[i].appendNull()
 			} else {
-				b.str[i].append(fields[idx[i]])
+				b.str[i].append(rec.Field(idx[i]))
 			}
 		// Fixed-width builders have room for BatchSize values (reserve).
 		case b.flt[i] != nil:

@@ -35,9 +35,9 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 		case err != nil:
 			return badInput("header: %w", err)
 		}
-		names = make([]string, len(rec))
-		for i, n := range rec {
-			names[i] = strings.TrimSpace(strings.Clone(n))
+		names = make([]string, rec.Len())
+		for i := range names {
+			names[i] = strings.TrimSpace(strings.Clone(rec.Field(i)))
 		}
 	}
 	if len(opts.ColumnNames) > 0 {
@@ -109,8 +109,8 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 		line = int64(cr.Line())
 		raw := cr.Text()
 		conv.ascii = cr.ASCII()
-		if len(rec) != len(names) {
-			reason := fmt.Sprintf("%d fields, want %d", len(rec), len(names))
+		if rec.Len() != len(names) {
+			reason := fmt.Sprintf("%d fields, want %d", rec.Len(), len(names))
 			// The fields are not where the header says: no id is trusted.
 			if err := b.badRow(RowError{Row: row, Line: line, Reason: reason}, raw); err != nil {
 				return err
@@ -124,7 +124,7 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 				continue // an Optional column the file lacks: null, as set above
 			}
 			c := &cols[j]
-			s := rec[i]
+			s := rec.Field(i)
 			var reason string
 			if nulls.has(s) {
 				reason = conv.setNull(j, c)
@@ -145,7 +145,7 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 				if idx[j] < 0 || conv.null[j] {
 					return ""
 				}
-				return strings.Clone(rec[idx[j]]) // a check may keep it
+				return strings.Clone(rec.Field(idx[j])) // a check may keep it
 			}, func() *[]string { return r.textIDs(rec, idx) }, row, line, raw)
 			if err != nil {
 				return err
@@ -155,7 +155,7 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 		if good && r.cfg.Admit != nil {
 			idBuf = idBuf[:0]
 			for _, j := range r.cfg.ids {
-				idBuf = append(idBuf, rec[idx[j]])
+				idBuf = append(idBuf, rec.Field(idx[j]))
 			}
 			ok, err := b.admit(idBuf, row, line, raw)
 			if err != nil {
@@ -174,13 +174,13 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 
 // textIDs are the id values of a text row whose fields match the header,
 // nil unless all are good.
-func (r *Reader) textIDs(rec []string, idx []int) *[]string {
+func (r *Reader) textIDs(rec *csvRecord, idx []int) *[]string {
 	if len(r.cfg.ids) == 0 {
 		return nil
 	}
 	ids := make([]string, len(r.cfg.ids))
 	for k, j := range r.cfg.ids {
-		s := rec[idx[j]]
+		s := rec.Field(idx[j])
 		if s == "" || r.cfg.nulls.has(s) || !validUTF8(s) {
 			return nil
 		}

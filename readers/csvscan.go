@@ -6,7 +6,9 @@ import (
 	"encoding/csv"
 	"errors"
 	"io"
+	"math"
 	"math/bits"
+	"slices"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -39,8 +41,7 @@ type csvScanner struct {
 	err        error // the reader's error, once it has given one
 	line       int   // lines read, as csv.Reader counts them
 	recLine    int   // line the current record starts on
-	fields     []string
-	ends       []int  // quoted records: end of each field in unq
+	rec        csvRecord
 	unq        []byte // quoted records: their fields' text, unquoted
 	recordText []byte // the current record's text, line breaks included
 	unclosed   bool   // the current record ends inside a quoted field
@@ -65,11 +66,33 @@ func newCSVScanner(r io.Reader, delim rune, maxLine int) *csvScanner {
 	}
 }
 
-// Read returns the next record's fields (views valid until the next call)
-// or an error: io.EOF after the last record, a *csv.ParseError for a record
+// csvRecord is a record's fields: field k is text[ends[k-1]+gap:ends[k]]
+// (from 0 for the first), gap the delimiter's length (0 when text holds
+// the fields unquoted, one after the other).
+type csvRecord struct {
+	text []byte
+	ends []int32
+	gap  int
+}
+
+// Len is the number of fields.
+func (r *csvRecord) Len() int { return len(r.ends) }
+
+// Field is field k, a view of the scanner's buffer: valid until the next
+// Read.
+func (r *csvRecord) Field(k int) string {
+	lo := 0
+	if k > 0 {
+		lo = int(r.ends[k-1]) + r.gap
+	}
+	return view(r.text[lo:r.ends[k]])
+}
+
+// Read returns the next record (its fields are views valid until the next
+// call) or an error: io.EOF after the last record, a *csv.ParseError for a record
 // that breaks the quoting rules (the scanner then goes on with the line
 // after it, as csv.Reader does), errLineTooLong, or the reader's error.
-func (s *csvScanner) Read() ([]string, error) {
+func (s *csvScanner) Read() (*csvRecord, error) {
 	s.start, s.unclosed = s.next, false
 	var line []byte
 	var nl bool
@@ -93,7 +116,7 @@ func (s *csvScanner) Read() ([]string, error) {
 		s.ascii = false
 	}
 	s.recordText = s.buf[s.start:s.next]
-	return s.fields, err
+	return &s.rec, err
 }
 
 // Text is the current record's text as stored, line breaks included.
@@ -174,59 +197,80 @@ func (s *csvScanner) fill() {
 	}
 }
 
-// split sets fields to the views of a line without quotes, between its
+// delimEnds finds the delimiters d in a prefix of p, the longest it can
+// look at 32 bytes at a time (n, a multiple of 32, perhaps 0): it writes
+// base plus their indices in p, in order, to ends (which has room for
+// len(p)), and returns how many (k) and whether p[:n] is all ASCII. split
+// does the rest. The assembly version is chosen at start on CPUs that
+// have it; delimEndsNone, the portable one, looks at nothing.
+var delimEnds = delimEndsNone
+
+// delimEndsName names delimEnds' implementation: "avx2" or "go".
+var delimEndsName = "go"
+
+func delimEndsNone([]byte, byte, []int32, int) (n, k int, ascii bool) { return 0, 0, true }
+
+// split sets rec to the fields of a line without quotes, between its
 // delimiters, and ascii to whether the line is all ASCII.
 func (s *csvScanner) split(line []byte) {
-	fields := s.fields[:0]
-	defer func() { s.fields = fields }()
+	ends := s.rec.ends[:0]
+	s.rec.text, s.rec.gap = line, len(s.delim)
 	if len(s.delim) > 1 {
-		for {
-			i := bytes.Index(line, s.delim)
+		for from := 0; ; {
+			i := bytes.Index(line[from:], s.delim)
 			if i < 0 {
 				break
 			}
-			fields = append(fields, view(line[:i]))
-			line = line[i+len(s.delim):]
+			ends = append(ends, int32(from+i))
+			from += i + len(s.delim)
 		}
-		fields = append(fields, view(line))
+		s.rec.ends = append(ends, int32(len(line)))
 		s.ascii = false // not known: fields are checked one by one
 		return
 	}
-	// The delimiter's bytes are found 8 at a time: x has a zero byte where
-	// the word has the delimiter, and the usual carry-free test marks each
-	// zero byte's high bit (exactly those: no borrow runs between bytes).
+	d := s.delim[0]
+	i, ascii := 0, true
+	for {
+		// At most 4 KiB at a time, so that ends need not have room for a
+		// delimiter in every byte of a long line.
+		c := min(len(line)-i, 4096)
+		ends = slices.Grow(ends, c)
+		n, k, a := delimEnds(line[i:i+c], d, ends[len(ends):len(ends)+c], i)
+		if n == 0 {
+			break
+		}
+		ends, i, ascii = ends[:len(ends)+k], i+n, ascii && a
+	}
+	// The rest 8 bytes at a time: x has a zero byte where the word has the
+	// delimiter, and the usual carry-free test marks each zero byte's high
+	// bit (exactly those: no borrow runs between bytes).
 	const low7, high = 0x7f7f7f7f7f7f7f7f, 0x8080808080808080
-	pat := uint64(s.delim[0]) * 0x0101010101010101
-	from, i := 0, 0
+	pat := uint64(d) * 0x0101010101010101
 	var or uint64 // every byte's bits: a high bit set if a byte is not ASCII
 	for ; i+8 <= len(line); i += 8 {
 		w := binary.LittleEndian.Uint64(line[i:])
 		or |= w
 		x := w ^ pat
-		m := ^((x&low7 + low7) | x | low7)
-		for m != 0 {
-			j := i + bits.TrailingZeros64(m)>>3
-			fields = append(fields, view(line[from:j]))
-			from = j + 1
-			m &= m - 1
+		for m := ^((x&low7 + low7) | x | low7); m != 0; m &= m - 1 {
+			ends = append(ends, int32(i+bits.TrailingZeros64(m)>>3))
 		}
 	}
-	for d := s.delim[0]; i < len(line); i++ {
+	for ; i < len(line); i++ {
 		or |= uint64(line[i])
 		if line[i] == d {
-			fields = append(fields, view(line[from:i]))
-			from = i + 1
+			ends = append(ends, int32(i))
 		}
 	}
-	fields = append(fields, view(line[from:]))
-	s.ascii = or&high == 0
+	s.rec.ends = append(ends, int32(len(line)))
+	s.ascii = ascii && or&high == 0
 }
 
 // parseQuoted sets fields from a record with at least one quote, reading
 // the further lines a quoted field spans. Its rules are csv.Reader's
 // (LazyQuotes off), and so are its errors' lines and columns.
 func (s *csvScanner) parseQuoted(line []byte, nl bool) error {
-	s.unq, s.ends = s.unq[:0], s.ends[:0]
+	s.unq = s.unq[:0]
+	ends := s.rec.ends[:0]
 	delim := s.delim
 	lineNo, col := s.line, 1 // where line starts
 	var err error
@@ -243,7 +287,7 @@ fields:
 				break
 			}
 			s.unq = append(s.unq, field...)
-			s.ends = append(s.ends, len(s.unq))
+			ends = append(ends, int32(len(s.unq)))
 			if i < 0 {
 				break
 			}
@@ -266,10 +310,10 @@ fields:
 				case bytes.HasPrefix(line, delim): // the field's end
 					line = line[len(delim):]
 					col += len(delim)
-					s.ends = append(s.ends, len(s.unq))
+					ends = append(ends, int32(len(s.unq)))
 					continue fields
 				case len(line) == 0: // the record's end
-					s.ends = append(s.ends, len(s.unq))
+					ends = append(ends, int32(len(s.unq)))
 					break fields
 				default:
 					err = &csv.ParseError{StartLine: s.recLine, Line: s.line, Column: col - 1, Err: csv.ErrQuote}
@@ -303,12 +347,10 @@ fields:
 			break fields
 		}
 	}
-	s.fields = s.fields[:0]
-	from := 0
-	for _, e := range s.ends {
-		s.fields = append(s.fields, view(s.unq[from:e]))
-		from = e
+	if len(s.unq) > math.MaxInt32 {
+		return errors.New("a record of more than 2 GiB")
 	}
+	s.rec = csvRecord{text: s.unq, ends: ends}
 	return err
 }
 
