@@ -22,7 +22,8 @@
 //
 // The format comes from the key's extension, case ignored:
 //
-//	.csv                 comma-separated text (encoding/csv quoting)
+//	.csv                 comma-separated text, quoted as RFC 4180 (encoding/csv's
+//	                     rules, read by a faster scanner of this package)
 //	.tsv                 tab-separated text, same rules
 //	.jsonl .ndjson .json one JSON object per line; blank lines are skipped
 //	.parquet             Parquet, flat columns of any physical type
