@@ -256,6 +256,18 @@ func badRowCases(t *testing.T) []badRowCase {
 			want: RowError{Row: 1, Line: 2, Reason: `malformed CSV at line 2, column 5: extraneous or missing " in quoted-field`}, good: 1,
 		},
 		{
+			// Closed, then followed by a stray character: one bad row, even
+			// on the last line (only a field left open stops the file).
+			name: "csv stray quote on the last line", key: "a.csv",
+			data: []byte(hdr + "1,x,1,\n2,\"x\"y,1,"),
+			want: RowError{Row: 2, Line: 3, Reason: `malformed CSV at line 3, column 5: extraneous or missing " in quoted-field`}, good: 1,
+		},
+		{
+			name: "csv quoted fields, CRLF and a blank line", key: "a.csv",
+			data: []byte(hdr + "1,\"x,\"\"y\"\"\",1,\r\n\r\n2,\"two\nlines\",zz,\r\n3,x,1,\r\n"),
+			want: RowError{Row: 2, Line: 4, Column: "price", Value: "zz", Reason: "not a number"}, good: 2,
+		},
+		{
 			name: "jsonl string that is not a number", key: "queue/2020-09-02.jsonl",
 			data: []byte(strings.Repeat(`{"id":"a","price":1}`+"\n", 16) + `{"id":"b","price":"abc"}` + "\n" + `{"id":"c"}` + "\n"),
 			want: RowError{Row: 17, Line: 17, Column: "price", Value: "abc", Reason: "not a number"}, good: 17,
