@@ -14,8 +14,10 @@ import (
 // BenchmarkReferenceModel times the reference models of the performance
 // issue alone, on prepared inputs (Criteo-like rows through the reference
 // feature spec): ctr-mlp and ctr-logreg, batch 1024 and 8192, 1 and 2
-// workers, each worker with its own compiled model. One op is one batch;
-// rows/s counts every worker's rows.
+// workers, each worker with its own compiled model. A batch is scored as
+// scoring.Run scores a record of that many rows: by a model compiled for
+// min(batch, DefaultModelBatch) rows, in slices of that size. One op is
+// one batch; rows/s counts every worker's rows.
 func BenchmarkReferenceModel(b *testing.B) {
 	for _, name := range []string{perf.MLP, perf.LogReg} {
 		bu, err := perf.Bundle(name, 1)
@@ -29,7 +31,7 @@ func BenchmarkReferenceModel(b *testing.B) {
 			}
 			for _, workers := range []int{1, 2} {
 				b.Run(fmt.Sprintf("model=%s/batch=%d/workers=%d", name, bs, workers), func(b *testing.B) {
-					benchModels(b, bu, in, in.N, workers)
+					benchModels(b, bu, in, min(in.N, scoring.DefaultModelBatch), workers)
 				})
 			}
 		}
