@@ -485,9 +485,30 @@ func BenchmarkPackedLinear(b *testing.B) {
 	}
 }
 
+// fmaPeak holds, per kernel name, a loop of independent FMAs as wide as
+// that kernel's (amd64 builds; see peak_amd64_test.go): the core's peak,
+// for the tiles' rates to be read against.
+var fmaPeak map[string]func(rounds int) (flopsPerRound int)
+
 // BenchmarkTiles times every kernel this CPU supports on the same dense
-// layers in the same run (Forward's tiles, + bias + ReLU; random data).
+// layers in the same run (Forward's tiles, + bias + ReLU; random data),
+// and, as "peak", each SIMD kernel's bare FMA loop on one core: the
+// GFLOP/s no tile of that width can pass on this CPU at this clock.
 func BenchmarkTiles(b *testing.B) {
+	for _, k := range impls() {
+		peak := fmaPeak[k.name]
+		if peak == nil {
+			continue
+		}
+		b.Run("peak/kernel="+k.name, func(b *testing.B) {
+			const rounds = 1 << 20
+			flops := 0
+			for b.Loop() {
+				flops = peak(rounds)
+			}
+			b.ReportMetric(float64(rounds*flops)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, c := range []struct{ n, in, out int }{{1024, 429, 256}, {1024, 256, 128}} {
 		x, w := randomFloats(rng, c.n*c.in), randomFloats(rng, c.in*c.out)
