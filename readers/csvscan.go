@@ -22,13 +22,14 @@ import (
 // is a *csv.ParseError with the line and byte column csv.Reader gives
 // (FuzzCSVScanner compares the two on arbitrary input).
 //
-// It exists because csv.Reader copies every byte twice and allocates a
-// string per record, and splits fields with a call per field: about 40% of
-// the CPU of decoding the reference rows. The scanner reads into one
-// buffer that holds at least the current record, splits a line without
-// quotes 8 bytes at a time, and returns its fields as views of that
-// buffer: valid until the next call to next, to be copied by whoever
-// keeps them. Only records with quoted fields are copied (unquoted).
+// It exists because csv.Reader copies every byte twice, allocates a string
+// per record and finds each field's end with a call per field
+// (docs/performance.md, Decoders). The scanner reads into one buffer that
+// holds at least the current record, finds the delimiters of a line
+// without quotes 32 bytes at a time (delimEnds, assembly where the CPU has
+// AVX2) or 8 (portable), and gives its fields as views of that buffer:
+// valid until the next Read, to be copied by whoever keeps them. Only
+// records with quoted fields are copied (unquoted).
 type csvScanner struct {
 	r       io.Reader
 	delim   []byte // the delimiter's UTF-8 encoding
