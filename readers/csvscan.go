@@ -189,13 +189,17 @@ func (s *csvScanner) fill() {
 		s.end -= s.start
 		s.start = 0
 	}
-	n, err := s.r.Read(s.buf[s.end:])
-	s.end += n
-	if err != nil {
-		s.err = err
-	} else if n == 0 {
-		s.err = io.ErrNoProgress
+	for range 100 { // a read may give nothing and no error, but not forever
+		n, err := s.r.Read(s.buf[s.end:])
+		s.end += n
+		if err != nil {
+			s.err = err
+		}
+		if n > 0 || err != nil {
+			return
+		}
 	}
+	s.err = io.ErrNoProgress
 }
 
 // delimEnds finds the delimiters d in a prefix of p, the longest it can

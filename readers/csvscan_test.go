@@ -260,6 +260,35 @@ func TestCSVScannerLineLimit(t *testing.T) {
 	}
 }
 
+// emptyReads answers every other read with nothing and no error.
+type emptyReads struct {
+	r    io.Reader
+	skip bool
+}
+
+func (e *emptyReads) Read(p []byte) (int, error) {
+	if e.skip = !e.skip; e.skip {
+		return 0, nil
+	}
+	return e.r.Read(p)
+}
+
+func TestCSVScannerEmptyReads(t *testing.T) {
+	sc := newCSVScanner(&emptyReads{r: strings.NewReader("a,b\nc,d\n")}, ',', 1<<20)
+	for _, want := range []string{"a", "c"} {
+		if rec, err := sc.Read(); err != nil || rec.Field(0) != want {
+			t.Fatalf("want a record starting %q: %v", want, err)
+		}
+	}
+	if _, err := sc.Read(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the last record: %v, want io.EOF", err)
+	}
+	sc = newCSVScanner(iotest.ErrReader(nil), ',', 1<<20) // nothing and no error, always
+	if _, err := sc.Read(); !errors.Is(err, io.ErrNoProgress) {
+		t.Fatalf("a reader that never gives anything: %v, want io.ErrNoProgress", err)
+	}
+}
+
 func TestCSVScannerReadError(t *testing.T) {
 	boom := errors.New("boom")
 	sc := newCSVScanner(io.MultiReader(strings.NewReader("a,b\nc,"), iotest.ErrReader(boom)), ',', 1<<20)
