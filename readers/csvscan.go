@@ -36,17 +36,16 @@ type csvScanner struct {
 	maxLine int    // bytes in one line, without its line break
 	minRead int    // fewest bytes asked of r in one read
 
-	buf        []byte
-	start      int   // buf[start:] is kept: the current record's text on
-	next, end  int   // buf[next:end] is read and not yet scanned
-	err        error // the reader's error, once it has given one
-	line       int   // lines read, as csv.Reader counts them
-	recLine    int   // line the current record starts on
-	rec        csvRecord
-	unq        []byte // quoted records: their fields' text, unquoted
-	recordText []byte // the current record's text, line breaks included
-	unclosed   bool   // the current record ends inside a quoted field
-	ascii      bool   // the current record's fields are all ASCII
+	buf       []byte
+	start     int   // buf[start:] is kept: the current record's text on
+	next, end int   // buf[next:end] is read and not yet scanned
+	err       error // the reader's error, once it has given one
+	line      int   // lines read, as csv.Reader counts them
+	recLine   int   // line the current record starts on
+	rec       csvRecord
+	unq       []byte // quoted records: their fields' text, unquoted
+	unclosed  bool   // the current record ends inside a quoted field
+	ascii     bool   // the current record's fields are all ASCII
 }
 
 // scanBufSize is the scanner's first buffer; it grows for a longer record.
@@ -116,12 +115,11 @@ func (s *csvScanner) Read() (*csvRecord, error) {
 		err = s.parseQuoted(line, nl)
 		s.ascii = false
 	}
-	s.recordText = s.buf[s.start:s.next]
 	return &s.rec, err
 }
 
 // Text is the current record's text as stored, line breaks included.
-func (s *csvScanner) Text() []byte { return s.recordText }
+func (s *csvScanner) Text() []byte { return s.buf[s.start:s.next] }
 
 // Line is the line the current record starts on (1 for the first).
 func (s *csvScanner) Line() int { return s.recLine }

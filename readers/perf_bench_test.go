@@ -67,6 +67,37 @@ func BenchmarkDecodeReference(b *testing.B) {
 	}
 }
 
+// BenchmarkCSVScan splits the reference rows (as CSV) into records and
+// fields, nothing more, with the delimiter finder chosen at start (the
+// assembly where the CPU has AVX2) and with the portable one, alternating
+// in the same run.
+func BenchmarkCSVScan(b *testing.B) {
+	data := referenceCSV(b, 100_000)
+	chosen := delimEndsName
+	for range 3 {
+		for _, name := range []string{chosen, "go"} {
+			b.Run("finder="+name, func(b *testing.B) {
+				defer func(old func([]byte, byte, []int32, int) (int, int, bool)) { delimEnds = old }(delimEnds)
+				if name == "go" {
+					delimEnds = delimEndsNone
+				}
+				b.SetBytes(int64(len(data)))
+				for b.Loop() {
+					sc := newCSVScanner(bytes.NewReader(data), ',', maxLineBytes)
+					for {
+						if _, err := sc.Read(); err != nil {
+							if !errors.Is(err, io.EOF) {
+								b.Fatal(err)
+							}
+							break
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
 func referenceCSV(b *testing.B, rows int) []byte {
 	var buf bytes.Buffer
 	if err := perf.NewGenerator(1).WriteCSV(&buf, rows); err != nil {

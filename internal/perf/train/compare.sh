@@ -23,22 +23,17 @@ for threads in 1 2; do
   "$python" internal/perf/train/train_torch.py --threads "$threads" --count "$count" | tee -a "$out"
 done
 
+# shellcheck source=../lib.sh
+source internal/perf/lib.sh
+med=${out%.txt}.med
+# "scorer/threads=N rows/s" (-cpu 1 names no -N) and "pytorch/threads=N rows/s", then medians.
+sed -E 's#^BenchmarkTrainStep/arch=ctr-mlp-([0-9]+)[[:space:]]#scorer/threads=\1 #; s#^BenchmarkTrainStep/arch=ctr-mlp[[:space:]]#scorer/threads=1 #; s#^BenchmarkTrainStep/peer=pytorch/#pytorch/#' "$out" |
+  rows | median >"$med"
 echo
-awk '
-  function median(list,   n, a, i, j, t) {
-    n = split(list, a, " ")
-    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-  }
-  /^BenchmarkTrainStep\// {
-    for (i = 1; i <= NF; i++) if ($(i + 1) == "rows/s") rate = $i
-    if ($1 ~ /peer=pytorch/) { split($1, parts, "threads="); torch[parts[2]] = torch[parts[2]] " " rate }
-    else { t = ($1 ~ /-[0-9]+$/) ? substr($1, match($1, /-[0-9]+$/) + 1) : 1; scorer[t] = scorer[t] " " rate }
-  }
-  END {
-    printf "%-8s %14s %14s %8s\n", "threads", "scorer rows/s", "torch rows/s", "ratio"
-    for (t = 1; t <= 2; t++) if ((t in scorer) && (t in torch)) {
-      s = median(scorer[t]); p = median(torch[t])
-      printf "%-8d %14.0f %14.0f %7.2fx\n", t, s, p, s / p
-    }
-  }' "$out"
+printf '%-8s %14s %14s %8s\n' "threads" "scorer rows/s" "torch rows/s" "ratio"
+for t in 1 2; do
+  s=$(awk -v k="scorer/threads=$t" '$1 == k { print $2 }' "$med")
+  p=$(awk -v k="pytorch/threads=$t" '$1 == k { print $2 }' "$med")
+  [[ -z $s || -z $p ]] && continue
+  awk -v t="$t" -v s="$s" -v p="$p" 'BEGIN { printf "%-8d %14.0f %14.0f %7.2fx\n", t, s, p, s / p }'
+done
