@@ -113,7 +113,6 @@ type Model struct {
 	inputs bundle.Inputs
 	// imageWidth is I·E, the image embeddings of a row (Batch.ImageEmb).
 	imageWidth int
-	offsets    []int32
 	// index offsets and checks the categorical indices (fill).
 	index   *kernels.Offsets
 	catName []string // names of the categorical columns, where known
@@ -180,13 +179,13 @@ func compileModel(bu *bundle.Bundle, batchSize int, opts ...ModelOption) (*Model
 // that applies and checks them.
 func (m *Model) indexInputs(in bundle.Inputs) {
 	m.inputs = in
-	m.offsets = nil
+	var off []int32
 	var card []uint32
 	for i, o := range in.Offsets() {
-		m.offsets = append(m.offsets, int32(o))
+		off = append(off, int32(o))
 		card = append(card, uint32(in.Cardinalities[i]))
 	}
-	m.index = kernels.NewOffsets(m.offsets, card)
+	m.index = kernels.NewOffsets(off, card)
 }
 
 // categoricalNames are the names of the spec's non-numeric features, in
@@ -323,10 +322,7 @@ func (m *Model) fill(b *features.Batch, start, end int) error {
 		if at := m.index.Apply(dst[:n*k], b.Cat[start*k:end*k]); at >= 0 {
 			return m.indexError(start+at/k, at%k, b.Cat[start*k+at])
 		}
-		pad := dst[n*k:]
-		for i := range pad {
-			pad[i] = m.offsets[i%k]
-		}
+		m.index.Zero(dst[n*k:]) // padding rows: index 0 in every column
 	}
 	return nil
 }

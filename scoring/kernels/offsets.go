@@ -25,6 +25,14 @@ func NewOffsets(off []int32, card []uint32) *Offsets {
 	return o
 }
 
+// Zero writes dst[i] = off[i%k] for every i of dst: what Apply gives for
+// rows of index 0 (padding rows).
+func (o *Offsets) Zero(dst []int32) {
+	for i := range dst {
+		dst[i] = o.off[i%len(o.off)]
+	}
+}
+
 // Apply writes dst[i] = src[i] + off[i%k] for every i of src, whole rows
 // of k, and returns the first i whose src[i] is outside [0, card[i%k]),
 // or -1. dst must be at least as long as src.

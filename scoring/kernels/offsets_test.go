@@ -21,6 +21,14 @@ func TestOffsets(t *testing.T) {
 			off[c], total = total, total+int32(card[c])
 		}
 		o := NewOffsets(off, card)
+		// Zero is Apply of index 0, for rows and a part row.
+		padded := make([]int32, 3*k)
+		o.Apply(padded, make([]int32, 3*k))
+		zero := make([]int32, 3*k-1)
+		o.Zero(zero)
+		if !slices.Equal(zero, padded[:len(zero)]) {
+			t.Fatalf("k=%d: Zero gives %v, Apply of zeros %v", k, zero, padded)
+		}
 		for _, rows := range []int{1, 5, 64, 77} {
 			src := make([]int32, rows*k)
 			for i := range src {
