@@ -54,6 +54,13 @@ func (r *Reader) decodeJSONL(ctx context.Context, in io.Reader, b *batcher) erro
 			}
 			continue
 		}
+		if obj.unknown != nil && r.cfg.UnknownMembers != "" {
+			e := RowError{Row: row, Line: line, Column: memberName(obj.unknown), Reason: r.cfg.UnknownMembers, ids: r.jsonIDs(obj)}
+			if err := b.badRow(e, text); err != nil {
+				return err
+			}
+			continue
+		}
 		good := true
 		for j := range cols {
 			c := &cols[j]
@@ -161,6 +168,7 @@ type jsonRow struct {
 	index   map[string]int // target column by name
 	raw     [][]byte
 	present []bool
+	unknown []byte // the key token of the first member no column names, nil if none
 }
 
 func newJSONRow(cols []colSpec) *jsonRow {
@@ -175,6 +183,7 @@ func newJSONRow(cols []colSpec) *jsonRow {
 func (r *jsonRow) parse(text []byte) error {
 	clear(r.raw)
 	clear(r.present)
+	r.unknown = nil
 	if !json.Valid(text) {
 		var obj map[string]json.RawMessage
 		if err := json.Unmarshal(text, &obj); err != nil {
@@ -190,6 +199,8 @@ func (r *jsonRow) parse(text []byte) error {
 		vend := skipValue(text, i)
 		if j, ok := r.column(quoted); ok {
 			r.raw[j], r.present[j] = text[i:vend], true
+		} else if r.unknown == nil {
+			r.unknown = quoted
 		}
 		i = skipSpace(text, vend)
 		if i < len(text) && text[i] == ',' {
@@ -212,6 +223,15 @@ func (r *jsonRow) column(quoted []byte) (int, bool) {
 	}
 	j, ok := r.index[k]
 	return j, ok
+}
+
+// memberName is a member's name from its key token.
+func memberName(quoted []byte) string {
+	var k string
+	if json.Unmarshal(quoted, &k) != nil {
+		return string(quoted)
+	}
+	return k
 }
 
 // plainJSONString is the value of a JSON string token without escapes and

@@ -108,6 +108,13 @@ type Options struct {
 	// present, its values are read as in any other field: nulls as
 	// CSVOptions.NullValues say, and a bad value makes a bad row.
 	Optional []string
+	// UnknownMembers, if set, is the Reason that makes a JSON Lines row bad
+	// when its object has a member that names no target column (RowError's
+	// Column is the first such member, in the object's order); empty, such
+	// members are ignored. The other formats pick their columns by name and
+	// ignore it. An intake that must catch a misspelt column (which would
+	// otherwise read as a missing value) sets it.
+	UnknownMembers string
 	// Admit, if set, is asked about every good row, with the row's values
 	// of IDColumns (valid during the call only: copy them to keep them). An
 	// empty answer admits the row; any other answer is a reason that makes

@@ -959,3 +959,58 @@ func TestRowErrorMessage(t *testing.T) {
 		t.Errorf("shorten: %q", got)
 	}
 }
+
+// Options.UnknownMembers: a JSON Lines object with a member no column names
+// is a bad row naming the first such member (in the object's order, escapes
+// decoded); without the option such members are ignored.
+func TestUnknownMembers(t *testing.T) {
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "id", Type: arrow.BinaryTypes.String},
+		{Name: "price", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+	}, nil)
+	data := []byte(`{"id":"a","price":1}` + "\n" +
+		`{"id":"b","prize":2,"zz":3}` + "\n" +
+		`{"id":"c","pr\u0069ze":2}` + "\n" +
+		`{"id":"d","price":4}` + "\n")
+	for _, reason := range []string{"", "not a column"} {
+		var bad []RowError
+		opts := Options{Schema: schema, BatchSize: 8, UnknownMembers: reason, OnBadRow: func(e RowError) error {
+			bad = append(bad, e)
+			return nil
+		}}
+		info := store.ObjectInfo{Key: "q/a.jsonl", Size: int64(len(data))}
+		src, err := Open(context.Background(), memBucket{data: data}, []store.ObjectInfo{info}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows := int64(0)
+		for {
+			rec, err := src.Read(context.Background())
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows += rec.NumRows()
+			rec.Release()
+		}
+		_ = src.Close()
+		if reason == "" {
+			if rows != 4 || len(bad) != 0 {
+				t.Fatalf("without UnknownMembers: %d rows, bad %v; want 4 rows, none bad", rows, bad)
+			}
+			continue
+		}
+		want := []RowError{
+			{File: "q/a.jsonl", Row: 2, Line: 2, Column: "prize", Reason: reason},
+			{File: "q/a.jsonl", Row: 3, Line: 3, Column: "prize", Reason: reason},
+		}
+		for i := range bad {
+			bad[i].ids, bad[i].Raw = nil, ""
+		}
+		if rows != 2 || !reflect.DeepEqual(bad, want) {
+			t.Fatalf("with UnknownMembers: %d rows, bad %+v; want 2 rows, bad %+v", rows, bad, want)
+		}
+	}
+}

@@ -84,14 +84,7 @@ type itemError struct {
 func (s *Server) readItems(ctx context.Context, items [][]byte) ([]arrow.RecordBatch, map[int]itemError, error) {
 	bad := map[int]itemError{}
 	var data bytes.Buffer
-	for i, it := range items {
-		if u := s.unknownMember(it); u != "" {
-			bad[i] = itemError{Column: u, Reason: "not a column of the model's feature spec (nor " + s.idColumn + ")"}
-			// An empty object keeps the line numbers; its row is refused
-			// below as well and its error is this one.
-			data.WriteString("{}\n")
-			continue
-		}
+	for _, it := range items {
 		data.Write(it)
 		data.WriteByte('\n')
 	}
@@ -99,11 +92,9 @@ func (s *Server) readItems(ctx context.Context, items [][]byte) ([]arrow.RecordB
 	b := bytesBucket{key: key, data: data.Bytes()}
 	src, err := readers.Open(ctx, b, []store.ObjectInfo{{Key: key, Size: int64(data.Len()), Generation: 1}}, readers.Options{
 		Schema: s.schema, IDColumns: []string{s.idColumn}, Ranges: s.ranges, Concurrency: 1, BatchSize: len(items),
+		UnknownMembers: "not a column of the model's feature spec (nor " + s.idColumn + ")",
 		OnBadRow: func(e readers.RowError) error {
-			i := int(e.Row) - 1
-			if _, ok := bad[i]; !ok {
-				bad[i] = itemError{Column: e.Column, Value: e.Value, Reason: e.Reason}
-			}
+			bad[int(e.Row)-1] = itemError{Column: e.Column, Value: e.Value, Reason: e.Reason}
 			return nil
 		},
 	})
@@ -126,22 +117,6 @@ func (s *Server) readItems(ctx context.Context, items [][]byte) ([]arrow.RecordB
 		recs = append(recs, rec)
 	}
 	return recs, bad, nil
-}
-
-// unknownMember is the first member of an item's object that is not a
-// column of the queue's schema, "" if none (or if the item is not an
-// object: the readers say why).
-func (s *Server) unknownMember(item []byte) string {
-	var obj map[string]json.RawMessage
-	if json.Unmarshal(item, &obj) != nil {
-		return ""
-	}
-	for name := range obj {
-		if len(s.schema.FieldIndices(name)) == 0 {
-			return name
-		}
-	}
-	return ""
 }
 
 // bytesBucket is one object in memory, read-only: what readers.Open needs
