@@ -2,6 +2,7 @@ package features_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -78,4 +79,37 @@ func BenchmarkTransform(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(i*rows), "ns/row")
 		})
 	}
+	// The difference alone, from each record transformed twice in a row,
+	// without and with the profile (which first alternates): the two runs
+	// of a pair, milliseconds apart, see the same machine, where separate
+	// benchmarks see its speed move by more than the difference.
+	b.Run("profile=cost", func(b *testing.B) {
+		var off, on features.Batch
+		if on.Profile, err = p.NewProfiler(ref); err != nil {
+			b.Fatal(err)
+		}
+		on.Profile.SampleBy([]string{perf.IDColumn})
+		var ns [2]time.Duration // off, on
+		i := 0
+		for b.Loop() {
+			rec := input[i%len(input)]
+			for k := range 2 {
+				v := (i + k) % 2
+				dst := &off
+				if v == 1 {
+					dst = &on
+				}
+				t0 := time.Now()
+				if err := p.Transform(rec, dst); err != nil {
+					b.Fatal(err)
+				}
+				ns[v] += time.Since(t0)
+			}
+			i++
+		}
+		perRow := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(i*rows) }
+		b.ReportMetric(perRow(ns[0]), "ns/row-off")
+		b.ReportMetric(perRow(ns[1]), "ns/row-on")
+		b.ReportMetric(perRow(ns[1]-ns[0]), "ns/row-profile")
+	})
 }

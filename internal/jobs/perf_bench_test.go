@@ -3,9 +3,11 @@ package jobs
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -207,8 +209,10 @@ func BenchmarkProfileCost(b *testing.B) {
 	}
 	var cpu [2]float64 // profile on, off
 	var rows [2]int64
+	var pairs []float64 // each pair's cost, in percent
 	i := 0
 	for b.Loop() {
+		var pair [2]float64 // CPU seconds per row, on and off
 		for k := range 2 {
 			off := (i+k)%2 == 1
 			b.StopTimer()
@@ -228,13 +232,36 @@ func BenchmarkProfileCost(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			cpu[v] += cpuSeconds() - cpu0
+			c := cpuSeconds() - cpu0
+			cpu[v] += c
 			rows[v] += sum.RowsRead
+			pair[v] = c / float64(sum.RowsRead)
 		}
+		pairs = append(pairs, 100*(pair[0]-pair[1])/pair[1])
 		i++
 	}
 	on, off := cpu[0]/(float64(rows[0])/1e6), cpu[1]/(float64(rows[1])/1e6)
 	b.ReportMetric(on, "cpu-s/Mrows-on")
 	b.ReportMetric(off, "cpu-s/Mrows-off")
 	b.ReportMetric(100*(on-off)/off, "%cost")
+	// The pairs' median and quartiles: a pair whose two runs saw a
+	// different machine (the VM's speed moves by more than the effect
+	// within seconds) moves the total above, not the median.
+	slices.Sort(pairs)
+	b.ReportMetric(quantile(pairs, 0.5), "%cost-median")
+	b.ReportMetric(quantile(pairs, 0.25), "%cost-q1")
+	b.ReportMetric(quantile(pairs, 0.75), "%cost-q3")
+}
+
+// quantile is the q-quantile of sorted values, linearly interpolated.
+func quantile(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return math.NaN()
+	}
+	x := q * float64(len(sorted)-1)
+	i := int(x)
+	if i+1 >= len(sorted) {
+		return sorted[len(sorted)-1]
+	}
+	return sorted[i] + (x-float64(i))*(sorted[i+1]-sorted[i])
 }
