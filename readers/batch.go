@@ -3,6 +3,7 @@ package readers
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"slices"
@@ -38,29 +39,47 @@ type batcher struct {
 type strCol struct {
 	data  []byte
 	offs  []int32 // offs[r+1] is where value r ends; offs[0] = 0
-	null  []bool
+	valid []byte  // 1 where value r is present, 0 where null
 	nulls int
 }
 
 func (c *strCol) append(v string) {
 	c.data = append(c.data, v...)
 	c.offs = append(c.offs, int32(len(c.data)))
-	c.null = append(c.null, false)
+	c.valid = append(c.valid, 1)
 }
 
 func (c *strCol) appendNull() {
 	c.offs = append(c.offs, int32(len(c.data)))
-	c.null = append(c.null, true)
+	c.valid = append(c.valid, 0)
 	c.nulls++
 }
 
 func (c *strCol) reset() {
-	c.data, c.offs, c.null, c.nulls = c.data[:0], append(c.offs[:0], 0), c.null[:0], 0
+	c.data, c.offs, c.valid, c.nulls = c.data[:0], append(c.offs[:0], 0), c.valid[:0], 0
+}
+
+// packBits sets bit j of dst[j/8] (least significant first, Arrow's order)
+// where src[j] is 1; src holds only 0s and 1s. Eight at a time: with each
+// byte's flag in its lowest bit, the multiplication moves byte k's flag to
+// bit 56+k and adds nothing else there.
+func packBits(dst, src []byte) {
+	i := 0
+	for ; i+8 <= len(src); i += 8 {
+		dst[i/8] = byte(binary.LittleEndian.Uint64(src[i:]) * 0x0102040810204080 >> 56)
+	}
+	if i < len(src) {
+		var b byte
+		for j, v := range src[i:] {
+			b |= v << j
+		}
+		dst[i/8] = b
+	}
 }
 
 // array copies the column into Arrow buffers from mem and resets it.
 func (c *strCol) array(mem memory.Allocator) (arrow.Array, error) {
-	n := len(c.null)
+	n := len(c.valid)
 	if len(c.data) > math.MaxInt32 {
 		return nil, fmt.Errorf("a record's string column holds %d bytes, more than Arrow's 32-bit offsets address; lower batch_size", len(c.data))
 	}
@@ -74,16 +93,7 @@ func (c *strCol) array(mem memory.Allocator) (arrow.Array, error) {
 	if c.nulls > 0 {
 		valid = memory.NewResizableBuffer(mem)
 		valid.Resize(int(bitutil.BytesForBits(int64(n))))
-		bits := valid.Bytes()
-		for i := range bits { // a byte at a time, not a bit (SetBit) at a time
-			var b byte
-			for j, null := range c.null[i*8 : min(i*8+8, n)] {
-				if !null {
-					b |= 1 << j
-				}
-			}
-			bits[i] = b
-		}
+		packBits(valid.Bytes(), c.valid)
 	}
 	d := array.NewData(arrow.BinaryTypes.String, n, []*memory.Buffer{valid, offs, data}, nil, c.nulls, 0)
 	a := array.NewStringData(d)

@@ -1,9 +1,12 @@
 package readers
 
 import (
+	"bytes"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
@@ -62,4 +65,25 @@ func (p poisoned) Reallocate(n int, b []byte) []byte {
 		b[i] = 0xA5
 	}
 	return b
+}
+
+// packBits gives the bitmap that setting each valid value's bit one at a
+// time gives, for every length around the 8-at-a-time step.
+func TestPackBits(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for n := range 70 {
+		src := make([]byte, n)
+		want := make([]byte, bitutil.BytesForBits(int64(n)))
+		for j := range src {
+			if rng.IntN(3) > 0 {
+				src[j] = 1
+				bitutil.SetBit(want, j)
+			}
+		}
+		got := bytes.Repeat([]byte{0xA5}, len(want)) // garbage before
+		packBits(got, src)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%d values %v: %08b, want %08b", n, src, got, want)
+		}
+	}
 }
