@@ -178,7 +178,7 @@ BENCH_MONTH   := $(BENCH_DATA)/store/dumps/2020-01/_complete
 # rows -> Parquet; rows/s and CPU-s per million rows) and the demo.
 bench: bench-data
 	SCORER_BENCH_DATA=$(BENCH_DATA) $(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) -timeout 60m \
-	  ./scoring/... ./readers/ ./readers/images/ ./features/ ./internal/jobs/ | tee $(BENCH_DATA)/bench.txt
+	  ./scoring/... ./readers/ ./readers/images/ ./features/ ./writers/ ./internal/jobs/ | tee $(BENCH_DATA)/bench.txt
 
 bench-data: $(BENCH_MONTH)
 $(BENCH_MONTH):

@@ -63,6 +63,11 @@ type PartConfig struct {
 	// past it the rest of the chunk is written PLAIN, as parquet-mr does
 	// (default 1 MiB).
 	DictionaryMaxBytes int64
+	// Plain names string columns written PLAIN instead of
+	// dictionary-encoded: columns of (nearly) unique values, such as ids,
+	// whose dictionary would only cost a map insert per value until it
+	// outgrows DictionaryMaxBytes.
+	Plain []string
 	// Constants are appended to every row, in this order.
 	Constants []Constant
 	// Metadata is written as Parquet key/value metadata in every part.
@@ -112,7 +117,7 @@ type layout struct {
 	parquet *parquet.Schema
 }
 
-func newLayout(schema *arrow.Schema, constants []Constant) (*layout, error) {
+func newLayout(schema *arrow.Schema, constants []Constant, plain []string) (*layout, error) {
 	l := &layout{arrow: schema}
 	seen := map[string]bool{}
 	var fields []parquet.Field
@@ -125,6 +130,9 @@ func newLayout(schema *arrow.Schema, constants []Constant) (*layout, error) {
 		switch c.kind {
 		case kindString:
 			n = parquet.Encoded(parquet.String(), &parquet.RLEDictionary)
+			if slices.Contains(plain, c.name) {
+				n = parquet.Encoded(parquet.String(), &parquet.Plain)
+			}
 		case kindFloat32:
 			n = parquet.Leaf(parquet.FloatType)
 		case kindFloat64:
@@ -237,7 +245,7 @@ func (g orderedGroup) String() string {
 
 // PartWriter writes Arrow records to a sequence of Parquet objects, starting
 // a new one every PartRows rows. Columns: utf8 → BYTE_ARRAY STRING with
-// dictionary encoding; float32 → FLOAT; float64 → DOUBLE; int64 → INT64;
+// dictionary encoding (PLAIN for PartConfig.Plain); float32 → FLOAT; float64 → DOUBLE; int64 → INT64;
 // timestamp[us, UTC] → INT64 TIMESTAMP(MICROS, isAdjustedToUTC=true);
 // nullable fields are OPTIONAL, others REQUIRED, constants REQUIRED. Pages are
 // zstd-compressed data page v1 (the most widely readable) with column chunk
@@ -285,7 +293,15 @@ func (h *hashWriter) Write(p []byte) (int, error) {
 // the n-th part object (n from 0).
 func NewPartWriter(b store.Bucket, schema *arrow.Schema, key func(n int) string, cfg PartConfig) (*PartWriter, error) {
 	cfg = cfg.withDefaults()
-	lay, err := newLayout(schema, cfg.Constants)
+	for _, name := range cfg.Plain {
+		switch f, ok := schema.FieldsByName(name); {
+		case !ok:
+			return nil, fmt.Errorf("plain column %q: %w (not a column of the records)", name, ErrInvalidName)
+		case f[0].Type.ID() != arrow.STRING:
+			return nil, fmt.Errorf("plain column %q: %s: %w (only string columns have a dictionary)", name, f[0].Type, ErrUnsupportedType)
+		}
+	}
+	lay, err := newLayout(schema, cfg.Constants, cfg.Plain)
 	if err != nil {
 		return nil, fmt.Errorf("parquet schema: %w", err)
 	}

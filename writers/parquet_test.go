@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -206,6 +207,46 @@ func TestPartWriterFileMetadata(t *testing.T) {
 	}
 }
 
+// A Plain column is written PLAIN, with no dictionary page, keeps its
+// statistics, and reads back the same; the other string columns keep their
+// dictionary.
+func TestPartWriterPlain(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	dir := t.TempDir()
+	b := store.NewFileBucket(dir)
+	rows := genScores(7, 2000)
+	rec := scoreRecord(mem, rows)
+	defer rec.Release()
+	cfg := PartConfig{RowGroupRows: 700, Plain: []string{"ad_id"}, Constants: []Constant{{Name: "model_name", Value: "ctr"}}}
+	parts := writeParts(t, b, "t/p=1", cfg, rec)
+	for _, rg := range openParquet(t, filepath.Join(dir, filepath.FromSlash(parts[0].Key))).Metadata().RowGroups {
+		for _, cc := range rg.Columns {
+			m := cc.MetaData
+			if m.Type != format.ByteArray {
+				continue
+			}
+			col := m.PathInSchema[0]
+			dict := slices.Contains(m.Encoding, format.RLEDictionary) || m.DictionaryPageOffset != 0
+			if want := col != "ad_id"; dict != want {
+				t.Errorf("%s: encodings %v, dictionary page at %d; want a dictionary: %v", col, m.Encoding, m.DictionaryPageOffset, want)
+			}
+			if len(m.Statistics.MinValue) == 0 || len(m.Statistics.MaxValue) == 0 {
+				t.Errorf("%s: no min/max statistics", col)
+			}
+		}
+	}
+	glob := filepath.ToSlash(dir) + "/t/*/*.parquet"
+	got := queryRows(t, fmt.Sprintf("SELECT ad_id FROM read_parquet('%s')", glob))
+	want := []string{"ad_id"} // the header line
+	for _, r := range rows {
+		want = append(want, strconv.Quote(r.AdID))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("DuckDB reads %d lines (%q...), want %d in order (%q...)", len(got), got[:min(3, len(got))], len(want), want[:3])
+	}
+}
+
 // TestPartWriterEmpty: no rows still gives one readable file with the schema.
 func TestPartWriterEmpty(t *testing.T) {
 	dir := t.TempDir()
@@ -259,6 +300,8 @@ func TestPartWriterErrors(t *testing.T) {
 		{"constant clash", scoreSchema, PartConfig{Constants: []Constant{{Name: "ad_id", Value: "x"}}}, nil, ErrInvalidName},
 		{"schema mismatch", rejectSchema, PartConfig{}, good, ErrSchemaMismatch},
 		{"null in required", nullID.Schema(), PartConfig{}, nullID, ErrNullInRequired},
+		{"plain not a column", scoreSchema, PartConfig{Plain: []string{"nope"}}, nil, ErrInvalidName},
+		{"plain not a string", scoreSchema, PartConfig{Plain: []string{"score"}}, nil, ErrUnsupportedType},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -385,6 +385,34 @@ func TestScoreChallengers(t *testing.T) {
 	if want := []string{"ad_id", "clicked", "model_name", "model_version", "score", "scored_at", "run_id"}; !slices.Equal(names, want) {
 		t.Errorf("challengers columns %v, want %v", names, want)
 	}
+	// Both tables' id columns are PLAIN (unique values), their other
+	// strings dictionary-encoded (docs/store.md).
+	for _, tbl := range []string{demoTable, ChallengersTable(demoTable)} {
+		meta := strings.Replace(parquetOf(t, both, tbl, demoPartition), "read_parquet(", "parquet_metadata(", 1)
+		meta = strings.TrimSuffix(meta, ", hive_partitioning = false)") + ")"
+		rows, err := db.Query(`SELECT DISTINCT path_in_schema, encodings FROM ` + meta + ` WHERE type = 'BYTE_ARRAY' ORDER BY 1`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for rows.Next() {
+			var col, enc string
+			if err := rows.Scan(&col, &enc); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, col+": "+enc)
+		}
+		closeRows(t, rows)
+		for _, g := range got {
+			col, enc, _ := strings.Cut(g, ": ")
+			if dict := strings.Contains(enc, "DICTIONARY"); dict == (col == "ad_id") || (col == "ad_id" && enc != "PLAIN") {
+				t.Errorf("%s: %s; want ad_id PLAIN, the other strings dictionary-encoded", tbl, g)
+			}
+		}
+		if len(got) == 0 {
+			t.Errorf("%s: no string columns in parquet_metadata", tbl)
+		}
+	}
 
 	for _, c := range []struct {
 		bu  *bundle.Bundle

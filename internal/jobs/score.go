@@ -477,7 +477,7 @@ func (j *ScoreJob) stage(ctx context.Context, pub *table.Publisher, fx *features
 	split := &splitSink{models: j.Challengers, scoreSchema: scoreSchema(j.IDColumns, j.LabelColumns), mem: j.recordMem()}
 	defer split.release()
 	if split.scores, err = run.Output(table.OutputSpec{
-		Table: j.Table, Partition: j.Partition, Mode: j.Mode, Schema: split.scoreSchema,
+		Table: j.Table, Partition: j.Partition, Mode: j.Mode, Schema: split.scoreSchema, Plain: j.IDColumns,
 		Constants: append([]writers.Constant{
 			{Name: "model_name", Value: j.Bundle.Name},
 			{Name: "model_version", Value: j.Bundle.Version},
@@ -499,7 +499,7 @@ func (j *ScoreJob) stage(ctx context.Context, pub *table.Publisher, fx *features
 	if chs != nil {
 		split.chSchema = challengersSchema(j.IDColumns, j.LabelColumns)
 		if split.challengers, err = run.Output(table.OutputSpec{
-			Table: chTable, Partition: j.Partition, Mode: j.Mode, Schema: split.chSchema, Constants: constants,
+			Table: chTable, Partition: j.Partition, Mode: j.Mode, Schema: split.chSchema, Constants: constants, Plain: j.IDColumns,
 		}); err != nil {
 			return nil, err
 		}

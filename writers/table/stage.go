@@ -128,6 +128,9 @@ type OutputSpec struct {
 	Schema *arrow.Schema
 	// Constants appended after the run's constants.
 	Constants []writers.Constant
+	// Plain names the string columns of unique values (ids): written PLAIN,
+	// not dictionary-encoded (writers.PartConfig.Plain).
+	Plain []string
 }
 
 // Output opens a writer for one (table, partition) of the run. Its parts are
@@ -158,6 +161,7 @@ func (r *Run) Output(spec OutputSpec) (*Writer, error) {
 		PartRows:           r.p.opts.PartRows,
 		DictionaryMaxBytes: r.p.opts.DictionaryMaxBytes,
 		Constants:          append(slices.Clone(r.spec.Constants), spec.Constants...),
+		Plain:              spec.Plain,
 		Metadata:           map[string]string{"scorer.run_id": id, "scorer.table": spec.Table, "scorer.partition": spec.Partition},
 		OnPart:             func(writers.PartFile) error { return r.p.hook(PointAfterPartStaged) },
 	}
