@@ -160,6 +160,8 @@ func TestAdmit(t *testing.T) {
 			if tc.key != "a.parquet" && !strings.Contains(got[0].Raw, rows[3].ID) {
 				t.Errorf("raw %q does not hold the row", got[0].Raw)
 			}
+			// The refused row leaves nothing behind in the rows after it.
+			diffRows(t, sortRows(res.rows), sortRows(slices.Delete(slices.Clone(rows), 3, 4)))
 		})
 	}
 }

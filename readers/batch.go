@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -17,25 +18,29 @@ import (
 )
 
 // batcher turns converted rows of one file into records of BatchSize rows
-// and hands them on. Every format decoder writes rows through one.
+// and hands them on. Every format decoder writes rows through one: a row's
+// values are appended column by column as they are converted (appendNull,
+// appendText; appendRow for a row converted whole), then the row is either
+// committed (commitRow) or, when one of its values turns out bad, taken
+// back (rollback).
 type batcher struct {
 	src    *Reader
 	file   *fileState
 	schema *arrow.Schema
-	bld    *array.RecordBuilder // the fixed-width columns
-	str    []*strCol            // the string columns (nil elsewhere)
-	flt    []*array.Float64Builder
-	ts     []*array.TimestampBuilder
-	ints   []*array.Int64Builder
-	n      int // rows in the record being built
+	// Column j is in str[j], f64[j] or i64[j] (int64 and timestamps), by
+	// its type; the others are nil.
+	str []*strCol
+	f64 []*numCol[float64]
+	i64 []*numCol[int64]
+	n   int // rows committed in the record being built
 }
 
 // strCol is one string column of the record being built, in Go slices
 // kept from record to record: the values' bytes one after the other,
-// their end offsets, and which are null. Arrow's StringBuilder spent
+// their end offsets, and which are valid. Arrow's StringBuilder spent
 // about 40 ns a value on its checks (Reserve, the offset, the bitmap),
 // about 9% of the end-to-end CPU with 26 string columns; here a value is
-// two appends, and flush copies the column into Arrow buffers at once.
+// three appends, and flush copies the column into Arrow buffers at once.
 type strCol struct {
 	data  []byte
 	offs  []int32 // offs[r+1] is where value r ends; offs[0] = 0
@@ -55,8 +60,102 @@ func (c *strCol) appendNull() {
 	c.nulls++
 }
 
+// truncate keeps the first n values.
+func (c *strCol) truncate(n int) {
+	if len(c.valid) <= n {
+		return
+	}
+	c.nulls -= bytes.Count(c.valid[n:], []byte{0})
+	c.data, c.offs, c.valid = c.data[:c.offs[n]], c.offs[:n+1], c.valid[:n]
+}
+
 func (c *strCol) reset() {
 	c.data, c.offs, c.valid, c.nulls = c.data[:0], append(c.offs[:0], 0), c.valid[:0], 0
+}
+
+// array copies the column into Arrow buffers from mem and resets it.
+func (c *strCol) array(mem memory.Allocator) (arrow.Array, error) {
+	n := len(c.valid)
+	if len(c.data) > math.MaxInt32 {
+		return nil, fmt.Errorf("a record's string column holds %d bytes, more than Arrow's 32-bit offsets address; lower batch_size", len(c.data))
+	}
+	offs := memory.NewResizableBuffer(mem)
+	offs.Resize((n + 1) * arrow.Int32SizeBytes)
+	copy(arrow.Int32Traits.CastFromBytes(offs.Bytes()), c.offs)
+	data := memory.NewResizableBuffer(mem)
+	data.Resize(len(c.data))
+	copy(data.Bytes(), c.data)
+	a := newArray(arrow.BinaryTypes.String, n, c.nulls, validity(mem, c.valid, c.nulls), offs, data)
+	c.reset()
+	return a, nil
+}
+
+// numCol is one fixed-width column of the record being built (float64;
+// int64, also for timestamps in microseconds), in Go slices kept from
+// record to record, as strCol: a value is two appends (an Arrow builder's
+// append checks and sets a bit in the bitmap), and a row taken back is
+// two truncations.
+type numCol[T float64 | int64] struct {
+	vals  []T
+	valid []byte // 1 where value r is present, 0 where null
+	nulls int
+}
+
+func (c *numCol[T]) append(v T) {
+	c.vals = append(c.vals, v)
+	c.valid = append(c.valid, 1)
+}
+
+func (c *numCol[T]) appendNull() {
+	c.vals = append(c.vals, 0)
+	c.valid = append(c.valid, 0)
+	c.nulls++
+}
+
+// truncate keeps the first n values.
+func (c *numCol[T]) truncate(n int) {
+	if len(c.valid) <= n {
+		return
+	}
+	c.nulls -= bytes.Count(c.valid[n:], []byte{0})
+	c.vals, c.valid = c.vals[:n], c.valid[:n]
+}
+
+// array copies the column into Arrow buffers from mem, as an array of
+// type typ (whose values are T's), and resets it.
+func (c *numCol[T]) array(mem memory.Allocator, typ arrow.DataType) arrow.Array {
+	n := len(c.vals)
+	vals := memory.NewResizableBuffer(mem)
+	vals.Resize(n * 8)
+	copy(vals.Bytes(), unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(c.vals))), n*8))
+	a := newArray(typ, n, c.nulls, validity(mem, c.valid, c.nulls), vals)
+	c.vals, c.valid, c.nulls = c.vals[:0], c.valid[:0], 0
+	return a
+}
+
+// validity is the Arrow validity bitmap of valid (nil without nulls).
+func validity(mem memory.Allocator, valid []byte, nulls int) *memory.Buffer {
+	if nulls == 0 {
+		return nil
+	}
+	buf := memory.NewResizableBuffer(mem)
+	buf.Resize(int(bitutil.BytesForBits(int64(len(valid)))))
+	packBits(buf.Bytes(), valid)
+	return buf
+}
+
+// newArray makes an array of n values from buffers (the validity bitmap
+// first, nil without nulls) that it takes over.
+func newArray(typ arrow.DataType, n, nulls int, bufs ...*memory.Buffer) arrow.Array {
+	d := array.NewData(typ, n, bufs, nil, nulls, 0)
+	a := array.MakeFromData(d)
+	d.Release()
+	for _, b := range bufs {
+		if b != nil {
+			b.Release()
+		}
+	}
+	return a
 }
 
 // packBits sets bit j of dst[j/8] (least significant first, Arrow's order)
@@ -77,36 +176,6 @@ func packBits(dst, src []byte) {
 	}
 }
 
-// array copies the column into Arrow buffers from mem and resets it.
-func (c *strCol) array(mem memory.Allocator) (arrow.Array, error) {
-	n := len(c.valid)
-	if len(c.data) > math.MaxInt32 {
-		return nil, fmt.Errorf("a record's string column holds %d bytes, more than Arrow's 32-bit offsets address; lower batch_size", len(c.data))
-	}
-	offs := memory.NewResizableBuffer(mem)
-	offs.Resize((n + 1) * arrow.Int32SizeBytes)
-	copy(arrow.Int32Traits.CastFromBytes(offs.Bytes()), c.offs)
-	data := memory.NewResizableBuffer(mem)
-	data.Resize(len(c.data))
-	copy(data.Bytes(), c.data)
-	var valid *memory.Buffer
-	if c.nulls > 0 {
-		valid = memory.NewResizableBuffer(mem)
-		valid.Resize(int(bitutil.BytesForBits(int64(n))))
-		packBits(valid.Bytes(), c.valid)
-	}
-	d := array.NewData(arrow.BinaryTypes.String, n, []*memory.Buffer{valid, offs, data}, nil, c.nulls, 0)
-	a := array.NewStringData(d)
-	d.Release()
-	for _, b := range []*memory.Buffer{valid, offs, data} {
-		if b != nil {
-			b.Release()
-		}
-	}
-	c.reset()
-	return a, nil
-}
-
 func newBatcher(src *Reader, fs *fileState) *batcher {
 	md := src.cfg.Schema.Metadata()
 	keys := append(append([]string(nil), md.Keys()...), MetadataFileKey)
@@ -117,130 +186,124 @@ func newBatcher(src *Reader, fs *fileState) *batcher {
 	}
 	meta := arrow.NewMetadata(keys, vals)
 	schema := arrow.NewSchema(src.cfg.Schema.Fields(), &meta)
-	b := &batcher{
-		src:    src,
-		file:   fs,
-		schema: schema,
-		bld:    array.NewRecordBuilder(src.cfg.Mem, schema),
-	}
+	b := &batcher{src: src, file: fs, schema: schema}
 	n := len(src.cfg.cols)
 	b.str = make([]*strCol, n)
-	b.flt = make([]*array.Float64Builder, n)
-	b.ts = make([]*array.TimestampBuilder, n)
-	b.ints = make([]*array.Int64Builder, n)
+	b.f64 = make([]*numCol[float64], n)
+	b.i64 = make([]*numCol[int64], n)
 	for i, c := range src.cfg.cols {
 		switch c.typ {
 		case tString:
 			b.str[i] = &strCol{offs: []int32{0}}
 		case tFloat:
-			b.flt[i] = b.bld.Field(i).(*array.Float64Builder)
-		case tInt:
-			b.ints[i] = b.bld.Field(i).(*array.Int64Builder)
-		default:
-			b.ts[i] = b.bld.Field(i).(*array.TimestampBuilder)
+			b.f64[i] = &numCol[float64]{}
+		default: // tInt, tTimestamp
+			b.i64[i] = &numCol[int64]{}
 		}
 	}
 	return b
 }
 
-// release frees what is being built. The batcher is unusable afterwards.
-func (b *batcher) release() { b.bld.Release() }
+// appendNull appends a null to column j of the row being built.
+func (b *batcher) appendNull(j int) {
+	switch {
+	case b.str[j] != nil:
+		b.str[j].appendNull()
+	case b.f64[j] != nil:
+		b.f64[j].appendNull()
+	default:
+		b.i64[j].appendNull()
+	}
+}
+
+// appendText converts a text field that is not null into column j of the
+// row being built, as fromText does; it returns a reason, and appends
+// nothing, if the field is bad. ascii says the row is all ASCII: its
+// strings need no UTF-8 check.
+func (b *batcher) appendText(j int, c *colSpec, s string, ascii bool) string {
+	if s == "" && !c.nullable {
+		return reasonMissing
+	}
+	switch c.typ {
+	case tString:
+		if !ascii && !validUTF8(s) {
+			return reasonBadUTF8
+		}
+		b.str[j].append(s)
+	case tFloat:
+		v, reason := parseFloat(s)
+		if reason != "" {
+			return reason
+		}
+		b.f64[j].append(v.f)
+	case tInt:
+		v, reason := c.intValue(parseInt(s))
+		if reason != "" {
+			return reason
+		}
+		b.i64[j].append(v.i)
+	default:
+		t, reason := parseTimestamp(s)
+		if reason != "" {
+			return reason
+		}
+		b.i64[j].append(t)
+	}
+	return ""
+}
+
+// null says whether column j's value in the row being built is null.
+func (b *batcher) null(j int) bool {
+	switch {
+	case b.str[j] != nil:
+		return b.str[j].valid[b.n] == 0
+	case b.f64[j] != nil:
+		return b.f64[j].valid[b.n] == 0
+	default:
+		return b.i64[j].valid[b.n] == 0
+	}
+}
+
+// rollback takes back the values appended for the row being built.
+func (b *batcher) rollback() {
+	for j := range b.str {
+		switch {
+		case b.str[j] != nil:
+			b.str[j].truncate(b.n)
+		case b.f64[j] != nil:
+			b.f64[j].truncate(b.n)
+		default:
+			b.i64[j].truncate(b.n)
+		}
+	}
+}
+
+// commitRow ends the row being built, every column's value appended; it
+// sends a record once BatchSize rows are in.
+func (b *batcher) commitRow(ctx context.Context) error {
+	b.n++
+	if b.n >= b.src.cfg.BatchSize {
+		return b.flush(ctx)
+	}
+	return nil
+}
 
 // appendRow adds one good row (one value per target column) and sends a
 // record once BatchSize rows are in.
 func (b *batcher) appendRow(ctx context.Context, vals []value) error {
-	if b.n == 0 {
-		b.reserve()
-	}
-	for i, v := range vals {
+	for j, v := range vals {
 		switch {
-		case b.str[i] != nil:
-			if v.null {
-				b.str[i].appendNull()
-			} else {
-				b.str[i].append(v.s)
-			}
-		// Fixed-width builders have room for BatchSize values (reserve).
-		case b.flt[i] != nil:
-			if v.null {
-				b.flt[i].UnsafeAppendBoolToBitmap(false)
-			} else {
-				b.flt[i].UnsafeAppend(v.f)
-			}
-		case b.ints[i] != nil:
-			if v.null {
-				b.ints[i].UnsafeAppendBoolToBitmap(false)
-			} else {
-				b.ints[i].UnsafeAppend(v.i)
-			}
+		case v.null:
+			b.appendNull(j)
+		case b.str[j] != nil:
+			b.str[j].append(v.s)
+		case b.f64[j] != nil:
+			b.f64[j].append(v.f)
 		default:
-			if v.null {
-				b.ts[i].UnsafeAppendBoolToBitmap(false)
-			} else {
-				b.ts[i].UnsafeAppend(arrow.Timestamp(v.i))
-			}
+			b.i64[j].append(v.i)
 		}
 	}
-	b.n++
-	if b.n >= b.src.cfg.BatchSize {
-		return b.flush(ctx)
-	}
-	return nil
-}
-
-// appendText adds one good text row: column j's string is fields[idx[j]],
-// converted into t (idx[j] is only read where t.null[j] is false, so a
-// column the file lacks may have idx[j] < 0). It sends a record once
-// BatchSize rows are in.
-func (b *batcher) appendText(ctx context.Context, rec *csvRecord, idx []int, t *textRow) error {
-	if b.n == 0 {
-		b.reserve()
-	}
-	for i, null := range t.null {
-		switch {
-		case b.str[i] != nil:
-			if null {
-				b.str[i].appendNull()
-			} else {
-				b.str[i].append(rec.Field(idx[i]))
-			}
-		// Fixed-width builders have room for BatchSize values (reserve).
-		case b.flt[i] != nil:
-			if null {
-				b.flt[i].UnsafeAppendBoolToBitmap(false)
-			} else {
-				b.flt[i].UnsafeAppend(t.f[i])
-			}
-		case b.ints[i] != nil:
-			if null {
-				b.ints[i].UnsafeAppendBoolToBitmap(false)
-			} else {
-				b.ints[i].UnsafeAppend(t.i[i])
-			}
-		default:
-			if null {
-				b.ts[i].UnsafeAppendBoolToBitmap(false)
-			} else {
-				b.ts[i].UnsafeAppend(arrow.Timestamp(t.i[i]))
-			}
-		}
-	}
-	b.n++
-	if b.n >= b.src.cfg.BatchSize {
-		return b.flush(ctx)
-	}
-	return nil
-}
-
-// reserve sizes the fixed-width builders for a full record (BatchSize
-// values); the string columns keep their slices' room from record to
-// record.
-func (b *batcher) reserve() {
-	for i, sc := range b.str {
-		if sc == nil {
-			b.bld.Field(i).Reserve(b.src.cfg.BatchSize)
-		}
-	}
+	return b.commitRow(ctx)
 }
 
 // flush sends the rows built so far, if any.
@@ -256,16 +319,20 @@ func (b *batcher) flush(ctx context.Context) error {
 			}
 		}
 	}()
-	for i, sc := range b.str {
-		if sc == nil {
-			cols[i] = b.bld.Field(i).NewArray()
-			continue
+	mem := b.src.cfg.Mem
+	for j := range cols {
+		switch {
+		case b.str[j] != nil:
+			a, err := b.str[j].array(mem)
+			if err != nil {
+				return fmt.Errorf("%s: %w", b.file.task.info.Key, err)
+			}
+			cols[j] = a
+		case b.f64[j] != nil:
+			cols[j] = b.f64[j].array(mem, arrow.PrimitiveTypes.Float64)
+		default:
+			cols[j] = b.i64[j].array(mem, b.schema.Field(j).Type)
 		}
-		a, err := sc.array(b.src.cfg.Mem)
-		if err != nil {
-			return fmt.Errorf("%s: %w", b.file.task.info.Key, err)
-		}
-		cols[i] = a
 	}
 	rec := array.NewRecordBatch(b.schema, cols, int64(b.n))
 	n := b.n

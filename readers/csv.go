@@ -45,7 +45,6 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 	}
 
 	cols := r.cfg.cols
-	conv := newTextRow(len(cols))
 	idx := make([]int, len(cols)) // input field of each target column; -1 if the file lacks it
 	pos := make(map[string]int, len(names))
 	for i, n := range names {
@@ -59,8 +58,7 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 		i, ok := pos[c.name]
 		switch {
 		case !ok && c.optional:
-			// Null in every row: set once here, never converted.
-			i, conv.null[j] = -1, true
+			i = -1 // null in every row
 			b.file.missing(c.name)
 		case !ok:
 			return badInput("column %q missing from %s", c.name, source)
@@ -108,7 +106,7 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 		row++
 		line = int64(cr.Line())
 		raw := cr.Text()
-		conv.ascii = cr.ASCII()
+		ascii := cr.ASCII()
 		if rec.Len() != len(names) {
 			reason := fmt.Sprintf("%d fields, want %d", rec.Len(), len(names))
 			// The fields are not where the header says: no id is trusted.
@@ -117,21 +115,28 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 			}
 			continue
 		}
+		// Each field is converted into its column as it is read; a bad
+		// one takes the row's values back.
 		good := true
 		for j := range cols {
 			i := idx[j]
 			if i < 0 {
-				continue // an Optional column the file lacks: null, as set above
+				b.appendNull(j) // an Optional column the file lacks
+				continue
 			}
 			c := &cols[j]
 			s := rec.Field(i)
 			var reason string
-			if nulls.has(s) {
-				reason = conv.setNull(j, c)
-			} else {
-				reason = conv.convert(j, c, s)
+			switch {
+			case !nulls.has(s):
+				reason = b.appendText(j, c, s, ascii)
+			case c.nullable:
+				b.appendNull(j)
+			default:
+				reason = reasonMissing
 			}
 			if reason != "" {
+				b.rollback()
 				e := RowError{Row: row, Line: line, Column: c.name, Value: strings.Clone(s), Reason: reason, ids: r.textIDs(rec, idx)}
 				if err := b.badRow(e, raw); err != nil {
 					return err
@@ -142,7 +147,7 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 		}
 		if good && len(r.cfg.checks) > 0 {
 			ok, err := b.check(ctx, func(j int) string {
-				if idx[j] < 0 || conv.null[j] {
+				if idx[j] < 0 || b.null(j) {
 					return ""
 				}
 				return strings.Clone(rec.Field(idx[j])) // a check may keep it
@@ -150,7 +155,9 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 			if err != nil {
 				return err
 			}
-			good = ok
+			if good = ok; !ok {
+				b.rollback()
+			}
 		}
 		if good && r.cfg.Admit != nil {
 			idBuf = idBuf[:0]
@@ -161,10 +168,12 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 			if err != nil {
 				return err
 			}
-			good = ok
+			if good = ok; !ok {
+				b.rollback()
+			}
 		}
 		if good {
-			if err := b.appendText(ctx, rec, idx, conv); err != nil {
+			if err := b.commitRow(ctx); err != nil {
 				return err
 			}
 		}
@@ -187,59 +196,6 @@ func (r *Reader) textIDs(rec *csvRecord, idx []int) *[]string {
 		ids[k] = strings.Clone(s)
 	}
 	return &ids
-}
-
-// textRow is one text row's converted fields, column by column. Strings are
-// not copied here (appendText takes them from the row itself), so that
-// converting a field stores no pointer: with a value per field, the string
-// stores and their GC write barriers cost a fifth of decoding.
-type textRow struct {
-	null []bool
-	f    []float64 // float64 columns
-	i    []int64   // int64 columns; timestamp columns, in microseconds
-
-	ascii bool // the row is all ASCII: its strings need no UTF-8 check
-}
-
-func newTextRow(n int) *textRow {
-	return &textRow{null: make([]bool, n), f: make([]float64, n), i: make([]int64, n)}
-}
-
-// setNull records a null in column j, or returns why c rejects it.
-func (t *textRow) setNull(j int, c *colSpec) string {
-	if !c.nullable {
-		return reasonMissing
-	}
-	t.null[j] = true
-	return ""
-}
-
-// convert converts a text field that is not null into column j, as
-// fromText does; it returns a reason if the field is bad.
-func (t *textRow) convert(j int, c *colSpec, s string) string {
-	t.null[j] = false
-	if s == "" && !c.nullable {
-		return reasonMissing
-	}
-	switch c.typ {
-	case tString:
-		if !t.ascii && !validUTF8(s) {
-			return reasonBadUTF8
-		}
-	case tFloat:
-		v, reason := parseFloat(s)
-		t.f[j] = v.f
-		return reason
-	case tInt:
-		v, reason := c.intValue(parseInt(s))
-		t.i[j] = v.i
-		return reason
-	default:
-		var reason string
-		t.i[j], reason = parseTimestamp(s)
-		return reason
-	}
-	return ""
 }
 
 // validUTF8 is utf8.ValidString with the ASCII case inline: most fields are

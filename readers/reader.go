@@ -195,7 +195,6 @@ func (r *Reader) readFile(ctx context.Context, i int) (err error) {
 	if fs.task.format.kind == kindParquet {
 		b := newBatcher(r, fs)
 		defer func() {
-			b.release()
 			r.mu.Lock()
 			r.stats[i] = fs.stat
 			r.mu.Unlock()
@@ -210,7 +209,6 @@ func (r *Reader) readFile(ctx context.Context, i int) (err error) {
 	raw := &rawReader{r: rc, total: &r.bytesRead}
 	b := newBatcher(r, fs)
 	defer func() {
-		b.release()
 		_ = rc.Close()
 		fs.stat.Size, fs.stat.CRC32C = raw.n, raw.crc
 		r.mu.Lock()
