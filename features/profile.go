@@ -64,7 +64,7 @@ const (
 	// partition, whose sample's PSI would be noise, stays exact, and parts
 	// merge to what one profile of all their rows gives.
 	SampleAbove = 1 << 16
-	SampleEvery = 8
+	SampleEvery = 16
 	// NumericBins is the number of quantile bins a reference profile gives
 	// a numeric feature (deciles; fewer when values repeat).
 	NumericBins = 10
