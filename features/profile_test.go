@@ -312,6 +312,50 @@ func TestHLLRegistersAsTheLibrary(t *testing.T) {
 	}
 }
 
+// numAcc.observe's path for batches without bins or infinite values gives
+// what observing each value does, bit for bit, whatever the batches' sizes
+// (around SketchAll and SketchEvery) and with infinite values and an
+// overflowing sum among them.
+func TestNumAccObserveFinite(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 5))
+	for round := range 20 {
+		var fast, each numAcc
+		for _, a := range []*numAcc{&fast, &each} {
+			a.name, a.kind = "x", Numeric
+			if err := a.init(nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for batch := range 40 {
+			values := make([]float64, rng.IntN(700))
+			for i := range values {
+				values[i] = rng.NormFloat64() * 1e3
+				switch rng.IntN(2000) {
+				case 0:
+					values[i] = math.Inf(1)
+				case 1:
+					values[i] = math.Inf(-1)
+				case 2:
+					values[i] = math.MaxFloat64
+				}
+			}
+			fast.observe(values)
+			each.observeEach(values)
+			if math.Float64bits(fast.min) != math.Float64bits(each.min) || math.Float64bits(fast.max) != math.Float64bits(each.max) ||
+				math.Float64bits(fast.sum) != math.Float64bits(each.sum) || fast.n != each.n {
+				t.Fatalf("round %d batch %d: min %v max %v sum %v n %d; value by value %v %v %v %d",
+					round, batch, fast.min, fast.max, fast.sum, fast.n, each.min, each.max, each.sum, each.n)
+			}
+		}
+		var a, b []byte
+		fast.sk.Encode(&a, false)
+		each.sk.Encode(&b, false)
+		if !slices.Equal(a, b) || fast.sk.GetCount() != each.sk.GetCount() {
+			t.Fatalf("round %d: the sketches differ (%v values, value by value %v)", round, fast.sk.GetCount(), each.sk.GetCount())
+		}
+	}
+}
+
 // heavyHitters keeps Misra and Gries' guarantee, alone and merged: every
 // index's count is its true count less at most n/(heavyCounters+1), never
 // more, where n values were added.
