@@ -578,6 +578,7 @@ type numAcc struct {
 	edges          []float64
 	bins           []int64 // every row's, while the profiler counts every row
 	sbins          []int64 // the sampled rows', when sampling
+	uniform        bool    // edges are scoreEdges (uniformBin finds a bin)
 }
 
 // imgAcc profiles an image feature: its rows, those without a URI, and
@@ -855,6 +856,7 @@ func (a *numAcc) init(ref *Profile) error {
 	if a.kind == ScoreKind {                 // fixed bins: every score profile compares
 		a.edges = scoreEdges()
 		a.bins = make([]int64, len(a.edges)+1)
+		a.uniform = true
 		return nil
 	}
 	if ref != nil {
@@ -869,7 +871,12 @@ func (a *numAcc) init(ref *Profile) error {
 // observe profiles a column's present values (±Inf included: they count
 // in the first and last bins, not in the extremes, sum or sketch).
 func (a *numAcc) observe(values []float64) {
-	if a.bins == nil && a.observeFinite(values) {
+	if (a.bins == nil || a.uniform) && a.observeFinite(values) {
+		if a.bins != nil {
+			for _, v := range values {
+				a.bins[uniformBin(a.edges, v)]++
+			}
+		}
 		return
 	}
 	a.observeEach(values)
@@ -935,6 +942,24 @@ func (a *numAcc) observeFinite(values []float64) bool {
 	}
 	a.min, a.max, a.sum, a.n = lo, hi, sum, a.n+int64(len(values))
 	return true
+}
+
+// uniformBin is binOf for finite values and the edges of equal-width
+// bins over [0, 1] (scoreEdges): a guess from v, then moved to where
+// binOf's count is, exactly, whatever the rounding of the guess or of the
+// edges; about twice faster than binOf's pass over 19 score edges, which
+// was most of the score profile's cost.
+func uniformBin(edges []float64, v float64) int {
+	n := len(edges)
+	x := min(max(v*float64(n+1), 0), float64(n))
+	g := int(x)
+	for g > 0 && !(edges[g-1] < v) {
+		g--
+	}
+	for g < n && edges[g] < v {
+		g++
+	}
+	return g
 }
 
 // binOf is v's bin among the upper edges: how many edges are below v. The

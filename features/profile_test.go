@@ -356,6 +356,38 @@ func TestNumAccObserveFinite(t *testing.T) {
 	}
 }
 
+// uniformBin gives binOf's bin for the score edges, at the edges, next to
+// them and anywhere else, and the score profile counts the same bins value
+// by value and in bulk.
+func TestUniformBin(t *testing.T) {
+	edges := scoreEdges()
+	values := []float64{0, -0.5, 1, 1.5, math.MaxFloat64, -math.MaxFloat64, math.SmallestNonzeroFloat64}
+	for _, e := range edges {
+		values = append(values, e, math.Nextafter(e, 0), math.Nextafter(e, 2), float64(float32(e)))
+	}
+	rng := rand.New(rand.NewPCG(9, 9))
+	for range 100_000 {
+		values = append(values, rng.Float64(), float64(rng.Float32()))
+	}
+	for _, v := range values {
+		if got, want := uniformBin(edges, v), binOf(edges, v); got != want {
+			t.Fatalf("uniformBin(%v) = %d, binOf %d", v, got, want)
+		}
+	}
+	var fast, each numAcc
+	for _, a := range []*numAcc{&fast, &each} {
+		a.name, a.kind = ScoreFeature, ScoreKind
+		if err := a.init(nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fast.observe(values)
+	each.observeEach(values)
+	if !slices.Equal(fast.bins, each.bins) || fast.n != each.n {
+		t.Errorf("bins %v, value by value %v", fast.bins, each.bins)
+	}
+}
+
 // heavyHitters keeps Misra and Gries' guarantee, alone and merged: every
 // index's count is its true count less at most n/(heavyCounters+1), never
 // more, where n values were added.
