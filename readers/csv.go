@@ -13,7 +13,7 @@ import (
 // decodeCSV reads delimited text into the batcher.
 //
 // It splits records with csvScanner (encoding/csv's rules and errors,
-// without its copies) and fills Arrow builders itself rather than using
+// without its copies) and fills the record's columns itself rather than using
 // arrow/csv, because arrow/csv cannot give what the error contract needs:
 // it stops for good at the first ragged row (so the row cannot be reported
 // through OnBadRow and skipped), it gives no line numbers for rows (quoted

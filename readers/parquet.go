@@ -334,7 +334,7 @@ func (r *Reader) decodeParquet(ctx context.Context, f io.ReaderAt, size int64, b
 					return err
 				}
 				m := int(min(int64(chunk), nrows-done))
-				strs.reset() // the previous chunk's rows are in the builders
+				strs.reset() // the previous chunk's rows are in the record's columns
 				for j := range cols {
 					if leafIndex[j] < 0 {
 						continue
@@ -747,7 +747,7 @@ func validUTF8Bytes(b []byte) bool {
 }
 
 // arena holds copies of the byte arrays of one chunk of Parquet rows, as
-// strings, until the rows are in the record builders (which copy them):
+// strings, until the rows are in the record's columns (which copy them):
 // one buffer per chunk instead of one allocation per value. Strings that
 // outlive the chunk (error values) must not come from it.
 type arena struct{ buf []byte }
