@@ -908,11 +908,12 @@ func (a *numAcc) observeEach(values []float64) {
 	a.min, a.max, a.sum, a.n = lo, hi, sum, n
 }
 
-// observeFinite is observe without bins for values that are all finite,
+// observeFinite is observe, bins aside, for values that are all finite,
 // which it finds out from their sum (an infinite value makes it infinite or
-// NaN): it returns false, having changed nothing, if it is not. The same
-// operations in the same order as observe's loop, without its per-value
-// tests: the extremes and sum in one loop, then the sketch's values.
+// NaN): it returns false, having changed nothing, if they are not (or the
+// sum overflows). The same operations in the same order as observeEach's
+// loop, without its per-value tests: the extremes and sum in one loop,
+// then the sketch's values.
 func (a *numAcc) observeFinite(values []float64) bool {
 	lo, hi, sum := a.min, a.max, a.sum
 	for _, v := range values {

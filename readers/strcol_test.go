@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -85,5 +86,51 @@ func TestPackBits(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Fatalf("%d values %v: %08b, want %08b", n, src, got, want)
 		}
+	}
+}
+
+// A fixed-width column becomes the Arrow array of its values and nulls,
+// of the type asked for, from buffers that are garbage before it writes
+// them; a row taken back (truncate) leaves neither its value nor its null.
+func TestNumColArray(t *testing.T) {
+	mem := memory.NewCheckedAllocator(poisoned{memory.NewGoAllocator()})
+	defer mem.AssertSize(t, 0)
+	c := &numCol[int64]{}
+	for round, rec := range [][]*int64{
+		{ptr(int64(1)), nil, ptr(int64(-3)), ptr(int64(0)), nil, nil, ptr(int64(7)), ptr(int64(8)), ptr(int64(9)), nil},
+		{ptr(int64(42))},
+	} {
+		for i, v := range rec {
+			if v == nil {
+				c.appendNull()
+			} else {
+				c.append(*v)
+			}
+			// Each row is followed by one taken back, null or not.
+			if i%2 == 0 {
+				c.appendNull()
+			} else {
+				c.append(99)
+			}
+			c.truncate(i + 1)
+		}
+		a := c.array(mem, arrow.FixedWidthTypes.Timestamp_us)
+		ts, ok := a.(*array.Timestamp)
+		if !ok || ts.Len() != len(rec) {
+			t.Fatalf("round %d: %T of %d values, want a timestamp array of %d", round, a, a.Len(), len(rec))
+		}
+		nulls := 0
+		for r, v := range rec {
+			if v == nil {
+				nulls++
+			}
+			if (v == nil) != ts.IsNull(r) || (v != nil && int64(ts.Value(r)) != *v) {
+				t.Errorf("round %d value %d: %v (null %v), want %v", round, r, ts.Value(r), ts.IsNull(r), v)
+			}
+		}
+		if ts.NullN() != nulls {
+			t.Errorf("round %d: %d nulls, want %d", round, ts.NullN(), nulls)
+		}
+		a.Release()
 	}
 }
