@@ -245,7 +245,8 @@ func (g orderedGroup) String() string {
 
 // PartWriter writes Arrow records to a sequence of Parquet objects, starting
 // a new one every PartRows rows. Columns: utf8 → BYTE_ARRAY STRING with
-// dictionary encoding (PLAIN for PartConfig.Plain); float32 → FLOAT; float64 → DOUBLE; int64 → INT64;
+// dictionary encoding (PLAIN for PartConfig.Plain); float32 → FLOAT;
+// float64 → DOUBLE; int64 → INT64;
 // timestamp[us, UTC] → INT64 TIMESTAMP(MICROS, isAdjustedToUTC=true);
 // nullable fields are OPTIONAL, others REQUIRED, constants REQUIRED. Pages are
 // zstd-compressed data page v1 (the most widely readable) with column chunk
