@@ -113,3 +113,24 @@ func BenchmarkTransform(b *testing.B) {
 		b.ReportMetric(perRow(ns[1]-ns[0]), "ns/row-profile")
 	})
 }
+
+// BenchmarkObserveScores measures the score profile every scoring run
+// keeps (bins, extremes, sketch) on a batch of scores spread over [0, 1].
+func BenchmarkObserveScores(b *testing.B) {
+	p, err := features.NewPipeline(perf.Spec(), perf.Stats())
+	if err != nil {
+		b.Fatal(err)
+	}
+	pr, err := p.NewProfiler(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	scores := make([]float32, 4096)
+	for i := range scores {
+		scores[i] = float32((i*7919)%4096) / 4096
+	}
+	for b.Loop() {
+		pr.ObserveScores(scores)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(scores)), "ns/score")
+}

@@ -979,23 +979,11 @@ func TestUnknownMembers(t *testing.T) {
 			return nil
 		}}
 		info := store.ObjectInfo{Key: "q/a.jsonl", Size: int64(len(data))}
-		src, err := Open(context.Background(), memBucket{data: data}, []store.ObjectInfo{info}, opts)
-		if err != nil {
-			t.Fatal(err)
+		res := drain(t, mustOpen(t, memBucket{data: data}, []store.ObjectInfo{info}, opts))
+		if res.err != nil {
+			t.Fatal(res.err)
 		}
-		rows := int64(0)
-		for {
-			rec, err := src.Read(context.Background())
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			rows += rec.NumRows()
-			rec.Release()
-		}
-		_ = src.Close()
+		rows := len(res.rows)
 		if reason == "" {
 			if rows != 4 || len(bad) != 0 {
 				t.Fatalf("without UnknownMembers: %d rows, bad %v; want 4 rows, none bad", rows, bad)
