@@ -60,7 +60,7 @@ type catOp struct {
 	name, column string
 	kind         Kind
 	card         int
-	buckets      uint64
+	buckets      divisor // hash % buckets, for hash_buckets
 	vocab        map[string]int32
 	part         string
 	cross        [2]string // input columns of the crossed features
@@ -121,12 +121,12 @@ func NewPipeline(spec Spec, stats Stats) (*Pipeline, error) {
 				}
 				op.card = len(values) + 1
 			} else {
-				op.buckets = uint64(f.HashBuckets)
+				op.buckets = newDivisor(uint64(f.HashBuckets))
 				op.card = f.HashBuckets + 1
 			}
 			p.cat = append(p.cat, op)
 		case Cross:
-			op := catOp{name: f.Name, kind: f.Kind, buckets: uint64(f.HashBuckets), card: f.HashBuckets + 1}
+			op := catOp{name: f.Name, kind: f.Kind, buckets: newDivisor(uint64(f.HashBuckets)), card: f.HashBuckets + 1}
 			op.cross = [2]string{byName[f.Cross[0]].Column, byName[f.Cross[1]].Column}
 			p.cat = append(p.cat, op)
 		case Timestamp:
@@ -420,7 +420,7 @@ func (op *catOp) fill(rec arrow.RecordBatch, out []int32, j, k, n int, a *catAcc
 				}
 			default:
 				h := Hash(col.Value(i))
-				id = int32(1 + h%op.buckets)
+				id = int32(1 + op.buckets.mod(h))
 				if a != nil {
 					a.regs.insert(mix64(h))
 					idx = append(idx, id)
@@ -441,7 +441,7 @@ func (op *catOp) fill(rec arrow.RecordBatch, out []int32, j, k, n int, a *catAcc
 			var id int32
 			if x.IsValid(i) && y.IsValid(i) {
 				h := hashCross(x.Value(i), y.Value(i))
-				id = int32(1 + h%op.buckets)
+				id = int32(1 + op.buckets.mod(h))
 				if a != nil {
 					a.regs.insert(mix64(h))
 					idx = append(idx, id)
