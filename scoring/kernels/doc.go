@@ -5,13 +5,15 @@
 // Gorgonia's training graph multiplies with (Training, its Sgemm on the
 // same tiles) and one Adam step over a parameter (AdamUpdate).
 //
-// A dense layer is a register-blocked matrix product of 6-row tiles over
+// A dense layer is a register-blocked matrix product of tiles of rows over
 // weights packed into 16-column panels. The AVX2 tile (6 × 16) keeps twelve
 // 8-wide accumulators: each k step two loads of the packed weight row, six
-// broadcasts of x and twelve FMAs. The AVX-512 tile (6 × 32, two adjacent
-// panels) keeps twelve 16-wide accumulators with the same twelve FMAs a
-// step, each twice as wide. The bias and the activation are applied to the
-// tile while it is still in registers. The tiles are Go assembly
+// broadcasts of x and twelve FMAs. The AVX-512 kernel's tall tile (14 × 32,
+// two adjacent panels) keeps twenty-eight 16-wide accumulators, all 32
+// registers: each k step two loads of weights, fourteen broadcasts of x and
+// twenty-eight FMAs, half the weight loads per FMA of a 6-row tile; its 6 × 32
+// tile takes the rows left after the blocks of 14. The bias and the
+// activation are applied to the tile while it is still in registers. The tiles are Go assembly
 // (kernel_amd64.s, kernel_avx512_amd64.s) where the CPU and the OS support
 // them (golang.org/x/sys/cpu), portable Go elsewhere and with the purego
 // build tag, or OpenBLAS's cblas_sgemm through cgo with the openblas build

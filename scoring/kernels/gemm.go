@@ -30,7 +30,10 @@ const gemmMinWork = 16 * 16 * 16
 // gemmBufs are the per-call working memory of Sgemm: the packed panels of
 // op(B), the rows of op(A) when A is transposed, and op(A)·op(B) when
 // alpha or beta ask for more than a store.
-type gemmBufs struct{ panels, rows, prod []float32 }
+type gemmBufs struct {
+	panels, rows, prod []float32
+	work               tileWork
+}
 
 var gemmPool = sync.Pool{New: func() any { return new(gemmBufs) }}
 
@@ -100,7 +103,7 @@ func sgemm(kn *impl, tA, tB blas.Transpose, m, n, k int, alpha float32, a []floa
 		bufs.prod = grow(bufs.prod, m*n)
 		y, ly = bufs.prod, n
 	}
-	gemmTiles(kn, rows, lr, m, k, w, panels, n, y, ly)
+	bufs.work.product(kn, panelMatrix{w: w, k: k, n: n, panels: panels}, rows, lr, m, y, ly, false)
 	if direct {
 		return
 	}
@@ -114,41 +117,6 @@ func sgemm(kn *impl, tA, tB blas.Transpose, m, n, k int, alpha float32, a []floa
 		}
 		for j, v := range pi {
 			ci[j] = alpha*v + beta*ci[j]
-		}
-	}
-}
-
-// zeroBias is the bias of a product: none. It is read a panel at a time.
-var zeroBias [2 * tileCols]float32
-
-// gemmTiles writes y[i*ly+j] = Σ_p x[i*lx+p]·w(p, j) for i < m, j < n,
-// w packed in panels as PackLinear packs; tiles at y's edges go through a
-// scratch tile.
-func gemmTiles(kn *impl, x []float32, lx, m, k int, w []float32, panels, n int, y []float32, ly int) {
-	var a [tileRows]*float32
-	var scratch [tileRows * 2 * tileCols]float32
-	for i := 0; i < m; i += tileRows {
-		rows := min(tileRows, m-i)
-		for r := range tileRows {
-			a[r] = &x[(i+min(r, rows-1))*lx] // a short tile repeats its last row
-		}
-		for panel := 0; panel < panels; {
-			tile, width := kn.tile, 1
-			if kn.wide != nil && panel+2 <= panels {
-				tile, width = kn.wide, 2
-			}
-			pw := w[panel*k*tileCols : (panel+width)*k*tileCols]
-			j, tc := panel*tileCols, width*tileCols
-			cols := min(tc, n-j)
-			if rows == tileRows && cols == tc {
-				tile(k, &a, pw, y[i*ly+j:], ly, zeroBias[:tc], false)
-			} else {
-				tile(k, &a, pw, scratch[:], tc, zeroBias[:tc], false)
-				for r := range rows {
-					copy(y[(i+r)*ly+j:(i+r)*ly+j+cols], scratch[r*tc:r*tc+cols])
-				}
-			}
-			panel += width
 		}
 	}
 }

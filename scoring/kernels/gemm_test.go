@@ -54,7 +54,7 @@ func naiveGemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, l
 func TestTrainingSgemm(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	trans := []blas.Transpose{blas.NoTrans, blas.Trans}
-	for _, sz := range []struct{ m, n, k int }{{256, 32, 118}, {7, 17, 33}, {13, 64, 5}, {6, 33, 40}, {118, 32, 256}, {1, 100, 50}} {
+	for _, sz := range []struct{ m, n, k int }{{256, 32, 118}, {7, 17, 33}, {13, 64, 5}, {6, 33, 40}, {118, 32, 256}, {1, 100, 50}, {30, 49, 20}, {29, 48, 7}} {
 		for _, tA := range trans {
 			for _, tB := range trans {
 				for _, ab := range [][2]float32{{1, 0}, {1, 1}, {-0.5, 0}, {2, -0.25}} {

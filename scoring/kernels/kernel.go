@@ -7,15 +7,20 @@ import (
 
 // tileRows and tileCols are the shape of one tile of a dense layer's output,
 // and of one panel of packed weights; a wide tile is two panels side by
-// side (tileRows × 2·tileCols).
+// side (tileRows × 2·tileCols), a tall one tallRows × 2·tileCols.
 const (
 	tileRows = 6
 	tileCols = 16
+	tallRows = 14
 )
 
 // tileFunc computes one tile; see tile6x16Go and tile6x32Go for the
 // contracts.
 type tileFunc func(k int, a *[tileRows]*float32, b []float32, c []float32, ldc int, bias []float32, relu bool)
+
+// tallFunc computes one tall tile from tallRows consecutive rows of x; see
+// tile14x32Go for the contract.
+type tallFunc func(k int, a []float32, lda int, b []float32, c []float32, ldc int, bias []float32, relu bool)
 
 // impl is one implementation of the tile and gather kernels. Every
 // implementation computes exactly what tile6x16Go and gather16Go do, bit
@@ -29,6 +34,11 @@ type impl struct {
 	// see tile6x32Go for the contract. Forward uses it for every pair of
 	// panels and tile for the last panel of an odd count.
 	wide tileFunc
+	// tall, if not nil, computes one 14×32 tile over two adjacent panels
+	// from 14 consecutive rows; see tile14x32Go for the contract. Forward
+	// uses it for every whole block of 14 rows and pair of panels, and wide
+	// and tile for the rest.
+	tall tallFunc
 	// gather copies 16-float table rows; see gather16Go for the contract.
 	// The indices must be in range.
 	gather func(dst []float32, stride int, table []float32, idx []int32, rows, k int)
@@ -119,6 +129,32 @@ func tile6x16Go(k int, a *[tileRows]*float32, b []float32, c []float32, ldc int,
 func tile6x32Go(k int, a *[tileRows]*float32, b []float32, c []float32, ldc int, bias []float32, relu bool) {
 	tile6x16Go(k, a, b[:k*tileCols], c, ldc, bias[:tileCols], relu)
 	tile6x16Go(k, a, b[k*tileCols:2*k*tileCols], c[tileCols:], ldc, bias[tileCols:2*tileCols], relu)
+}
+
+// tile14x32Go is the portable tall tile: for the rows i < 14 of a (row i at
+// a[i*lda:], lda ≥ k) and j < 32,
+//
+//	c[i*ldc+j] = act(bias[j] + Σ_{p<k} a[i*lda+p]·b'[p][j]),
+//
+// b' the two adjacent panels b[:16k] and b[16k:32k] side by side: the 6×16
+// tile's contract (tile6x16Go), fourteen rows high and two panels wide.
+func tile14x32Go(k int, a []float32, lda int, b []float32, c []float32, ldc int, bias []float32, relu bool) {
+	for r := range tallRows {
+		row := a[r*lda : r*lda+k]
+		out := c[r*ldc : r*ldc+2*tileCols]
+		for j := range out {
+			panel := b[(j/tileCols)*k*tileCols : (j/tileCols+1)*k*tileCols]
+			var s float32
+			for p, v := range row {
+				s = fma32(v, panel[p*tileCols+j%tileCols], s)
+			}
+			s += bias[j]
+			if relu && s < 0 {
+				s = 0
+			}
+			out[j] = s
+		}
+	}
 }
 
 // fma32 returns a·b + c rounded once to float32 (to nearest, ties to even),

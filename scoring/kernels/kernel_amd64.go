@@ -13,17 +13,20 @@ func gather16AVX2(dst *float32, stride int, table *float32, idx *int32, rows, k 
 //go:noescape
 func tile6x32AVX512(k int, a0, a1, a2, a3, a4, a5, b *float32, ldb int, c *float32, ldc int, bias *float32, relu int)
 
+//go:noescape
+func tile14x32AVX512(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, bias *float32, relu int)
+
 // avx2FMA is the Go assembly of kernel_amd64.s, for CPUs (and OSes that save
 // the YMM state) with AVX2 and FMA3.
 var avx2FMA = &impl{name: "avx2-fma", tile: tile6x16AVX2Go, gather: gather16AVX2Go, adam: adamAVXGo, offsets: offsetsAVX2Go}
 
 // avx512 is the Go assembly of kernel_avx512_amd64.s (AVX-512F), for CPUs
 // (and OSes that save the ZMM and opmask state) with AVX-512F, AVX2 and
-// FMA3: the 6×32 tile over pairs of panels, the AVX2 tile over the last
-// panel of an odd count, and the AVX2 gather (one 64-byte move per row
-// instead of two 32-byte ones measured no faster: the gather waits on
-// cache misses).
-var avx512 = &impl{name: "avx512", tile: tile6x16AVX2Go, wide: tile6x32AVX512Go, gather: gather16AVX2Go, adam: adamAVXGo, offsets: offsetsAVX2Go}
+// FMA3: the 14×32 tile over whole blocks of 14 rows and pairs of panels,
+// the 6×32 tile over the rows left, the AVX2 tile over the last panel of an
+// odd count, and the AVX2 gather (one 64-byte move per row instead of two
+// 32-byte ones measured no faster: the gather waits on cache misses).
+var avx512 = &impl{name: "avx512", tile: tile6x16AVX2Go, wide: tile6x32AVX512Go, tall: tile14x32AVX512Go, gather: gather16AVX2Go, adam: adamAVXGo, offsets: offsetsAVX2Go}
 
 // impls lists the implementations this build and CPU support, best first.
 func impls() []*impl {
@@ -70,6 +73,25 @@ func tile6x32AVX512Go(k int, a *[tileRows]*float32, b []float32, c []float32, ld
 	_ = c[5*ldc+31]
 	_ = bias[31]
 	tile6x32AVX512(k, a[0], a[1], a[2], a[3], a[4], a[5], &b[0], k*tileCols, &c[0], ldc, &bias[0], flag(relu))
+}
+
+// tile14x32AVX512Go calls the assembly tall tile; see tile14x32Go for the
+// contract.
+func tile14x32AVX512Go(k int, a []float32, lda int, b []float32, c []float32, ldc int, bias []float32, relu bool) {
+	if k == 0 {
+		tile14x32Go(k, a, lda, b, c, ldc, bias, relu)
+		return
+	}
+	// The assembly reads a[i*lda : i*lda+k] for i < 14, b[:32k], bias[:32]
+	// and writes c[i*ldc:i*ldc+32].
+	if lda < k || ldc < 2*tileCols {
+		panic("tile14x32: lda < k or ldc < 32")
+	}
+	_ = a[(tallRows-1)*lda+k-1]
+	_ = b[32*k-1]
+	_ = c[(tallRows-1)*ldc+31]
+	_ = bias[31]
+	tile14x32AVX512(k, &a[0], lda, &b[0], k*tileCols, &c[0], ldc, &bias[0], flag(relu))
 }
 
 // adamAVX is the assembly of adam_amd64.s; see AdamUpdate.

@@ -2,9 +2,9 @@
 
 #include "textflag.h"
 
-// The AVX-512 tile uses AVX-512F instructions only, on Z0–Z15 (ZMM16–31
-// stay untouched, so VZEROUPPER at the end clears all the upper state it
-// dirtied).
+// The AVX-512 tiles use AVX-512F instructions only. The 6-row tile uses
+// Z0–Z15 (VZEROUPPER at the end clears all the upper state it dirtied); the
+// 14-row tile uses all 32 registers and zeroes Z16–Z31 itself.
 
 // One k step of the 6×32 tile: the B row's two halves at boff(DX) and
 // boff(DX)(SI*1), the A column at aoff(Rn)(AX*4) for the six rows.
@@ -148,5 +148,258 @@ store:
 	ADDQ SI, DI
 	VMOVUPS Z10, (DI)
 	VMOVUPS Z11, 64(DI)
+	VZEROUPPER
+	RET
+
+// One k step of the 14×32 tile: the B row's two halves at boff(DX) and
+// boff(DX)(SI*1), then per row its x value at aoff from its row's address
+// broadcast, and its two FMAs.
+#define STEP14(boff, aoff) \
+	VMOVUPS boff(DX), Z28 \
+	VMOVUPS boff(DX)(SI*1), Z29 \
+	VBROADCASTSS aoff(AX), Z30 \
+	VFMADD231PS Z28, Z30, Z0 \
+	VFMADD231PS Z29, Z30, Z1 \
+	VBROADCASTSS aoff(AX)(R8*1), Z31 \
+	VFMADD231PS Z28, Z31, Z2 \
+	VFMADD231PS Z29, Z31, Z3 \
+	VBROADCASTSS aoff(AX)(R8*2), Z30 \
+	VFMADD231PS Z28, Z30, Z4 \
+	VFMADD231PS Z29, Z30, Z5 \
+	VBROADCASTSS aoff(AX)(R9*1), Z31 \
+	VFMADD231PS Z28, Z31, Z6 \
+	VFMADD231PS Z29, Z31, Z7 \
+	VBROADCASTSS aoff(AX)(R8*4), Z30 \
+	VFMADD231PS Z28, Z30, Z8 \
+	VFMADD231PS Z29, Z30, Z9 \
+	VBROADCASTSS aoff(AX)(R10*1), Z31 \
+	VFMADD231PS Z28, Z31, Z10 \
+	VFMADD231PS Z29, Z31, Z11 \
+	VBROADCASTSS aoff(AX)(R9*2), Z30 \
+	VFMADD231PS Z28, Z30, Z12 \
+	VFMADD231PS Z29, Z30, Z13 \
+	VBROADCASTSS aoff(BX), Z31 \
+	VFMADD231PS Z28, Z31, Z14 \
+	VFMADD231PS Z29, Z31, Z15 \
+	VBROADCASTSS aoff(BX)(R8*1), Z30 \
+	VFMADD231PS Z28, Z30, Z16 \
+	VFMADD231PS Z29, Z30, Z17 \
+	VBROADCASTSS aoff(BX)(R8*2), Z31 \
+	VFMADD231PS Z28, Z31, Z18 \
+	VFMADD231PS Z29, Z31, Z19 \
+	VBROADCASTSS aoff(BX)(R9*1), Z30 \
+	VFMADD231PS Z28, Z30, Z20 \
+	VFMADD231PS Z29, Z30, Z21 \
+	VBROADCASTSS aoff(BX)(R8*4), Z31 \
+	VFMADD231PS Z28, Z31, Z22 \
+	VFMADD231PS Z29, Z31, Z23 \
+	VBROADCASTSS aoff(BX)(R10*1), Z30 \
+	VFMADD231PS Z28, Z30, Z24 \
+	VFMADD231PS Z29, Z30, Z25 \
+	VBROADCASTSS aoff(BX)(R9*2), Z31 \
+	VFMADD231PS Z28, Z31, Z26 \
+	VFMADD231PS Z29, Z31, Z27
+
+// func tile14x32AVX512(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, bias *float32, relu int)
+//
+// The tall tile: c[i][0:32] = act(bias[0:32] + Σ_{p<k} a[i*lda+p]·b'[p][0:32])
+// for the fourteen rows i < 14 of a (lda floats apart), b' as in
+// tile6x32AVX512 (two packed panels, ldb floats apart); c's rows are ldc
+// floats apart. The same operations as tile6x32AVX512 on each element, in
+// the same order. Twenty-eight 16-wide accumulators (Z0–Z27, two per row),
+// two B loads (Z28, Z29) and fourteen broadcasts (Z30, Z31) per k: against
+// the 6-row tile, half the weight loads per FMA, and the rows read in place
+// through two bases (AX: rows 0–6; BX: rows 7–13) and the index registers
+// R8 = lda, R9 = 3·lda, R10 = 5·lda (in bytes), so a tile of x is not
+// copied. It dirties Z16–Z31, which VZEROUPPER does not clean: they are
+// zeroed before returning.
+TEXT ·tile14x32AVX512(SB), NOSPLIT, $0-72
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ lda+16(FP), R8
+	SHLQ $2, R8
+	LEAQ (R8)(R8*2), R9
+	LEAQ (R8)(R8*4), R10
+	LEAQ (AX)(R9*2), BX
+	ADDQ R8, BX
+	MOVQ b+24(FP), DX
+	MOVQ ldb+32(FP), SI
+	SHLQ $2, SI
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+	VPXORD Z24, Z24, Z24
+	VPXORD Z25, Z25, Z25
+	VPXORD Z26, Z26, Z26
+	VPXORD Z27, Z27, Z27
+	MOVQ CX, DI
+	SHRQ $2, DI
+	JZ   tail
+loop4:
+	STEP14(0, 0)
+	STEP14(64, 4)
+	STEP14(128, 8)
+	STEP14(192, 12)
+	ADDQ $256, DX
+	ADDQ $16, AX
+	ADDQ $16, BX
+	DECQ DI
+	JNZ  loop4
+tail:
+	ANDQ $3, CX
+	JZ   epilogue
+loop1:
+	STEP14(0, 0)
+	ADDQ $64, DX
+	ADDQ $4, AX
+	ADDQ $4, BX
+	DECQ CX
+	JNZ  loop1
+epilogue:
+	MOVQ bias+56(FP), CX
+	VMOVUPS (CX), Z28
+	VMOVUPS 64(CX), Z29
+	VADDPS Z28, Z0, Z0
+	VADDPS Z29, Z1, Z1
+	VADDPS Z28, Z2, Z2
+	VADDPS Z29, Z3, Z3
+	VADDPS Z28, Z4, Z4
+	VADDPS Z29, Z5, Z5
+	VADDPS Z28, Z6, Z6
+	VADDPS Z29, Z7, Z7
+	VADDPS Z28, Z8, Z8
+	VADDPS Z29, Z9, Z9
+	VADDPS Z28, Z10, Z10
+	VADDPS Z29, Z11, Z11
+	VADDPS Z28, Z12, Z12
+	VADDPS Z29, Z13, Z13
+	VADDPS Z28, Z14, Z14
+	VADDPS Z29, Z15, Z15
+	VADDPS Z28, Z16, Z16
+	VADDPS Z29, Z17, Z17
+	VADDPS Z28, Z18, Z18
+	VADDPS Z29, Z19, Z19
+	VADDPS Z28, Z20, Z20
+	VADDPS Z29, Z21, Z21
+	VADDPS Z28, Z22, Z22
+	VADDPS Z29, Z23, Z23
+	VADDPS Z28, Z24, Z24
+	VADDPS Z29, Z25, Z25
+	VADDPS Z28, Z26, Z26
+	VADDPS Z29, Z27, Z27
+	MOVQ relu+64(FP), CX
+	TESTQ CX, CX
+	JZ   store
+	VPXORD Z30, Z30, Z30
+	VMAXPS Z0, Z30, Z0
+	VMAXPS Z1, Z30, Z1
+	VMAXPS Z2, Z30, Z2
+	VMAXPS Z3, Z30, Z3
+	VMAXPS Z4, Z30, Z4
+	VMAXPS Z5, Z30, Z5
+	VMAXPS Z6, Z30, Z6
+	VMAXPS Z7, Z30, Z7
+	VMAXPS Z8, Z30, Z8
+	VMAXPS Z9, Z30, Z9
+	VMAXPS Z10, Z30, Z10
+	VMAXPS Z11, Z30, Z11
+	VMAXPS Z12, Z30, Z12
+	VMAXPS Z13, Z30, Z13
+	VMAXPS Z14, Z30, Z14
+	VMAXPS Z15, Z30, Z15
+	VMAXPS Z16, Z30, Z16
+	VMAXPS Z17, Z30, Z17
+	VMAXPS Z18, Z30, Z18
+	VMAXPS Z19, Z30, Z19
+	VMAXPS Z20, Z30, Z20
+	VMAXPS Z21, Z30, Z21
+	VMAXPS Z22, Z30, Z22
+	VMAXPS Z23, Z30, Z23
+	VMAXPS Z24, Z30, Z24
+	VMAXPS Z25, Z30, Z25
+	VMAXPS Z26, Z30, Z26
+	VMAXPS Z27, Z30, Z27
+store:
+	MOVQ c+40(FP), DI
+	MOVQ ldc+48(FP), SI
+	SHLQ $2, SI
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	ADDQ SI, DI
+	VMOVUPS Z2, (DI)
+	VMOVUPS Z3, 64(DI)
+	ADDQ SI, DI
+	VMOVUPS Z4, (DI)
+	VMOVUPS Z5, 64(DI)
+	ADDQ SI, DI
+	VMOVUPS Z6, (DI)
+	VMOVUPS Z7, 64(DI)
+	ADDQ SI, DI
+	VMOVUPS Z8, (DI)
+	VMOVUPS Z9, 64(DI)
+	ADDQ SI, DI
+	VMOVUPS Z10, (DI)
+	VMOVUPS Z11, 64(DI)
+	ADDQ SI, DI
+	VMOVUPS Z12, (DI)
+	VMOVUPS Z13, 64(DI)
+	ADDQ SI, DI
+	VMOVUPS Z14, (DI)
+	VMOVUPS Z15, 64(DI)
+	ADDQ SI, DI
+	VMOVUPS Z16, (DI)
+	VMOVUPS Z17, 64(DI)
+	ADDQ SI, DI
+	VMOVUPS Z18, (DI)
+	VMOVUPS Z19, 64(DI)
+	ADDQ SI, DI
+	VMOVUPS Z20, (DI)
+	VMOVUPS Z21, 64(DI)
+	ADDQ SI, DI
+	VMOVUPS Z22, (DI)
+	VMOVUPS Z23, 64(DI)
+	ADDQ SI, DI
+	VMOVUPS Z24, (DI)
+	VMOVUPS Z25, 64(DI)
+	ADDQ SI, DI
+	VMOVUPS Z26, (DI)
+	VMOVUPS Z27, 64(DI)
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+	VPXORD Z24, Z24, Z24
+	VPXORD Z25, Z25, Z25
+	VPXORD Z26, Z26, Z26
+	VPXORD Z27, Z27, Z27
+	VPXORD Z28, Z28, Z28
+	VPXORD Z29, Z29, Z29
+	VPXORD Z30, Z30, Z30
+	VPXORD Z31, Z31, Z31
 	VZEROUPPER
 	RET

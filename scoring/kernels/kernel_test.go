@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 )
 
 // naiveLinear is y = act(x·W + b) in float64.
@@ -109,21 +110,42 @@ func (tc *tileCase) run(t *testing.T, f tileFunc, wide bool, ldc, off int, relu 
 	if wide {
 		cols *= 2
 	}
+	return guarded(t, tileRows, cols, ldc, off, func(c []float32) { f(tc.k, &tc.a, tc.b, c, ldc, tc.bias, relu) })
+}
+
+// runTall computes the tall tile with f from fourteen rows of one matrix,
+// lda = k+3 floats apart and off floats into it, row r holding tc's row
+// r%6, as run does.
+func (tc *tileCase) runTall(t *testing.T, f tallFunc, ldc, off int, relu bool) []float32 {
+	t.Helper()
+	lda := tc.k + 3
+	a := make([]float32, off+(tallRows-1)*lda+tc.k)[off:]
+	for r := range tallRows {
+		copy(a[r*lda:r*lda+tc.k], tc.rows[r%tileRows])
+	}
+	return guarded(t, tallRows, 2*tileCols, ldc, off, func(c []float32) { f(tc.k, a, lda, tc.b, c, ldc, tc.bias, relu) })
+}
+
+// guarded runs f on a rows×ldc output off floats into a buffer filled with
+// sentinels, fails if f wrote outside the first cols of each row, and
+// returns those rows×cols values.
+func guarded(t *testing.T, rows, cols, ldc, off int, f func(c []float32)) []float32 {
+	t.Helper()
 	const guard = 40
-	buf := make([]float32, guard+off+tileRows*ldc+guard)
+	buf := make([]float32, guard+off+rows*ldc+guard)
 	for i := range buf {
 		buf[i] = -12345
 	}
-	c := buf[guard+off : guard+off+tileRows*ldc]
-	f(tc.k, &tc.a, tc.b, c, ldc, tc.bias, relu)
+	c := buf[guard+off : guard+off+rows*ldc]
+	f(c)
 	for i, v := range buf {
-		in := i-guard-off >= 0 && i-guard-off < tileRows*ldc && (i-guard-off)%ldc < cols
+		in := i-guard-off >= 0 && i-guard-off < rows*ldc && (i-guard-off)%ldc < cols
 		if !in && v != -12345 {
 			t.Fatalf("wrote %g at %d, outside the tile", v, i-guard-off)
 		}
 	}
-	out := make([]float32, 0, tileRows*cols)
-	for r := range tileRows {
+	out := make([]float32, 0, rows*cols)
+	for r := range rows {
 		out = append(out, c[r*ldc:r*ldc+cols]...)
 	}
 	return out
@@ -155,8 +177,10 @@ func TestTileKernelsBitIdentical(t *testing.T) {
 	}
 }
 
-// compareTiles compares kn's tiles (6×16 and, if it has one, 6×32) with the
-// portable ones on tc.
+// compareTiles compares kn's tiles (6×16 and, if it has them, 6×32 and
+// 14×32) with the portable ones on tc; with the portable kernel, the
+// portable 14×32 tile too. A tall tile's row r must be the wide tile's row
+// r%6, which it was given the same data for.
 func compareTiles(t *testing.T, tc *tileCase, kn *impl, ldc, off int, relu bool) {
 	t.Helper()
 	type pair struct {
@@ -174,6 +198,25 @@ func compareTiles(t *testing.T, tc *tileCase, kn *impl, ldc, off int, relu bool)
 			if !sameBits(got[i], want[i]) {
 				t.Fatalf("wide %v, relu %v, ldc %d: element %d (row %d): %g (%#08x), want %g (%#08x)",
 					p.wide, relu, ldc, i, i/(len(got)/tileRows), got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+			}
+		}
+	}
+	var talls []tallFunc
+	if kn.tall != nil {
+		talls = append(talls, kn.tall)
+	}
+	if kn == pureGo {
+		talls = append(talls, tile14x32Go)
+	}
+	const tc2 = 2 * tileCols
+	want := tc.run(t, tile6x32Go, true, ldc, 0, relu)
+	for ti, tall := range talls {
+		got := tc.runTall(t, tall, ldc, off, relu)
+		for i, v := range got {
+			r, j := i/tc2, i%tc2
+			if w := want[(r%tileRows)*tc2+j]; !sameBits(v, w) {
+				t.Fatalf("tall tile %d, relu %v, ldc %d: row %d column %d: %g (%#08x), want %g (%#08x)",
+					ti, relu, ldc, r, j, v, math.Float32bits(v), w, math.Float32bits(w))
 			}
 		}
 	}
@@ -246,7 +289,7 @@ func TestForwardBitIdentical(t *testing.T) {
 	for _, in := range ins {
 		for _, out := range outs {
 			i++
-			n := 1 + i%14 // 1 to 14 rows: every remainder of 6, and more than one tile
+			n := 1 + i%31 // 1 to 31 rows: every remainder of 6 and of 14, up to three tiles of each
 			off := i % 3
 			w, b := randomFloats(rng, in*out), randomFloats(rng, out)
 			x := randomFloats(rng, n*in+off)[off:]
@@ -520,6 +563,41 @@ func BenchmarkTiles(b *testing.B) {
 					p.forwardTiles(k, x, c.n, y, true)
 				}
 				b.ReportMetric(2*float64(c.n*c.in*c.out)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
+// BenchmarkTallTile times each kernel with a tall tile on the dense layers
+// of BenchmarkTiles with and without it (14-row blocks against 6-row tiles
+// only), alternating call by call in one loop so that both see the same
+// machine, and reports both rates and the ratio of times (below 1: the tall
+// tile is faster).
+func BenchmarkTallTile(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, k := range impls() {
+		if k.tall == nil {
+			continue
+		}
+		short := *k
+		short.tall = nil
+		for _, c := range []struct{ n, in, out int }{{1024, 429, 256}, {1024, 256, 128}} {
+			x, w := randomFloats(rng, c.n*c.in), randomFloats(rng, c.in*c.out)
+			p := PackLinear(w, randomFloats(rng, c.out), c.in, c.out)
+			y := make([]float32, c.n*c.out)
+			b.Run(fmt.Sprintf("%dx%dx%d/kernel=%s", c.n, c.in, c.out, k.name), func(b *testing.B) {
+				var with, without time.Duration
+				for b.Loop() {
+					start := time.Now()
+					p.forwardTiles(&short, x, c.n, y, true)
+					mid := time.Now()
+					p.forwardTiles(k, x, c.n, y, true)
+					with, without = with+time.Since(mid), without+mid.Sub(start)
+				}
+				flop := 2 * float64(c.n*c.in*c.out) * float64(b.N)
+				b.ReportMetric(flop/with.Seconds()/1e9, "GFLOP/s-tall")
+				b.ReportMetric(flop/without.Seconds()/1e9, "GFLOP/s-6-row")
+				b.ReportMetric(float64(with)/float64(without), "time-ratio")
 			})
 		}
 	}

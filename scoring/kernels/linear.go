@@ -18,10 +18,7 @@ type Linear struct {
 	raw     []float32 // W as given (forwardBLAS)
 	src     *float32  // the weight data this was packed from
 
-	// Forward's working memory, here rather than on its stack because a
-	// pointer passed to a kernel through a function value escapes.
-	rowPtrs [tileRows]*float32               // the rows of x of one tile
-	scratch [tileRows * 2 * tileCols]float32 // one (wide) tile of y, at the edges
+	work tileWork // Forward's working memory
 }
 
 // PackLinear packs W (in×out, row-major) and b (out) for Forward. The
@@ -83,50 +80,10 @@ func (p *Linear) Forward(x []float32, n int, y []float32, relu bool) {
 	}
 }
 
-// forwardTiles is Forward with the tile kernels of k: its wide tile over
-// each pair of panels if it has one, its 6×16 tile over the other panels.
-// Tiles at the edges of y are computed into scratch and copied.
+// forwardTiles is Forward with the tile kernels of k.
 func (p *Linear) forwardTiles(k *impl, x []float32, n int, y []float32, relu bool) {
-	in := p.in
-	a := &p.rowPtrs
-	for i := 0; i < n; i += tileRows {
-		rows := min(tileRows, n-i)
-		for r := range tileRows {
-			// A short last tile repeats its last row; those results are
-			// dropped.
-			a[r] = &x[(i+min(r, rows-1))*in]
-		}
-		panel := 0
-		if k.wide != nil {
-			for ; panel+2 <= p.panels; panel += 2 {
-				p.tileAt(k.wide, 2, a, panel, rows, y, i, relu)
-			}
-		}
-		for ; panel < p.panels; panel++ {
-			p.tileAt(k.tile, 1, a, panel, rows, y, i, relu)
-		}
-	}
-}
-
-// tileAt runs tile over the width panels from panel on and the rows of a,
-// the rows i… of y (rows of them), directly into y if the tile fits there,
-// else through scratch.
-func (p *Linear) tileAt(tile tileFunc, width int, a *[tileRows]*float32, panel, rows int, y []float32, i int, relu bool) {
-	in, out := p.in, p.out
-	w := p.w[panel*in*tileCols : (panel+width)*in*tileCols]
-	bias := p.bias[panel*tileCols : (panel+width)*tileCols]
-	j := panel * tileCols
-	tc := width * tileCols
-	cols := min(tc, out-j)
-	if rows == tileRows && cols == tc {
-		tile(in, a, w, y[i*out+j:], out, bias, relu)
-		return
-	}
-	scratch := p.scratch[:]
-	tile(in, a, w, scratch, tc, bias, relu)
-	for r := range rows {
-		copy(y[(i+r)*out+j:(i+r)*out+j+cols], scratch[r*tc:r*tc+cols])
-	}
+	mat := panelMatrix{w: p.w, k: p.in, n: p.out, panels: p.panels, bias: p.bias}
+	p.work.product(k, mat, x, p.in, n, y, p.out, relu)
 }
 
 // forwardDot is Forward for a single output column (the logit layer): one

@@ -90,14 +90,15 @@ func autoSelect(supported []*impl, speedup func(a, b *impl) float64) *impl {
 	return supported[0]
 }
 
-// speedup times kernel a against kernel b on one fixed dense layer (6 rows,
-// 256 inputs, 64 outputs, ReLU: 197 kFLOP per call) and returns how many
-// times as fast a is: the fastest of 15 rounds of 16 calls for each, the
+// speedup times kernel a against kernel b on one fixed dense layer (14 rows,
+// a block of the tall tile; 256 inputs, 64 outputs, ReLU: 459 kFLOP per
+// call) and returns how many times as fast a is: the fastest of 15 rounds
+// of 8 calls for each, the
 // two alternating so that both see the same load, after a warm-up; about
 // 2 ms in all on a current core. Taking the fastest round discounts
 // interruptions, which only ever add time.
 func speedup(a, b *impl) float64 {
-	const n, in, out, rounds, calls = 6, 256, 64, 15, 16
+	const n, in, out, rounds, calls = tallRows, 256, 64, 15, 8
 	x := make([]float32, n*in)
 	w := make([]float32, in*out)
 	// Values in [-1, 1] (no subnormals, no overflow) from an LCG.
