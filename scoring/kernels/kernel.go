@@ -39,6 +39,9 @@ type impl struct {
 	// uses it for every whole block of 14 rows and pair of panels, and wide
 	// and tile for the rest.
 	tall tallFunc
+	// dot, if not nil, is dot8Go: Forward's loop for a layer of one
+	// output (the logit).
+	dot func(x, w []float32) [8]float32
 	// gather copies 16-float table rows; see gather16Go for the contract.
 	// The indices must be in range.
 	gather func(dst []float32, stride int, table []float32, idx []int32, rows, k int)
@@ -155,6 +158,26 @@ func tile14x32Go(k int, a []float32, lda int, b []float32, c []float32, ldc int,
 			out[j] = s
 		}
 	}
+}
+
+// dot8Go returns the eight partial sums of x·w that forwardDot adds up:
+// sums[i] = Σ_q x[8q+i]·w[8q+i], in order of q from +0, each product
+// rounded to float32 before it is added (the conversion keeps the compiler
+// from fusing them into FMAs, which the assembly does not use). len(x) is a
+// multiple of 8, w at least as long.
+func dot8Go(x, w []float32) (sums [8]float32) {
+	if len(x)%8 != 0 {
+		panic("dot8: length not a multiple of 8")
+	}
+	w = w[:len(x)]
+	for i := 0; i+8 <= len(x); i += 8 {
+		v := (*[8]float32)(x[i : i+8])
+		u := (*[8]float32)(w[i : i+8])
+		for j := range sums {
+			sums[j] += float32(v[j] * u[j])
+		}
+	}
+	return sums
 }
 
 // fma32 returns a·b + c rounded once to float32 (to nearest, ties to even),

@@ -8,6 +8,9 @@ import "golang.org/x/sys/cpu"
 func tile6x16AVX2(k int, a0, a1, a2, a3, a4, a5, b, c *float32, ldc int, bias *float32, relu int)
 
 //go:noescape
+func dot8AVX(x, w *float32, n int, sums *[8]float32)
+
+//go:noescape
 func gather16AVX2(dst *float32, stride int, table *float32, idx *int32, rows, k int)
 
 //go:noescape
@@ -18,7 +21,7 @@ func tile14x32AVX512(k int, a *float32, lda int, b *float32, ldb int, c *float32
 
 // avx2FMA is the Go assembly of kernel_amd64.s, for CPUs (and OSes that save
 // the YMM state) with AVX2 and FMA3.
-var avx2FMA = &impl{name: "avx2-fma", tile: tile6x16AVX2Go, gather: gather16AVX2Go, adam: adamAVXGo, offsets: offsetsAVX2Go}
+var avx2FMA = &impl{name: "avx2-fma", tile: tile6x16AVX2Go, dot: dot8AVXGo, gather: gather16AVX2Go, adam: adamAVXGo, offsets: offsetsAVX2Go}
 
 // avx512 is the Go assembly of kernel_avx512_amd64.s (AVX-512F), for CPUs
 // (and OSes that save the ZMM and opmask state) with AVX-512F, AVX2 and
@@ -26,7 +29,7 @@ var avx2FMA = &impl{name: "avx2-fma", tile: tile6x16AVX2Go, gather: gather16AVX2
 // the 6×32 tile over the rows left, the AVX2 tile over the last panel of an
 // odd count, and the AVX2 gather (one 64-byte move per row instead of two
 // 32-byte ones measured no faster: the gather waits on cache misses).
-var avx512 = &impl{name: "avx512", tile: tile6x16AVX2Go, wide: tile6x32AVX512Go, tall: tile14x32AVX512Go, gather: gather16AVX2Go, adam: adamAVXGo, offsets: offsetsAVX2Go}
+var avx512 = &impl{name: "avx512", tile: tile6x16AVX2Go, wide: tile6x32AVX512Go, tall: tile14x32AVX512Go, dot: dot8AVXGo, gather: gather16AVX2Go, adam: adamAVXGo, offsets: offsetsAVX2Go}
 
 // impls lists the implementations this build and CPU support, best first.
 func impls() []*impl {
@@ -92,6 +95,19 @@ func tile14x32AVX512Go(k int, a []float32, lda int, b []float32, c []float32, ld
 	_ = c[(tallRows-1)*ldc+31]
 	_ = bias[31]
 	tile14x32AVX512(k, &a[0], lda, &b[0], k*tileCols, &c[0], ldc, &bias[0], flag(relu))
+}
+
+// dot8AVXGo calls the assembly dot product; see dot8Go for the contract.
+func dot8AVXGo(x, w []float32) (sums [8]float32) {
+	n := len(x)
+	if n == 0 {
+		return sums
+	}
+	if n%8 != 0 || len(w) < n {
+		panic("dot8: length not a multiple of 8, or w too short")
+	}
+	dot8AVX(&x[0], &w[0], n, &sums)
+	return sums
 }
 
 // adamAVX is the assembly of adam_amd64.s; see AdamUpdate.

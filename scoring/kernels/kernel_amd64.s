@@ -234,3 +234,28 @@ offdone:
 	SETNE  bad+48(FP)
 	VZEROUPPER
 	RET
+
+// func dot8AVX(x, w *float32, n int, sums *[8]float32)
+//
+// sums[i] = Σ_{q < n/8} x[8q+i]·w[8q+i] for the eight lanes i, each product
+// rounded to float32, then added in order of q (VMULPS then VADDPS, not an
+// FMA): forwardDot's eight partial sums, computed as its portable loop
+// computes them. n is a positive multiple of 8.
+TEXT ·dot8AVX(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), SI
+	MOVQ w+8(FP), DI
+	MOVQ n+16(FP), CX
+	MOVQ sums+24(FP), DX
+	VXORPS Y0, Y0, Y0
+	XORQ AX, AX
+
+dotloop:
+	VMOVUPS (SI)(AX*4), Y1
+	VMULPS  (DI)(AX*4), Y1, Y1
+	VADDPS  Y1, Y0, Y0
+	ADDQ    $8, AX
+	CMPQ    AX, CX
+	JL      dotloop
+	VMOVUPS Y0, (DX)
+	VZEROUPPER
+	RET

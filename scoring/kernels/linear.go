@@ -72,7 +72,7 @@ func (p *Linear) Forward(x []float32, n int, y []float32, relu bool) {
 	_ = y[n*p.out-1]
 	switch {
 	case p.out == 1:
-		p.forwardDot(x, n, y, relu)
+		p.forwardDot(current(), x, n, y, relu)
 	case useOpenBLAS:
 		p.forwardBLAS(x, n, y, relu)
 	default:
@@ -87,31 +87,25 @@ func (p *Linear) forwardTiles(k *impl, x []float32, n int, y []float32, relu boo
 }
 
 // forwardDot is Forward for a single output column (the logit layer): one
-// dot product per row, in eight interleaved partial sums.
-func (p *Linear) forwardDot(x []float32, n int, y []float32, relu bool) {
+// dot product per row, in eight interleaved partial sums (k's dot, or
+// dot8Go), the rest of the row added to the first, then the eight added
+// pairwise.
+func (p *Linear) forwardDot(k *impl, x []float32, n int, y []float32, relu bool) {
 	in := p.in
 	w := p.col[:in]
 	b := p.bias[0]
+	dot := k.dot
+	if dot == nil {
+		dot = dot8Go
+	}
+	n8 := in &^ 7
 	for r := range n {
 		row := x[r*in : (r+1)*in]
-		var s0, s1, s2, s3, s4, s5, s6, s7 float32
-		i := 0
-		for ; i+8 <= in; i += 8 {
-			v := (*[8]float32)(row[i : i+8])
-			u := (*[8]float32)(w[i : i+8])
-			s0 += v[0] * u[0]
-			s1 += v[1] * u[1]
-			s2 += v[2] * u[2]
-			s3 += v[3] * u[3]
-			s4 += v[4] * u[4]
-			s5 += v[5] * u[5]
-			s6 += v[6] * u[6]
-			s7 += v[7] * u[7]
+		s := dot(row[:n8], w[:n8])
+		for i := n8; i < in; i++ {
+			s[0] += float32(row[i] * w[i])
 		}
-		for ; i < in; i++ {
-			s0 += row[i] * w[i]
-		}
-		v := ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)) + b
+		v := ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])) + b
 		if relu && v < 0 {
 			v = 0
 		}
