@@ -4,8 +4,8 @@ import "math/bits"
 
 // divisor takes remainders by a fixed d without a division instruction: a
 // hashed feature's bucket is 1 + hash % buckets for every value of a column,
-// and a 64-bit DIV was a quarter of the transform's time for hashed
-// categoricals (pprof of the end-to-end run). The quotient is the high half
+// and the 64-bit DIV was a quarter of the hashed categoricals' transform
+// (catOp.fill), 2.5% of the end-to-end CPU (pprof). The quotient is the high half
 // of a 128-bit product with a magic number, then shifted, as compilers do for
 // a constant divisor (Granlund and Montgomery, "Division by invariant
 // integers using multiplication", 1994; the 65-bit case as libdivide's

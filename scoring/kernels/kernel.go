@@ -39,8 +39,8 @@ type impl struct {
 	// uses it for every whole block of 14 rows and pair of panels, and wide
 	// and tile for the rest.
 	tall tallFunc
-	// dot, if not nil, is dot8Go: Forward's loop for a layer of one
-	// output (the logit).
+	// dot, if not nil, computes what dot8Go does (Forward's loop for a
+	// layer of one output, the logit), bit for bit.
 	dot func(x, w []float32) [8]float32
 	// gather copies 16-float table rows; see gather16Go for the contract.
 	// The indices must be in range.
