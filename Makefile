@@ -7,12 +7,26 @@ GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 BENCH_COUNT   ?= 5
 VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build test test-stress test-short demo demo-images demo-gcs report-demo demo-bundle demo-reference testdata onnx-fixtures onnx-demo proto bench bench-data bench-openblas bench-compare rss rss-images bench-serve bench-train scale clean-bench-data lint fmt tidy-check clean
+.PHONY: all build pgo test test-stress test-short demo demo-images demo-gcs report-demo demo-bundle demo-reference testdata onnx-fixtures onnx-demo proto bench bench-data bench-openblas bench-compare rss rss-images bench-serve bench-train scale clean-bench-data lint fmt tidy-check clean
 
 all: build
 
+# scorer is built with profile-guided optimization (go build -pgo): the
+# compiler inlines the hot calls and devirtualizes the hot interface calls
+# that this CPU profile of the end-to-end benchmark shows. The benchmarks
+# that compare scorer with others (bench, bench-compare) build with it too,
+# so that they measure what make build ships. `make pgo` records it again
+# (after larger changes; a stale profile only loses some of its effect).
+# The tests build without it (a second, profile-guided build of every
+# package would lengthen make test by minutes).
+PGO := cmd/scorer/scorer.pgo
+
 build:
-	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/scorer
+	$(GO) build -pgo=$(PGO) -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/scorer
+
+pgo: bench-data
+	SCORER_BENCH_DATA=$(BENCH_DATA) $(GO) test -run '^$$' -bench '^BenchmarkEndToEnd$$' -benchtime 1x \
+	  -cpuprofile $(CURDIR)/$(PGO) -o $(BENCH_DATA)/jobs.test ./internal/jobs/
 
 # The test command of the README and of CI. Failpoints (SIGKILL at named
 # points) exist only in builds with -tags failpoints: the crash tests of
@@ -184,7 +198,7 @@ BENCH_MONTH   := $(BENCH_DATA)/store/dumps/2020-01/_complete
 # and 8192; 1 and 2 workers), the kernels, the decoders, end to end (1M CSV
 # rows -> Parquet; rows/s and CPU-s per million rows) and the demo.
 bench: bench-data
-	SCORER_BENCH_DATA=$(BENCH_DATA) $(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) -timeout 60m \
+	SCORER_BENCH_DATA=$(BENCH_DATA) $(GO) test -pgo=$(CURDIR)/$(PGO) -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) -timeout 60m \
 	  ./scoring/... ./readers/ ./readers/images/ ./features/ ./writers/ ./internal/jobs/ | tee $(BENCH_DATA)/bench.txt
 
 bench-data: $(BENCH_MONTH)
@@ -200,7 +214,7 @@ bench-openblas:
 # scorer and the peers of ../shared/peers (ONNX Runtime, numpy, pandas)
 # side by side, with ratios; without peers, scorer's side only.
 bench-compare:
-	SCORER_PERF_DATA=$(BENCH_DATA) BENCH_COUNT=$(BENCH_COUNT) internal/perf/compare.sh
+	SCORER_PERF_DATA=$(BENCH_DATA) BENCH_COUNT=$(BENCH_COUNT) SCORER_PGO=$(CURDIR)/$(PGO) internal/perf/compare.sh
 
 # Peak RSS of bin/scorer end to end on 1M and 10M rows (fails above +10%).
 # Peak RSS on 1M and 10M rows (docs/performance.md); RSS_CGROUP_LIMIT=350MiB

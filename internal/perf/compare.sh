@@ -28,6 +28,9 @@ cd "$(dirname "$0")/../.."
 data=${SCORER_PERF_DATA:-${TMPDIR:-/tmp}/scorer-perf}
 peers=${SCORER_PEERS:-../shared/peers}
 count=${BENCH_COUNT:-5}
+# The profile make build compiles scorer with (Makefile: PGO), so that the
+# benchmarks measure the binary it ships; off when not given.
+pgo=${SCORER_PGO:-off}
 mkdir -p "$data"
 
 if [[ ! -f $data/store/dumps/2020-01/_complete ]]; then
@@ -37,9 +40,9 @@ fi
 go run ./internal/perf/perfdata -out "$data" -rows 1 -files 1 -month 1999-01 -export "$data/export" >/dev/null
 rm -rf "$data/store/dumps/1999-01"
 
-echo "scorer: Go benchmarks, $count runs each (kernel: $(go run ./internal/perf/perfdata -kernel))"
-SCORER_BENCH_DATA=$data go test -run '^$' -bench 'ReferenceModel' -benchmem -count "$count" ./scoring/ | tee "$data/bench-scorer.txt"
-SCORER_BENCH_DATA=$data go test -run '^$' -bench 'EndToEnd' -benchmem -count "$count" -timeout 60m ./internal/jobs/ | tee -a "$data/bench-scorer.txt"
+echo "scorer: Go benchmarks, $count runs each (kernel: $(go run ./internal/perf/perfdata -kernel); -pgo=$pgo)"
+SCORER_BENCH_DATA=$data go test -pgo="$pgo" -run '^$' -bench 'ReferenceModel' -benchmem -count "$count" ./scoring/ | tee "$data/bench-scorer.txt"
+SCORER_BENCH_DATA=$data go test -pgo="$pgo" -run '^$' -bench 'EndToEnd' -benchmem -count "$count" -timeout 60m ./internal/jobs/ | tee -a "$data/bench-scorer.txt"
 
 if [[ ! -d $peers ]]; then
   echo
