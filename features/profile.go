@@ -578,7 +578,6 @@ type numAcc struct {
 	edges          []float64
 	bins           []int64 // every row's, while the profiler counts every row
 	sbins          []int64 // the sampled rows', when sampling
-	uniform        bool    // edges are scoreEdges (uniformBin finds a bin)
 }
 
 // imgAcc profiles an image feature: its rows, those without a URI, and
@@ -856,7 +855,6 @@ func (a *numAcc) init(ref *Profile) error {
 	if a.kind == ScoreKind {                 // fixed bins: every score profile compares
 		a.edges = scoreEdges()
 		a.bins = make([]int64, len(a.edges)+1)
-		a.uniform = true
 		return nil
 	}
 	if ref != nil {
@@ -871,7 +869,8 @@ func (a *numAcc) init(ref *Profile) error {
 // observe profiles a column's present values (±Inf included: they count
 // in the first and last bins, not in the extremes, sum or sketch).
 func (a *numAcc) observe(values []float64) {
-	if (a.bins == nil || a.uniform) && a.observeFinite(values) {
+	// A score's bins are scoreEdges' (init), which uniformBin finds.
+	if (a.bins == nil || a.kind == ScoreKind) && a.observeFinite(values) {
 		if a.bins != nil {
 			for _, v := range values {
 				a.bins[uniformBin(a.edges, v)]++

@@ -1,7 +1,6 @@
 package writers
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -58,25 +57,12 @@ func BenchmarkPartWriter(b *testing.B) {
 			if ids == "plain" {
 				cfg.Plain = []string{"request_id"}
 			}
-			ctx := context.Background()
 			bucket := store.NewFileBucket(b.TempDir())
 			var size int64
 			run := 0
 			for b.Loop() {
 				run++
-				w, err := NewPartWriter(bucket, schema, func(n int) string { return fmt.Sprintf("t/%d/part-%05d.parquet", run, n) }, cfg)
-				if err != nil {
-					b.Fatal(err)
-				}
-				for _, r := range recs {
-					if err := w.Write(ctx, r); err != nil {
-						b.Fatal(err)
-					}
-				}
-				parts, err := w.Close(ctx)
-				if err != nil {
-					b.Fatal(err)
-				}
+				parts := writeParts(b, bucket, fmt.Sprintf("t/%d", run), cfg, recs...)
 				size = parts[0].Bytes
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rows), "ns/row")

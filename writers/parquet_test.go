@@ -22,7 +22,7 @@ import (
 	"github.com/adtech/scorer/readers/store"
 )
 
-func writeParts(t *testing.T, b store.Bucket, prefix string, cfg PartConfig, recs ...arrow.RecordBatch) []PartFile {
+func writeParts(t testing.TB, b store.Bucket, prefix string, cfg PartConfig, recs ...arrow.RecordBatch) []PartFile {
 	t.Helper()
 	ctx := context.Background()
 	w, err := NewPartWriter(b, recs[0].Schema(), func(n int) string { return fmt.Sprintf("%s/part-%05d.parquet", prefix, n) }, cfg)
