@@ -458,6 +458,8 @@ type Batch struct {
 	// Profile, if set, profiles every record transformed into the batch
 	// (Pipeline.NewProfiler).
 	Profile *Profiler
+
+	hashes []uint64 // Transform's scratch: a column's hashes (hashValues)
 }
 
 // Reset sizes the batch for n rows, reusing its buffers.

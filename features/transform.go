@@ -10,36 +10,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 )
 
-// Hash is the stable hash behind hash_buckets: 64-bit FNV-1a over the UTF-8
-// bytes of the value. A hashed categorical value v maps to
-// 1 + Hash(v) % buckets; a cross of values a and b hashes a + "\x1f" + b.
-// Index 0 is kept for a missing value. The function is part of the bundle
-// format: changing it changes every model's inputs.
-func Hash(s string) uint64 {
-	const (
-		offset64 = 14695981039346656037
-		prime64  = 1099511628211
-	)
-	h := uint64(offset64)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= prime64
-	}
-	return h
-}
-
-func hashCross(a, b string) uint64 {
-	const prime64 = 1099511628211
-	h := Hash(a)
-	h ^= 0x1f
-	h *= prime64
-	for i := 0; i < len(b); i++ {
-		h ^= uint64(b[i])
-		h *= prime64
-	}
-	return h
-}
-
 // Pipeline is a spec with the statistics fitted at training: everything
 // needed to turn input records into model tensors. It is read-only after
 // NewPipeline and safe for concurrent use.
@@ -260,14 +230,14 @@ func (p *Pipeline) Transform(rec arrow.RecordBatch, dst *Batch) error {
 	}
 	for j := range p.cat {
 		if pr == nil {
-			if _, err := p.cat[j].fill(rec, dst.Cat, j, k, n, nil, nil); err != nil {
+			if _, err := p.cat[j].fill(rec, dst.Cat, j, k, n, nil, nil, &dst.hashes); err != nil {
 				return fmt.Errorf("feature %q: %w", p.cat[j].name, err)
 			}
 			continue
 		}
 		a := &pr.cat[j]
 		a.count += int64(n)
-		idx, err := p.cat[j].fill(rec, dst.Cat, j, k, n, a, pr.idx[:0])
+		idx, err := p.cat[j].fill(rec, dst.Cat, j, k, n, a, pr.idx[:0], &dst.hashes)
 		if err != nil {
 			return fmt.Errorf("feature %q: %w", p.cat[j].name, err)
 		}
@@ -386,12 +356,13 @@ func log1pNonNeg(v float64) float64 {
 	return math.Log1p(v)
 }
 
-// fill writes column j of the N×K index matrix out. When a profile is being
+// fill writes column j of the N×K index matrix out (hashes: scratch for a
+// hashed column's hashes). When a profile is being
 // made (a set), it counts the missing and out-of-vocabulary values and the
 // distinct values (a hash of each present raw value) into a, and returns
 // the indices of the values the model knows, appended to idx, for the
 // profile's own loop (catAcc.observe).
-func (op *catOp) fill(rec arrow.RecordBatch, out []int32, j, k, n int, a *catAcc, idx []int32) ([]int32, error) {
+func (op *catOp) fill(rec arrow.RecordBatch, out []int32, j, k, n int, a *catAcc, idx []int32, hashes *[]uint64) ([]int32, error) {
 	switch {
 	case op.ids > 0:
 		return op.fillIDs(rec, out, j, k, n, a, idx)
@@ -400,14 +371,13 @@ func (op *catOp) fill(rec arrow.RecordBatch, out []int32, j, k, n int, a *catAcc
 		if err != nil {
 			return nil, err
 		}
+		if op.vocab == nil {
+			*hashes = hashValues(*hashes, col)
+			return op.fillHashed(col, *hashes, out, j, k, a, idx), nil
+		}
 		for i := 0; i < n; i++ {
 			var id int32
-			switch {
-			case !col.IsValid(i):
-				if a != nil {
-					a.missing++
-				}
-			case op.vocab != nil:
+			if col.IsValid(i) {
 				v := col.Value(i)
 				id = op.vocab[v] // 0 when out of vocabulary
 				if a != nil {
@@ -418,13 +388,8 @@ func (op *catOp) fill(rec arrow.RecordBatch, out []int32, j, k, n int, a *catAcc
 						idx = append(idx, id)
 					}
 				}
-			default:
-				h := Hash(col.Value(i))
-				id = int32(1 + op.buckets.mod(h))
-				if a != nil {
-					a.regs.insert(mix64(h))
-					idx = append(idx, id)
-				}
+			} else if a != nil {
+				a.missing++
 			}
 			out[i*k+j] = id
 		}
@@ -472,6 +437,25 @@ func (op *catOp) fill(rec arrow.RecordBatch, out []int32, j, k, n int, a *catAcc
 		}
 	}
 	return idx, nil
+}
+
+// fillHashed is fill for a hashed categorical, given the hash of every
+// value of col (hashValues).
+func (op *catOp) fillHashed(col *array.String, hashes []uint64, out []int32, j, k int, a *catAcc, idx []int32) []int32 {
+	for i, h := range hashes {
+		var id int32
+		if col.IsValid(i) {
+			id = int32(1 + op.buckets.mod(h))
+			if a != nil {
+				a.regs.insert(mix64(h))
+				idx = append(idx, id)
+			}
+		} else if a != nil {
+			a.missing++
+		}
+		out[i*k+j] = id
+	}
+	return idx
 }
 
 // fillIDs writes the ids of a categorical of ids, as they are: a missing
