@@ -107,7 +107,14 @@ type column struct {
 	optional bool
 	src      int
 	constant parquet.Value
+	// constants is a constant column's values for writeChunk rows, built
+	// once: the column's chunks all write (a prefix of) it.
+	constants []parquet.Value
 }
+
+// writeChunk is the number of rows writeRows passes to a column writer at
+// a time: small enough that pages stay near the page buffer size.
+const writeChunk = 1024
 
 // layout maps an Arrow schema plus constants to a Parquet schema whose
 // columns are in the same order.
@@ -165,7 +172,12 @@ func newLayout(schema *arrow.Schema, constants []Constant, plain []string) (*lay
 		if err != nil {
 			return nil, fmt.Errorf("constant %q: %w", c.Name, err)
 		}
-		if err := add(column{name: c.Name, kind: k, src: -1, constant: v}); err != nil {
+		ci := len(l.cols)
+		vals := make([]parquet.Value, writeChunk)
+		for i := range vals {
+			vals[i] = v.Level(0, 0, ci)
+		}
+		if err := add(column{name: c.Name, kind: k, src: -1, constant: v, constants: vals}); err != nil {
 			return nil, err
 		}
 	}
@@ -443,53 +455,20 @@ func (w *PartWriter) finish() error {
 	return nil
 }
 
-// writeRows writes rows [off, off+k) of rec column by column, in slices
-// small enough that pages stay near the page buffer size.
+// writeRows writes rows [off, off+k) of rec column by column, writeChunk
+// rows at a time.
 func (w *PartWriter) writeRows(rec arrow.RecordBatch, off, k int) error {
-	const chunk = 1024
 	cws := w.cur.pw.ColumnWriters()
 	for ci, c := range w.lay.cols {
-		def := 0
-		if c.optional {
-			def = 1
-		}
-		var arr arrow.Array
-		var strData []byte
-		var strOffs []int32
-		if c.src >= 0 {
-			arr = rec.Column(c.src)
-			if s, ok := arr.(*array.String); ok {
-				strData, strOffs = s.ValueBytes(), s.ValueOffsets()
-			}
-		}
-		for start := off; start < off+k; start += chunk {
-			end := min(start+chunk, off+k)
-			vals := w.vals[:0]
-			for r := start; r < end; r++ {
-				var v parquet.Value
-				switch {
-				case arr == nil:
-					v = c.constant
-				case arr.IsNull(r):
-					vals = append(vals, parquet.Value{}.Level(0, 0, ci))
-					continue
-				default:
-					switch c.kind {
-					case kindString:
-						base := strOffs[0]
-						v = parquet.ByteArrayValue(strData[strOffs[r]-base : strOffs[r+1]-base])
-					case kindFloat32:
-						v = parquet.FloatValue(arr.(*array.Float32).Value(r))
-					case kindFloat64:
-						v = parquet.DoubleValue(arr.(*array.Float64).Value(r))
-					case kindInt64:
-						v = parquet.Int64Value(arr.(*array.Int64).Value(r))
-					case kindTimestamp:
-						v = parquet.Int64Value(int64(arr.(*array.Timestamp).Value(r)))
-					}
+		for start := off; start < off+k; start += writeChunk {
+			end := min(start+writeChunk, off+k)
+			if c.src < 0 {
+				if _, err := cws[ci].WriteRowValues(c.constants[:end-start]); err != nil {
+					return fmt.Errorf("column %q: %w", c.name, err)
 				}
-				vals = append(vals, v.Level(0, def, ci))
+				continue
 			}
+			vals := appendValues(w.vals[:0], rec.Column(c.src), c, ci, start, end)
 			if _, err := cws[ci].WriteRowValues(vals); err != nil {
 				return fmt.Errorf("column %q: %w", c.name, err)
 			}
@@ -498,4 +477,64 @@ func (w *PartWriter) writeRows(rec arrow.RecordBatch, off, k int) error {
 		}
 	}
 	return nil
+}
+
+// appendValues appends the values of rows [start, end) of arr, the record
+// column of c (the ci-th column of the part), to vals.
+func appendValues(vals []parquet.Value, arr arrow.Array, c column, ci, start, end int) []parquet.Value {
+	def := 0
+	if c.optional {
+		def = 1
+	}
+	null := parquet.Value{}.Level(0, 0, ci)
+	switch c.kind {
+	case kindString:
+		a := arr.(*array.String)
+		data, offs := a.ValueBytes(), a.ValueOffsets()
+		base := offs[0]
+		for r := start; r < end; r++ {
+			if a.IsNull(r) {
+				vals = append(vals, null)
+				continue
+			}
+			vals = append(vals, parquet.ByteArrayValue(data[offs[r]-base:offs[r+1]-base]).Level(0, def, ci))
+		}
+	case kindFloat32:
+		a := arr.(*array.Float32)
+		for r := start; r < end; r++ {
+			if a.IsNull(r) {
+				vals = append(vals, null)
+				continue
+			}
+			vals = append(vals, parquet.FloatValue(a.Value(r)).Level(0, def, ci))
+		}
+	case kindFloat64:
+		a := arr.(*array.Float64)
+		for r := start; r < end; r++ {
+			if a.IsNull(r) {
+				vals = append(vals, null)
+				continue
+			}
+			vals = append(vals, parquet.DoubleValue(a.Value(r)).Level(0, def, ci))
+		}
+	case kindInt64:
+		a := arr.(*array.Int64)
+		for r := start; r < end; r++ {
+			if a.IsNull(r) {
+				vals = append(vals, null)
+				continue
+			}
+			vals = append(vals, parquet.Int64Value(a.Value(r)).Level(0, def, ci))
+		}
+	case kindTimestamp:
+		a := arr.(*array.Timestamp)
+		for r := start; r < end; r++ {
+			if a.IsNull(r) {
+				vals = append(vals, null)
+				continue
+			}
+			vals = append(vals, parquet.Int64Value(int64(a.Value(r))).Level(0, def, ci))
+		}
+	}
+	return vals
 }

@@ -3,6 +3,7 @@ package writers
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"math"
@@ -315,5 +316,58 @@ func TestPartWriterErrors(t *testing.T) {
 				t.Errorf("got %v, want %v", err, tt.want)
 			}
 		})
+	}
+}
+
+// A record of more rows than writeChunk is written in several chunks per
+// column: every value, null and constant reads back in order, whatever the
+// chunk it was in.
+func TestPartWriterChunks(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	dir := t.TempDir()
+	rows := genScores(9, 2*writeChunk+123)
+	rec := scoreRecord(mem, rows)
+	defer rec.Release()
+	at := time.Date(2020, 9, 2, 3, 15, 0, 0, time.UTC)
+	cfg := PartConfig{Constants: []Constant{{Name: "model_name", Value: "ctr"}, {Name: "scored_at", Value: at}}}
+	writeParts(t, store.NewFileBucket(dir), "t/p=1", cfg, rec)
+
+	q := fmt.Sprintf("SELECT ad_id, campaign_id, score, score64, impressions, event_time, model_name, scored_at FROM read_parquet('%s/t/*/*.parquet')", filepath.ToSlash(dir))
+	res, err := duck(t).Query(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = res.Close() }()
+	i := 0
+	for ; res.Next(); i++ {
+		var (
+			id, model string
+			campaign  sql.NullString
+			score     float32
+			score64   sql.NullFloat64
+			impr      sql.NullInt64
+			event, ts time.Time
+		)
+		if err := res.Scan(&id, &campaign, &score, &score64, &impr, &event, &model, &ts); err != nil {
+			t.Fatal(err)
+		}
+		if i >= len(rows) {
+			continue
+		}
+		w := rows[i]
+		ok := id == w.AdID && score == w.Score && event.Equal(w.Event) && model == "ctr" && ts.Equal(at) &&
+			campaign.Valid == (w.Campaign != nil) && (w.Campaign == nil || campaign.String == *w.Campaign) &&
+			score64.Valid == (w.Score64 != nil) && (w.Score64 == nil || score64.Float64 == *w.Score64) &&
+			impr.Valid == (w.Impr != nil) && (w.Impr == nil || impr.Int64 == *w.Impr)
+		if !ok {
+			t.Errorf("row %d reads %q %v %v %v %v %v %q %v, want %+v", i, id, campaign, score, score64, impr, event, model, ts, w)
+		}
+	}
+	if err := res.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if i != len(rows) {
+		t.Errorf("DuckDB reads %d rows, want %d", i, len(rows))
 	}
 }
