@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/adtech/scorer/features"
+	"github.com/adtech/scorer/internal/hugepage"
 	"github.com/adtech/scorer/scoring/bundle"
 )
 
@@ -93,15 +94,11 @@ func Bundle(name string, seed uint64) (*bundle.Bundle, error) {
 	rng := rand.New(rand.NewPCG(seed, 0xc7))
 	v := bu.Inputs.TotalCardinality()
 	fill := func(name string, scale float64, shape ...int) {
-		p := &bundle.Param{Shape: shape}
-		n := 1
-		for _, d := range shape {
-			n *= d
-		}
-		p.Data = make([]float32, n)
+		p := bundle.NewParam(shape...)
 		for i := range p.Data {
 			p.Data[i] = float32(scale * rng.NormFloat64())
 		}
+		hugepage.CollapseFloat32s(p.Data) // in huge pages, as a loaded bundle's
 		bu.Weights[name] = p
 	}
 	if name == LogReg {

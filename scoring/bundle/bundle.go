@@ -11,6 +11,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/adtech/scorer/features"
+	"github.com/adtech/scorer/internal/hugepage"
 	"github.com/adtech/scorer/readers/store"
 )
 
@@ -125,7 +126,7 @@ func readSized(ctx context.Context, b store.Bucket, key string) ([]byte, error) 
 		return nil, err
 	}
 	defer func() { _ = r.Close() }()
-	data := make([]byte, max(info.Size, 0))
+	data := hugepage.Bytes(int(max(info.Size, 0))) // the embedding tables are read at random
 	n, err := io.ReadFull(r, data)
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return data[:n], nil // shorter than its info said; decodeWeights judges
@@ -133,6 +134,7 @@ func readSized(ctx context.Context, b store.Bucket, key string) ([]byte, error) 
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", b.URI(key), err)
 	}
+	hugepage.Collapse(data)
 	// Longer than its info said (a store without generations): the rest.
 	rest, err := io.ReadAll(r)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/adtech/scorer/features"
+	"github.com/adtech/scorer/internal/hugepage"
 )
 
 // Kind is a model architecture.
@@ -162,7 +163,7 @@ func (p *Param) Size() int {
 // NewParam returns a zero tensor of the given shape.
 func NewParam(shape ...int) *Param {
 	p := &Param{Shape: shape}
-	p.Data = make([]float32, p.Size())
+	p.Data = hugepage.Float32s(p.Size()) // an embedding table is read at random
 	return p
 }
 

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/adtech/scorer/internal/hugepage"
 )
 
 // naiveLinear is y = act(x·W + b) in float64.
@@ -637,22 +639,35 @@ func BenchmarkTallTile(b *testing.B) {
 }
 
 // BenchmarkGather16 times every kernel's gather of 26 random rows a row
-// from a 64 MiB table (cache misses, as ctr-mlp's 109 MB of tables).
+// from a 64 MiB table (cache misses, as ctr-mlp's 109 MB of tables), in
+// 4 KiB pages and in huge pages (TLB misses or not).
 func BenchmarkGather16(b *testing.B) {
 	const tableRows, rows, k = 1 << 20, 1024, 26
 	rng := rand.New(rand.NewPCG(3, 4))
-	table := make([]float32, tableRows*16)
 	idx := make([]int32, rows*k)
 	for i := range idx {
 		idx[i] = int32(rng.IntN(tableRows))
 	}
 	dst := make([]float32, rows*(k*16+13))
+	// The table in 4 KiB pages, and advised for huge pages as a loaded
+	// bundle's weights are (internal/hugepage).
+	// Written, as a loaded table is: never-written memory reads as the
+	// kernel's one zero page, always in cache.
+	tables := map[string][]float32{"4k": make([]float32, tableRows*16), "huge": hugepage.Float32s(tableRows * 16)}
+	for _, t := range tables {
+		for i := range t {
+			t[i] = float32(i)
+		}
+	}
 	for _, kn := range impls() {
-		b.Run("kernel="+kn.name, func(b *testing.B) {
-			for b.Loop() {
-				kn.gather(dst, k*16+13, table, idx, rows, k)
-			}
-			b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
-		})
+		for _, pages := range []string{"4k", "huge"} {
+			table := tables[pages]
+			b.Run("kernel="+kn.name+"/pages="+pages, func(b *testing.B) {
+				for b.Loop() {
+					kn.gather(dst, k*16+13, table, idx, rows, k)
+				}
+				b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+			})
+		}
 	}
 }

@@ -1,0 +1,39 @@
+// Package hugepage asks the kernel to back large, randomly read buffers
+// with transparent huge pages.
+//
+// A model's embedding tables (109 MB for the reference ctr-mlp) are read a
+// row here and a row there: with 4 KiB pages nearly every row read misses
+// the TLB as well as the cache, and with 2 MiB pages the whole table fits
+// in the TLB. BenchmarkGather16 (scoring/kernels) measures the difference.
+package hugepage
+
+import "unsafe"
+
+// Size is the huge page size Advise aligns to (x86-64, arm64 with 4 KiB
+// base pages).
+const Size = 2 << 20
+
+// Bytes returns a new zeroed slice of n bytes, advised (Advise) before
+// anything touches it.
+func Bytes(n int) []byte {
+	b := make([]byte, n)
+	Advise(b)
+	return b
+}
+
+// Float32s returns a new zeroed slice of n float32 values, advised (Advise)
+// before anything touches it.
+func Float32s(n int) []float32 {
+	f := make([]float32, n)
+	if n > 0 {
+		Advise(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(f))), 4*n))
+	}
+	return f
+}
+
+// CollapseFloat32s is Collapse of f's bytes.
+func CollapseFloat32s(f []float32) {
+	if len(f) > 0 {
+		Collapse(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(f))), 4*len(f)))
+	}
+}
