@@ -37,22 +37,22 @@ func (t *tileWork) product(kn *impl, mat panelMatrix, x []float32, lx, m int, y 
 		for ; pairs > 0 && i+tallRows <= m; i += tallRows {
 			a := x[i*lx : (i+tallRows-1)*lx+mat.k]
 			for panel := 0; panel < pairs; panel += 2 {
-				t.tallAt(kn.tall, mat, a, lx, panel, y, i, ly, relu)
+				t.tallAt(kn.tall, &mat, a, lx, panel, y, i, ly, relu)
 			}
 		}
 	}
 	if pairs < mat.panels {
 		// The last panel of an odd count, over the rows the tall tile did.
-		t.rowTiles(kn, mat, x, lx, 0, i, pairs, y, ly, relu)
+		t.rowTiles(kn, &mat, x, lx, 0, i, pairs, y, ly, relu)
 	}
-	t.rowTiles(kn, mat, x, lx, i, m, 0, y, ly, relu)
+	t.rowTiles(kn, &mat, x, lx, i, m, 0, y, ly, relu)
 }
 
 // rowTiles runs 6-row tiles over rows [from, to) and the panels from panel
 // on: the wide tile over pairs of panels if kn has one, the 6×16 tile over
 // the others. A short last tile repeats its last row; those results are
 // dropped.
-func (t *tileWork) rowTiles(kn *impl, mat panelMatrix, x []float32, lx, from, to, panel int, y []float32, ly int, relu bool) {
+func (t *tileWork) rowTiles(kn *impl, mat *panelMatrix, x []float32, lx, from, to, panel int, y []float32, ly int, relu bool) {
 	a := &t.rowPtrs
 	for i := from; i < to; i += tileRows {
 		rows := min(tileRows, to-i)
@@ -72,7 +72,7 @@ func (t *tileWork) rowTiles(kn *impl, mat panelMatrix, x []float32, lx, from, to
 }
 
 // panelsAt returns the weights and the bias of the width panels from panel on.
-func (mat panelMatrix) panelsAt(panel, width int) (w, bias []float32) {
+func (mat *panelMatrix) panelsAt(panel, width int) (w, bias []float32) {
 	w = mat.w[panel*mat.k*tileCols : (panel+width)*mat.k*tileCols]
 	if mat.bias == nil {
 		return w, zeroBias[:width*tileCols]
@@ -83,7 +83,7 @@ func (mat panelMatrix) panelsAt(panel, width int) (w, bias []float32) {
 // tileAt runs tile over the width panels from panel on and the rows of a,
 // the rows i… of y (rows of them), directly into y if the tile fits there,
 // else through scratch.
-func (t *tileWork) tileAt(tile tileFunc, width int, mat panelMatrix, a *[tileRows]*float32, panel, rows int, y []float32, i, ly int, relu bool) {
+func (t *tileWork) tileAt(tile tileFunc, width int, mat *panelMatrix, a *[tileRows]*float32, panel, rows int, y []float32, i, ly int, relu bool) {
 	w, bias := mat.panelsAt(panel, width)
 	j, tc := panel*tileCols, width*tileCols
 	cols := min(tc, mat.n-j)
@@ -101,7 +101,7 @@ func (t *tileWork) tileAt(tile tileFunc, width int, mat panelMatrix, a *[tileRow
 // tallAt runs tall over the two panels from panel on and the 14 rows of a
 // (lda floats apart), the rows i… of y, directly into y if the tile fits
 // there, else through scratch.
-func (t *tileWork) tallAt(tall tallFunc, mat panelMatrix, a []float32, lda, panel int, y []float32, i, ly int, relu bool) {
+func (t *tileWork) tallAt(tall tallFunc, mat *panelMatrix, a []float32, lda, panel int, y []float32, i, ly int, relu bool) {
 	w, bias := mat.panelsAt(panel, 2)
 	const tc = 2 * tileCols
 	j := panel * tileCols
