@@ -406,3 +406,19 @@ func TestLog1pNonNeg(t *testing.T) {
 		}
 	}
 }
+
+// A log1p feature maps a negative value v to -log1p(-v) (the spec's
+// sign(v)·log1p(|v|)), bit for bit what math.Log1p gives, on the table's
+// negative integers, around its end and on fractions.
+func TestApplyLog1pNegative(t *testing.T) {
+	op := denseOp{lo: math.Inf(-1), hi: math.Inf(1), log1p: true, invStd: 1}
+	vals := []float64{-0.5, -1e-300, -1023.5, -1024, -1025, -1e18, math.Inf(-1)}
+	for i := 1; i < 1100; i++ {
+		vals = append(vals, -float64(i))
+	}
+	for _, v := range vals {
+		if got, want := op.apply(v), -math.Log1p(-v); math.Float64bits(got) != math.Float64bits(want) {
+			t.Errorf("apply(%g) = %g (%#x), -math.Log1p(%g) gives %g (%#x)", v, got, math.Float64bits(got), -v, want, math.Float64bits(want))
+		}
+	}
+}

@@ -329,7 +329,7 @@ func (op *denseOp) apply(v float64) float64 {
 		if v >= 0 {
 			v = log1pNonNeg(v)
 		} else {
-			v = -math.Log1p(-v)
+			v = -log1pNonNeg(-v) // small negative counts (-1) as often as not
 		}
 	}
 	return (v - op.mean) * op.invStd
