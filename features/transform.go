@@ -356,12 +356,12 @@ func log1pNonNeg(v float64) float64 {
 	return math.Log1p(v)
 }
 
-// fill writes column j of the N×K index matrix out (hashes: scratch for a
-// hashed column's hashes). When a profile is being
-// made (a set), it counts the missing and out-of-vocabulary values and the
-// distinct values (a hash of each present raw value) into a, and returns
-// the indices of the values the model knows, appended to idx, for the
-// profile's own loop (catAcc.observe).
+// fill writes column j of the N×K index matrix out; hashes is scratch for
+// a hashed column's hashes. When a profile is being made (a set), it
+// counts the missing and out-of-vocabulary values and the distinct values
+// (a hash of each present raw value) into a, and returns the indices of
+// the values the model knows, appended to idx, for the profile's own loop
+// (catAcc.observe).
 func (op *catOp) fill(rec arrow.RecordBatch, out []int32, j, k, n int, a *catAcc, idx []int32, hashes *[]uint64) ([]int32, error) {
 	switch {
 	case op.ids > 0:

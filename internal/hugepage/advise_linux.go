@@ -20,9 +20,10 @@ func Advise(b []byte) {
 // Collapse moves the whole 2 MiB pages inside b, written already, into
 // huge pages now (madvise MADV_COLLAPSE, Linux 6.1 and later): for a
 // buffer the Go heap gave from memory it had used before, whose pages the
-// runtime's zeroing touched before Advise could act. It copies what is not
-// in huge pages yet (tens of milliseconds for a 109 MB table). Best effort,
-// as Advise.
+// runtime's zeroing touched before Advise could act (a long-lived process,
+// or a benchmark after runtime.GC). It copies what is not in huge pages
+// yet: 0.11-0.12 s for 109 MB in 4 KiB pages on the VM measured, 10 us
+// when Advise had already done it. Best effort, as Advise.
 func Collapse(b []byte) {
 	if w := whole(b); w != nil {
 		_ = unix.Madvise(w, unix.MADV_COLLAPSE)

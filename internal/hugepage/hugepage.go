@@ -14,15 +14,15 @@ import "unsafe"
 const Size = 2 << 20
 
 // Bytes returns a new zeroed slice of n bytes, advised (Advise) before
-// anything touches it.
+// this package touches it. Memory the Go heap reuses it zeroes first, so
+// the advice only holds for memory it maps afresh (Collapse then).
 func Bytes(n int) []byte {
 	b := make([]byte, n)
 	Advise(b)
 	return b
 }
 
-// Float32s returns a new zeroed slice of n float32 values, advised (Advise)
-// before anything touches it.
+// Float32s is Bytes for n float32 values.
 func Float32s(n int) []float32 {
 	f := make([]float32, n)
 	if n > 0 {
