@@ -29,7 +29,10 @@ type tileWork struct {
 // max(·, 0) if relu is set, the identity otherwise. Tiles at the edges of y
 // are computed into scratch and copied. Each element is the same sequence
 // of operations whichever tile computes it, so the results do not depend
-// on m or on a row's neighbours.
+// on m or on a row's neighbours. The helpers take mat by pointer: a copy
+// by value, read with 16-byte loads from the caller's 8-byte stores, could
+// not be forwarded and waited for the previous tile's output stores to
+// reach the cache (docs/performance.md, "A tile call no longer waits").
 func (t *tileWork) product(kn *impl, mat panelMatrix, x []float32, lx, m int, y []float32, ly int, relu bool) {
 	i, pairs := 0, 0
 	if kn.tall != nil {
