@@ -2,6 +2,7 @@ package features
 
 import (
 	"encoding/binary"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 )
@@ -16,22 +17,14 @@ const (
 // 1 + Hash(v) % buckets; a cross of values a and b hashes a + "\x1f" + b.
 // Index 0 is kept for a missing value. The function is part of the bundle
 // format: changing it changes every model's inputs.
-func Hash(s string) uint64 {
-	h := uint64(fnvOffset64)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= fnvPrime64
-	}
-	return h
-}
+func Hash(s string) uint64 { return fnvFrom(fnvOffset64, s) }
 
-func hashCross(a, b string) uint64 {
-	h := Hash(a)
-	h ^= 0x1f
-	h *= fnvPrime64
+func hashCross(a, b string) uint64 { return fnvFrom((Hash(a)^0x1f)*fnvPrime64, b) }
+
+// fnvFrom continues the FNV-1a hash h over the bytes of b.
+func fnvFrom[T string | []byte](h uint64, b T) uint64 {
 	for i := 0; i < len(b); i++ {
-		h ^= uint64(b[i])
-		h *= fnvPrime64
+		h = (h ^ uint64(b[i])) * fnvPrime64
 	}
 	return h
 }
@@ -48,10 +41,7 @@ func hashCross(a, b string) uint64 {
 // 8-byte load (BenchmarkHashValues: about 1.5x).
 func hashValues(dst []uint64, col *array.String) []uint64 {
 	n := col.Len()
-	if cap(dst) < n {
-		dst = make([]uint64, n)
-	}
-	dst = dst[:n]
+	dst = slices.Grow(dst[:0], n)[:n]
 	if n == 0 {
 		return dst
 	}
@@ -64,30 +54,14 @@ func hashValues(dst []uint64, col *array.String) []uint64 {
 		d := (*[4]uint64)(dst[i : i+4])
 		if !hash4(d, data, o, base) {
 			for k := range 4 {
-				d[k] = hashBytes(data[o[k]-base : o[k+1]-base])
+				d[k] = fnvFrom(fnvOffset64, data[o[k]-base:o[k+1]-base])
 			}
 		}
 	}
 	for ; i < n; i++ {
-		dst[i] = hashBytes(data[offs[i]-base : offs[i+1]-base])
+		dst[i] = fnvFrom(fnvOffset64, data[offs[i]-base:offs[i+1]-base])
 	}
 	return dst
-}
-
-// hashBytes is Hash of b, eight bytes a load.
-func hashBytes(b []byte) uint64 {
-	h := uint64(fnvOffset64)
-	for len(b) >= 8 {
-		w := binary.LittleEndian.Uint64(b)
-		for sh := 0; sh < 64; sh += 8 {
-			h = (h ^ (w >> sh & 0xff)) * fnvPrime64
-		}
-		b = b[8:]
-	}
-	for _, c := range b {
-		h = (h ^ uint64(c)) * fnvPrime64
-	}
-	return h
 }
 
 // hash4 sets d to the hashes of the four values that o delimits in data

@@ -6,12 +6,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Advise asks for huge pages behind the whole 2 MiB pages inside b
+// advise asks for huge pages behind the whole 2 MiB pages inside b
 // (madvise MADV_HUGEPAGE), where the kernel allows them (transparent huge
 // pages "madvise" or "always"). Call it before b is first written: memory
 // already touched keeps its pages. Best effort: an error is ignored, as the
 // advice changes speed, never contents.
-func Advise(b []byte) {
+func advise(b []byte) {
 	if w := whole(b); w != nil {
 		_ = unix.Madvise(w, unix.MADV_HUGEPAGE)
 	}
@@ -20,10 +20,10 @@ func Advise(b []byte) {
 // Collapse moves the whole 2 MiB pages inside b, written already, into
 // huge pages now (madvise MADV_COLLAPSE, Linux 6.1 and later): for a
 // buffer the Go heap gave from memory it had used before, whose pages the
-// runtime's zeroing touched before Advise could act (a long-lived process,
+// runtime's zeroing touched before advise could act (a long-lived process,
 // or a benchmark after runtime.GC). It copies what is not in huge pages
 // yet: 0.11-0.12 s for 109 MB in 4 KiB pages on the VM measured, 10 us
-// when Advise had already done it. Best effort, as Advise.
+// when advise had already done it. Best effort, as advise.
 func Collapse(b []byte) {
 	if w := whole(b); w != nil {
 		_ = unix.Madvise(w, unix.MADV_COLLAPSE)

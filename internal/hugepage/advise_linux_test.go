@@ -116,5 +116,5 @@ func TestAdvise(t *testing.T) {
 			t.Fatalf("Float32s: value %d is %v", i, v)
 		}
 	}
-	Advise(make([]byte, 100)) // smaller than a huge page: nothing to do
+	advise(make([]byte, 100)) // smaller than a huge page: nothing to do
 }

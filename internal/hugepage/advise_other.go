@@ -2,8 +2,8 @@
 
 package hugepage
 
-// Advise does nothing outside Linux.
-func Advise(b []byte) {}
+// advise does nothing outside Linux.
+func advise(b []byte) {}
 
 // Collapse does nothing outside Linux.
 func Collapse(b []byte) {}

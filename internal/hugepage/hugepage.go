@@ -9,16 +9,16 @@ package hugepage
 
 import "unsafe"
 
-// Size is the huge page size Advise aligns to (x86-64, arm64 with 4 KiB
+// Size is the huge page size advise aligns to (x86-64, arm64 with 4 KiB
 // base pages).
 const Size = 2 << 20
 
-// Bytes returns a new zeroed slice of n bytes, advised (Advise) before
+// Bytes returns a new zeroed slice of n bytes, advised (advise) before
 // this package touches it. Memory the Go heap reuses it zeroes first, so
 // the advice only holds for memory it maps afresh (Collapse then).
 func Bytes(n int) []byte {
 	b := make([]byte, n)
-	Advise(b)
+	advise(b)
 	return b
 }
 
@@ -26,7 +26,7 @@ func Bytes(n int) []byte {
 func Float32s(n int) []float32 {
 	f := make([]float32, n)
 	if n > 0 {
-		Advise(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(f))), 4*n))
+		advise(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(f))), 4*n))
 	}
 	return f
 }
