@@ -19,129 +19,125 @@ import (
 
 // batcher turns converted rows of one file into records of BatchSize rows
 // and hands them on. Every format decoder writes rows through one: a row's
-// values are appended column by column as they are converted (appendNull,
-// appendText; appendRow for a row converted whole), then the row is either
-// committed (commitRow) or, when one of its values turns out bad, taken
-// back (rollback).
+// values are set column by column as they are converted (setNull, setText;
+// appendRow for a row converted whole), then the row is either committed
+// (commitRow) or, when one of its values turns out bad, taken back
+// (rollback).
 type batcher struct {
 	src    *Reader
 	file   *fileState
 	schema *arrow.Schema
 	// Column j is in str[j], f64[j] or i64[j] (int64 and timestamps), by
 	// its type; the others are nil.
-	str []*strCol
-	f64 []*numCol[float64]
-	i64 []*numCol[int64]
-	n   int // rows committed in the record being built
+	str  []*strCol
+	f64  []*numCol[float64]
+	i64  []*numCol[int64]
+	n    int // rows committed in the record being built
+	room int // rows the columns have room for (grow)
 }
 
 // strCol is one string column of the record being built, in Go slices
-// kept from record to record: the values' bytes one after the other,
-// their end offsets, and which are valid. Arrow's StringBuilder spent
-// about 40 ns a value on its checks (Reserve, the offset, the bitmap),
-// about 9% of the end-to-end CPU with 26 string columns; here a value is
-// three appends, and flush copies the column into Arrow buffers at once.
+// kept from record to record: the values' bytes one after the other, their
+// end offsets, and which are valid. Arrow's StringBuilder spent about 40 ns
+// a value on its checks (Reserve, the offset, the bitmap), about 9% of the
+// end-to-end CPU with 26 string columns. Here the offsets and validity have
+// room for the batcher's rows (grow) and value r is written at index r:
+// one append (its bytes) and two stores; a row taken back is one
+// truncation of the bytes; flush copies the column into Arrow buffers at
+// once.
 type strCol struct {
 	data  []byte
 	offs  []int32 // offs[r+1] is where value r ends; offs[0] = 0
 	valid []byte  // 1 where value r is present, 0 where null
-	nulls int
 }
 
-func (c *strCol) append(v string) {
+// set makes v value r; values 0..r-1 are set.
+func (c *strCol) set(r int, v string) {
 	c.data = append(c.data, v...)
-	c.offs = append(c.offs, int32(len(c.data)))
-	c.valid = append(c.valid, 1)
+	c.offs[r+1] = int32(len(c.data))
+	c.valid[r] = 1
 }
 
-func (c *strCol) appendNull() {
-	c.offs = append(c.offs, int32(len(c.data)))
-	c.valid = append(c.valid, 0)
-	c.nulls++
+// setNull makes value r null; values 0..r-1 are set.
+func (c *strCol) setNull(r int) {
+	c.offs[r+1] = int32(len(c.data))
+	c.valid[r] = 0
 }
 
-// truncate keeps the first n values.
-func (c *strCol) truncate(n int) {
-	if len(c.valid) <= n {
-		return
-	}
-	c.nulls -= bytes.Count(c.valid[n:], []byte{0})
-	c.data, c.offs, c.valid = c.data[:c.offs[n]], c.offs[:n+1], c.valid[:n]
+// truncate keeps the first n values, whatever row n holds.
+func (c *strCol) truncate(n int) { c.data = c.data[:c.offs[n]] }
+
+// grow makes room for rows values.
+func (c *strCol) grow(rows int) {
+	c.offs = slices.Grow(c.offs, rows+1-len(c.offs))[:rows+1]
+	c.valid = slices.Grow(c.valid, rows-len(c.valid))[:rows]
 }
 
-func (c *strCol) reset() {
-	c.data, c.offs, c.valid, c.nulls = c.data[:0], append(c.offs[:0], 0), c.valid[:0], 0
-}
-
-// array copies the column into Arrow buffers from mem and resets it.
-func (c *strCol) array(mem memory.Allocator) (arrow.Array, error) {
-	n := len(c.valid)
+// array copies the first n values into Arrow buffers from mem and resets
+// the column.
+func (c *strCol) array(mem memory.Allocator, n int) (arrow.Array, error) {
 	if len(c.data) > math.MaxInt32 {
 		return nil, fmt.Errorf("a record's string column holds %d bytes, more than Arrow's 32-bit offsets address; lower batch_size", len(c.data))
 	}
 	offs := memory.NewResizableBuffer(mem)
 	offs.Resize((n + 1) * arrow.Int32SizeBytes)
-	copy(arrow.Int32Traits.CastFromBytes(offs.Bytes()), c.offs)
+	copy(arrow.Int32Traits.CastFromBytes(offs.Bytes()), c.offs[:n+1])
 	data := memory.NewResizableBuffer(mem)
 	data.Resize(len(c.data))
 	copy(data.Bytes(), c.data)
-	a := newArray(arrow.BinaryTypes.String, n, c.nulls, validity(mem, c.valid, c.nulls), offs, data)
-	c.reset()
+	valid, nulls := validity(mem, c.valid[:n])
+	a := newArray(arrow.BinaryTypes.String, n, nulls, valid, offs, data)
+	c.data = c.data[:0]
 	return a, nil
 }
 
 // numCol is one fixed-width column of the record being built (float64;
 // int64, also for timestamps in microseconds), in Go slices kept from
-// record to record, as strCol: a value is two appends (an Arrow builder's
-// append checks and sets a bit in the bitmap), and a row taken back is
-// two truncations.
+// record to record with room for the batcher's rows, as strCol: value r is
+// two stores, and a row taken back costs nothing (the next row's values
+// overwrite it).
 type numCol[T float64 | int64] struct {
 	vals  []T
 	valid []byte // 1 where value r is present, 0 where null
-	nulls int
 }
 
-func (c *numCol[T]) append(v T) {
-	c.vals = append(c.vals, v)
-	c.valid = append(c.valid, 1)
+func (c *numCol[T]) set(r int, v T) {
+	c.vals[r] = v
+	c.valid[r] = 1
 }
 
-func (c *numCol[T]) appendNull() {
-	c.vals = append(c.vals, 0)
-	c.valid = append(c.valid, 0)
-	c.nulls++
+func (c *numCol[T]) setNull(r int) {
+	c.vals[r] = 0
+	c.valid[r] = 0
 }
 
-// truncate keeps the first n values.
-func (c *numCol[T]) truncate(n int) {
-	if len(c.valid) <= n {
-		return
-	}
-	c.nulls -= bytes.Count(c.valid[n:], []byte{0})
-	c.vals, c.valid = c.vals[:n], c.valid[:n]
+// grow makes room for rows values.
+func (c *numCol[T]) grow(rows int) {
+	c.vals = slices.Grow(c.vals, rows-len(c.vals))[:rows]
+	c.valid = slices.Grow(c.valid, rows-len(c.valid))[:rows]
 }
 
-// array copies the column into Arrow buffers from mem, as an array of
-// type typ (whose values are T's), and resets it.
-func (c *numCol[T]) array(mem memory.Allocator, typ arrow.DataType) arrow.Array {
-	n := len(c.vals)
+// array copies the first n values into Arrow buffers from mem, as an array
+// of type typ (whose values are T's).
+func (c *numCol[T]) array(mem memory.Allocator, typ arrow.DataType, n int) arrow.Array {
 	vals := memory.NewResizableBuffer(mem)
 	vals.Resize(n * 8)
 	copy(vals.Bytes(), unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(c.vals))), n*8))
-	a := newArray(typ, n, c.nulls, validity(mem, c.valid, c.nulls), vals)
-	c.vals, c.valid, c.nulls = c.vals[:0], c.valid[:0], 0
-	return a
+	valid, nulls := validity(mem, c.valid[:n])
+	return newArray(typ, n, nulls, valid, vals)
 }
 
-// validity is the Arrow validity bitmap of valid (nil without nulls).
-func validity(mem memory.Allocator, valid []byte, nulls int) *memory.Buffer {
+// validity is the Arrow validity bitmap of valid (nil without nulls) and
+// the number of nulls.
+func validity(mem memory.Allocator, valid []byte) (*memory.Buffer, int) {
+	nulls := bytes.Count(valid, []byte{0})
 	if nulls == 0 {
-		return nil
+		return nil, 0
 	}
 	buf := memory.NewResizableBuffer(mem)
 	buf.Resize(int(bitutil.BytesForBits(int64(len(valid)))))
 	packBits(buf.Bytes(), valid)
-	return buf
+	return buf, nulls
 }
 
 // newArray makes an array of n values from buffers (the validity bitmap
@@ -194,33 +190,49 @@ func newBatcher(src *Reader, fs *fileState) *batcher {
 	for i, c := range src.cfg.cols {
 		switch c.typ {
 		case tString:
-			b.str[i] = &strCol{offs: []int32{0}}
+			b.str[i] = &strCol{}
 		case tFloat:
 			b.f64[i] = &numCol[float64]{}
 		default: // tInt, tTimestamp
 			b.i64[i] = &numCol[int64]{}
 		}
 	}
+	b.grow(min(src.cfg.BatchSize, 1024))
 	return b
 }
 
-// appendNull appends a null to column j of the row being built.
-func (b *batcher) appendNull(j int) {
+// grow gives every column room for rows values, keeping those set.
+func (b *batcher) grow(rows int) {
+	for j := range b.str {
+		switch {
+		case b.str[j] != nil:
+			b.str[j].grow(rows)
+		case b.f64[j] != nil:
+			b.f64[j].grow(rows)
+		default:
+			b.i64[j].grow(rows)
+		}
+	}
+	b.room = rows
+}
+
+// setNull makes column j's value in the row being built null.
+func (b *batcher) setNull(j int) {
 	switch {
 	case b.str[j] != nil:
-		b.str[j].appendNull()
+		b.str[j].setNull(b.n)
 	case b.f64[j] != nil:
-		b.f64[j].appendNull()
+		b.f64[j].setNull(b.n)
 	default:
-		b.i64[j].appendNull()
+		b.i64[j].setNull(b.n)
 	}
 }
 
-// appendText converts a text field that is not null into column j of the
-// row being built, as fromText does; it returns a reason, and appends
-// nothing, if the field is bad. ascii says the row is all ASCII: its
-// strings need no UTF-8 check.
-func (b *batcher) appendText(j int, c *colSpec, s string, ascii bool) string {
+// setText converts a text field that is not null into column j of the row
+// being built, as fromText does; it returns a reason, and sets nothing, if
+// the field is bad. ascii says the row is all ASCII: its strings need no
+// UTF-8 check.
+func (b *batcher) setText(j int, c *colSpec, s string, ascii bool) string {
 	if s == "" && !c.nullable {
 		return reasonMissing
 	}
@@ -229,25 +241,28 @@ func (b *batcher) appendText(j int, c *colSpec, s string, ascii bool) string {
 		if !ascii && !validUTF8(s) {
 			return reasonBadUTF8
 		}
-		b.str[j].append(s)
+		b.str[j].set(b.n, s)
 	case tFloat:
-		v, reason := parseFloat(s)
+		f, reason := parseFloat(s)
 		if reason != "" {
 			return reason
 		}
-		b.f64[j].append(v.f)
+		b.f64[j].set(b.n, f)
 	case tInt:
-		v, reason := c.intValue(parseInt(s))
+		n, reason := parseInt(s)
+		if reason == "" {
+			reason = c.outOfRange(n)
+		}
 		if reason != "" {
 			return reason
 		}
-		b.i64[j].append(v.i)
+		b.i64[j].set(b.n, n)
 	default:
 		t, reason := parseTimestamp(s)
 		if reason != "" {
 			return reason
 		}
-		b.i64[j].append(t)
+		b.i64[j].set(b.n, t)
 	}
 	return ""
 }
@@ -264,26 +279,25 @@ func (b *batcher) null(j int) bool {
 	}
 }
 
-// rollback takes back the values appended for the row being built.
+// rollback takes back the values set for the row being built: the string
+// columns' bytes (the next row overwrites the rest).
 func (b *batcher) rollback() {
-	for j := range b.str {
-		switch {
-		case b.str[j] != nil:
-			b.str[j].truncate(b.n)
-		case b.f64[j] != nil:
-			b.f64[j].truncate(b.n)
-		default:
-			b.i64[j].truncate(b.n)
+	for _, c := range b.str {
+		if c != nil {
+			c.truncate(b.n)
 		}
 	}
 }
 
-// commitRow ends the row being built, every column's value appended; it
-// sends a record once BatchSize rows are in.
+// commitRow ends the row being built, every column's value set; it sends a
+// record once BatchSize rows are in.
 func (b *batcher) commitRow(ctx context.Context) error {
 	b.n++
-	if b.n >= b.src.cfg.BatchSize {
+	switch {
+	case b.n >= b.src.cfg.BatchSize:
 		return b.flush(ctx)
+	case b.n == b.room:
+		b.grow(min(2*b.room, b.src.cfg.BatchSize))
 	}
 	return nil
 }
@@ -294,13 +308,13 @@ func (b *batcher) appendRow(ctx context.Context, vals []value) error {
 	for j, v := range vals {
 		switch {
 		case v.null:
-			b.appendNull(j)
+			b.setNull(j)
 		case b.str[j] != nil:
-			b.str[j].append(v.s)
+			b.str[j].set(b.n, v.s)
 		case b.f64[j] != nil:
-			b.f64[j].append(v.f)
+			b.f64[j].set(b.n, v.f)
 		default:
-			b.i64[j].append(v.i)
+			b.i64[j].set(b.n, v.i)
 		}
 	}
 	return b.commitRow(ctx)
@@ -323,15 +337,15 @@ func (b *batcher) flush(ctx context.Context) error {
 	for j := range cols {
 		switch {
 		case b.str[j] != nil:
-			a, err := b.str[j].array(mem)
+			a, err := b.str[j].array(mem, b.n)
 			if err != nil {
 				return fmt.Errorf("%s: %w", b.file.task.info.Key, err)
 			}
 			cols[j] = a
 		case b.f64[j] != nil:
-			cols[j] = b.f64[j].array(mem, arrow.PrimitiveTypes.Float64)
+			cols[j] = b.f64[j].array(mem, arrow.PrimitiveTypes.Float64, b.n)
 		default:
-			cols[j] = b.i64[j].array(mem, b.schema.Field(j).Type)
+			cols[j] = b.i64[j].array(mem, b.schema.Field(j).Type, b.n)
 		}
 	}
 	rec := array.NewRecordBatch(b.schema, cols, int64(b.n))

@@ -121,7 +121,7 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 		for j := range cols {
 			i := idx[j]
 			if i < 0 {
-				b.appendNull(j) // an Optional column the file lacks
+				b.setNull(j) // an Optional column the file lacks
 				continue
 			}
 			c := &cols[j]
@@ -129,9 +129,9 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 			var reason string
 			switch {
 			case !nulls.has(s):
-				reason = b.appendText(j, c, s, ascii)
+				reason = b.setText(j, c, s, ascii)
 			case c.nullable:
-				b.appendNull(j)
+				b.setNull(j)
 			default:
 				reason = reasonMissing
 			}

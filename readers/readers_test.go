@@ -931,9 +931,9 @@ func TestParseFloat(t *testing.T) {
 		{in: "1e400", bad: reasonNotFinite},
 	}
 	for _, tc := range tests {
-		v, reason := parseFloat(tc.in)
-		if reason != tc.bad || (tc.bad == "" && v.f != tc.want) {
-			t.Errorf("parseFloat(%q) = %v, %q; want %v, %q", tc.in, v.f, reason, tc.want, tc.bad)
+		f, reason := parseFloat(tc.in)
+		if reason != tc.bad || (tc.bad == "" && f != tc.want) {
+			t.Errorf("parseFloat(%q) = %v, %q; want %v, %q", tc.in, f, reason, tc.want, tc.bad)
 		}
 	}
 }

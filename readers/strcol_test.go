@@ -12,26 +12,38 @@ import (
 )
 
 // A string column built in Go slices becomes the Arrow array of its values
-// and nulls, record after record (the slices reused), from buffers that
-// are garbage before it writes them (as the pooled allocator's are), and
-// releases every buffer with the array.
+// and nulls, record after record (the slices reused, grown while a record
+// is being built), from buffers that are garbage before it writes them (as
+// the pooled allocator's are), and releases every buffer with the array; a
+// row taken back (truncate) leaves neither its bytes nor its null.
 func TestStrColArray(t *testing.T) {
 	mem := memory.NewCheckedAllocator(poisoned{memory.NewGoAllocator()})
 	defer mem.AssertSize(t, 0)
-	c := &strCol{offs: []int32{0}}
+	c := &strCol{}
+	c.grow(2)
 	for _, rec := range [][]*string{
 		{ptr("a"), nil, ptr(""), ptr("bcd"), nil, ptr("é"), ptr("x"), ptr("y"), ptr("z")},
 		{ptr("only")},
 		{nil},
 	} {
-		for _, v := range rec {
+		for i, v := range rec {
 			if v == nil {
-				c.appendNull()
+				c.setNull(i)
 			} else {
-				c.append(*v)
+				c.set(i, *v)
 			}
+			if i+2 > len(c.valid) {
+				c.grow(2 * len(c.valid))
+			}
+			// Each row is followed by one taken back, null or not.
+			if i%2 == 0 {
+				c.set(i+1, "taken back")
+			} else {
+				c.setNull(i + 1)
+			}
+			c.truncate(i + 1)
 		}
-		a, err := c.array(mem)
+		a, err := c.array(mem, len(rec))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -39,10 +51,19 @@ func TestStrColArray(t *testing.T) {
 		if s.Len() != len(rec) {
 			t.Fatalf("%d values, want %d", s.Len(), len(rec))
 		}
+		nulls, size := 0, 0
 		for r, v := range rec {
+			if v == nil {
+				nulls++
+			} else {
+				size += len(*v)
+			}
 			if (v == nil) != s.IsNull(r) || (v != nil && s.Value(r) != *v) {
 				t.Errorf("value %d: %q (null %v), want %v", r, s.Value(r), s.IsNull(r), v)
 			}
+		}
+		if s.NullN() != nulls || len(s.ValueBytes()) != size {
+			t.Errorf("%d nulls and %d bytes, want %d and %d", s.NullN(), len(s.ValueBytes()), nulls, size)
 		}
 		a.Release()
 	}
@@ -91,30 +112,35 @@ func TestPackBits(t *testing.T) {
 
 // A fixed-width column becomes the Arrow array of its values and nulls,
 // of the type asked for, from buffers that are garbage before it writes
-// them; a row taken back (truncate) leaves neither its value nor its null.
+// them, grown while a record is being built; a row taken back leaves
+// neither its value nor its null.
 func TestNumColArray(t *testing.T) {
 	mem := memory.NewCheckedAllocator(poisoned{memory.NewGoAllocator()})
 	defer mem.AssertSize(t, 0)
 	c := &numCol[int64]{}
+	c.grow(3)
 	for round, rec := range [][]*int64{
 		{ptr(int64(1)), nil, ptr(int64(-3)), ptr(int64(0)), nil, nil, ptr(int64(7)), ptr(int64(8)), ptr(int64(9)), nil},
 		{ptr(int64(42))},
 	} {
 		for i, v := range rec {
 			if v == nil {
-				c.appendNull()
+				c.setNull(i)
 			} else {
-				c.append(*v)
+				c.set(i, *v)
 			}
-			// Each row is followed by one taken back, null or not.
+			if i+2 > len(c.valid) {
+				c.grow(2 * len(c.valid))
+			}
+			// Each row is followed by one taken back (the next row
+			// overwrites it), null or not.
 			if i%2 == 0 {
-				c.appendNull()
+				c.setNull(i + 1)
 			} else {
-				c.append(99)
+				c.set(i+1, 99)
 			}
-			c.truncate(i + 1)
 		}
-		a := c.array(mem, arrow.FixedWidthTypes.Timestamp_us)
+		a := c.array(mem, arrow.FixedWidthTypes.Timestamp_us, len(rec))
 		ts, ok := a.(*array.Timestamp)
 		if !ok || ts.Len() != len(rec) {
 			t.Fatalf("round %d: %T of %d values, want a timestamp array of %d", round, a, a.Len(), len(rec))
