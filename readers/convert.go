@@ -233,10 +233,7 @@ func parseFloat(s string) (float64, string) {
 		}
 		return 0, reasonNotNumber
 	}
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return 0, reasonNotFinite
-	}
-	return f, ""
+	return finite(f)
 }
 
 // parseSmallInt reads an optional sign and 1 to 15 decimal digits, the
@@ -266,10 +263,16 @@ func parseSmallInt(s string) (f float64, ok bool) {
 }
 
 func floatValue(f float64) (value, string) {
+	f, reason := finite(f)
+	return value{f: f}, reason
+}
+
+// finite is f, or the reason it is bad: NaN or infinite.
+func finite(f float64) (float64, string) {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return value{}, reasonNotFinite
+		return 0, reasonNotFinite
 	}
-	return value{f: f}, ""
+	return f, ""
 }
 
 // timeLayouts are tried in order for text timestamps. Layouts without a
