@@ -15,8 +15,10 @@ all: build
 # compiler inlines the hot calls and devirtualizes the hot interface calls
 # that this CPU profile of the end-to-end benchmark shows. The benchmarks
 # that compare scorer with others (bench, bench-compare) build with it too,
-# so that they measure what make build ships. `make pgo` records it again
-# (after larger changes; a stale profile only loses some of its effect).
+# so that they measure what make build ships. `make pgo` records it again;
+# a stale profile only loses some of its effect, and a new one can be worse
+# (docs/performance.md, Profile-guided build): compare the two end to end,
+# alternating, before committing a new one.
 # The tests build without it (a second, profile-guided build of every
 # package would lengthen make test by minutes).
 PGO := cmd/scorer/scorer.pgo
