@@ -288,6 +288,19 @@ func (b *batcher) setText(j int, c *colSpec, s string, ascii bool) string {
 	return ""
 }
 
+// plainString is column j's strCol if s goes into it as it is, setText's
+// checks (missing, UTF-8) all passed: a non-empty string of an ASCII row;
+// nil otherwise. A check added to setText's string case belongs here too.
+// The CSV decoder asks it first, to set the common case without the call
+// (setText is too large to inline; a call a field was measurable:
+// docs/performance.md, Decoders).
+func (b *batcher) plainString(j int, s string, ascii bool) *strCol {
+	if sc := b.str[j]; sc != nil && ascii && s != "" {
+		return sc
+	}
+	return nil
+}
+
 // null says whether column j's value in the row being built is null.
 func (b *batcher) null(j int) bool {
 	switch {

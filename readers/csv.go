@@ -129,8 +129,8 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 			var reason string
 			switch {
 			case !nulls.has(s):
-				if sc := b.str[j]; sc != nil && ascii && s != "" {
-					sc.set(b.n, s) // setText's string case, without the call
+				if sc := b.plainString(j, s, ascii); sc != nil {
+					sc.set(b.n, s) // setText's first case, without the call
 					break
 				}
 				reason = b.setText(j, c, s, ascii)

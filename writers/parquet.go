@@ -100,15 +100,14 @@ const (
 )
 
 // column is one Parquet leaf column: a record column (src >= 0) or a
-// constant (src < 0, value in constant).
+// constant (src < 0, its value in constants).
 type column struct {
 	name     string
 	kind     colKind
 	optional bool
 	src      int
-	constant parquet.Value
-	// constants is a constant column's values for writeChunk rows, built
-	// once: the column's chunks all write (a prefix of) it.
+	// constants is a constant column's value, leveled, for writeChunk rows,
+	// built once: the column's chunks all write (a prefix of) it.
 	constants []parquet.Value
 }
 
@@ -177,7 +176,7 @@ func newLayout(schema *arrow.Schema, constants []Constant, plain []string) (*lay
 		for i := range vals {
 			vals[i] = v.Level(0, 0, ci)
 		}
-		if err := add(column{name: c.Name, kind: k, src: -1, constant: v, constants: vals}); err != nil {
+		if err := add(column{name: c.Name, kind: k, src: -1, constants: vals}); err != nil {
 			return nil, err
 		}
 	}
