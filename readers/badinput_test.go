@@ -5,10 +5,14 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"io"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/adtech/scorer/readers/store"
 )
@@ -213,5 +217,54 @@ func TestChecks(t *testing.T) {
 	f := newFixture(t)
 	if _, err := Open(t.Context(), f.b, nil, Options{Schema: adSchema, Checks: []StringCheck{{Column: "price", Check: func(context.Context, string) (string, error) { return "", nil }}}}); !errors.Is(err, ErrInvalidOptions) {
 		t.Fatalf("a check of a float64 field: %v, want ErrInvalidOptions", err)
+	}
+}
+
+// An empty field of a required string column is a missing value when ""
+// is not a null token, in a row of ASCII and in one that is not (the
+// decoder's shortcut for ASCII rows must not take it as a string); a
+// nullable column keeps it as "".
+func TestCSVEmptyRequiredString(t *testing.T) {
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "id", Type: arrow.BinaryTypes.String},
+		{Name: "note", Type: arrow.BinaryTypes.String, Nullable: true},
+	}, nil)
+	f := newFixture(t)
+	data := "id,note\nr1,\n,ascii\n,é\nr4,x\n"
+	var bad []RowError
+	opts := Options{
+		Schema: schema, Mem: newMem(t), CSV: CSVOptions{NullValues: []string{"NA"}},
+		OnBadRow: func(e RowError) error { bad = append(bad, e); return nil },
+	}
+	src := mustOpen(t, f.b, []store.ObjectInfo{f.put("a.csv", []byte(data))}, opts)
+	var got []string // good rows as id|note, a null note as <nil>
+	for {
+		rec, err := src.Read(t.Context())
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, notes := rec.Column(0).(*array.String), rec.Column(1).(*array.String)
+		for i := range ids.Len() {
+			note := notes.Value(i)
+			if notes.IsNull(i) {
+				note = "<nil>"
+			}
+			got = append(got, ids.Value(i)+"|"+note)
+		}
+		rec.Release()
+	}
+	if len(bad) != 2 {
+		t.Fatalf("%d bad rows, want rows 2 and 3: %v", len(bad), bad)
+	}
+	for k, e := range bad {
+		if e.Row != int64(k+2) || e.Column != "id" || e.Reason != reasonMissing {
+			t.Errorf("bad row %+v, want row %d, column id, %q", e, k+2, reasonMissing)
+		}
+	}
+	if g := strings.Join(got, " "); g != "r1| r4|x" {
+		t.Errorf("good rows %q, want %q", g, "r1| r4|x")
 	}
 }
