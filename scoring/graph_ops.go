@@ -1293,7 +1293,7 @@ func concatRows(out []float32, width int, spec []concatPart, in []*tensor.Dense,
 			}
 			dst := out[r0*width+off:]
 			if p.e == 16 {
-				kernels.Gather16(dst, width, p.table, idx, n, p.k)
+				kernels.Gather16(dst, width, p.table, idx, n, p.k) // -1: checked above
 			} else {
 				for r := range n {
 					row := dst[r*width:]

@@ -5,6 +5,7 @@ import (
 	"hash"
 	"hash/fnv"
 	"math"
+	"slices"
 
 	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
@@ -136,13 +137,15 @@ func (op *deepInputOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 	}
 	k, e, d := op.k, op.e, op.d
 	w := k*e + d
-	for _, i := range idx[:op.batch*k] {
-		if i < 0 || int(i) >= op.rows {
-			return nil, fmt.Errorf("%v: index %d out of range [0, %d)", op.name, i, op.rows)
-		}
+	idx = idx[:op.batch*k]
+	bad := -1
+	if e == 16 { // the usual width: the assembly gather, with prefetching, which checks the indices
+		bad = kernels.Gather16(out, w, table, idx, op.batch, k)
+	} else {
+		bad = slices.IndexFunc(idx, func(i int32) bool { return i < 0 || int(i) >= op.rows })
 	}
-	if e == 16 { // the usual width: the assembly gather, with prefetching
-		kernels.Gather16(out, w, table, idx, op.batch, k)
+	if bad >= 0 {
+		return nil, fmt.Errorf("%v: index %d out of range [0, %d)", op.name, idx[bad], op.rows)
 	}
 	for r := range op.batch {
 		dst := out[r*w : (r+1)*w]

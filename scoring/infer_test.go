@@ -186,3 +186,48 @@ func TestWideOp(t *testing.T) {
 		}
 	}
 }
+
+// The deep input op writes each row's looked-up embeddings side by side,
+// then its dense features, and refuses an index outside the table on its
+// own (the gather's check at width 16, its own loop at other widths),
+// whatever fill checked before.
+func TestDeepInputOp(t *testing.T) {
+	const rows, k, d, batch = 7, 3, 2, 5
+	for _, e := range []int{16, 4} {
+		t.Run(fmt.Sprintf("e=%d", e), func(t *testing.T) {
+			op := newDeepInputOp(rows, k, e, d, batch)
+			tab := make([]float32, rows*e)
+			for i := range tab {
+				tab[i] = float32(i)
+			}
+			dense := make([]float32, batch*d)
+			for i := range dense {
+				dense[i] = -float32(i) - 1
+			}
+			idx := []int32{0, 1, 2, 3, 4, 5, 6, 6, 6, 0, 0, 0, 2, 4, 6}
+			table := tensor.New(tensor.WithShape(rows, e), tensor.WithBacking(tab))
+			in := tensor.New(tensor.WithShape(batch, k), tensor.WithBacking(idx))
+			x := tensor.New(tensor.WithShape(batch, d), tensor.WithBacking(dense))
+			got, err := op.Do(table, in, x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []float32
+			for r := range batch {
+				for _, i := range idx[r*k : (r+1)*k] {
+					want = append(want, tab[int(i)*e:(int(i)+1)*e]...)
+				}
+				want = append(want, dense[r*d:(r+1)*d]...)
+			}
+			if !slices.Equal(got.Data().([]float32), want) {
+				t.Errorf("got %v, want %v", got.Data(), want)
+			}
+			for _, bad := range []int32{rows, -1} {
+				idx[13] = bad
+				if _, err := op.Do(table, in, x); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("index %d out of range [0, %d)", bad, rows)) {
+					t.Errorf("index %d: %v, want an index error", bad, err)
+				}
+			}
+		})
+	}
+}

@@ -43,8 +43,7 @@ type impl struct {
 	// layer of one output, the logit), bit for bit.
 	dot func(x, w []float32) [8]float32
 	// gather copies 16-float table rows; see gather16Go for the contract.
-	// The indices must be in range.
-	gather func(dst []float32, stride int, table []float32, idx []int32, rows, k int)
+	gather func(dst []float32, stride int, table []float32, idx []int32, rows, k int) int
 	// adam, if not nil, is AdamUpdate over a prefix of the elements (the
 	// rest go to adamGo); it returns how many it did.
 	adam func(w, g, m, v []float32, k *Adam) int
@@ -70,11 +69,13 @@ func Name() string {
 }
 
 // Gather16 copies 16-float table rows: dst[r*stride+c*16:][:16] =
-// table[idx[r*k+c]*16:][:16] for r < rows, c < k. It panics if an index is
-// outside the table, if dst is too short, or if rows > 1 and stride < 16k
-// (rows would overlap).
-func Gather16(dst []float32, stride int, table []float32, idx []int32, rows, k int) {
-	current().gather(dst, stride, table, idx, rows, k)
+// table[idx[r*k+c]*16:][:16] for r < rows, c < k, and returns -1; or, if an
+// index is outside the table, copies nothing and returns the position in
+// idx of the first such (the callers' only check of the indices). It
+// panics if dst is too short, or if rows > 1 and stride < 16k (rows would
+// overlap).
+func Gather16(dst []float32, stride int, table []float32, idx []int32, rows, k int) int {
+	return current().gather(dst, stride, table, idx, rows, k)
 }
 
 // tile6x16Go is the portable tile: for the six rows i,
@@ -232,10 +233,15 @@ func fma32Slow(a, b, c float32) float32 {
 }
 
 // gather16Go is the portable gather: dst[r*stride+c*16:][:16] =
-// table[idx[r*k+c]*16:][:16] for r < rows, c < k.
-func gather16Go(dst []float32, stride int, table []float32, idx []int32, rows, k int) {
+// table[idx[r*k+c]*16:][:16] for r < rows, c < k, then -1; or, if an index
+// is outside the table, nothing copied and the position of the first such
+// (badIndex).
+func gather16Go(dst []float32, stride int, table []float32, idx []int32, rows, k int) int {
 	if rows > 1 && stride < k*16 {
 		panic("gather16: stride < 16k")
+	}
+	if at := badIndex(idx[:rows*k], len(table)/16); at >= 0 {
+		return at
 	}
 	for r := range rows {
 		row := dst[r*stride:]
@@ -243,4 +249,15 @@ func gather16Go(dst []float32, stride int, table []float32, idx []int32, rows, k
 			copy(row[c*16:(c+1)*16], table[int(i)*16:(int(i)+1)*16])
 		}
 	}
+	return -1
+}
+
+// badIndex is the position of the first index outside [0, rows), or -1.
+func badIndex(idx []int32, rows int) int {
+	for at, i := range idx {
+		if i < 0 || int(i) >= rows {
+			return at
+		}
+	}
+	return -1
 }

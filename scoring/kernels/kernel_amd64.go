@@ -155,21 +155,18 @@ func flag(b bool) int {
 
 // gather16AVX2Go calls the assembly gather after checking the indices and
 // the bounds; see gather16Go for the contract.
-func gather16AVX2Go(dst []float32, stride int, table []float32, idx []int32, rows, k int) {
+func gather16AVX2Go(dst []float32, stride int, table []float32, idx []int32, rows, k int) int {
 	if rows == 0 || k == 0 {
-		gather16Go(dst, stride, table, idx, rows, k)
-		return
+		return gather16Go(dst, stride, table, idx, rows, k)
 	}
 	if rows > 1 && stride < k*16 {
 		panic("gather16: stride < 16k")
 	}
 	_ = dst[(rows-1)*stride+k*16-1]
 	_ = idx[rows*k-1]
-	tableRows := len(table) / 16
-	for _, i := range idx[:rows*k] {
-		if i < 0 || int(i) >= tableRows {
-			panic("gather16: index out of range")
-		}
+	if at := badIndex(idx[:rows*k], len(table)/16); at >= 0 {
+		return at
 	}
 	gather16AVX2(&dst[0], stride, &table[0], &idx[0], rows, k)
+	return -1
 }
