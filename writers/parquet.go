@@ -19,6 +19,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
+	"github.com/parquet-go/parquet-go/compress/zstd"
 	"github.com/parquet-go/parquet-go/encoding"
 
 	"github.com/adtech/scorer/readers/store"
@@ -301,6 +302,13 @@ func (h *hashWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// pageCodec compresses every page: zstd at its fastest level, which on a
+// score table (a 16-hex-digit id and a score a row) wrote the same data in
+// about 25% less time than the default level, and in fewer bytes
+// (BenchmarkPartWriter; docs/performance.md). Shared, as parquet.Zstd is:
+// it pools its encoders.
+var pageCodec = zstd.Codec{Level: zstd.SpeedFastest}
+
 // NewPartWriter returns a writer for records of the given schema. key names
 // the n-th part object (n from 0).
 func NewPartWriter(b store.Bucket, schema *arrow.Schema, key func(n int) string, cfg PartConfig) (*PartWriter, error) {
@@ -319,7 +327,7 @@ func NewPartWriter(b store.Bucket, schema *arrow.Schema, key func(n int) string,
 	}
 	opts := []parquet.WriterOption{
 		lay.parquet,
-		parquet.Compression(&parquet.Zstd),
+		parquet.Compression(&pageCodec),
 		parquet.DataPageVersion(1),
 		parquet.DataPageStatistics(true),
 		parquet.DictionaryMaxBytes(cfg.DictionaryMaxBytes),
