@@ -324,7 +324,7 @@ func intColumn(rec arrow.RecordBatch, name string) (*array.Int64, bool) {
 
 // apply runs clip, log1p and standardize on one filled value.
 func (op *denseOp) apply(v float64) float64 {
-	if op.lo != math.Inf(-1) || op.hi != math.Inf(1) { // no clip: v as it is, NaN and -0 too
+	if op.lo != math.Inf(-1) || op.hi != math.Inf(1) { // a clip (without, min and max give v itself, NaN and -0 too)
 		v = min(max(v, op.lo), op.hi)
 	}
 	if op.log1p {

@@ -71,7 +71,7 @@ func Name() string {
 // Gather16 copies 16-float table rows: dst[r*stride+c*16:][:16] =
 // table[idx[r*k+c]*16:][:16] for r < rows, c < k, and returns -1; or, if an
 // index is outside the table, copies nothing and returns the position in
-// idx of the first such (the callers' only check of the indices). It
+// idx of the first such (a caller need not check the indices first). It
 // panics if dst is too short, or if rows > 1 and stride < 16k (rows would
 // overlap).
 func Gather16(dst []float32, stride int, table []float32, idx []int32, rows, k int) int {
