@@ -138,7 +138,8 @@ func (op *deepInputOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 	k, e, d := op.k, op.e, op.d
 	w := k*e + d
 	idx = idx[:op.batch*k]
-	var bad int // the position of the first index outside the table, or -1
+	// bad is the position of the first index outside the table, or -1.
+	var bad int
 	if e == 16 { // the usual width: the assembly gather, with prefetching, which checks the indices
 		bad = kernels.Gather16(out, w, table, idx, op.batch, k)
 	} else {
