@@ -410,6 +410,33 @@ func TestSignedLog1pNonNegative(t *testing.T) {
 	}
 }
 
+// A clip bounds the value before log1p and standardize, on one side or
+// both (an infinite bound is no bound), and no clip leaves every value as
+// it is, -0 included.
+func TestApplyClip(t *testing.T) {
+	inf := math.Inf(1)
+	negZero := math.Copysign(0, -1)
+	vals := []float64{-5, -1, negZero, 0, 3, 10, 15, inf, -inf}
+	for _, c := range [][2]float64{{0, 10}, {0, inf}, {-inf, 10}, {-1, -1}, {-inf, inf}} {
+		op := denseOp{lo: c[0], hi: c[1], invStd: 1}
+		for _, v := range vals {
+			want := v
+			if want < c[0] {
+				want = c[0]
+			}
+			if want > c[1] {
+				want = c[1]
+			}
+			if want == 0 && c[0] == 0 { // Go's max(-0, +0) is +0
+				want = 0
+			}
+			if got := op.apply(v); math.Float64bits(got) != math.Float64bits(want) {
+				t.Errorf("clip %v: apply(%g) = %g, want %g", c, v, got, want)
+			}
+		}
+	}
+}
+
 // A log1p feature maps a negative value v to -log1p(-v) (the spec's
 // sign(v)·log1p(|v|)), bit for bit what math.Log1p gives, on the table's
 // negative integers, around its end and on fractions.
