@@ -270,10 +270,7 @@ func (b *batcher) setText(j int, c *colSpec, s string, ascii bool) string {
 		}
 		b.f64[j].set(b.n, f)
 	case tInt:
-		n, reason := parseInt(s)
-		if reason == "" {
-			reason = c.outOfRange(n)
-		}
+		n, reason := c.intValue(parseInt(s))
 		if reason != "" {
 			return reason
 		}

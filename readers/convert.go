@@ -138,7 +138,8 @@ func fromText(c *colSpec, s string) (value, string) {
 		f, reason := parseFloat(s)
 		return value{f: f}, reason
 	case tInt:
-		return c.intValue(parseInt(s))
+		n, reason := c.intValue(parseInt(s))
+		return value{i: n}, reason
 	default:
 		us, reason := parseTimestamp(s)
 		return value{i: us}, reason
@@ -154,7 +155,8 @@ func fromNumber(c *colSpec, lit string) (value, string) {
 		f, reason := parseFloat(lit)
 		return value{f: f}, reason
 	case tInt:
-		return c.intValue(parseInt(lit))
+		n, reason := c.intValue(parseInt(lit))
+		return value{i: n}, reason
 	default:
 		us, reason := secondsText(lit)
 		return value{i: us}, reason
@@ -162,12 +164,14 @@ func fromNumber(c *colSpec, lit string) (value, string) {
 }
 
 // intValue is an int64 cell converted with reason (as parseInt gives
-// them), checked against the column's ranges.
-func (c *colSpec) intValue(n int64, reason string) (value, string) {
+// them), checked against the column's ranges: n, and the reason it is bad
+// ("" if it is not). It returns an int64, not a value, for the CSV
+// decoder's loop, as parseFloat does.
+func (c *colSpec) intValue(n int64, reason string) (int64, string) {
 	if reason == "" {
 		reason = c.outOfRange(n)
 	}
-	return value{i: n}, reason
+	return n, reason
 }
 
 // outOfRange is the reason an int64 value of c is bad, "" if it lies in

@@ -603,8 +603,8 @@ func pqConverter(c *colSpec, t parquet.Type, strs *arena) (pqConvert, error) {
 		// floats if they hold an integer, booleans as 0/1, text as
 		// parseInt reads it; then the column's ranges.
 		checked := func(n int64, reason string, text func() string) (value, string, string) {
-			val, reason := c.intValue(n, reason)
-			return val, shownIf(reason, text), reason
+			n, reason = c.intValue(n, reason)
+			return value{i: n}, shownIf(reason, text), reason
 		}
 		switch kind {
 		case parquet.Int32, parquet.Int64:

@@ -304,9 +304,9 @@ func (h *hashWriter) Write(p []byte) (int, error) {
 
 // pageCodec compresses every page: zstd at its fastest level, which on a
 // score table (a 16-hex-digit id and a score a row) wrote the same data in
-// about 25% less time than the default level, and in fewer bytes
-// (BenchmarkPartWriter; docs/performance.md). Shared, as parquet.Zstd is:
-// it pools its encoders.
+// about a third less time than the default level (median of five
+// alternating rounds), and in fewer bytes (BenchmarkPartWriter;
+// docs/performance.md). Shared, as parquet.Zstd is: it pools its encoders.
 var pageCodec = zstd.Codec{Level: zstd.SpeedFastest}
 
 // NewPartWriter returns a writer for records of the given schema. key names
