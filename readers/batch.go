@@ -238,14 +238,17 @@ func (b *batcher) grow(rows int) {
 }
 
 // setNull makes column j's value in the row being built null.
-func (b *batcher) setNull(j int) {
+func (b *batcher) setNull(j int) { b.setNullAt(j, b.n) }
+
+// setNullAt makes column j's value r null; values 0..r-1 are set.
+func (b *batcher) setNullAt(j, r int) {
 	switch {
 	case b.str[j] != nil:
-		b.str[j].setNull(b.n)
+		b.str[j].setNull(r)
 	case b.f64[j] != nil:
-		b.f64[j].setNull(b.n)
+		b.f64[j].setNull(r)
 	default:
-		b.i64[j].setNull(b.n)
+		b.i64[j].setNull(r)
 	}
 }
 
@@ -312,12 +315,36 @@ func (b *batcher) null(j int) bool {
 
 // rollback takes back the values set for the row being built: the string
 // columns' bytes (the next row overwrites the rest).
-func (b *batcher) rollback() {
+func (b *batcher) rollback() { b.rollbackTo(b.n) }
+
+// rollbackTo takes back the values set for rows n on (n >= b.n).
+func (b *batcher) rollbackTo(n int) {
 	for _, c := range b.str {
 		if c != nil {
-			c.truncate(b.n)
+			c.truncate(n)
 		}
 	}
+}
+
+// reserve gives the columns room for rows more rows after those
+// committed (at most BatchSize in all).
+func (b *batcher) reserve(rows int) {
+	if need := b.n + rows; need > b.room {
+		b.grow(min(max(2*b.room, need), b.src.cfg.BatchSize))
+	}
+}
+
+// commitRows ends rows rows set from row b.n on (setBlock), as commitRow
+// one at a time; at most BatchSize-b.n of them.
+func (b *batcher) commitRows(ctx context.Context, rows int) error {
+	b.n += rows
+	switch {
+	case b.n >= b.src.cfg.BatchSize:
+		return b.flush(ctx)
+	case b.n == b.room:
+		b.grow(min(2*b.room, b.src.cfg.BatchSize))
+	}
+	return nil
 }
 
 // commitRow ends the row being built, every column's value set; it sends a

@@ -231,14 +231,20 @@ func (s *csvScanner) split(line []byte) {
 		s.ascii = false // not known: fields are checked one by one
 		return
 	}
-	d := s.delim[0]
+	ends, s.ascii = appendDelims(ends, line, 0, s.delim[0])
+	s.rec.ends = append(ends, int32(len(line)))
+}
+
+// appendDelims appends base plus the index of every byte d of line to
+// ends, in order, and says whether line is all ASCII.
+func appendDelims(ends []int32, line []byte, base int, d byte) ([]int32, bool) {
 	i, ascii := 0, true
 	for {
 		// At most 4 KiB at a time, so that ends need not have room for a
 		// delimiter in every byte of a long line.
 		c := min(len(line)-i, 4096)
 		ends = slices.Grow(ends, c)
-		n, k, a := delimEnds(line[i:i+c], d, ends[len(ends):len(ends)+c], i)
+		n, k, a := delimEnds(line[i:i+c], d, ends[len(ends):len(ends)+c], base+i)
 		if n == 0 {
 			break
 		}
@@ -255,17 +261,76 @@ func (s *csvScanner) split(line []byte) {
 		or |= w
 		x := w ^ pat
 		for m := ^((x&low7 + low7) | x | low7); m != 0; m &= m - 1 {
-			ends = append(ends, int32(i+bits.TrailingZeros64(m)>>3))
+			ends = append(ends, int32(base+i+bits.TrailingZeros64(m)>>3))
 		}
 	}
 	for ; i < len(line); i++ {
 		or |= uint64(line[i])
 		if line[i] == d {
-			ends = append(ends, int32(i))
+			ends = append(ends, int32(base+i))
 		}
 	}
-	s.rec.ends = append(ends, int32(len(line)))
-	s.ascii = ascii && or&high == 0
+	return ends, ascii && or&high == 0
+}
+
+// csvBlock is records read ahead by readBlock, all views of the scanner's
+// buffer: field k of row r is buf[ends[r*stride+k]+1 : ends[r*stride+k+1]]
+// (entry r*stride is one before the row's first byte; stride is the
+// number of fields plus one).
+type csvBlock struct {
+	rows   int
+	stride int
+	ends   []int32
+	lines  []int // the line each row is on
+}
+
+// readBlock reads up to limit records ahead into blk, as Read would read
+// them, as long as each is simple: a whole line already in the buffer, not
+// longer than maxLine, not empty, without quotes, all ASCII, with exactly
+// fields fields. It stops before the first record that is not (Read then
+// reads it) and reads no input, so the block's views stay valid until the
+// next Read. It reads nothing with a delimiter of more than one byte.
+func (s *csvScanner) readBlock(blk *csvBlock, limit, fields int) {
+	blk.rows, blk.stride = 0, fields+1
+	blk.ends, blk.lines = blk.ends[:0], blk.lines[:0]
+	if len(s.delim) != 1 {
+		return
+	}
+	d := s.delim[0]
+	for blk.rows < limit {
+		n := bytes.IndexByte(s.buf[s.next:s.end], '\n')
+		if n < 0 || n > s.maxLine {
+			return
+		}
+		line := s.buf[s.next : s.next+n]
+		if k := len(line); k > 0 && line[k-1] == '\r' {
+			line = line[:k-1]
+		}
+		if len(line) == 0 || bytes.IndexByte(line, '"') >= 0 {
+			return
+		}
+		mark := len(blk.ends)
+		ends, ascii := appendDelims(append(blk.ends, int32(s.next-1)), line, s.next, d)
+		ends = append(ends, int32(s.next+len(line)))
+		if !ascii || len(ends)-mark != blk.stride {
+			blk.ends = ends[:mark]
+			return
+		}
+		blk.ends = ends
+		s.next += n + 1
+		s.start = s.next
+		s.line++
+		blk.lines = append(blk.lines, s.line)
+		blk.rows++
+	}
+}
+
+// rewind takes back the rows of blk from row r on: the next Read reads
+// row r again.
+func (s *csvScanner) rewind(blk *csvBlock, r int) {
+	s.next = int(blk.ends[r*blk.stride]) + 1
+	s.start = s.next
+	s.line = blk.lines[r] - 1
 }
 
 // parseQuoted sets fields from a record with at least one quote, reading

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
@@ -34,37 +35,58 @@ func BenchmarkDecodeReference(b *testing.B) {
 	}
 	schema := perf.Spec().InputSchema([]string{perf.IDColumn}, false)
 	for _, format := range []string{"csv", "jsonl", "parquet"} {
-		data := files[format]
 		b.Run(fmt.Sprintf("format=%s/batch=4096", format), func(b *testing.B) {
-			b.SetBytes(int64(len(data)))
-			b.ReportAllocs()
-			for b.Loop() {
-				opts := Options{Schema: schema, BatchSize: 4096, CSV: CSVOptions{Header: true}}
-				info := store.ObjectInfo{Key: "dumps/a." + format, Size: int64(len(data))}
-				src, err := Open(context.Background(), memBucket{data: data}, []store.ObjectInfo{info}, opts)
-				if err != nil {
-					b.Fatal(err)
-				}
-				n := int64(0)
-				for {
-					rec, err := src.Read(context.Background())
-					if errors.Is(err, io.EOF) {
-						break
-					}
-					if err != nil {
-						b.Fatal(err)
-					}
-					n += rec.NumRows()
-					rec.Release()
-				}
-				_ = src.Close()
-				if n != rows {
-					b.Fatalf("%d rows, want %d", n, rows)
-				}
-			}
-			b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+			benchDecode(b, schema, format, files[format], rows, 0)
 		})
 	}
+}
+
+// BenchmarkDecodeCSVBlocks decodes the reference rows as CSV with blocks
+// of rows converted column by column (csvBlockRows) and one row at a time,
+// alternating in the same run.
+func BenchmarkDecodeCSVBlocks(b *testing.B) {
+	const rows = 100_000
+	data := referenceCSV(b, rows)
+	schema := perf.Spec().InputSchema([]string{perf.IDColumn}, false)
+	for range 3 {
+		for _, n := range []int{csvBlockRows, -1} {
+			b.Run(fmt.Sprintf("block=%d", max(n, 0)), func(b *testing.B) {
+				benchDecode(b, schema, "csv", data, rows, n)
+			})
+		}
+	}
+}
+
+// benchDecode reads data, a file of the format with rows rows, into
+// batches of 4096, CSV blocks of blockRows rows (Options.blockRows).
+func benchDecode(b *testing.B, schema *arrow.Schema, format string, data []byte, rows int64, blockRows int) {
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		opts := Options{Schema: schema, BatchSize: 4096, CSV: CSVOptions{Header: true}, blockRows: blockRows}
+		info := store.ObjectInfo{Key: "dumps/a." + format, Size: int64(len(data))}
+		src, err := Open(context.Background(), memBucket{data: data}, []store.ObjectInfo{info}, opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := int64(0)
+		for {
+			rec, err := src.Read(context.Background())
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			n += rec.NumRows()
+			rec.Release()
+		}
+		_ = src.Close()
+		if n != rows {
+			b.Fatalf("%d rows, want %d", n, rows)
+		}
+	}
+	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }
 
 // BenchmarkCSVScan splits the reference rows (as CSV) into records and

@@ -139,6 +139,9 @@ type Options struct {
 	// lineLimit bounds the length of one line of a text file (tests lower
 	// it); 0 means maxLineBytes.
 	lineLimit int
+	// blockRows is the most CSV rows converted as one block (tests and
+	// benchmarks set it): 0 means csvBlockRows, a negative value none.
+	blockRows int
 }
 
 // IntRange is a range the values of an int64 field must lie in (see
@@ -357,6 +360,9 @@ func newConfig(o Options) (*config, error) {
 	}
 	if o.lineLimit <= 0 {
 		o.lineLimit = maxLineBytes
+	}
+	if o.blockRows == 0 {
+		o.blockRows = csvBlockRows
 	}
 	if d := o.CSV.Delimiter; d != 0 && (d == '"' || d == '\r' || d == '\n' || d == utf8.RuneError || !utf8.ValidRune(d)) {
 		return nil, fmt.Errorf("open readers: %w: delimiter %q", ErrInvalidOptions, d)
