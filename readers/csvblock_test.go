@@ -77,8 +77,8 @@ func decodeTrace(t *testing.T, data []byte, blockRows, batch int, csv CSVOptions
 func blockInput() []byte {
 	var b strings.Builder
 	b.WriteString("id,cat,price,n,ts,q,when,extra\n")
-	good := func(i int) string {
-		return fmt.Sprintf("r%d,c%d,%d.5,%d,%d,%d,2020-09-02 10:00:%02d,x\n", i, i%7, i, i%900, 1599040800+i, -i, i%60)
+	good := func(i int) string { // cat of 2 to 21 bytes; price with digits only, or not
+		return fmt.Sprintf("r%d,c%d%s,%d%s,%d,%d,%d,2020-09-02 10:00:%02d,x\n", i, i%7, strings.Repeat("x", i%20), i, []string{".5", ""}[i%2], i%900, 1599040800+i, -i, i%60)
 	}
 	bad := []string{
 		",c,1,2,3,4,1599040800,x\n",                                  // id missing
@@ -100,6 +100,9 @@ func blockInput() []byte {
 		"a,c,1,2,3,4,1599040800,x,y\n",                               // too many fields
 		"a,c,\"1\"x,2,3,4,1599040800,x\n",                            // bare quote
 		"a,c, 7 ,+3,3,-0,1599040800.5,x\n",                           // spaces, signs
+		"a,NA,999,2,3,999,1599040800,x\n",                            // null values (NullValues)
+		"NA,c,1,2,3,4,1599040800,x\n",                                // id null
+		"a,c,1:5,2,3,4,1599040800,x\n",                               // price not a number
 		"a," + strings.Repeat("z", 1100) + ",1,2,3,4,1599040800,x\n", // too long: ends the read
 	}
 	long := bad[len(bad)-1]
@@ -135,18 +138,20 @@ func TestCSVBlocksMatchRows(t *testing.T) {
 	}
 	for name, in := range inputs {
 		for _, batch := range []int{1, 7, 100, 4096} {
-			want := decodeTrace(t, in, -1, batch, CSVOptions{})
-			for _, s := range []string{"bad: ", "end: "} {
-				if !strings.Contains(want, s) {
-					t.Fatalf("%s: no %q in\n%s", name, s, want)
+			for _, csv := range []CSVOptions{{}, {NullValues: []string{"NA", "999", "?"}}} {
+				want := decodeTrace(t, in, -1, batch, csv)
+				for _, s := range []string{"bad: ", "end: "} {
+					if !strings.Contains(want, s) {
+						t.Fatalf("%s: no %q in\n%s", name, s, want)
+					}
 				}
-			}
-			if name == "stopped" && !strings.Contains(want, "end: stopped") {
-				t.Fatalf("stopped: OnBadRow's error did not end the read:\n%s", want)
-			}
-			for _, blockRows := range []int{1, 2, 3, 64, csvBlockRows, 1000} {
-				if got := decodeTrace(t, in, blockRows, batch, CSVOptions{}); got != want {
-					t.Errorf("%s, batch %d, blocks of %d rows:\n%s\nrow at a time:\n%s", name, batch, blockRows, firstDiff(got, want), firstDiff(want, got))
+				if name == "stopped" && !strings.Contains(want, "end: stopped") {
+					t.Fatalf("stopped: OnBadRow's error did not end the read:\n%s", want)
+				}
+				for _, blockRows := range []int{1, 2, 3, 64, csvBlockRows, 1000} {
+					if got := decodeTrace(t, in, blockRows, batch, csv); got != want {
+						t.Errorf("%s, batch %d, nulls %q, blocks of %d rows:\n%s\nrow at a time:\n%s", name, batch, csv.NullValues, blockRows, firstDiff(got, want), firstDiff(want, got))
+					}
 				}
 			}
 		}
