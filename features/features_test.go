@@ -3,6 +3,7 @@ package features
 import (
 	"hash/fnv"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -436,6 +437,93 @@ func TestApplyClip(t *testing.T) {
 		}
 	}
 }
+
+// applyAll, Transform's loop over a column, gives what apply gives value
+// by value, bit for bit, for every kind of op (clips, log1p or not, a
+// mean and scale), on values in and out of log1pTable, ±0, infinities
+// and NaN; it writes every d-th float only.
+func TestApplyAllMatchesApply(t *testing.T) {
+	inf := math.Inf(1)
+	vals := []float64{-1e18, -1025, -1024, -1023.5, -3, -1, -0.5, math.Copysign(0, -1), 0, 0.5, 1, 2, 7, 1023, 1024, 1025, 1e18, inf, -inf, math.NaN()}
+	for i := range 1030 {
+		vals = append(vals, float64(i), -float64(i))
+	}
+	ops := []denseOp{
+		{lo: -inf, hi: inf, invStd: 1},
+		{lo: -inf, hi: inf, log1p: true, mean: 1.5, invStd: 0.25},
+		{lo: 0, hi: 1000, log1p: true, mean: -2, invStd: 3},
+		{lo: -5, hi: inf, mean: 0.1, invStd: 10},
+		{lo: -inf, hi: 10, log1p: true, invStd: 1},
+	}
+	const d = 3
+	for _, op := range ops {
+		out := make([]float32, len(vals)*d)
+		for i := range out {
+			out[i] = -7
+		}
+		op.applyAll(vals, out[1:], d)
+		for i, v := range vals {
+			want := float32(op.apply(v))
+			if got := out[i*d+1]; math.Float32bits(got) != math.Float32bits(want) && !(got != got && want != want) {
+				t.Errorf("%+v: applyAll gives %g for %g, apply %g", op, got, v, want)
+			}
+			if out[i*d] != -7 || out[i*d+2] != -7 {
+				t.Fatalf("%+v: applyAll wrote outside every %d-th float", op, d)
+			}
+		}
+	}
+}
+
+// fillFloats fills nulls and NaNs, keeps every other value (±0, infinities
+// included) and collects exactly those, in order, from a sliced array with
+// nulls and from one without.
+func TestFillFloats(t *testing.T) {
+	b := array.NewFloat64Builder(memory.DefaultAllocator)
+	defer b.Release()
+	raw := []float64{9, 9, 9, 1, math.NaN(), -2, 0, math.Copysign(0, -1), math.Inf(1), 5, 6, 7, 8, 10, 11, 12, 13, 14}
+	for i, v := range raw {
+		if i%5 == 2 {
+			b.AppendNull()
+			continue
+		}
+		b.Append(v)
+	}
+	full := b.NewFloat64Array()
+	defer full.Release()
+	sliced := array.NewSlice(full, 3, int64(len(raw))).(*array.Float64)
+	defer sliced.Release()
+	b.AppendValues([]float64{1, math.NaN(), 3}, nil)
+	dense := b.NewFloat64Array()
+	defer dense.Release()
+	for _, col := range []*array.Float64{full, sliced, dense} {
+		n := col.Len()
+		var wantFilled, wantSeen []float64
+		for i := range n {
+			if col.IsNull(i) || math.IsNaN(col.Value(i)) {
+				wantFilled = append(wantFilled, -1)
+				continue
+			}
+			wantFilled = append(wantFilled, col.Value(i))
+			wantSeen = append(wantSeen, col.Value(i))
+		}
+		for _, collect := range []bool{true, false} {
+			filled := make([]float64, n)
+			seen := fillFloats(filled, col, -1, []float64{42}, collect)
+			if !slices.EqualFunc(filled, wantFilled, sameFloat) {
+				t.Errorf("offset %d, nulls %d: filled %v, want %v", col.Data().Offset(), col.NullN(), filled, wantFilled)
+			}
+			want := []float64{42}
+			if collect {
+				want = append(want, wantSeen...)
+			}
+			if !slices.EqualFunc(seen, want, sameFloat) {
+				t.Errorf("offset %d, collect %v: seen %v, want %v", col.Data().Offset(), collect, seen, want)
+			}
+		}
+	}
+}
+
+func sameFloat(a, b float64) bool { return math.Float64bits(a) == math.Float64bits(b) }
 
 // A log1p feature maps a negative value v to -log1p(-v) (the spec's
 // sign(v)·log1p(|v|)), bit for bit what math.Log1p gives, on the table's

@@ -459,7 +459,8 @@ type Batch struct {
 	// (Pipeline.NewProfiler).
 	Profile *Profiler
 
-	hashes []uint64 // Transform's scratch: a column's hashes (hashValues)
+	hashes []uint64  // Transform's scratch: a column's hashes (hashValues)
+	filled []float64 // Transform's scratch: a numeric column's values, filled (fillFloats)
 }
 
 // Reset sizes the batch for n rows, reusing its buffers.

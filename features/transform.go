@@ -8,6 +8,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 )
 
 // Pipeline is a spec with the statistics fitted at training: everything
@@ -202,16 +203,9 @@ func (p *Pipeline) Transform(rec arrow.RecordBatch, dst *Batch) error {
 				return fmt.Errorf("feature %q: %w", op.name, err)
 			}
 			values := col.Float64Values()
-			for i := 0; i < n; i++ {
-				v := op.fill
-				if col.IsValid(i) && !math.IsNaN(values[i]) {
-					v = values[i]
-					if a != nil {
-						seen = append(seen, v)
-					}
-				}
-				dst.Dense[i*d+j] = float32(op.apply(v))
-			}
+			dst.filled = slices.Grow(dst.filled[:0], n)[:n]
+			seen = fillFloats(dst.filled, col, op.fill, seen, a != nil)
+			op.applyAll(dst.filled, dst.Dense[j:], d)
 			if a != nil && a.sbins != nil {
 				for _, i := range sampled {
 					if v := values[i]; col.IsValid(int(i)) && !math.IsNaN(v) {
@@ -322,6 +316,55 @@ func intColumn(rec arrow.RecordBatch, name string) (*array.Int64, bool) {
 	return col, ok
 }
 
+// fillFloats writes col's values to filled (one per row), fill where a
+// value is null or NaN, and appends the others to seen if collect is set.
+// Its loop calls nothing (seen has room first; the validity bits are read
+// only if col has nulls), so the compiler keeps its variables in
+// registers; Transform then applies the feature's ops to filled in a loop
+// of its own.
+func fillFloats(filled []float64, col *array.Float64, fill float64, seen []float64, collect bool) []float64 {
+	values := col.Float64Values()[:len(filled)]
+	nulls := col.NullN() > 0
+	bits, off := col.NullBitmapBytes(), col.Data().Offset()
+	m := len(seen)
+	if collect {
+		seen = slices.Grow(seen, len(values))[:m+len(values)]
+	}
+	for i, v := range values {
+		if v != v || (nulls && !bitutil.BitIsSet(bits, off+i)) {
+			filled[i] = fill
+			continue
+		}
+		filled[i] = v
+		if collect {
+			seen[m] = v
+			m++
+		}
+	}
+	return seen[:m]
+}
+
+// applyAll is apply on every filled value of a column, writing value i
+// to out[i*d]: the loop keeps the op's fields in registers and calls
+// nothing but math.Log1p, for a log1p outside log1pTable.
+func (op *denseOp) applyAll(filled []float64, out []float32, d int) {
+	lo, hi, mean, inv, log1p := op.lo, op.hi, op.mean, op.invStd, op.log1p
+	clip := lo != math.Inf(-1) || hi != math.Inf(1)
+	for i, v := range filled {
+		if clip {
+			v = min(max(v, lo), hi)
+		}
+		if log1p {
+			if r, ok := signedLog1pTable(v); ok {
+				v = r
+			} else {
+				v = signedLog1pCall(v)
+			}
+		}
+		out[i*d] = float32((v - mean) * inv)
+	}
+}
+
 // apply runs clip, log1p and standardize on one filled value.
 func (op *denseOp) apply(v float64) float64 {
 	if op.lo != math.Inf(-1) || op.hi != math.Inf(1) { // a clip (without, min and max give v itself, NaN and -0 too)
@@ -348,11 +391,26 @@ var log1pTable = func() (t [1024]float64) {
 // fifth of the transform's time, and those branches, on counts that are
 // -1, 0 or more as often as not, mispredicted); others from math.Log1p.
 func signedLog1p(v float64) float64 {
+	if r, ok := signedLog1pTable(v); ok {
+		return r
+	}
+	return signedLog1pCall(v)
+}
+
+// signedLog1pTable is signedLog1p of an integer of magnitude below 1024,
+// from log1pTable, and true; false for any other v. Small enough to be
+// inlined where it is called.
+func signedLog1pTable(v float64) (float64, bool) {
 	i := int(v) // any value when v is not an int's: then float64(i) != v, or |i| is out of the table
 	m := i >> 63
 	if a := uint((i ^ m) - m); float64(i) == v && a < uint(len(log1pTable)) {
-		return math.Copysign(log1pTable[a], v) // -0 too: Copysign(+0, -0)
+		return math.Copysign(log1pTable[a], v), true // -0 too: Copysign(+0, -0)
 	}
+	return 0, false
+}
+
+// signedLog1pCall is signedLog1p by math.Log1p.
+func signedLog1pCall(v float64) float64 {
 	if v >= 0 {
 		return math.Log1p(v)
 	}
