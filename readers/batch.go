@@ -334,8 +334,9 @@ func (b *batcher) reserve(rows int) {
 	}
 }
 
-// commitRows ends rows rows set from row b.n on (setBlock), as commitRow
-// one at a time; at most BatchSize-b.n of them.
+// commitRows ends rows rows set from row b.n on (setBlock; commitRow's
+// one), at most BatchSize-b.n of them; it sends a record once BatchSize
+// rows are in.
 func (b *batcher) commitRows(ctx context.Context, rows int) error {
 	b.n += rows
 	switch {
@@ -349,16 +350,7 @@ func (b *batcher) commitRows(ctx context.Context, rows int) error {
 
 // commitRow ends the row being built, every column's value set; it sends a
 // record once BatchSize rows are in.
-func (b *batcher) commitRow(ctx context.Context) error {
-	b.n++
-	switch {
-	case b.n >= b.src.cfg.BatchSize:
-		return b.flush(ctx)
-	case b.n == b.room:
-		b.grow(min(2*b.room, b.src.cfg.BatchSize))
-	}
-	return nil
-}
+func (b *batcher) commitRow(ctx context.Context) error { return b.commitRows(ctx, 1) }
 
 // appendRow adds one good row (one value per target column) and sends a
 // record once BatchSize rows are in.
