@@ -474,10 +474,10 @@ func TestApplyAllMatchesApply(t *testing.T) {
 	}
 }
 
-// fillFloats fills nulls and NaNs, keeps every other value (±0, infinities
+// fillValues fills nulls and NaNs, keeps every other value (±0, infinities
 // included) and collects exactly those, in order, from a sliced array with
-// nulls and from one without.
-func TestFillFloats(t *testing.T) {
+// nulls, from one without, and from an int64 array.
+func TestFillValues(t *testing.T) {
 	b := array.NewFloat64Builder(memory.DefaultAllocator)
 	defer b.Release()
 	raw := []float64{9, 9, 9, 1, math.NaN(), -2, 0, math.Copysign(0, -1), math.Inf(1), 5, 6, 7, 8, 10, 11, 12, 13, 14}
@@ -495,29 +495,47 @@ func TestFillFloats(t *testing.T) {
 	b.AppendValues([]float64{1, math.NaN(), 3}, nil)
 	dense := b.NewFloat64Array()
 	defer dense.Release()
-	for _, col := range []*array.Float64{full, sliced, dense} {
+	ib := array.NewInt64Builder(memory.DefaultAllocator)
+	defer ib.Release()
+	ib.AppendValues([]int64{7, 0, -3, 1 << 62, 5}, []bool{true, true, false, true, true})
+	ints := ib.NewInt64Array()
+	defer ints.Release()
+	for _, col := range []arrow.Array{full, sliced, dense, ints} {
 		n := col.Len()
 		var wantFilled, wantSeen []float64
 		for i := range n {
-			if col.IsNull(i) || math.IsNaN(col.Value(i)) {
+			var v float64
+			switch c := col.(type) {
+			case *array.Float64:
+				v = c.Value(i)
+			case *array.Int64:
+				v = float64(c.Value(i))
+			}
+			if col.IsNull(i) || math.IsNaN(v) {
 				wantFilled = append(wantFilled, -1)
 				continue
 			}
-			wantFilled = append(wantFilled, col.Value(i))
-			wantSeen = append(wantSeen, col.Value(i))
+			wantFilled = append(wantFilled, v)
+			wantSeen = append(wantSeen, v)
 		}
 		for _, collect := range []bool{true, false} {
 			filled := make([]float64, n)
-			seen := fillFloats(filled, col, -1, []float64{42}, collect)
+			var seen []float64
+			switch c := col.(type) {
+			case *array.Float64:
+				seen = fillValues(filled, c.Float64Values(), c, -1, []float64{42}, collect)
+			case *array.Int64:
+				seen = fillValues(filled, c.Int64Values(), c, -1, []float64{42}, collect)
+			}
 			if !slices.EqualFunc(filled, wantFilled, sameFloat) {
-				t.Errorf("offset %d, nulls %d: filled %v, want %v", col.Data().Offset(), col.NullN(), filled, wantFilled)
+				t.Errorf("%s, offset %d, nulls %d: filled %v, want %v", col.DataType(), col.Data().Offset(), col.NullN(), filled, wantFilled)
 			}
 			want := []float64{42}
 			if collect {
 				want = append(want, wantSeen...)
 			}
 			if !slices.EqualFunc(seen, want, sameFloat) {
-				t.Errorf("offset %d, collect %v: seen %v, want %v", col.Data().Offset(), collect, seen, want)
+				t.Errorf("%s, offset %d, collect %v: seen %v, want %v", col.DataType(), col.Data().Offset(), collect, seen, want)
 			}
 		}
 	}

@@ -460,7 +460,7 @@ type Batch struct {
 	Profile *Profiler
 
 	hashes []uint64  // Transform's scratch: a column's hashes (hashValues)
-	filled []float64 // Transform's scratch: a numeric column's values, filled (fillFloats)
+	filled []float64 // Transform's scratch: a numeric column's values, filled (fillValues)
 }
 
 // Reset sizes the batch for n rows, reusing its buffers.

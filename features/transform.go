@@ -180,16 +180,9 @@ func (p *Pipeline) Transform(rec arrow.RecordBatch, dst *Batch) error {
 		}
 		if ints, ok := intColumn(rec, op.column); ok { // read as int64 for an ids feature of another model
 			values := ints.Int64Values()
-			for i := 0; i < n; i++ {
-				v := op.fill
-				if ints.IsValid(i) {
-					v = float64(values[i])
-					if a != nil {
-						seen = append(seen, v)
-					}
-				}
-				dst.Dense[i*d+j] = float32(op.apply(v))
-			}
+			dst.filled = slices.Grow(dst.filled[:0], n)[:n]
+			seen = fillValues(dst.filled, values, ints, op.fill, seen, a != nil)
+			op.applyAll(dst.filled, dst.Dense[j:], d)
 			if a != nil && a.sbins != nil {
 				for _, i := range sampled {
 					if ints.IsValid(int(i)) {
@@ -204,7 +197,7 @@ func (p *Pipeline) Transform(rec arrow.RecordBatch, dst *Batch) error {
 			}
 			values := col.Float64Values()
 			dst.filled = slices.Grow(dst.filled[:0], n)[:n]
-			seen = fillFloats(dst.filled, col, op.fill, seen, a != nil)
+			seen = fillValues(dst.filled, values, col, op.fill, seen, a != nil)
 			op.applyAll(dst.filled, dst.Dense[j:], d)
 			if a != nil && a.sbins != nil {
 				for _, i := range sampled {
@@ -316,21 +309,22 @@ func intColumn(rec arrow.RecordBatch, name string) (*array.Int64, bool) {
 	return col, ok
 }
 
-// fillFloats writes col's values to filled (one per row), fill where a
-// value is null or NaN, and appends the others to seen if collect is set.
-// Its loop calls nothing (seen has room first; the validity bits are read
-// only if col has nulls), so the compiler keeps its variables in
-// registers; Transform then applies the feature's ops to filled in a loop
-// of its own.
-func fillFloats(filled []float64, col *array.Float64, fill float64, seen []float64, collect bool) []float64 {
-	values := col.Float64Values()[:len(filled)]
+// fillValues writes the values of col (values: its int64 or float64
+// values) to filled as float64s, one per row, fill where a value is null
+// or NaN, and appends the others to seen if collect is set. Its loop calls
+// nothing (seen has room first; the validity bits are read only if col has
+// nulls), so the compiler keeps its variables in registers; Transform then
+// applies the feature's ops to filled in a loop of its own (applyAll).
+func fillValues[T int64 | float64](filled []float64, values []T, col arrow.Array, fill float64, seen []float64, collect bool) []float64 {
+	values = values[:len(filled)]
 	nulls := col.NullN() > 0
 	bits, off := col.NullBitmapBytes(), col.Data().Offset()
 	m := len(seen)
 	if collect {
 		seen = slices.Grow(seen, len(values))[:m+len(values)]
 	}
-	for i, v := range values {
+	for i, x := range values {
+		v := float64(x)
 		if v != v || (nulls && !bitutil.BitIsSet(bits, off+i)) {
 			filled[i] = fill
 			continue
