@@ -35,8 +35,9 @@ func decodeTrace(t *testing.T, data []byte, blockRows, batch int, csv CSVOptions
 	var out, bad strings.Builder
 	opts := Options{
 		Schema: blockSchema, BatchSize: batch, Mem: newMem(t), CSV: csv,
-		Optional: []string{"opt"},
-		Ranges:   []IntRange{{Column: "n", Min: -5, Max: 1000}},
+		Optional:  []string{"opt"},
+		IDColumns: []string{"id"},
+		Ranges:    []IntRange{{Column: "n", Min: -5, Max: 1000}},
 		OnBadRow: func(e RowError) error {
 			fmt.Fprintf(&bad, "bad: %v ids=%q raw=%q\n", e, e.IDs(), e.Raw)
 			if e.Value == "stop" {
@@ -140,7 +141,7 @@ func TestCSVBlocksMatchRows(t *testing.T) {
 		for _, batch := range []int{1, 7, 100, 4096} {
 			for _, csv := range []CSVOptions{{}, {NullValues: []string{"NA", "999", "?"}}} {
 				want := decodeTrace(t, in, -1, batch, csv)
-				for _, s := range []string{"bad: ", "end: "} {
+				for _, s := range []string{"bad: ", "end: ", `ids=["a"]`} {
 					if !strings.Contains(want, s) {
 						t.Fatalf("%s: no %q in\n%s", name, s, want)
 					}
