@@ -212,8 +212,8 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 
 // csvBlockRows is the most rows decodeCSV reads in one block
 // (Options.blockRows). Blocks of 32 to 256 rows decoded the reference rows
-// equally fast (BenchmarkDecodeCSVBlocks with other sizes); 128 rows of 40
-// fields keep a block's field ends (21 KiB) in the L1 cache.
+// equally fast (BenchmarkDecodeCSVBlocks); 128 rows of 40 fields keep a
+// block's field ends (21 KiB) in the L1 cache.
 const csvBlockRows = 128
 
 // setBlock converts the fields of blk's rows into the columns from row

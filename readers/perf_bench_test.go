@@ -42,14 +42,14 @@ func BenchmarkDecodeReference(b *testing.B) {
 }
 
 // BenchmarkDecodeCSVBlocks decodes the reference rows as CSV with blocks
-// of rows converted column by column (csvBlockRows) and one row at a time,
-// alternating in the same run.
+// of rows converted column by column (csvBlockRows, and other sizes) and
+// one row at a time (block=0), alternating in the same run.
 func BenchmarkDecodeCSVBlocks(b *testing.B) {
 	const rows = 100_000
 	data := referenceCSV(b, rows)
 	schema := perf.Spec().InputSchema([]string{perf.IDColumn}, false)
 	for range 3 {
-		for _, n := range []int{csvBlockRows, -1} {
+		for _, n := range []int{csvBlockRows, 32, 64, 256, -1} {
 			b.Run(fmt.Sprintf("block=%d", max(n, 0)), func(b *testing.B) {
 				benchDecode(b, schema, "csv", data, rows, n)
 			})
