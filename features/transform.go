@@ -170,6 +170,7 @@ func (p *Pipeline) Transform(rec arrow.RecordBatch, dst *Batch) error {
 			return err
 		}
 	}
+	dst.filled = slices.Grow(dst.filled[:0], n)[:n] // each numeric column's values in turn (fillValues)
 	for j, op := range p.dense {
 		var a *numAcc // profiled after the loop that reads the values
 		var seen []float64
@@ -180,9 +181,8 @@ func (p *Pipeline) Transform(rec arrow.RecordBatch, dst *Batch) error {
 		}
 		if ints, ok := intColumn(rec, op.column); ok { // read as int64 for an ids feature of another model
 			values := ints.Int64Values()
-			dst.filled = slices.Grow(dst.filled[:0], n)[:n]
 			seen = fillValues(dst.filled, values, ints, op.fill, seen, a != nil)
-			op.applyAll(dst.filled, dst.Dense[j:], d)
+			applyAll(&op, dst.filled, dst.Dense[j:], d)
 			if a != nil && a.sbins != nil {
 				for _, i := range sampled {
 					if ints.IsValid(int(i)) {
@@ -196,9 +196,8 @@ func (p *Pipeline) Transform(rec arrow.RecordBatch, dst *Batch) error {
 				return fmt.Errorf("feature %q: %w", op.name, err)
 			}
 			values := col.Float64Values()
-			dst.filled = slices.Grow(dst.filled[:0], n)[:n]
 			seen = fillValues(dst.filled, values, col, op.fill, seen, a != nil)
-			op.applyAll(dst.filled, dst.Dense[j:], d)
+			applyAll(&op, dst.filled, dst.Dense[j:], d)
 			if a != nil && a.sbins != nil {
 				for _, i := range sampled {
 					if v := values[i]; col.IsValid(int(i)) && !math.IsNaN(v) {
@@ -338,12 +337,14 @@ func fillValues[T int64 | float64](filled []float64, values []T, col arrow.Array
 	return seen[:m]
 }
 
-// applyAll is apply on every filled value of a column, writing value i
-// to out[i*d]: the loop keeps the op's fields in registers and calls
-// nothing but math.Log1p, for a log1p outside log1pTable.
-func (op *denseOp) applyAll(filled []float64, out []float32, d int) {
+// applyAll runs op's clip, log1p and standardize on every filled value,
+// writing value i to out[i*d]: float32 into a batch (Transform), float64
+// for fit's statistics (apply). The loop keeps the op's fields in
+// registers and calls nothing but math.Log1p, for a log1p outside
+// log1pTable.
+func applyAll[T float32 | float64](op *denseOp, filled []float64, out []T, d int) {
 	lo, hi, mean, inv, log1p := op.lo, op.hi, op.mean, op.invStd, op.log1p
-	clip := lo != math.Inf(-1) || hi != math.Inf(1)
+	clip := lo != math.Inf(-1) || hi != math.Inf(1) // without, min and max give v itself, NaN and -0 too
 	for i, v := range filled {
 		if clip {
 			v = min(max(v, lo), hi)
@@ -355,19 +356,15 @@ func (op *denseOp) applyAll(filled []float64, out []float32, d int) {
 				v = signedLog1pCall(v)
 			}
 		}
-		out[i*d] = float32((v - mean) * inv)
+		out[i*d] = T((v - mean) * inv)
 	}
 }
 
-// apply runs clip, log1p and standardize on one filled value.
+// apply is applyAll on one filled value, in float64.
 func (op *denseOp) apply(v float64) float64 {
-	if op.lo != math.Inf(-1) || op.hi != math.Inf(1) { // a clip (without, min and max give v itself, NaN and -0 too)
-		v = min(max(v, op.lo), op.hi)
-	}
-	if op.log1p {
-		v = signedLog1p(v)
-	}
-	return (v - op.mean) * op.invStd
+	var out [1]float64
+	applyAll(op, []float64{v}, out[:], 1)
+	return out[0]
 }
 
 // log1pTable holds math.Log1p of the integers below its length.
@@ -378,22 +375,17 @@ var log1pTable = func() (t [1024]float64) {
 	return t
 }()
 
-// signedLog1p is the spec's sign(v)·log1p(|v|): math.Log1p(v) for v >= 0
-// (±0 stay ±0), -math.Log1p(-v) below, bit for bit. The integers of
-// magnitude below 1024, which count features mostly hold, come from
-// log1pTable without a branch on their sign or on zero (math.Log1p was a
-// fifth of the transform's time, and those branches, on counts that are
-// -1, 0 or more as often as not, mispredicted); others from math.Log1p.
-func signedLog1p(v float64) float64 {
-	if r, ok := signedLog1pTable(v); ok {
-		return r
-	}
-	return signedLog1pCall(v)
-}
+// The spec's log1p is sign(v)·log1p(|v|): math.Log1p(v) for v >= 0 (±0
+// stay ±0), -math.Log1p(-v) below, bit for bit (applyAll). The integers
+// of magnitude below 1024, which count features mostly hold, come from
+// log1pTable without a branch on their sign or on zero (signedLog1pTable;
+// math.Log1p was a fifth of the transform's time, and those branches, on
+// counts that are -1, 0 or more as often as not, mispredicted); others
+// from math.Log1p (signedLog1pCall).
 
-// signedLog1pTable is signedLog1p of an integer of magnitude below 1024,
-// from log1pTable, and true; false for any other v. Small enough to be
-// inlined where it is called.
+// signedLog1pTable is sign(v)·log1p(|v|) of an integer of magnitude below
+// 1024, from log1pTable, and true; false for any other v. Small enough to
+// be inlined where it is called.
 func signedLog1pTable(v float64) (float64, bool) {
 	i := int(v) // any value when v is not an int's: then float64(i) != v, or |i| is out of the table
 	m := i >> 63
@@ -403,7 +395,7 @@ func signedLog1pTable(v float64) (float64, bool) {
 	return 0, false
 }
 
-// signedLog1pCall is signedLog1p by math.Log1p.
+// signedLog1pCall is sign(v)·log1p(|v|) by math.Log1p.
 func signedLog1pCall(v float64) float64 {
 	if v >= 0 {
 		return math.Log1p(v)

@@ -91,7 +91,7 @@ func (r *Reader) decodeCSV(ctx context.Context, in io.Reader, delim rune, b *bat
 			if blk.rows > 0 {
 				good := b.setBlock(&blk, cr.buf, cols, idx, nulls)
 				if good > 0 {
-					row, line = row+int64(good), int64(blk.lines[good-1])
+					row, line = row+int64(good), int64(blk.line+good-1)
 					if err := b.commitRows(ctx, good); err != nil {
 						return err
 					}
@@ -279,7 +279,7 @@ func (c *strCol) setFields(row, n int, f blockFields, nulls *nullSet, nullable b
 		for ; r < n; r, k = r+1, k+stride {
 			lo, hi := int(ends[k])+1, int(ends[k+1])
 			m := hi - lo
-			if uint(m-1) >= 16 || w > room || lo > len(text)-16 || (m <= nulls.maxLen && nulls.first[text[lo]]) {
+			if uint(m-1) >= 16 || w > room || lo > len(text)-16 || nulls.mayHold(m, text[lo]) {
 				break
 			}
 			*(*[2]uint64)(unsafe.Add(p, w)) = *(*[2]uint64)(unsafe.Pointer(&text[lo]))
@@ -321,7 +321,7 @@ func setFloats(c *numCol[float64], row, n int, f blockFields, nulls *nullSet, nu
 	digits:
 		for ; r < n; r, k = r+1, k+stride {
 			lo, hi := int(ends[k])+1, int(ends[k+1])
-			if m := hi - lo; uint(m-1) >= 15 || (m <= nulls.maxLen && nulls.first[text[lo]]) {
+			if m := hi - lo; uint(m-1) >= 15 || nulls.mayHold(m, text[lo]) {
 				break
 			}
 			var x int64

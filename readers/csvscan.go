@@ -281,7 +281,7 @@ type csvBlock struct {
 	rows   int
 	stride int
 	ends   []int32
-	lines  []int // the line each row is on
+	line   int // the line row 0 is on; row r is on line+r (a block has no empty line)
 }
 
 // readBlock reads up to limit records ahead into blk, as Read would read
@@ -292,7 +292,7 @@ type csvBlock struct {
 // next Read. It reads nothing with a delimiter of more than one byte.
 func (s *csvScanner) readBlock(blk *csvBlock, limit, fields int) {
 	blk.rows, blk.stride = 0, fields+1
-	blk.ends, blk.lines = blk.ends[:0], blk.lines[:0]
+	blk.ends, blk.line = blk.ends[:0], s.line+1
 	if len(s.delim) != 1 {
 		return
 	}
@@ -320,7 +320,6 @@ func (s *csvScanner) readBlock(blk *csvBlock, limit, fields int) {
 		s.next += n + 1
 		s.start = s.next
 		s.line++
-		blk.lines = append(blk.lines, s.line)
 		blk.rows++
 	}
 }
@@ -330,7 +329,7 @@ func (s *csvScanner) readBlock(blk *csvBlock, limit, fields int) {
 func (s *csvScanner) rewind(blk *csvBlock, r int) {
 	s.next = int(blk.ends[r*blk.stride]) + 1
 	s.start = s.next
-	s.line = blk.lines[r] - 1
+	s.line = blk.line + r - 1
 }
 
 // parseQuoted sets fields from a record with at least one quote, reading

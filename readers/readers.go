@@ -339,11 +339,15 @@ func (ns *nullSet) has(s string) bool {
 	switch {
 	case len(s) == 0:
 		return ns.empty
-	case len(s) > ns.maxLen || !ns.first[s[0]]:
+	case !ns.mayHold(len(s), s[0]):
 		return false
 	}
 	return ns.m[s]
 }
+
+// mayHold is has' cheap test for a non-empty value of n bytes starting
+// with first: false rules the value out without the map lookup.
+func (ns *nullSet) mayHold(n int, first byte) bool { return n <= ns.maxLen && ns.first[first] }
 
 func newConfig(o Options) (*config, error) {
 	if o.Schema == nil || o.Schema.NumFields() == 0 {
